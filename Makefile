@@ -1,0 +1,50 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INFRA_VENV := .venv-infra
+
+.PHONY: setup demo test lint typecheck unit bench clean infra-tools
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Bicep parsing and checkov live in their own environment: checkov pins many packages of its own.
+infra-tools: $(INFRA_VENV)/.installed
+
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check lifecycle function_app.py
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: setup infra-tools lint typecheck
+	$(PY) -m pytest
+
+unit: setup
+	$(PY) -m pytest tests/unit
+
+demo: setup
+	$(PY) -m lifecycle demo
+
+bench: setup
+	$(PY) bench/cold_start.py
+	$(PY) bench/sweep.py
+
+clean:
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

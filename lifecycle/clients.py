@@ -1,0 +1,92 @@
+"""Credentials and Azure SDK clients, built once per process with one retry policy.
+
+Imports of the SDKs happen inside the functions: indexing the function app must stay cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.imagebuilder import ImageBuilderClient
+
+ARM_SCOPE_SUFFIX = "/.default"
+
+
+class StaticTokenCredential:
+    """A fixed bearer token (LIFECYCLE_ARM_TOKEN): for the emulator and tests only."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, 4102444800)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(self._token, 4102444800)
+
+
+@functools.lru_cache(maxsize=4)
+def credential(token: str | None) -> TokenCredential:
+    if token:
+        return StaticTokenCredential(token)  # type: ignore[return-value]
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def _sdk_options(settings: Settings) -> dict[str, Any]:
+    """The one retry policy: ARM's retry honours Retry-After on 429 and backs off on 5xx."""
+    options: dict[str, Any] = {
+        "retry_total": settings.arm_retry_total,
+        "retry_backoff_factor": 0.5,
+        "retry_backoff_max": 30,
+        "credential_scopes": [_audience(settings.arm_endpoint) + ARM_SCOPE_SUFFIX],
+        "polling_interval": 5,
+    }
+    if settings.arm_ca_bundle:
+        options["connection_verify"] = settings.arm_ca_bundle
+    return options
+
+
+def _audience(endpoint: str) -> str:
+    if endpoint.rstrip("/") in {"https://management.azure.com", "https://management.core.windows.net"}:
+        return "https://management.azure.com"
+    if "127.0.0.1" in endpoint or "localhost" in endpoint:
+        return "https://management.azure.com"
+    return endpoint.rstrip("/")
+
+
+@functools.lru_cache(maxsize=64)
+def _compute(settings: Settings, subscription: str) -> ComputeManagementClient:
+    from azure.mgmt.compute import ComputeManagementClient
+
+    return ComputeManagementClient(
+        credential(settings.arm_token), subscription, base_url=settings.arm_endpoint, **_sdk_options(settings)
+    )
+
+
+def compute_client(settings: Settings, subscription: str) -> ComputeManagementClient:
+    return _compute(settings, subscription.lower())
+
+
+@functools.lru_cache(maxsize=64)
+def _imagebuilder(settings: Settings, subscription: str) -> ImageBuilderClient:
+    from azure.mgmt.imagebuilder import ImageBuilderClient
+
+    return ImageBuilderClient(
+        credential(settings.arm_token), subscription, base_url=settings.arm_endpoint, **_sdk_options(settings)
+    )
+
+
+def imagebuilder_client(settings: Settings, subscription: str) -> ImageBuilderClient:
+    return _imagebuilder(settings, subscription.lower())

@@ -1,0 +1,251 @@
+"""Compute Gallery over azure-mgmt-compute: read images and versions, start version updates and deletes,
+and find which versions VMs and scale sets use.
+
+Reads use paged lists (one per image); a GET per version only for versions still replicating, whose
+progress the list does not carry. Writes start the long-running operation and return: the next sweep
+observes the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lifecycle.clients import compute_client
+from lifecycle.gateways.arm import arm_call
+from lifecycle.gateways.errors import GatewayError, NotFoundError
+from lifecycle.model import (
+    GalleryRef,
+    ImageRef,
+    ImageUsage,
+    InvalidResourceId,
+    ObservedImage,
+    ObservedVersion,
+    ProvisioningState,
+    RegionStatus,
+    ReplicationState,
+    TargetRegion,
+    VersionRef,
+    parse_resource_id,
+    parse_time,
+)
+from lifecycle.regions import display_name
+from lifecycle.settings import Settings
+
+log = logging.getLogger(__name__)
+EXPAND_REPLICATION = "ReplicationStatus"
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    """The JSON body of an SDK model (the models are mappings over the wire JSON)."""
+    if isinstance(model, Mapping):
+        return {k: _wire(v) for k, v in model.items()}
+    if isinstance(model, list):
+        return [_wire(v) for v in model]  # type: ignore[return-value]
+    return model  # type: ignore[no-any-return]
+
+
+def _time(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if hasattr(value, "tzinfo"):
+        return value
+    return parse_time(str(value))
+
+
+def version_from_arm(body: Mapping[str, Any], ref: VersionRef | None = None) -> ObservedVersion:
+    """Parse an ARM gallery image version body (wire JSON) into an ObservedVersion."""
+    if ref is None:
+        parsed = parse_resource_id(str(body.get("id", "")))
+        if not isinstance(parsed, VersionRef):
+            raise InvalidResourceId(f"not an image version id: {body.get('id')!r}")
+        ref = parsed
+    props = body.get("properties") or {}
+    profile = props.get("publishingProfile") or {}
+    safety = props.get("safetyProfile") or {}
+    status = props.get("replicationStatus") or {}
+    targets = tuple(
+        TargetRegion(
+            name=str(t.get("name", "")),
+            replica_count=t.get("regionalReplicaCount"),
+            storage_account_type=t.get("storageAccountType"),
+            exclude_from_latest=t.get("excludeFromLatest"),
+        )
+        for t in profile.get("targetRegions") or []
+    )
+    summary = tuple(
+        RegionStatus(
+            region=str(s.get("region", "")),
+            state=_replication_state(s.get("state")),
+            progress=s.get("progress"),
+            details=s.get("details"),
+        )
+        for s in status.get("summary") or []
+    )
+    aggregated = status.get("aggregatedState")
+    return ObservedVersion(
+        ref=ref,
+        location=str(body.get("location", "")),
+        provisioning_state=ProvisioningState.parse(props.get("provisioningState")),
+        published=_time(profile.get("publishedDate")),
+        end_of_life=_time(profile.get("endOfLifeDate")),
+        exclude_from_latest=bool(profile.get("excludeFromLatest", False)),
+        target_regions=targets,
+        replica_count=profile.get("replicaCount"),
+        storage_account_type=profile.get("storageAccountType"),
+        replication_mode=profile.get("replicationMode"),
+        tags=dict(body.get("tags") or {}),
+        replication_state=_replication_state(aggregated) if aggregated else None,
+        region_status=summary,
+        allow_deletion_of_replicated_locations=bool(safety.get("allowDeletionOfReplicatedLocations", False)),
+        block_deletion_before_end_of_life=safety.get("blockDeletionBeforeEndOfLife"),
+        etag=body.get("etag"),
+    )
+
+
+def _replication_state(value: Any) -> ReplicationState:
+    for member in ReplicationState:
+        if str(value or "").lower() == member.value.lower():
+            return member
+    return ReplicationState.UNKNOWN
+
+
+def target_regions_to_arm(regions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for region in regions:
+        entry: dict[str, Any] = {"name": display_name(str(region["name"]))}
+        if region.get("replica_count") is not None:
+            entry["regionalReplicaCount"] = region["replica_count"]
+        if region.get("storage_account_type"):
+            entry["storageAccountType"] = region["storage_account_type"]
+        if region.get("exclude_from_latest") is not None:
+            entry["excludeFromLatest"] = region["exclude_from_latest"]
+        out.append(entry)
+    return out
+
+
+class GalleryGateway:
+    """Reads and writes gallery resources in any subscription the policy names."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def _client(self, subscription: str) -> Any:
+        return compute_client(self._settings, subscription)
+
+    def list_images(self, gallery: GalleryRef) -> list[tuple[ImageRef, str, dict[str, str]]]:
+        """Image definitions of a gallery: (ref, location, tags)."""
+        with arm_call(f"list images of {gallery.id}"):
+            pages = self._client(gallery.subscription).gallery_images.list_by_gallery(
+                gallery.resource_group, gallery.gallery
+            )
+            return [
+                (gallery.image(str(item["name"])), str(item.get("location", "")), dict(item.get("tags") or {}))
+                for item in (_wire(i) for i in pages)
+            ]
+
+    def get_image(self, image: ImageRef) -> tuple[str, dict[str, str]] | None:
+        try:
+            with arm_call(f"read image {image.id}"):
+                body = _wire(
+                    self._client(image.subscription).gallery_images.get(
+                        image.resource_group, image.gallery, image.image
+                    )
+                )
+        except NotFoundError:
+            return None
+        return str(body.get("location", "")), dict(body.get("tags") or {})
+
+    def read_image(self, image: ImageRef, location: str, tags: Mapping[str, str]) -> ObservedImage:
+        """All versions of one image: one paged list, plus a GET with replication status for each
+        version that is still being written (its progress is not in the list)."""
+        client = self._client(image.subscription)
+        with arm_call(f"list versions of {image.id}"):
+            bodies = [
+                _wire(v)
+                for v in client.gallery_image_versions.list_by_gallery_image(
+                    image.resource_group, image.gallery, image.image
+                )
+            ]
+        versions = []
+        for body in bodies:
+            version = version_from_arm(body, image.version(str(body.get("name"))))
+            if version.provisioning_state.busy and not version.region_status:
+                version = self.get_version(version.ref) or version
+            versions.append(version)
+        return ObservedImage(ref=image, location=location, versions=tuple(versions), tags=tags)
+
+    def get_version(self, ref: VersionRef) -> ObservedVersion | None:
+        image = ref.image_ref
+        try:
+            with arm_call(f"read version {ref.id}"):
+                body = self._client(image.subscription).gallery_image_versions.get(
+                    image.resource_group, image.gallery, image.image, ref.name, expand=EXPAND_REPLICATION
+                )
+        except NotFoundError:
+            return None
+        return version_from_arm(_wire(body), ref)
+
+    def update_version(self, version: ObservedVersion, patch: Mapping[str, Any]) -> None:
+        """Start a PATCH of the version; the replication it triggers is observed by later sweeps."""
+        image = version.ref.image_ref
+        with arm_call(f"update version {version.ref.id}"):
+            self._client(image.subscription).gallery_image_versions.begin_update(
+                image.resource_group, image.gallery, image.image, version.ref.name, dict(patch)
+            )
+
+    def delete_version(self, ref: VersionRef) -> None:
+        """Start the delete; ARM finishes it asynchronously."""
+        image = ref.image_ref
+        with arm_call(f"delete version {ref.id}"):
+            self._client(image.subscription).gallery_image_versions.begin_delete(
+                image.resource_group, image.gallery, image.image, ref.name
+            )
+
+    def usage(self, subscriptions: Iterable[str]) -> ImageUsage:
+        """Versions that VMs and VM scale sets reference, by exact id or by image (`latest`).
+
+        Any failure yields an incomplete answer, and the planner deletes nothing on doubt.
+        """
+        versions: set[str] = set()
+        images: set[str] = set()
+        try:
+            for subscription in sorted({s.lower() for s in subscriptions}):
+                client = self._client(subscription)
+                with arm_call(f"list VMs in subscription {subscription}"):
+                    for vm in client.virtual_machines.list_all():
+                        _collect(_wire(vm), ("properties", "storageProfile", "imageReference"), versions, images)
+                with arm_call(f"list VM scale sets in subscription {subscription}"):
+                    for vmss in client.virtual_machine_scale_sets.list_all():
+                        _collect(
+                            _wire(vmss),
+                            ("properties", "virtualMachineProfile", "storageProfile", "imageReference"),
+                            versions,
+                            images,
+                        )
+        except GatewayError as exc:
+            log.warning("in-use check failed; no version will be deleted this run", extra={"error": str(exc)})
+            return ImageUsage(frozenset(versions), frozenset(images), complete=False)
+        return ImageUsage(frozenset(versions), frozenset(images), complete=True)
+
+
+def _collect(body: Mapping[str, Any], path: tuple[str, ...], versions: set[str], images: set[str]) -> None:
+    node: Any = body
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    reference = node.get("id") if isinstance(node, Mapping) else None
+    if not reference:
+        return
+    reference = str(reference)
+    # `.../versions/latest` follows `latest`, exactly like a reference to the image definition.
+    if reference.lower().rstrip("/").endswith("/versions/latest"):
+        reference = reference.rstrip("/")[: -len("/versions/latest")]
+    try:
+        ref = parse_resource_id(reference)
+    except InvalidResourceId:
+        return
+    if isinstance(ref, VersionRef):
+        versions.add(ref.key())
+    elif isinstance(ref, ImageRef):
+        images.add(ref.key())

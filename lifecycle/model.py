@@ -1,0 +1,284 @@
+"""Value objects shared by every layer: resource references, observed versions and images, UTC time.
+
+Nothing here imports Azure SDKs; gateways translate SDK models into these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from lifecycle.regions import normalize_region
+
+_GALLERY_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/]+)"
+    r"(?:/images/(?P<image>[^/]+)(?:/versions/(?P<version>[^/]+))?)?/?$",
+    re.IGNORECASE,
+)
+_VERSION_NAME = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+class InvalidResourceId(ValueError):
+    """A resource id that is not a gallery, image definition or image version id."""
+
+
+def utc(value: datetime) -> datetime:
+    """Return an aware UTC datetime; naive values are taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp (with `Z` or an offset, or a bare date) into aware UTC."""
+    cleaned = text.strip()
+    if cleaned.endswith(("Z", "z")):
+        cleaned = cleaned[:-1] + "+00:00"
+    # Python's parser takes at most 6 fractional digits; ARM sends 7.
+    cleaned = re.sub(r"(\.\d{6})\d+", r"\1", cleaned)
+    return utc(datetime.fromisoformat(cleaned))
+
+
+def iso(value: datetime) -> str:
+    return utc(value).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, order=True)
+class GalleryRef:
+    subscription: str
+    resource_group: str
+    gallery: str
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Compute/galleries/{self.gallery}"
+        )
+
+    def key(self) -> str:
+        return self.id.lower()
+
+    def image(self, name: str) -> ImageRef:
+        return ImageRef(self.subscription, self.resource_group, self.gallery, name)
+
+
+@dataclass(frozen=True, order=True)
+class ImageRef:
+    subscription: str
+    resource_group: str
+    gallery: str
+    image: str
+
+    @property
+    def gallery_ref(self) -> GalleryRef:
+        return GalleryRef(self.subscription, self.resource_group, self.gallery)
+
+    @property
+    def id(self) -> str:
+        return f"{self.gallery_ref.id}/images/{self.image}"
+
+    def key(self) -> str:
+        return self.id.lower()
+
+    def version(self, name: str) -> VersionRef:
+        return VersionRef(self, name)
+
+
+@dataclass(frozen=True, order=True)
+class VersionRef:
+    image_ref: ImageRef
+    name: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.image_ref.id}/versions/{self.name}"
+
+    def key(self) -> str:
+        return self.id.lower()
+
+
+def parse_resource_id(resource_id: str) -> GalleryRef | ImageRef | VersionRef:
+    """Parse a gallery, image definition or image version id (case-insensitive segment names)."""
+    match = _GALLERY_ID.match(resource_id.strip()) if isinstance(resource_id, str) else None
+    if not match:
+        raise InvalidResourceId(f"not a Compute Gallery resource id: {resource_id!r}")
+    gallery = GalleryRef(match["sub"], match["rg"], match["gallery"])
+    if match["image"] is None:
+        return gallery
+    image = gallery.image(match["image"])
+    if match["version"] is None:
+        return image
+    if not _VERSION_NAME.match(match["version"]):
+        raise InvalidResourceId(
+            f"image version name must be MAJOR.MINOR.PATCH, got {match['version']!r} in {resource_id!r}"
+        )
+    return image.version(match["version"])
+
+
+def parse_version_id(resource_id: str) -> VersionRef:
+    ref = parse_resource_id(resource_id)
+    if not isinstance(ref, VersionRef):
+        raise InvalidResourceId(f"not an image version id: {resource_id!r}")
+    return ref
+
+
+def version_key(name: str) -> tuple[int, ...]:
+    """Sort key for MAJOR.MINOR.PATCH version names (numeric order, as `latest` uses)."""
+    try:
+        return tuple(int(part) for part in name.split("."))
+    except ValueError:
+        return (-1,)
+
+
+class ProvisioningState(StrEnum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    MIGRATING = "Migrating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+    @classmethod
+    def parse(cls, value: str | None) -> ProvisioningState:
+        for member in cls:
+            if value and member.value.lower() == value.lower():
+                return member
+        return cls.SUCCEEDED if value is None else cls.FAILED if value.lower() == "failed" else cls.UPDATING
+
+    @property
+    def busy(self) -> bool:
+        """A version in this state cannot be written (ARM answers 409)."""
+        return self in {self.CREATING, self.UPDATING, self.DELETING, self.MIGRATING}
+
+
+class ReplicationState(StrEnum):
+    UNKNOWN = "Unknown"
+    REPLICATING = "Replicating"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class TargetRegion:
+    """One entry of `publishingProfile.targetRegions`; `name` is the normalized region name."""
+
+    name: str
+    replica_count: int | None = None
+    storage_account_type: str | None = None
+    exclude_from_latest: bool | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", normalize_region(self.name))
+
+
+@dataclass(frozen=True)
+class RegionStatus:
+    region: str
+    state: ReplicationState
+    progress: int | None = None
+    details: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "region", normalize_region(self.region))
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class ObservedVersion:
+    """An image version as ARM reports it (re-read every time, never trusted from an event)."""
+
+    ref: VersionRef
+    location: str
+    provisioning_state: ProvisioningState = ProvisioningState.SUCCEEDED
+    published: datetime | None = None
+    end_of_life: datetime | None = None
+    exclude_from_latest: bool = False
+    target_regions: tuple[TargetRegion, ...] = ()
+    replica_count: int | None = None
+    storage_account_type: str | None = None
+    replication_mode: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    replication_state: ReplicationState | None = None
+    region_status: tuple[RegionStatus, ...] = ()
+    allow_deletion_of_replicated_locations: bool = False
+    block_deletion_before_end_of_life: bool | None = None
+    etag: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "location", normalize_region(self.location))
+        object.__setattr__(self, "tags", _frozen(self.tags))
+        if self.published is not None:
+            object.__setattr__(self, "published", utc(self.published))
+        if self.end_of_life is not None:
+            object.__setattr__(self, "end_of_life", utc(self.end_of_life))
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def healthy(self) -> bool:
+        return self.provisioning_state is not ProvisioningState.FAILED
+
+    @property
+    def fully_replicated(self) -> bool:
+        """Every target region reports Completed (the home region counts as a target)."""
+        if self.replication_state is ReplicationState.COMPLETED:
+            return True
+        if not self.region_status:
+            return self.provisioning_state is ProvisioningState.SUCCEEDED and self.replication_state is None
+        wanted = {r.name for r in self.target_regions} or {self.location}
+        done = {s.region for s in self.region_status if s.state is ReplicationState.COMPLETED}
+        return wanted <= done
+
+    def region(self, name: str) -> TargetRegion | None:
+        wanted = normalize_region(name)
+        return next((r for r in self.target_regions if r.name == wanted), None)
+
+
+@dataclass(frozen=True)
+class ObservedImage:
+    """An image definition and all of its versions, newest last (by version order)."""
+
+    ref: ImageRef
+    location: str
+    versions: tuple[ObservedVersion, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "location", normalize_region(self.location))
+        object.__setattr__(self, "tags", _frozen(self.tags))
+        object.__setattr__(
+            self, "versions", tuple(sorted(self.versions, key=lambda v: version_key(v.name)))
+        )
+
+    def version(self, name: str) -> ObservedVersion | None:
+        return next((v for v in self.versions if v.name == name), None)
+
+
+@dataclass(frozen=True)
+class ImageUsage:
+    """Which versions running VMs and scale sets reference, by exact id or through `latest`.
+
+    Ids are lower-cased keys. `image_ids` holds image definitions referenced without a version
+    (that is, `latest`), which protects whatever version `latest` resolves to.
+    """
+
+    version_ids: frozenset[str] = frozenset()
+    image_ids: frozenset[str] = frozenset()
+    complete: bool = True
+
+    def references(self, version: VersionRef) -> bool:
+        return version.key() in self.version_ids
+
+    def references_latest_of(self, image: ImageRef) -> bool:
+        return image.key() in self.image_ids

@@ -1,0 +1,250 @@
+"""The planner: a pure function of (policy, observed image, remembered state, now) -> actions.
+
+When what ARM reports already equals what the policy wants, the plan is empty: re-delivered events and
+the events our own writes cause are no-ops. Each concern lives in its own module (replication,
+retention, rebake); this module composes them per version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from lifecycle import tags as lt
+from lifecycle.actions import Action, ActionKind
+from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
+from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning import rebake as rebake_planner
+from lifecycle.planning import retention
+from lifecycle.planning.replication import plan_replication
+from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
+from lifecycle.policy import ImagePolicy
+from lifecycle.state import ImageState
+
+__all__ = ["ImagePlan", "RebakeReport", "VersionReport", "plan_image"]
+
+# Build metadata for a version that never shows up is dropped after this long.
+PENDING_BUILD_TTL = timedelta(days=7)
+
+
+def plan_image(
+    policy: ImagePolicy,
+    image: ObservedImage,
+    now: datetime,
+    *,
+    state: ImageState | None = None,
+    usage: ImageUsage | None = None,
+    delete_budget: int = 0,
+    deletes_blocked: str | None = None,
+    run: rebake_planner.RunObservation | None = None,
+) -> ImagePlan:
+    state = state or ImageState()
+    lifetimes = {
+        name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
+    }
+    fates = retention.assess(
+        policy.retention,
+        image,
+        now,
+        lifetimes=lifetimes,
+        usage=usage,
+        budget=delete_budget,
+        deletes_blocked=deletes_blocked,
+    )
+    actions: list[Action] = []
+    notifications: list[Notification] = []
+    reports: list[VersionReport] = []
+    warnings: list[str] = []
+    replicating = set(state.replicating)
+    pending = dict(state.pending_builds)
+
+    for version in image.versions:
+        fate = fates[version.name]
+        expires, deleted = retention.describe(fate)
+        notes: list[str] = []
+        if fate.delete_now:
+            actions.append(_delete(version, fate))
+            replicating.discard(version.name)
+            pending.pop(version.name, None)
+            reports.append(VersionReport(version.name, "deleting", (), expires, deleted, fate.blocked))
+            continue
+        if fate.blocked:
+            notes.append(f"not deleted: {fate.blocked}")
+        if version.provisioning_state.busy:
+            if version.provisioning_state in (ProvisioningState.CREATING, ProvisioningState.UPDATING):
+                replicating.add(version.name)
+            notes.append(_progress(version))
+            reports.append(
+                VersionReport(version.name, version.provisioning_state.value.lower(), tuple(notes), expires, deleted, fate.kept)
+            )
+            continue
+        if version.provisioning_state is ProvisioningState.FAILED:
+            replicating.discard(version.name)
+            reports.append(VersionReport(version.name, "failed", tuple(notes), None, deleted, None))
+            continue
+
+        version_actions, version_notes, lifecycle_state = _plan_version(policy, version, fate, pending)
+        actions.extend(version_actions)
+        notes.extend(version_notes)
+        if any(a.kind is ActionKind.REPLICATE for a in version_actions):
+            replicating.add(version.name)
+        elif version.name in replicating and version.fully_replicated:
+            replicating.discard(version.name)
+            notifications.append(
+                Notification(
+                    NotificationType.VERSION_REPLICATED,
+                    version.ref.id,
+                    {"regions": sorted(r.name for r in version.target_regions) or [version.location]},
+                )
+            )
+        build = pending.get(version.name)
+        if build is not None and all(version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in build.tags.items()):
+            pending.pop(version.name)
+        reports.append(VersionReport(version.name, lifecycle_state, tuple(notes), expires, deleted, fate.kept))
+
+    known = {v.name for v in image.versions}
+    for name, build in list(pending.items()):
+        if name not in known and build.received is not None and now - build.received > PENDING_BUILD_TTL:
+            warnings.append(f"build metadata for {name} dropped: the version never appeared")
+            pending.pop(name)
+    replicating &= known
+
+    decision = rebake_planner.plan_rebake(
+        policy.rebake, image, state.rebake, now, policy_digest=policy.digest(), run=run
+    )
+    actions.extend(decision.actions)
+    notifications.extend(decision.notifications)
+    new_state = replace(
+        state, replicating=frozenset(replicating), pending_builds=pending, rebake=decision.state
+    )
+    return ImagePlan(
+        image=image.ref,
+        actions=tuple(actions),
+        notifications=tuple(notifications),
+        versions=tuple(reports),
+        warnings=tuple(warnings),
+        state=new_state,
+        rebake=decision.report,
+    )
+
+
+def _progress(version: ObservedVersion) -> str:
+    if not version.region_status:
+        return f"{version.provisioning_state.value}: waiting for the next sweep"
+    parts = [
+        f"{s.region} {s.state.value}" + (f" {s.progress}%" if s.progress is not None and s.progress < 100 else "")
+        for s in version.region_status
+    ]
+    return "replication: " + ", ".join(parts)
+
+
+def _plan_version(
+    policy: ImagePolicy,
+    version: ObservedVersion,
+    fate: retention.Fate,
+    pending: dict[str, object],
+) -> tuple[list[Action], list[str], str]:
+    actions, notes = plan_replication(policy.replication, version)
+    current_state = version.tags.get(lt.STATE)
+    replicating_now = bool(actions) or not version.fully_replicated
+    hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired
+
+    if fate.expired:
+        lifecycle_state = lt.STATE_EXPIRED
+    elif hold:
+        lifecycle_state = lt.STATE_PENDING
+    else:
+        lifecycle_state = lt.STATE_ACTIVE
+
+    if fate.set_end_of_life is not None:
+        actions.append(
+            Action(
+                kind=ActionKind.END_OF_LIFE,
+                target=version.ref.id,
+                reason=f"end-of-life = published + lifetime ({iso(fate.set_end_of_life)})",
+                before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
+                after={"end_of_life": iso(fate.set_end_of_life)},
+            )
+        )
+
+    if lifecycle_state == lt.STATE_EXPIRED:
+        if not version.exclude_from_latest or current_state != lt.STATE_EXPIRED:
+            actions.append(
+                Action(
+                    kind=ActionKind.EXCLUDE_FROM_LATEST,
+                    target=version.ref.id,
+                    reason=f"expired: end-of-life {iso(fate.end_of_life) if fate.end_of_life else '?'} has passed",
+                    before={"exclude_from_latest": version.exclude_from_latest},
+                    after={"exclude_from_latest": True},
+                    notifications=(
+                        ()
+                        if current_state == lt.STATE_EXPIRED
+                        else (
+                            Notification(
+                                NotificationType.VERSION_EXPIRED,
+                                version.ref.id,
+                                {"endOfLifeDate": iso(fate.end_of_life) if fate.end_of_life else None},
+                            ),
+                        )
+                    ),
+                )
+            )
+    elif lifecycle_state == lt.STATE_PENDING:
+        if not version.exclude_from_latest:
+            actions.append(
+                Action(
+                    kind=ActionKind.EXCLUDE_FROM_LATEST,
+                    target=version.ref.id,
+                    reason="held out of latest until every region is replicated",
+                    before={"exclude_from_latest": False},
+                    after={"exclude_from_latest": True},
+                )
+            )
+    elif current_state in (lt.STATE_PENDING, lt.STATE_EXPIRED) and version.exclude_from_latest:
+        # We excluded it (held for replication, or expired and since kept): put it back into latest.
+        actions.append(
+            Action(
+                kind=ActionKind.PROMOTE,
+                target=version.ref.id,
+                reason=(
+                    "replicated to every region" if current_state == lt.STATE_PENDING else "no longer expired"
+                ),
+                before={"exclude_from_latest": True},
+                after={"exclude_from_latest": False},
+                notifications=(Notification(NotificationType.VERSION_PROMOTED, version.ref.id, {}),),
+            )
+        )
+
+    desired_tags = dict(policy.metadata.tags)
+    build = pending.get(version.name)
+    if build is not None:
+        desired_tags.update(getattr(build, "tags", {}))
+    desired_tags[lt.STATE] = lifecycle_state
+    changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
+    notes.extend(tag_warnings)
+    if changes:
+        actions.append(
+            Action(
+                kind=ActionKind.TAG,
+                target=version.ref.id,
+                reason="lifecycle and policy tags",
+                before={"tags": {k: version.tags.get(k) for k in changes}},
+                after={"tags": changes},
+            )
+        )
+    return actions, notes, lifecycle_state
+
+
+def _delete(version: ObservedVersion, fate: retention.Fate) -> Action:
+    if version.provisioning_state is ProvisioningState.FAILED:
+        reason = "provisioning failed" + (f" (published {iso(version.published)})" if version.published else "")
+    else:
+        reason = f"expired {iso(fate.end_of_life) if fate.end_of_life else '?'}, grace period over"
+    return Action(
+        kind=ActionKind.DELETE,
+        target=version.ref.id,
+        reason=reason,
+        before={"provisioning_state": version.provisioning_state.value},
+        after={"deleted": True},
+        notifications=(Notification(NotificationType.VERSION_DELETED, version.ref.id, {"reason": reason}),),
+    )

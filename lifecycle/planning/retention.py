@@ -1,0 +1,169 @@
+"""Retirement: end-of-life dates, expiry out of `latest`, and deletion after a grace period, with every
+protection: the newest versions, versions in use, the per-run cap, and no deletes on doubt.
+
+Pure functions of (policy, observed image, usage, now); no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, version_key
+from lifecycle.policy import Retention
+
+# ARM stores endOfLifeDate with its own precision; closer than this counts as equal.
+EOL_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What retention decides for one version at `now`."""
+
+    end_of_life: datetime | None = None  # effective: the desired date, else what Azure has
+    set_end_of_life: datetime | None = None  # a write is needed to set this date
+    expired: bool = False
+    kept: str | None = None  # why the version is protected from expiry and deletion
+    delete_at: datetime | None = None
+    delete_now: bool = False
+    blocked: str | None = None  # why a due delete does not happen in this run
+
+
+def _day(value: datetime) -> str:
+    return value.date().isoformat()
+
+
+def kept_versions(retention: Retention, image: ObservedImage) -> dict[str, str]:
+    """The newest `keep_latest` healthy versions (failed ones do not count), with the reason."""
+    healthy = [v for v in image.versions if v.provisioning_state is not ProvisioningState.FAILED]
+    newest = sorted(healthy, key=lambda v: version_key(v.name))[-retention.keep_latest :]
+    return {v.name: f"newest {retention.keep_latest}" for v in newest}
+
+
+def latest_version(image: ObservedImage) -> ObservedVersion | None:
+    """What `latest` resolves to: the highest version not excluded from latest that succeeded."""
+    eligible = [
+        v
+        for v in image.versions
+        if v.provisioning_state is ProvisioningState.SUCCEEDED and not v.exclude_from_latest
+    ]
+    return max(eligible, key=lambda v: version_key(v.name), default=None)
+
+
+def desired_end_of_life(retention: Retention, version: ObservedVersion, lifetime_days: int | None) -> datetime | None:
+    days = lifetime_days or retention.lifetime_days
+    if days is None or version.published is None:
+        return None
+    return version.published + timedelta(days=days)
+
+
+def _due_delete(retention: Retention, version: ObservedVersion, eol: datetime | None) -> datetime | None:
+    if version.provisioning_state is ProvisioningState.FAILED:
+        if retention.delete_failed_after_days is None or version.published is None:
+            return None
+        return version.published + timedelta(days=retention.delete_failed_after_days)
+    if retention.delete_after_days is None or eol is None:
+        return None
+    return eol + timedelta(days=retention.delete_after_days)
+
+
+def assess(
+    retention: Retention,
+    image: ObservedImage,
+    now: datetime,
+    *,
+    lifetimes: Mapping[str, int] | None = None,
+    usage: ImageUsage | None = None,
+    budget: int = 0,
+    deletes_blocked: str | None = None,
+) -> dict[str, Fate]:
+    """Decide every version's fate. Deletes happen oldest first, at most `budget` of them."""
+    lifetimes = lifetimes or {}
+    kept = kept_versions(retention, image)
+    latest = latest_version(image)
+    fates: dict[str, Fate] = {}
+    due: list[tuple[ObservedVersion, Fate]] = []
+    for version in image.versions:
+        desired = desired_end_of_life(retention, version, lifetimes.get(version.name))
+        eol = desired or version.end_of_life
+        set_eol = None
+        if (
+            desired is not None
+            and version.provisioning_state is not ProvisioningState.FAILED
+            and (version.end_of_life is None or abs(version.end_of_life - desired) > EOL_TOLERANCE)
+        ):
+            set_eol = desired
+        keep_reason = kept.get(version.name)
+        expired = (
+            keep_reason is None
+            and version.provisioning_state is not ProvisioningState.FAILED
+            and eol is not None
+            and eol <= now
+        )
+        delete_at = None if keep_reason else _due_delete(retention, version, eol)
+        fate = Fate(end_of_life=eol, set_end_of_life=set_eol, expired=expired, kept=keep_reason, delete_at=delete_at)
+        if delete_at is not None and delete_at <= now and (expired or version.provisioning_state is ProvisioningState.FAILED):
+            due.append((version, fate))
+        fates[version.name] = fate
+
+    remaining = budget
+    for version, fate in sorted(due, key=lambda item: version_key(item[0].name)):
+        reason = _protection(version, fate, image, latest, usage, deletes_blocked, now)
+        if reason is None and remaining <= 0:
+            reason = f"deferred: max_deletes_per_run ({retention.max_deletes_per_run}) reached"
+        if reason is None:
+            remaining -= 1
+            fates[version.name] = _with(fate, delete_now=True)
+        else:
+            fates[version.name] = _with(fate, blocked=reason)
+    return fates
+
+
+def _protection(
+    version: ObservedVersion,
+    fate: Fate,
+    image: ObservedImage,
+    latest: ObservedVersion | None,
+    usage: ImageUsage | None,
+    deletes_blocked: str | None,
+    now: datetime,
+) -> str | None:
+    if deletes_blocked:
+        return deletes_blocked
+    if version.provisioning_state.busy:
+        return f"busy: {version.provisioning_state.value}"
+    if usage is None or not usage.complete:
+        return "in-use check unavailable: nothing is deleted on doubt"
+    if usage.references(version.ref):
+        return "in use by a VM or scale set"
+    if latest is not None and latest.name == version.name and usage.references_latest_of(image.ref):
+        return "in use: `latest` resolves to it"
+    if fate.set_end_of_life is not None:
+        return "end-of-life update pending"
+    if (
+        version.block_deletion_before_end_of_life
+        and version.end_of_life is not None
+        and version.end_of_life > now
+    ):
+        return f"Azure blocks deletion before its end-of-life {_day(version.end_of_life)}"
+    return None
+
+
+def _with(fate: Fate, **changes: object) -> Fate:
+    from dataclasses import replace
+
+    return replace(fate, **changes)  # type: ignore[arg-type]
+
+
+def deletes_possible(retention: Retention, image: ObservedImage, now: datetime, lifetimes: Mapping[str, int]) -> bool:
+    """Whether any delete is due before protections: only then is the in-use check worth its ARM reads."""
+    fates = assess(retention, image, now, lifetimes=lifetimes, usage=ImageUsage(), budget=1)
+    return any(f.delete_now or f.blocked for f in fates.values())
+
+
+def describe(fate: Fate) -> tuple[str | None, str | None]:
+    """('expires YYYY-MM-DD' date, 'deleted YYYY-MM-DD' date) for reports."""
+    expires = _day(fate.end_of_life) if fate.end_of_life and not fate.kept else None
+    deleted = _day(fate.delete_at) if fate.delete_at else None
+    return expires, deleted

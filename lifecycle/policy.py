@@ -1,0 +1,328 @@
+"""The lifecycle policy document: schema, validation with key paths, and the merge of defaults per image.
+
+Ops teams edit this document in Blob Storage. A document that fails validation never takes effect; the
+error names every bad key path and value.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, parse_resource_id
+from lifecycle.regions import is_known_region, normalize_region, suggest_region
+
+StorageAccountType = Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS"]
+_IMAGE_TEMPLATE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.VirtualMachineImages"
+    r"/imageTemplates/[^/]+$",
+    re.IGNORECASE,
+)
+_TAG_NAME_FORBIDDEN = set("<>%&\\?/")
+
+
+_S = TypeVar("_S", bound="_Section")
+
+
+class PolicyError(ValueError):
+    """A policy document that cannot take effect; `problems` holds one line per bad key path."""
+
+    def __init__(self, problems: list[str], source: str = "policy") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source} is invalid: " + "; ".join(problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Replication(_Section):
+    regions: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=dict,
+        description="Region name -> replica count. The version's home region is always kept.",
+    )
+    storage_account_type: StorageAccountType | None = Field(
+        default=None, description="Storage account type for regions this app adds; null leaves it to Azure."
+    )
+    prune_regions: bool = Field(
+        default=False, description="Remove target regions the policy no longer names (where Azure allows)."
+    )
+    promote_when_replicated: bool = Field(
+        default=False,
+        description="Keep a new version out of `latest` until every target region reports Completed.",
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: dict[str, int]) -> dict[str, int]:
+        normalized: dict[str, int] = {}
+        for name, count in value.items():
+            if not is_known_region(name):
+                hint = suggest_region(name)
+                suffix = f" (did you mean {hint!r}?)" if hint else ""
+                raise ValueError(f"unknown region {name!r}{suffix}")
+            key = normalize_region(name)
+            if key in normalized:
+                raise ValueError(f"region {name!r} is listed twice")
+            normalized[key] = count
+        return normalized
+
+
+class Metadata(_Section):
+    tags: dict[str, str] = Field(default_factory=dict, description="Static tags merged onto every version.")
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 40:
+            raise ValueError(f"{len(value)} static tags; at most 40 leave room for the lifecycle tags")
+        for name, tag_value in value.items():
+            if not name or len(name) > 512 or set(name) & _TAG_NAME_FORBIDDEN:
+                raise ValueError(f"tag name {name!r} is not allowed (1-512 chars, none of <>%&\\?/)")
+            if name.lower().startswith("lifecycle."):
+                raise ValueError(f"tag name {name!r} is reserved: lifecycle.* tags are owned by the app")
+            if len(tag_value) > 256:
+                raise ValueError(f"tag {name!r} value is {len(tag_value)} chars; Azure allows 256")
+        return value
+
+
+class Retention(_Section):
+    lifetime_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="End-of-life = published + lifetime; null = no end-of-life is set."
+    )
+    keep_latest: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="The newest N healthy versions are never expired nor deleted."
+    )
+    delete_after_days: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Delete N days after end-of-life; null = never delete."
+    )
+    max_deletes_per_run: Annotated[int, Field(ge=0)] = Field(
+        default=10, description="At most this many deletes in one run, across all images."
+    )
+    delete_failed_after_days: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Delete versions whose provisioning failed, N days after publish."
+    )
+
+
+class Rebake(_Section):
+    schedule: str | None = Field(default=None, description="Cron (5 fields, UTC) of scheduled rebakes.")
+    max_age_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Also rebake when the newest healthy version is older than this."
+    )
+    image_template: str | None = Field(
+        default=None, description="Azure Image Builder template id to run."
+    )
+    publish_event: bool = Field(
+        default=False, description="Publish ImageLifecycle.RebakeRequested for a pipeline to build."
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a 5-field cron expression (minute hour day month weekday)")
+        return value
+
+    @field_validator("image_template")
+    @classmethod
+    def _valid_template(cls, value: str | None) -> str | None:
+        if value is not None and not _IMAGE_TEMPLATE_ID.match(value):
+            raise ValueError(f"{value!r} is not an Image Builder template resource id")
+        return value
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Rebake:
+        if self.image_template and self.publish_event:
+            raise ValueError("set either image_template or publish_event, not both")
+        if (self.schedule or self.max_age_days) and not (self.image_template or self.publish_event):
+            raise ValueError("a rebake schedule or max_age_days needs image_template or publish_event: true")
+        return self
+
+
+class ImageSettings(_Section):
+    """Settings for images; in `defaults` every section applies, per image only the sections given."""
+
+    replication: Replication | None = None
+    metadata: Metadata | None = None
+    retention: Retention | None = None
+    rebake: Rebake | None = None
+
+
+class GalleryPolicy(_Section):
+    id: str = Field(description="Resource id of the Compute Gallery.")
+    images: dict[str, ImageSettings] = Field(
+        default_factory=lambda: {"*": ImageSettings()},
+        description='Image definition name (or glob such as "*") -> overrides. Unmatched images are untouched.',
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _gallery_id(cls, value: str) -> str:
+        try:
+            ref = parse_resource_id(value)
+        except InvalidResourceId as exc:
+            raise ValueError(str(exc)) from None
+        if not isinstance(ref, GalleryRef):
+            raise ValueError(f"{value!r} is not a gallery id (it names an image or version)")
+        return ref.id
+
+    @property
+    def ref(self) -> GalleryRef:
+        ref = parse_resource_id(self.id)
+        assert isinstance(ref, GalleryRef)
+        return ref
+
+
+class Policy(_Section):
+    schema_version: Literal[1] = Field(alias="schema", description="Policy format version; must be 1.")
+    mode: Literal["enforce", "dry-run"] = Field(
+        default="enforce", description="enforce, or dry-run: plan and audit only, no writes."
+    )
+    defaults: ImageSettings = Field(default_factory=ImageSettings)
+    galleries: list[GalleryPolicy] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_galleries(self) -> Policy:
+        seen: set[str] = set()
+        for gallery in self.galleries:
+            if gallery.id.lower() in seen:
+                raise ValueError(f"gallery {gallery.id} is listed twice")
+            seen.add(gallery.id.lower())
+        return self
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode == "dry-run"
+
+    def gallery(self, ref: GalleryRef) -> GalleryPolicy | None:
+        return next((g for g in self.galleries if g.id.lower() == ref.key()), None)
+
+    def digest(self) -> str:
+        """A stable hash of the effective document, for state that resets when the policy changes."""
+        dumped = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(dumped.encode()).hexdigest()[:16]
+
+    def for_image(self, image: ImageRef) -> ImagePolicy | None:
+        """The effective settings of one image, or None when the policy leaves it out of scope."""
+        gallery = self.gallery(image.gallery_ref)
+        if gallery is None:
+            return None
+        override = _match_image(gallery.images, image.image)
+        if override is None:
+            return None
+        return ImagePolicy(
+            image=image,
+            mode=self.mode,
+            replication=_merge(self.defaults.replication, override.replication, Replication),
+            metadata=_merge_metadata(self.defaults.metadata, override.metadata),
+            retention=_merge(self.defaults.retention, override.retention, Retention),
+            rebake=_merge(self.defaults.rebake, override.rebake, Rebake),
+        )
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """The resolved policy for one image definition."""
+
+    image: ImageRef
+    mode: str
+    replication: Replication
+    metadata: Metadata
+    retention: Retention
+    rebake: Rebake
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode == "dry-run"
+
+    def digest(self) -> str:
+        payload = {
+            "replication": self.replication.model_dump(mode="json"),
+            "retention": self.retention.model_dump(mode="json"),
+            "rebake": self.rebake.model_dump(mode="json"),
+            "tags": self.metadata.tags,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _match_image(images: Mapping[str, ImageSettings], name: str) -> ImageSettings | None:
+    lowered = {pattern.lower(): settings for pattern, settings in images.items()}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    # The most specific glob wins: the longest pattern without counting wildcards.
+    globs = sorted(
+        (p for p in lowered if any(c in p for c in "*?[") and fnmatch.fnmatchcase(name.lower(), p)),
+        key=lambda p: len(p.replace("*", "")),
+        reverse=True,
+    )
+    return lowered[globs[0]] if globs else None
+
+
+def _merge(base: _S | None, override: _S | None, kind: type[_S]) -> _S:
+    """Keys the image sets explicitly override the defaults' keys; the rest come from defaults."""
+    merged: dict[str, Any] = {}
+    if base is not None:
+        merged.update({k: getattr(base, k) for k in base.model_fields_set})
+    if override is not None:
+        merged.update({k: getattr(override, k) for k in override.model_fields_set})
+    return kind.model_validate(merged)
+
+
+def _merge_metadata(base: Metadata | None, override: Metadata | None) -> Metadata:
+    tags = dict(base.tags if base else {})
+    tags.update(override.tags if override else {})
+    return Metadata(tags=tags)
+
+
+def parse_policy(text: str | bytes, source: str = "policy") -> Policy:
+    """Parse and validate a YAML or JSON policy; raise PolicyError naming every bad key path."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PolicyError([f"not UTF-8 text ({exc})"], source) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError([f"not valid YAML or JSON{where}: {problem}"], source) from None
+    if not isinstance(document, dict):
+        raise PolicyError([f"the document must be a mapping, got {type(document).__name__}"], source)
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        raise PolicyError([_describe(err) for err in exc.errors()], source) from None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    path = ".".join(str(part) for part in error.get("loc", ())) or "(document)"
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        return f"{path}: unknown key"
+    if error.get("type") == "missing":
+        return f"{path}: required key is missing"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict | list) or repr(value) in message else f" (got {value!r})"
+    return f"{path}: {message}{shown}"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Policy.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Image lifecycle policy"
+    return schema

@@ -1,0 +1,61 @@
+"""App settings (environment variables): one frozen object read once per invocation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+
+
+class SettingsError(ValueError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_url: str
+    storage_connection_string: str | None = None
+    state_url: str | None = None
+    arm_endpoint: str = DEFAULT_ARM_ENDPOINT
+    arm_ca_bundle: str | None = None
+    arm_token: str | None = None
+    events_endpoint: str | None = None
+    events_key: str | None = None
+    lease_seconds: int = 60
+    arm_retry_total: int = 4
+
+    @property
+    def config_is_blob(self) -> bool:
+        return self.config_url.startswith(("https://", "http://"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> Settings:
+        source = dict(os.environ if env is None else env)
+        source.update({k: v for k, v in overrides.items() if v is not None})
+
+        def get(name: str) -> str | None:
+            value = source.get(name, "").strip()
+            return value or None
+
+        config_url = get("LIFECYCLE_CONFIG_URL")
+        if not config_url:
+            raise SettingsError("LIFECYCLE_CONFIG_URL is not set: point it at the policy blob or a local file")
+        lease = get("LIFECYCLE_LEASE_SECONDS") or "60"
+        if not lease.isdigit() or not 15 <= int(lease) <= 60:
+            raise SettingsError(f"LIFECYCLE_LEASE_SECONDS must be 15..60 (a blob lease), got {lease!r}")
+        endpoint = (get("LIFECYCLE_ARM_ENDPOINT") or DEFAULT_ARM_ENDPOINT).rstrip("/")
+        if not endpoint.startswith("https://"):
+            raise SettingsError(f"LIFECYCLE_ARM_ENDPOINT must be an https URL, got {endpoint!r}")
+        return cls(
+            config_url=config_url,
+            storage_connection_string=get("LIFECYCLE_STORAGE_CONNECTION_STRING"),
+            state_url=get("LIFECYCLE_STATE_URL"),
+            arm_endpoint=endpoint,
+            arm_ca_bundle=get("LIFECYCLE_ARM_CA_BUNDLE"),
+            arm_token=get("LIFECYCLE_ARM_TOKEN"),
+            events_endpoint=get("LIFECYCLE_EVENTS_ENDPOINT"),
+            events_key=get("LIFECYCLE_EVENTS_KEY"),
+            lease_seconds=int(lease),
+        )

@@ -1,0 +1,126 @@
+"""What the app remembers between runs, per image definition, in the state container.
+
+ARM is the source of truth for versions; this holds only what ARM cannot: build metadata waiting for a
+version to become writable, which versions are being watched until replication completes, and the rebake
+schedule's memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from lifecycle.model import iso, parse_time
+
+
+@dataclass(frozen=True)
+class PendingBuild:
+    """Build metadata from a BuildCompleted event, kept until its tags land on the version."""
+
+    tags: Mapping[str, str]
+    lifetime_days: int | None = None
+    received: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tags": dict(self.tags),
+            "lifetime_days": self.lifetime_days,
+            "received": iso(self.received) if self.received else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingBuild:
+        received = data.get("received")
+        return cls(
+            tags=dict(data.get("tags") or {}),
+            lifetime_days=data.get("lifetime_days"),
+            received=parse_time(received) if received else None,
+        )
+
+
+@dataclass(frozen=True)
+class RebakeState:
+    last_trigger: datetime | None = None
+    run_started: datetime | None = None
+    run_id: str | None = None
+    running: bool = False
+    consecutive_failures: int = 0
+    halted: bool = False
+    policy_digest: str | None = None
+    last_outcome: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "last_trigger": iso(self.last_trigger) if self.last_trigger else None,
+            "run_started": iso(self.run_started) if self.run_started else None,
+            "run_id": self.run_id,
+            "running": self.running,
+            "consecutive_failures": self.consecutive_failures,
+            "halted": self.halted,
+            "policy_digest": self.policy_digest,
+            "last_outcome": self.last_outcome,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RebakeState:
+        def when(key: str) -> datetime | None:
+            value = data.get(key)
+            return parse_time(value) if value else None
+
+        return cls(
+            last_trigger=when("last_trigger"),
+            run_started=when("run_started"),
+            run_id=data.get("run_id"),
+            running=bool(data.get("running", False)),
+            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            halted=bool(data.get("halted", False)),
+            policy_digest=data.get("policy_digest"),
+            last_outcome=data.get("last_outcome"),
+        )
+
+
+@dataclass(frozen=True)
+class ImageState:
+    replicating: frozenset[str] = frozenset()
+    pending_builds: Mapping[str, PendingBuild] = field(default_factory=dict)
+    rebake: RebakeState = field(default_factory=RebakeState)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pending_builds", MappingProxyType(dict(self.pending_builds)))
+
+    def with_build(self, version: str, build: PendingBuild) -> ImageState:
+        builds = dict(self.pending_builds)
+        previous = builds.get(version)
+        if previous is not None:
+            build = PendingBuild(
+                tags={**previous.tags, **build.tags},
+                lifetime_days=build.lifetime_days or previous.lifetime_days,
+                received=build.received or previous.received,
+            )
+        builds[version] = build
+        return replace(self, pending_builds=builds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "replicating": sorted(self.replicating),
+            "pending_builds": {k: v.to_json() for k, v in sorted(self.pending_builds.items())},
+            "rebake": self.rebake.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ImageState:
+        if not data:
+            return cls()
+        return cls(
+            replicating=frozenset(data.get("replicating") or ()),
+            pending_builds={
+                k: PendingBuild.from_json(v) for k, v in (data.get("pending_builds") or {}).items()
+            },
+            rebake=RebakeState.from_json(data.get("rebake") or {}),
+        )
