@@ -146,7 +146,10 @@ def parse_event(payload: Mapping[str, Any] | str | bytes) -> InboundEvent:
     Raises MalformedEvent when the payload is not a JSON object, lacks its id or type, has a field of the
     wrong type, or names a version by an id that is not a gallery image version id.
     """
-    body = _decode(payload)
+    return _parse_decoded(_decode(payload))
+
+
+def _parse_decoded(body: object) -> InboundEvent:
     if isinstance(body, list):
         raise MalformedEvent(
             "expected one event object, got a JSON array (use parse_batch for a webhook body)"
@@ -175,7 +178,8 @@ def parse_batch(payload: Sequence[Any] | str | bytes) -> list[InboundEvent | Mal
     outcomes: list[InboundEvent | MalformedEvent] = []
     for index, record in enumerate(body):
         try:
-            outcomes.append(parse_event(record))
+            # Records are already decoded: a string in the array is a bad record, not JSON to decode again.
+            outcomes.append(_parse_decoded(record))
         except MalformedEvent as exc:
             exc.args = (f"record {index}: {exc}",)
             outcomes.append(exc)
