@@ -1,0 +1,185 @@
+// The function app on a Flex Consumption plan (Linux, Python 3.11), running as the user-assigned identity.
+// Every connection is identity-based: the host storage, the deployment package, telemetry, ARM and Event Grid.
+
+@description('Name of the function app (globally unique host name).')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region of the plan and the app.')
+param location string
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of the user-assigned identity (AZURE_CLIENT_ID and AzureWebJobsStorage__clientId).')
+param identityClientId string
+
+@description('Name of the app\'s storage account (host storage, policy, state, deployment package).')
+param storageAccountName string
+
+@description('Blob endpoint of the app\'s storage account, with a trailing slash.')
+param blobEndpoint string
+
+@description('Container the Flex Consumption plan deploys the package from.')
+param deploymentContainerName string
+
+@description('Container holding the policy document.')
+param configContainerName string
+
+@description('Blob name of the policy document inside the config container.')
+param policyBlobName string
+
+@description('Container holding run state, leases and the audit log.')
+param stateContainerName string
+
+@description('Endpoint of the custom Event Grid topic lifecycle events are published to.')
+param eventsEndpoint string
+
+@description('NCRONTAB schedule of the reconcile sweep timer.')
+param sweepSchedule string
+
+@description('NCRONTAB schedule of the rebake timer.')
+param rebakeSchedule string
+
+@description('Application Insights connection string.')
+param applicationInsightsConnectionString string
+
+@description('Upper bound of instances the plan scales out to; it also caps concurrent ARM writes against the throttling budget.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB (Flex Consumption sizes 512, 2048 or 4096).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Extra app settings merged over the generated ones (for example LIFECYCLE_* tuning).')
+param extraAppSettings object = {}
+
+@description('Tags applied to the plan and the app; the app also gets the azd service tag.')
+param tags object = {}
+
+@description('azd service name the app is tagged with, so `azd deploy` finds its host.')
+param serviceName string = 'lifecycle'
+
+var armEndpoint = environment().resourceManager
+// environment().resourceManager ends with a slash; the app joins paths onto the bare endpoint.
+var armEndpointTrimmed = endsWith(armEndpoint, '/') ? substring(armEndpoint, 0, length(armEndpoint) - 1) : armEndpoint
+
+var generatedAppSettings = {
+  LIFECYCLE_CONFIG_URL: '${blobEndpoint}${configContainerName}/${policyBlobName}'
+  LIFECYCLE_STATE_URL: '${blobEndpoint}${stateContainerName}'
+  LIFECYCLE_ARM_ENDPOINT: armEndpointTrimmed
+  LIFECYCLE_EVENTS_ENDPOINT: eventsEndpoint
+  LIFECYCLE_SWEEP_SCHEDULE: sweepSchedule
+  LIFECYCLE_REBAKE_SCHEDULE: rebakeSchedule
+  // DefaultAzureCredential picks the user-assigned identity by this id.
+  AZURE_CLIENT_ID: identityClientId
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Flex Consumption zone redundancy exists only in some regions; an outage delays reconciliation, which the sweep timer catches up on, without losing state.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222:Event Grid delivers to the function over the public endpoint; the app has no HTTP functions and delivery is protected by the eventgrid system key.
+  // checkov:skip=CKV_AZURE_17:Event Grid delivery presents no client certificate; requiring one would stop every event.
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; the sweep timer and Event Grid retries cover a cold or lost instance.
+  // checkov:skip=CKV_AZURE_213:Health check probes an HTTP path; the app has no HTTP functions and Flex Consumption scales to zero.
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': serviceName
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+
+  resource appSettings 'config' = {
+    name: 'appsettings'
+    properties: union(generatedAppSettings, extraAppSettings)
+  }
+
+  // Deployments use Entra tokens; publishing with basic credentials is switched off.
+  resource ftpPublishing 'basicPublishingCredentialsPolicies' = {
+    name: 'ftp'
+    properties: {
+      allow: false
+    }
+  }
+
+  resource scmPublishing 'basicPublishingCredentialsPolicies' = {
+    name: 'scm'
+    properties: {
+      allow: false
+    }
+  }
+}
+
+@description('Resource id of the function app.')
+output id string = site.id
+
+@description('Name of the function app.')
+output name string = site.name
+
+@description('Default host name of the function app.')
+output defaultHostName string = site.properties.defaultHostName

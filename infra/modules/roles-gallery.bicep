@@ -1,0 +1,19 @@
+// Role assignments inside one galleries' resource group. Deployed once per resource group (scope differs).
+
+@description('Assignments at this resource group: objects with principalId, roleDefinitionId (full resource id), principalType and description.')
+param roleAssignments array
+
+resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for assignment in roleAssignments: {
+    name: guid(resourceGroup().id, assignment.principalId, assignment.roleDefinitionId)
+    properties: {
+      principalId: assignment.principalId
+      roleDefinitionId: assignment.roleDefinitionId
+      principalType: assignment.principalType
+      description: assignment.description
+    }
+  }
+]
+
+@description('Resource ids of the role assignments.')
+output ids array = [for (assignment, i) in roleAssignments: assignments[i].id]

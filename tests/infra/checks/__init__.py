@@ -1,0 +1,1 @@
+"""Custom checkov checks for the Bicep in infra/ (loaded with --external-checks-dir)."""

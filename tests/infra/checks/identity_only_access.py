@@ -1,0 +1,78 @@
+"""Custom checkov checks for Bicep that checkov 3.3 does not ship: key-based and anonymous access switched off.
+
+Loaded with `checkov --external-checks-dir tests/infra/checks`. checkov has no Bicep/ARM check for
+`allowSharedKeyAccess` or `allowBlobPublicAccess` on storage accounts, nor for local auth on Event Grid topics
+and Application Insights, and all four are what keeps this deployment identity-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkov.bicep.checks.resource.base_resource_check import BaseResourceCheck
+from checkov.common.models.enums import CheckCategories, CheckResult
+
+
+def _as_bool(value: Any) -> bool | None:
+    """A literal Bicep boolean (or the rendered default of a bool parameter); None when not a literal."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+class _PropertyMustBe(BaseResourceCheck):
+    """`properties.<key>` must be the literal `expected`; absent or an expression fails (the Azure default is unsafe)."""
+
+    def __init__(
+        self, *, check_id: str, name: str, resources: tuple[str, ...], key: str, expected: bool
+    ) -> None:
+        self.key = key
+        self.expected = expected
+        super().__init__(
+            name=name,
+            id=check_id,
+            categories=(CheckCategories.IAM,),
+            supported_resources=resources,
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        self.evaluated_keys = [f"properties/{self.key}"]
+        properties = conf.get("properties")
+        if not isinstance(properties, dict):
+            return CheckResult.FAILED
+        return CheckResult.PASSED if _as_bool(properties.get(self.key)) is self.expected else CheckResult.FAILED
+
+
+StorageSharedKeyAccessDisabled = _PropertyMustBe(
+    check_id="CKV_GLC_1",
+    name="Ensure storage accounts disallow shared key access (allowSharedKeyAccess false)",
+    resources=("Microsoft.Storage/storageAccounts",),
+    key="allowSharedKeyAccess",
+    expected=False,
+)
+
+StorageBlobPublicAccessDisabled = _PropertyMustBe(
+    check_id="CKV_GLC_2",
+    name="Ensure storage accounts disallow anonymous blob access (allowBlobPublicAccess false)",
+    resources=("Microsoft.Storage/storageAccounts",),
+    key="allowBlobPublicAccess",
+    expected=False,
+)
+
+EventGridLocalAuthDisabled = _PropertyMustBe(
+    check_id="CKV_GLC_3",
+    name="Ensure Event Grid topics and domains accept Entra auth only (disableLocalAuth true)",
+    resources=("Microsoft.EventGrid/topics", "Microsoft.EventGrid/domains"),
+    key="disableLocalAuth",
+    expected=True,
+)
+
+AppInsightsLocalAuthDisabled = _PropertyMustBe(
+    check_id="CKV_GLC_4",
+    name="Ensure Application Insights accepts Entra-authenticated telemetry only (DisableLocalAuth true)",
+    resources=("Microsoft.Insights/components",),
+    key="DisableLocalAuth",
+    expected=True,
+)
