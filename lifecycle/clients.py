@@ -38,7 +38,7 @@ class StaticTokenCredential:
 @functools.lru_cache(maxsize=4)
 def credential(token: str | None) -> TokenCredential:
     if token:
-        return StaticTokenCredential(token)  # type: ignore[return-value]
+        return StaticTokenCredential(token)
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential()

@@ -257,9 +257,7 @@ class ObservedImage:
     def __post_init__(self) -> None:
         object.__setattr__(self, "location", normalize_region(self.location))
         object.__setattr__(self, "tags", _frozen(self.tags))
-        object.__setattr__(
-            self, "versions", tuple(sorted(self.versions, key=lambda v: version_key(v.name)))
-        )
+        object.__setattr__(self, "versions", tuple(sorted(self.versions, key=lambda v: version_key(v.name))))
 
     def version(self, name: str) -> ObservedVersion | None:
         return next((v for v in self.versions if v.name == name), None)

@@ -119,9 +119,7 @@ class Rebake(_Section):
     max_age_days: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="Also rebake when the newest healthy version is older than this."
     )
-    image_template: str | None = Field(
-        default=None, description="Azure Image Builder template id to run."
-    )
+    image_template: str | None = Field(default=None, description="Azure Image Builder template id to run.")
     publish_event: bool = Field(
         default=False, description="Publish ImageLifecycle.RebakeRequested for a pipeline to build."
     )
@@ -164,7 +162,7 @@ class GalleryPolicy(_Section):
     id: str = Field(description="Resource id of the Compute Gallery.")
     images: dict[str, ImageSettings] = Field(
         default_factory=lambda: {"*": ImageSettings()},
-        description='Image definition name (or glob such as "*") -> overrides. Unmatched images are untouched.',
+        description='Image name or glob ("*") -> overrides. Images matched by none are never touched.',
     )
 
     @field_validator("id")

@@ -41,7 +41,9 @@ class Settings:
 
         config_url = get("LIFECYCLE_CONFIG_URL")
         if not config_url:
-            raise SettingsError("LIFECYCLE_CONFIG_URL is not set: point it at the policy blob or a local file")
+            raise SettingsError(
+                "LIFECYCLE_CONFIG_URL is not set: point it at the policy blob or a local file"
+            )
         lease = get("LIFECYCLE_LEASE_SECONDS") or "60"
         if not lease.isdigit() or not 15 <= int(lease) <= 60:
             raise SettingsError(f"LIFECYCLE_LEASE_SECONDS must be 15..60 (a blob lease), got {lease!r}")

@@ -37,13 +37,13 @@ log = logging.getLogger(__name__)
 EXPAND_REPLICATION = "ReplicationStatus"
 
 
-def _wire(model: Any) -> dict[str, Any]:
+def _wire(model: Any) -> Any:
     """The JSON body of an SDK model (the models are mappings over the wire JSON)."""
     if isinstance(model, Mapping):
         return {k: _wire(v) for k, v in model.items()}
     if isinstance(model, list):
-        return [_wire(v) for v in model]  # type: ignore[return-value]
-    return model  # type: ignore[no-any-return]
+        return [_wire(v) for v in model]
+    return model
 
 
 def _time(value: Any) -> Any:
@@ -141,7 +141,11 @@ class GalleryGateway:
                 gallery.resource_group, gallery.gallery
             )
             return [
-                (gallery.image(str(item["name"])), str(item.get("location", "")), dict(item.get("tags") or {}))
+                (
+                    gallery.image(str(item["name"])),
+                    str(item.get("location", "")),
+                    dict(item.get("tags") or {}),
+                )
                 for item in (_wire(i) for i in pages)
             ]
 
@@ -215,7 +219,9 @@ class GalleryGateway:
                 client = self._client(subscription)
                 with arm_call(f"list VMs in subscription {subscription}"):
                     for vm in client.virtual_machines.list_all():
-                        _collect(_wire(vm), ("properties", "storageProfile", "imageReference"), versions, images)
+                        _collect(
+                            _wire(vm), ("properties", "storageProfile", "imageReference"), versions, images
+                        )
                 with arm_call(f"list VM scale sets in subscription {subscription}"):
                     for vmss in client.virtual_machine_scale_sets.list_all():
                         _collect(

@@ -7,6 +7,7 @@ retention, rebake); this module composes them per version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from lifecycle.planning import retention
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
 from lifecycle.policy import ImagePolicy
-from lifecycle.state import ImageState
+from lifecycle.state import ImageState, PendingBuild
 
 __all__ = ["ImagePlan", "RebakeReport", "VersionReport", "plan_image"]
 
@@ -75,7 +76,14 @@ def plan_image(
                 replicating.add(version.name)
             notes.append(_progress(version))
             reports.append(
-                VersionReport(version.name, version.provisioning_state.value.lower(), tuple(notes), expires, deleted, fate.kept)
+                VersionReport(
+                    version.name,
+                    version.provisioning_state.value.lower(),
+                    tuple(notes),
+                    expires,
+                    deleted,
+                    fate.kept,
+                )
             )
             continue
         if version.provisioning_state is ProvisioningState.FAILED:
@@ -100,7 +108,9 @@ def plan_image(
         build = pending.get(version.name)
         if build is not None and all(version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in build.tags.items()):
             pending.pop(version.name)
-        reports.append(VersionReport(version.name, lifecycle_state, tuple(notes), expires, deleted, fate.kept))
+        reports.append(
+            VersionReport(version.name, lifecycle_state, tuple(notes), expires, deleted, fate.kept)
+        )
 
     known = {v.name for v in image.versions}
     for name, build in list(pending.items()):
@@ -132,7 +142,8 @@ def _progress(version: ObservedVersion) -> str:
     if not version.region_status:
         return f"{version.provisioning_state.value}: waiting for the next sweep"
     parts = [
-        f"{s.region} {s.state.value}" + (f" {s.progress}%" if s.progress is not None and s.progress < 100 else "")
+        f"{s.region} {s.state.value}"
+        + (f" {s.progress}%" if s.progress is not None and s.progress < 100 else "")
         for s in version.region_status
     ]
     return "replication: " + ", ".join(parts)
@@ -142,7 +153,7 @@ def _plan_version(
     policy: ImagePolicy,
     version: ObservedVersion,
     fate: retention.Fate,
-    pending: dict[str, object],
+    pending: Mapping[str, PendingBuild],
 ) -> tuple[list[Action], list[str], str]:
     actions, notes = plan_replication(policy.replication, version)
     current_state = version.tags.get(lt.STATE)
@@ -173,7 +184,7 @@ def _plan_version(
                 Action(
                     kind=ActionKind.EXCLUDE_FROM_LATEST,
                     target=version.ref.id,
-                    reason=f"expired: end-of-life {iso(fate.end_of_life) if fate.end_of_life else '?'} has passed",
+                    reason=f"expired: end-of-life {_when(fate.end_of_life)} has passed",
                     before={"exclude_from_latest": version.exclude_from_latest},
                     after={"exclude_from_latest": True},
                     notifications=(
@@ -183,7 +194,7 @@ def _plan_version(
                             Notification(
                                 NotificationType.VERSION_EXPIRED,
                                 version.ref.id,
-                                {"endOfLifeDate": iso(fate.end_of_life) if fate.end_of_life else None},
+                                {"endOfLifeDate": _when(fate.end_of_life)},
                             ),
                         )
                     ),
@@ -218,7 +229,7 @@ def _plan_version(
     desired_tags = dict(policy.metadata.tags)
     build = pending.get(version.name)
     if build is not None:
-        desired_tags.update(getattr(build, "tags", {}))
+        desired_tags.update(build.tags)
     desired_tags[lt.STATE] = lifecycle_state
     changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
     notes.extend(tag_warnings)
@@ -237,9 +248,11 @@ def _plan_version(
 
 def _delete(version: ObservedVersion, fate: retention.Fate) -> Action:
     if version.provisioning_state is ProvisioningState.FAILED:
-        reason = "provisioning failed" + (f" (published {iso(version.published)})" if version.published else "")
+        reason = "provisioning failed" + (
+            f" (published {iso(version.published)})" if version.published else ""
+        )
     else:
-        reason = f"expired {iso(fate.end_of_life) if fate.end_of_life else '?'}, grace period over"
+        reason = f"expired {_when(fate.end_of_life)}, grace period over"
     return Action(
         kind=ActionKind.DELETE,
         target=version.ref.id,
@@ -248,3 +261,7 @@ def _delete(version: ObservedVersion, fate: retention.Fate) -> Action:
         after={"deleted": True},
         notifications=(Notification(NotificationType.VERSION_DELETED, version.ref.id, {"reason": reason}),),
     )
+
+
+def _when(value: datetime | None) -> str:
+    return iso(value) if value else "unknown"

@@ -20,7 +20,9 @@ def _as_json(region: TargetRegion) -> dict[str, Any]:
     }
 
 
-def desired_regions(policy: Replication, version: ObservedVersion) -> tuple[tuple[TargetRegion, ...], list[str]]:
+def desired_regions(
+    policy: Replication, version: ObservedVersion
+) -> tuple[tuple[TargetRegion, ...], list[str]]:
     """Target regions after applying the policy, and notes about regions kept against the policy.
 
     The home region always stays; existing regions keep their storage type (ARM forbids changing it);

@@ -51,7 +51,9 @@ def latest_version(image: ObservedImage) -> ObservedVersion | None:
     return max(eligible, key=lambda v: version_key(v.name), default=None)
 
 
-def desired_end_of_life(retention: Retention, version: ObservedVersion, lifetime_days: int | None) -> datetime | None:
+def desired_end_of_life(
+    retention: Retention, version: ObservedVersion, lifetime_days: int | None
+) -> datetime | None:
     days = lifetime_days or retention.lifetime_days
     if days is None or version.published is None:
         return None
@@ -102,8 +104,14 @@ def assess(
             and eol <= now
         )
         delete_at = None if keep_reason else _due_delete(retention, version, eol)
-        fate = Fate(end_of_life=eol, set_end_of_life=set_eol, expired=expired, kept=keep_reason, delete_at=delete_at)
-        if delete_at is not None and delete_at <= now and (expired or version.provisioning_state is ProvisioningState.FAILED):
+        fate = Fate(
+            end_of_life=eol, set_end_of_life=set_eol, expired=expired, kept=keep_reason, delete_at=delete_at
+        )
+        if (
+            delete_at is not None
+            and delete_at <= now
+            and (expired or version.provisioning_state is ProvisioningState.FAILED)
+        ):
             due.append((version, fate))
         fates[version.name] = fate
 
@@ -156,7 +164,9 @@ def _with(fate: Fate, **changes: object) -> Fate:
     return replace(fate, **changes)  # type: ignore[arg-type]
 
 
-def deletes_possible(retention: Retention, image: ObservedImage, now: datetime, lifetimes: Mapping[str, int]) -> bool:
+def deletes_possible(
+    retention: Retention, image: ObservedImage, now: datetime, lifetimes: Mapping[str, int]
+) -> bool:
     """Whether any delete is due before protections: only then is the in-use check worth its ARM reads."""
     fates = assess(retention, image, now, lifetimes=lifetimes, usage=ImageUsage(), budget=1)
     return any(f.delete_now or f.blocked for f in fates.values())

@@ -152,10 +152,20 @@ def start_azurite(timeout: float = 60.0) -> Azurite:
             "--inMemoryPersistence",
             "--skipApiVersionCheck",
             "--disableProductStyleUrl",
-            "--blobHost", "127.0.0.1", "--blobPort", str(blob_port),
-            "--queueHost", "127.0.0.1", "--queuePort", str(queue_port),
-            "--tableHost", "127.0.0.1", "--tablePort", str(table_port),
-            "--location", workdir,
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(blob_port),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(queue_port),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(table_port),
+            "--location",
+            workdir,
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -168,8 +178,9 @@ def start_azurite(timeout: float = 60.0) -> Azurite:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise RuntimeError(f"azurite exited early ({proc.returncode}): {err[-2000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", blob_port), timeout=0.5), socket.create_connection(
-                ("127.0.0.1", queue_port), timeout=0.5
+            with (
+                socket.create_connection(("127.0.0.1", blob_port), timeout=0.5),
+                socket.create_connection(("127.0.0.1", queue_port), timeout=0.5),
             ):
                 return Azurite(blob_port, queue_port, proc, workdir)
         except OSError:

@@ -1,0 +1,244 @@
+"""The command line: the same engine the functions run, for ops and for tests.
+
+Exit codes: 0 success; 1 some actions failed; 2 invalid policy or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from lifecycle.model import InvalidResourceId, parse_resource_id, parse_time
+from lifecycle.policy import PolicyError, json_schema, parse_policy
+from lifecycle.settings import Settings, SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # usage errors exit 2 with the message, as documented
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m lifecycle", description="Azure Compute Gallery image lifecycle")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser("validate", help="check a policy file")
+    validate.add_argument("policy")
+
+    commands.add_parser("schema", help="print the policy's JSON Schema")
+
+    for name, text in (
+        ("plan", "show what would be done; writes nothing"),
+        ("apply", "do it (honours mode: dry-run)"),
+    ):
+        cmd = commands.add_parser(name, help=text)
+        cmd.add_argument("--config", required=True, help="policy file path or blob URL")
+        cmd.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
+        cmd.add_argument("--scope", help="a gallery, image or version resource id")
+        cmd.add_argument("--json", action="store_true", help="print one JSON object")
+
+    audit = commands.add_parser("audit", help="print the audit log of a day")
+    audit.add_argument("--config", required=True, help="policy file path or blob URL (locates the state)")
+    audit.add_argument("--day", help="YYYY-MM-DD (default: today, UTC)")
+    audit.add_argument("--json", action="store_true", help="print JSON lines")
+
+    demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
+    demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "validate":
+        return _validate(args.policy)
+    if args.command == "schema":
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    if args.command in ("plan", "apply"):
+        return _plan_or_apply(args, apply=args.command == "apply")
+    if args.command == "audit":
+        return _audit(args)
+    if args.command == "demo":
+        from lifecycle.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    return EXIT_INVALID
+
+
+def _validate(path: str) -> int:
+    try:
+        with open(path, "rb") as handle:
+            policy = parse_policy(handle.read(), source=path)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    except PolicyError as exc:
+        print(f"{path} is invalid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    images = sum(len(g.images) for g in policy.galleries)
+    print(f"{path} is valid: mode {policy.mode}, {len(policy.galleries)} galleries, {images} image rules")
+    return EXIT_OK
+
+
+def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
+    from lifecycle.reconcile import Trigger, reconcile
+
+    try:
+        at = parse_time(args.at) if args.at else None
+    except ValueError:
+        print(f"error: --at {args.at!r} is not an ISO 8601 time", file=sys.stderr)
+        return EXIT_INVALID
+    if args.scope:
+        try:
+            parse_resource_id(args.scope)
+        except InvalidResourceId as exc:
+            print(f"error: --scope: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    if not args.config.startswith(("http://", "https://")):
+        code = _validate_quietly(args.config)
+        if code:
+            return code
+    try:
+        settings = Settings.from_env(LIFECYCLE_CONFIG_URL=args.config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    report = reconcile(Trigger("cli", scope=args.scope), settings=settings, plan_only=not apply, at=at)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        print(render_report(report.to_json()))
+    if report.no_policy or (
+        report.policy_problem and args.config.startswith(("http://", "https://")) and not report.plans
+    ):
+        return EXIT_INVALID
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _validate_quietly(path: str) -> int:
+    try:
+        with open(path, "rb") as handle:
+            parse_policy(handle.read(), source=path)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from lifecycle.gateways.errors import GatewayError
+    from lifecycle.gateways.storage import state_store
+
+    try:
+        day = parse_time(args.day).date() if args.day else datetime.now(UTC).date()
+        records = state_store(Settings.from_env(LIFECYCLE_CONFIG_URL=args.config)).read_audit(day)
+    except (ValueError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for record in records:
+        if args.json:
+            print(json.dumps(record, sort_keys=True))
+        else:
+            target = _short(record.get("target", ""))
+            print(
+                f"{record.get('time')}  {record.get('outcome', ''):9} {record.get('action', ''):20} "
+                f"{target}  {record.get('reason') or ''}"
+            )
+    return EXIT_OK
+
+
+def _short(resource_id: str) -> str:
+    marker = "/galleries/"
+    return (
+        resource_id[resource_id.lower().index(marker) + len(marker) :]
+        if marker in resource_id.lower()
+        else resource_id
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_report(report: dict[str, Any]) -> str:
+    out = [f"at {report['at']}  mode {report['mode']}  trigger {report['trigger']['source']}"]
+    if report.get("policy_problem"):
+        out.append(f"policy problem: {report['policy_problem']}")
+    status = {(o["key"]): o for o in report.get("outcomes", [])}
+    if report["actions"]:
+        rows = []
+        for action in report["actions"]:
+            outcome = status.get(action["key"], {})
+            rows.append(
+                [
+                    action["kind"],
+                    _short(action["target"]),
+                    action["reason"],
+                    outcome.get("status", "-"),
+                    outcome.get("error") or "",
+                ]
+            )
+        out += ["", table(["action", "target", "reason", "outcome", "error"], rows)]
+    else:
+        out += ["", "nothing to do"]
+    version_rows = []
+    for image in report.get("images", []):
+        for version in image["versions"]:
+            summary = ", ".join(
+                x
+                for x in (
+                    f"kept: {version['protected']}" if version.get("protected") else "",
+                    f"expires {version['expires']}" if version.get("expires") else "",
+                    f"deleted {version['deleted']}" if version.get("deleted") else "",
+                    *version.get("notes", []),
+                )
+                if x
+            )
+            version_rows.append([_short(image["image"]), version["version"], version["state"], summary])
+        if image.get("rebake"):
+            rebake = image["rebake"]
+            version_rows.append(
+                [
+                    _short(image["image"]),
+                    "(rebake)",
+                    "due" if rebake["due"] else "-",
+                    f"{rebake['reason']}; next {rebake.get('next') or '-'}",
+                ]
+            )
+    if version_rows:
+        out += ["", table(["image", "version", "state", "next"], version_rows)]
+    for line in report.get("skipped", []):
+        out.append(f"skipped: {line}")
+    for line in report.get("errors", []):
+        out.append(f"error: {line}")
+    s = report["summary"]
+    out.append(
+        f"\n{s['images']} images, {s['actions']} actions: {s['succeeded']} succeeded, {s['failed']} failed, "
+        f"{s['planned']} planned; {s['notifications']} events; {s['errors']} errors"
+    )
+    return "\n".join(out)

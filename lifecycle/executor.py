@@ -1,0 +1,153 @@
+"""Carry out a plan: one outcome per action, dry-run honoured, and going on after a failure.
+
+Updates of one version are folded into a single PATCH (a version being updated cannot take a second
+write). Long-running operations are started, not awaited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lifecycle import tags as lt
+from lifecycle.actions import VERSION_UPDATES, Action, ActionKind, thaw
+from lifecycle.gateways.errors import GatewayError, RetryableError
+from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
+from lifecycle.notifications import Notification
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+PLANNED = "planned"  # dry-run: recorded, not done
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    status: str
+    error: str | None = None
+    retryable: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.action.kind.value,
+            "target": self.action.target,
+            "key": self.action.key,
+            "status": self.status,
+        }
+        if self.error:
+            out["error"] = self.error
+            out["retryable"] = self.retryable
+        return out
+
+
+class GalleryWriter(Protocol):
+    def update_version(self, version: ObservedVersion, patch: dict[str, Any]) -> None: ...
+
+    def delete_version(self, ref: Any) -> None: ...
+
+
+class RebakeRunner(Protocol):
+    def start_run(self, template_id: str) -> None: ...
+
+
+def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
+    """One PATCH body carrying every change planned for the version."""
+    profile: dict[str, Any] = {}
+    tag_changes: dict[str, str] = {}
+    from lifecycle.gateways.gallery import target_regions_to_arm
+
+    for action in actions:
+        after = thaw(action.after)
+        if action.kind is ActionKind.REPLICATE:
+            profile["targetRegions"] = target_regions_to_arm(after["regions"])
+        elif action.kind is ActionKind.END_OF_LIFE:
+            profile["endOfLifeDate"] = after["end_of_life"]
+        elif action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
+            profile["excludeFromLatest"] = after["exclude_from_latest"]
+        elif action.kind is ActionKind.TAG:
+            tag_changes.update(after["tags"])
+    patch: dict[str, Any] = {}
+    if profile:
+        patch["properties"] = {"publishingProfile": profile}
+    if tag_changes:
+        patch["tags"] = lt.merged(version.tags, tag_changes)
+    return patch
+
+
+class Executor:
+    def __init__(
+        self,
+        gallery: GalleryWriter,
+        rebakes: RebakeRunner | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        self._gallery = gallery
+        self._rebakes = rebakes
+        self.dry_run = dry_run
+
+    def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
+        if self.dry_run:
+            return [Outcome(a, PLANNED) for a in actions]
+        outcomes: list[Outcome] = []
+        updates: dict[str, list[Action]] = defaultdict(list)
+        for action in actions:
+            if action.kind in VERSION_UPDATES:
+                updates[action.target.lower()].append(action)
+        for grouped in updates.values():
+            version = image.version(parse_version_id(grouped[0].target).name)
+            if version is None:
+                outcomes.extend(
+                    Outcome(a, FAILED, "version not found in the observed image") for a in grouped
+                )
+                continue
+            outcomes.extend(
+                self._run(
+                    grouped, lambda v=version, g=grouped: self._gallery.update_version(v, version_patch(v, g))
+                )
+            )
+        for action in actions:
+            if action.kind is ActionKind.DELETE:
+                outcomes.extend(
+                    self._run(
+                        [action], lambda a=action: self._gallery.delete_version(parse_version_id(a.target))
+                    )
+                )
+            elif action.kind is ActionKind.REBAKE:
+                outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
+        return outcomes
+
+    def _rebake(self, action: Action) -> None:
+        template = action.after.get("image_template")
+        if template:
+            if self._rebakes is None:
+                raise GatewayError("no Image Builder gateway configured")
+            self._rebakes.start_run(str(template))
+        # publish_event rebakes are done by publishing the action's RebakeRequested notification.
+
+    @staticmethod
+    def _run(actions: Sequence[Action], call: Any) -> list[Outcome]:
+        try:
+            call()
+        except GatewayError as exc:
+            log.warning(
+                "action failed",
+                extra={
+                    "actions": [a.kind.value for a in actions],
+                    "target": actions[0].target,
+                    "error": str(exc),
+                },
+            )
+            retryable = isinstance(exc, RetryableError)
+            return [Outcome(a, FAILED, str(exc), retryable) for a in actions]
+        return [Outcome(a, SUCCEEDED) for a in actions]
+
+
+def notifications_of(outcomes: Sequence[Outcome]) -> list[Notification]:
+    """Notifications carried by actions that succeeded (a dry-run announces nothing)."""
+    return [n for o in outcomes if o.status == SUCCEEDED for n in o.action.notifications]

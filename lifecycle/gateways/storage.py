@@ -1,0 +1,368 @@
+"""Blob Storage (or a local directory, for development): the policy document, remembered state with ETag
+conditions, per-image leases, and the append-only audit log.
+
+Blob access uses LIFECYCLE_STORAGE_CONNECTION_STRING when set (Azurite, accounts without identity),
+else managed identity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+from lifecycle.clients import credential
+from lifecycle.gateways.errors import GatewayError, PermanentError, PreconditionFailed, RetryableError
+from lifecycle.settings import Settings
+
+log = logging.getLogger(__name__)
+STATE_CONTAINER = "lifecycle-state"
+LOCAL_STATE_DIR = ".lifecycle-state"
+_MAX_APPEND = 4 * 1024 * 1024 - 1024
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    content: bytes
+    etag: str
+    source: str
+
+
+class StateStore(Protocol):
+    def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]: ...
+
+    def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str: ...
+
+    def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None: ...
+
+    def read_audit(self, day: date) -> list[dict[str, Any]]: ...
+
+    def lease(self, name: str, seconds: int) -> contextlib.AbstractContextManager[None]: ...
+
+
+def _translate_storage(exc: Exception, what: str) -> GatewayError:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return RetryableError(f"{what}: storage unreachable ({exc})")
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        code = getattr(exc, "error_code", None)
+        if status in (408, 429) or status >= 500:
+            return RetryableError(f"{what}: storage answered {status} {code}", status=status, code=code)
+        return PermanentError(
+            f"{what}: storage answered {status} {code}: {exc.reason}", status=status, code=code
+        )
+    return PermanentError(f"{what}: {exc.__class__.__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class BlobLocation:
+    account_url: str
+    container: str
+    blob: str | None
+
+
+def parse_blob_url(url: str) -> BlobLocation:
+    """Split a blob or container URL; path-style (Azurite: host/account/container/blob) is recognised."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise PermanentError(f"not a blob URL: {url!r}")
+    parts = [unquote(p) for p in parsed.path.split("/") if p]
+    host = parsed.hostname or ""
+    path_style = host in ("127.0.0.1", "localhost") or host.replace(".", "").isdigit()
+    base = f"{parsed.scheme}://{parsed.netloc}"
+    if path_style:
+        if not parts:
+            raise PermanentError(f"blob URL has no account: {url!r}")
+        base, parts = f"{base}/{parts[0]}", parts[1:]
+    if not parts:
+        raise PermanentError(f"blob URL has no container: {url!r}")
+    return BlobLocation(base, parts[0], "/".join(parts[1:]) or None)
+
+
+class _Blobs:
+    """Shared client construction for the policy and state blobs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def container(self, location: BlobLocation) -> Any:
+        from azure.storage.blob import BlobServiceClient, ContainerClient
+
+        if self._settings.storage_connection_string:
+            service = BlobServiceClient.from_connection_string(self._settings.storage_connection_string)
+            return service.get_container_client(location.container)
+        return ContainerClient(location.account_url, location.container, credential=credential(None))
+
+
+class BlobPolicySource:
+    def __init__(self, settings: Settings) -> None:
+        self._location = parse_blob_url(settings.config_url)
+        if not self._location.blob:
+            raise PermanentError(f"LIFECYCLE_CONFIG_URL names a container, not a blob: {settings.config_url}")
+        self._container = _Blobs(settings).container(self._location)
+        self.url = settings.config_url
+
+    def read(self) -> PolicyDocument:
+        try:
+            downloader = self._container.get_blob_client(self._location.blob).download_blob()
+            content = downloader.readall()
+            etag = str(downloader.properties.etag)
+        except Exception as exc:
+            raise _translate_storage(exc, f"read policy {self.url}") from exc
+        return PolicyDocument(content, etag, self.url)
+
+
+class LocalPolicySource:
+    def __init__(self, path: str) -> None:
+        self.url = path
+        self._path = Path(path)
+
+    def read(self) -> PolicyDocument:
+        try:
+            content = self._path.read_bytes()
+        except OSError as exc:
+            raise PermanentError(f"read policy {self._path}: {exc.strerror}") from exc
+        return PolicyDocument(content, hashlib.sha256(content).hexdigest()[:16], str(self._path))
+
+
+PolicySource = BlobPolicySource | LocalPolicySource
+
+
+def policy_source(settings: Settings) -> PolicySource:
+    if settings.config_is_blob:
+        return BlobPolicySource(settings)
+    return LocalPolicySource(settings.config_url)
+
+
+class BlobStateStore:
+    """State documents, leases and the audit log in one blob container."""
+
+    def __init__(self, settings: Settings, container_url: str) -> None:
+        self._location = parse_blob_url(container_url)
+        self._container = _Blobs(settings).container(self._location)
+        self._ready = False
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._container.create_container()
+        except ResourceExistsError:
+            pass
+        except Exception as exc:
+            raise _translate_storage(exc, f"create state container {self._location.container}") from exc
+        self._ready = True
+
+    def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self._ensure()
+        try:
+            downloader = self._container.get_blob_client(name).download_blob()
+            return json.loads(downloader.readall()), str(downloader.properties.etag)
+        except ResourceNotFoundError:
+            return None, None
+        except json.JSONDecodeError as exc:
+            raise PermanentError(f"state blob {name} is not JSON: {exc}") from exc
+        except Exception as exc:
+            raise _translate_storage(exc, f"read state {name}") from exc
+
+    def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str:
+        """Write only if the blob is still at `etag` (or, with None, does not exist yet)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+        from azure.storage.blob import ContentSettings
+
+        self._ensure()
+        body = json.dumps(document, indent=1, sort_keys=True).encode()
+        blob = self._container.get_blob_client(name)
+        try:
+            if etag is None:
+                result = blob.upload_blob(
+                    body, overwrite=False, content_settings=ContentSettings(content_type="application/json")
+                )
+            else:
+                result = blob.upload_blob(
+                    body,
+                    overwrite=True,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    content_settings=ContentSettings(content_type="application/json"),
+                )
+        except (ResourceModifiedError, ResourceExistsError) as exc:
+            raise PreconditionFailed(f"state {name} was changed by another run") from exc
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 412:
+                raise PreconditionFailed(f"state {name} was changed by another run") from exc
+            raise _translate_storage(exc, f"write state {name}") from exc
+        return str(result["etag"])
+
+    def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        if not records:
+            return
+        self._ensure()
+        blob = self._container.get_blob_client(_audit_name(day))
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                blob.create_append_blob(if_none_match="*")
+            for chunk in _chunks(records):
+                blob.append_block(chunk)
+        except Exception as exc:
+            raise _translate_storage(exc, "append to the audit log") from exc
+
+    def read_audit(self, day: date) -> list[dict[str, Any]]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self._ensure()
+        try:
+            text = self._container.get_blob_client(_audit_name(day)).download_blob().readall()
+        except ResourceNotFoundError:
+            return []
+        except Exception as exc:
+            raise _translate_storage(exc, "read the audit log") from exc
+        return [json.loads(line) for line in text.decode().splitlines() if line.strip()]
+
+    @contextlib.contextmanager
+    def lease(self, name: str, seconds: int) -> Iterator[None]:
+        """Hold a blob lease on `leases/<name>` for the duration; another holder means try later."""
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
+        self._ensure()
+        blob = self._container.get_blob_client(f"leases/{_safe(name)}")
+        try:
+            with contextlib.suppress(ResourceExistsError):
+                blob.upload_blob(b"", overwrite=False)
+            lease = blob.acquire_lease(lease_duration=seconds)
+        except HttpResponseError as exc:
+            if exc.status_code == 409:
+                raise RetryableError(f"{name} is being reconciled by another run (lease held)") from exc
+            raise _translate_storage(exc, f"lease {name}") from exc
+        except Exception as exc:
+            raise _translate_storage(exc, f"lease {name}") from exc
+        try:
+            yield
+        finally:
+            try:
+                lease.release()
+            except Exception:  # an expired lease releases itself
+                log.warning("lease release failed", extra={"lease": name})
+
+
+class LocalStateStore:
+    """The same state, leases and audit log in a local directory (development and the CLI)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._root = Path(directory)
+
+    def _path(self, name: str) -> Path:
+        path = self._root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        path = self._path(name)
+        if not path.exists():
+            return None, None
+        content = path.read_bytes()
+        return json.loads(content), hashlib.sha256(content).hexdigest()[:16]
+
+    def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str:
+        path = self._path(name)
+        with self.lease(f"write:{name}", 15):
+            current = path.read_bytes() if path.exists() else None
+            current_etag = hashlib.sha256(current).hexdigest()[:16] if current is not None else None
+            if current_etag != etag:
+                raise PreconditionFailed(f"state {name} was changed by another run")
+            body = json.dumps(document, indent=1, sort_keys=True).encode()
+            tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+        return hashlib.sha256(body).hexdigest()[:16]
+
+    def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None:
+        if records:
+            with self._path(_audit_name(day)).open("ab") as handle:
+                for chunk in _chunks(records):
+                    handle.write(chunk)
+
+    def read_audit(self, day: date) -> list[dict[str, Any]]:
+        path = self._path(_audit_name(day))
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    @contextlib.contextmanager
+    def lease(self, name: str, seconds: int) -> Iterator[None]:
+        path = self._path(f"leases/{_safe(name)}.lock")
+        token = uuid.uuid4().hex
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                expires = float(path.read_text().split()[1])
+            except (OSError, ValueError, IndexError):
+                expires = 0.0
+            if expires > time.time():
+                raise RetryableError(f"{name} is being reconciled by another run (lease held)") from None
+            path.unlink(missing_ok=True)  # an expired lease: take it over
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{token} {time.time() + seconds}")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                if path.read_text().split()[0] == token:
+                    path.unlink()
+
+
+def state_store(settings: Settings) -> BlobStateStore | LocalStateStore:
+    """The state store the settings name; by default beside the policy (container or directory)."""
+    if settings.state_url:
+        if settings.state_url.startswith(("http://", "https://")):
+            return BlobStateStore(settings, settings.state_url)
+        return LocalStateStore(settings.state_url)
+    if settings.config_is_blob:
+        location = parse_blob_url(settings.config_url)
+        return BlobStateStore(settings, f"{location.account_url}/{STATE_CONTAINER}")
+    return LocalStateStore(Path(settings.config_url).resolve().parent / LOCAL_STATE_DIR)
+
+
+def _audit_name(day: date) -> str:
+    return f"audit/{day:%Y/%m/%d}.jsonl"
+
+
+def _safe(name: str) -> str:
+    return hashlib.sha256(name.lower().encode()).hexdigest()[:32]
+
+
+def _chunks(records: Sequence[dict[str, Any]]) -> Iterator[bytes]:
+    buffer = b""
+    for record in records:
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        if buffer and len(buffer) + len(line) > _MAX_APPEND:
+            yield buffer
+            buffer = b""
+        buffer += line
+    if buffer:
+        yield buffer
+
+
+def today(now: datetime) -> date:
+    return now.date()

@@ -1,0 +1,141 @@
+"""The Functions blueprint: each function parses its trigger, calls the one reconcile, logs one summary.
+
+Heavy imports (Azure SDKs, the engine) happen inside the handlers: indexing the app is part of every
+cold start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import azure.functions as func
+
+if TYPE_CHECKING:
+    from lifecycle.reconcile import RunReport, Trigger
+
+log = logging.getLogger(__name__)
+bp = func.Blueprint()
+
+DEFAULT_SWEEP_SCHEDULE = "0 */15 * * * *"
+# A binding expression needs the setting to exist; without it the sweep runs every 15 minutes.
+SWEEP_SCHEDULE = (
+    "%LIFECYCLE_SWEEP_SCHEDULE%" if os.environ.get("LIFECYCLE_SWEEP_SCHEDULE") else DEFAULT_SWEEP_SCHEDULE
+)
+
+
+class EventNotProcessed(RuntimeError):
+    """Raised so Event Grid redelivers (and finally dead-letters) an event whose work was not done."""
+
+
+def _summary(function: str, report: RunReport, **fields: Any) -> None:
+    summary = report.summary()
+    level = logging.ERROR if report.failed else logging.INFO
+    log.log(
+        level,
+        "%s: %s images, %s actions (%s succeeded, %s failed, %s planned), %s errors",
+        function,
+        summary["images"],
+        summary["actions"],
+        summary["succeeded"],
+        summary["failed"],
+        summary["planned"],
+        summary["errors"],
+        extra={
+            "function": function,
+            "mode": report.mode,
+            "summary": summary,
+            "errors": report.errors[:20],
+            "skipped": report.skipped[:20],
+            **fields,
+        },
+    )
+
+
+def _run(trigger: Trigger) -> RunReport:
+    from lifecycle.reconcile import reconcile
+
+    return reconcile(trigger)
+
+
+def handle_event(event: object) -> RunReport | None:
+    """Parse one Event Grid delivery (either schema) and reconcile what it points at.
+
+    Malformed and irrelevant events are logged and dropped without any ARM call. Returns the run report,
+    or None when nothing ran.
+    """
+    from lifecycle.events import (
+        BuildCompleted,
+        Ignored,
+        MalformedEvent,
+        PolicyChanged,
+        VersionWritten,
+        from_trigger,
+    )
+    from lifecycle.reconcile import Trigger
+    from lifecycle.settings import Settings
+
+    try:
+        parsed = from_trigger(event)
+    except MalformedEvent as exc:
+        log.error(
+            "event dropped: malformed: %s", exc, extra={"function": "on_event", "event_id": exc.event_id}
+        )
+        return None
+    if isinstance(parsed, Ignored):
+        log.info(
+            "event ignored: %s",
+            parsed.reason,
+            extra={"event_id": parsed.event_id, "event_type": parsed.event_type},
+        )
+        return None
+    if isinstance(parsed, PolicyChanged):
+        settings = Settings.from_env()
+        if _same_blob(parsed.blob_url, settings.config_url):
+            report = _run(Trigger("policy", event_id=parsed.event_id))
+            _summary("on_event", report, event_id=parsed.event_id, event_type="BlobCreated")
+            return report
+        log.info(
+            "event ignored: blob %s is not the policy", parsed.blob_url, extra={"event_id": parsed.event_id}
+        )
+        return None
+    if isinstance(parsed, BuildCompleted):
+        report = _run(Trigger("event", scope=parsed.version.id, build=parsed, event_id=parsed.event_id))
+        _summary("on_event", report, event_id=parsed.event_id, event_type="BuildCompleted")
+        if report.errors or [
+            s for s in report.skipped if "not in the policy" not in s and "not found" not in s
+        ]:
+            # The build metadata lives only in this event: let Event Grid deliver it again.
+            raise EventNotProcessed(
+                f"build event {parsed.event_id} not processed: {(report.errors + report.skipped)[0]}"
+            )
+        return report
+    assert isinstance(parsed, VersionWritten)
+    report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id))
+    _summary("on_event", report, event_id=parsed.event_id, event_type="ResourceWriteSuccess")
+    return report
+
+
+def _same_blob(a: str, b: str) -> bool:
+    from urllib.parse import unquote, urlparse
+
+    pa, pb = urlparse(a), urlparse(b)
+    return (pa.hostname or "").lower() == (pb.hostname or "").lower() and unquote(pa.path) == unquote(pb.path)
+
+
+@bp.function_name("on_event")
+@bp.event_grid_trigger(arg_name="event")
+def on_event(event: func.EventGridEvent) -> None:
+    handle_event(event)
+
+
+@bp.function_name("sweep")
+@bp.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
+def sweep(timer: func.TimerRequest) -> None:
+    from lifecycle.reconcile import Trigger
+
+    if timer.past_due:
+        log.warning("sweep is running late", extra={"function": "sweep"})
+    report = _run(Trigger("sweep"))
+    _summary("sweep", report)
