@@ -46,6 +46,15 @@ class PendingBuild:
 
 @dataclass(frozen=True)
 class RebakeState:
+    """The rebake schedule's memory for one image (see `lifecycle.planning.rebake` for how it moves).
+
+    `last_trigger` is when this app last started a run or published a request (the app's clock).
+    `run_started`/`run_id` describe the Image Builder run being watched while `running`; `run_seen` is the
+    template's last run status already accounted for (so one finished run is counted once) and `run_ended`
+    is when this app saw the watched run end. `consecutive_failures` drives the back-off; `halted` stops
+    triggering until a successful run or a change of `policy_digest`.
+    """
+
     last_trigger: datetime | None = None
     run_started: datetime | None = None
     run_id: str | None = None
@@ -54,6 +63,9 @@ class RebakeState:
     halted: bool = False
     policy_digest: str | None = None
     last_outcome: str | None = None
+    run_seen: str | None = None
+    run_ended: datetime | None = None
+    last_message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,10 +77,14 @@ class RebakeState:
             "halted": self.halted,
             "policy_digest": self.policy_digest,
             "last_outcome": self.last_outcome,
+            "run_seen": self.run_seen,
+            "run_ended": iso(self.run_ended) if self.run_ended else None,
+            "last_message": self.last_message,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RebakeState:
+        # Documents written before a field existed simply lack it: every field has a default.
         def when(key: str) -> datetime | None:
             value = data.get(key)
             return parse_time(value) if value else None
@@ -78,10 +94,13 @@ class RebakeState:
             run_started=when("run_started"),
             run_id=data.get("run_id"),
             running=bool(data.get("running", False)),
-            consecutive_failures=int(data.get("consecutive_failures", 0)),
+            consecutive_failures=int(data.get("consecutive_failures") or 0),
             halted=bool(data.get("halted", False)),
             policy_digest=data.get("policy_digest"),
             last_outcome=data.get("last_outcome"),
+            run_seen=data.get("run_seen"),
+            run_ended=when("run_ended"),
+            last_message=data.get("last_message"),
         )
 
 
