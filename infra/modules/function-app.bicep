@@ -124,7 +124,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
-    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
@@ -153,25 +152,28 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
 
-  resource appSettings 'config' = {
-    name: 'appsettings'
-    properties: union(generatedAppSettings, extraAppSettings)
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(generatedAppSettings, extraAppSettings)
+}
+
+// Deployments use Entra tokens; publishing with basic credentials is switched off.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
   }
+}
 
-  // Deployments use Entra tokens; publishing with basic credentials is switched off.
-  resource ftpPublishing 'basicPublishingCredentialsPolicies' = {
-    name: 'ftp'
-    properties: {
-      allow: false
-    }
-  }
-
-  resource scmPublishing 'basicPublishingCredentialsPolicies' = {
-    name: 'scm'
-    properties: {
-      allow: false
-    }
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

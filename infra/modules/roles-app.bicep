@@ -76,18 +76,21 @@ var deadLetterWriters = concat(deadLetterWriterPrincipalIds, resourceEventsPrinc
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
 
-  resource blobService 'blobServices' existing = {
-    name: 'default'
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
 
-    resource configContainer 'containers' existing = {
-      name: configContainerName
-    }
+resource configContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: configContainerName
+}
 
-    resource deadLetterContainer 'containers' existing = {
-      name: deadLetterContainerName
-    }
-  }
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: deadLetterContainerName
 }
 
 resource topic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
@@ -140,8 +143,8 @@ resource appInsightsRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 // Dead letters: each topic identity may write into the dead-letter container and nowhere else.
 resource deadLetterRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for principalId in deadLetterWriters: {
-    name: guid(storage::blobService::deadLetterContainer.id, principalId, storageBlobDataContributor)
-    scope: storage::blobService::deadLetterContainer
+    name: guid(deadLetterContainer.id, principalId, storageBlobDataContributor)
+    scope: deadLetterContainer
     properties: {
       principalId: principalId
       roleDefinitionId: storageBlobDataContributor
@@ -154,8 +157,8 @@ resource deadLetterRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 // People or groups who edit the policy; principal type left open (user or group).
 resource policyEditorRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for principalId in policyEditorPrincipalIds: {
-    name: guid(storage::blobService::configContainer.id, principalId, storageBlobDataContributor)
-    scope: storage::blobService::configContainer
+    name: guid(configContainer.id, principalId, storageBlobDataContributor)
+    scope: configContainer
     properties: {
       principalId: principalId
       roleDefinitionId: storageBlobDataContributor
