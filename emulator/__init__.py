@@ -1,0 +1,21 @@
+"""A local HTTPS emulator of the Azure Resource Manager surface this product uses.
+
+Run it with `python -m emulator`. The real Azure SDKs (azure-mgmt-compute, azure-mgmt-imagebuilder,
+azure-eventgrid) talk to it unmodified. Module map:
+
+* `__main__`     - command line, prints the `{"endpoint", "ca_bundle"}` line, serves until a signal.
+* `server`       - HTTP/TLS plumbing: auth, api-version checks, routing, stats, latency, throttle and faults.
+* `arm`          - request/response types, ARM path parsing, paging and api-version helpers.
+* `state`        - the shared in-memory state (resources, operations, events, config) behind one lock.
+* `clock`        - the virtual clock every time-dependent answer is computed from.
+* `lro`          - long-running operations (`Azure-AsyncOperation` / `Location` monitors).
+* `errors`       - ARM error bodies (`{"error": {"code", "message", "target"}}`).
+* `regions`      - the public Azure region catalogue (name <-> display name, zone support).
+* `tls`          - the throw-away CA and server certificate made at start.
+* `throttle`     - ARM token buckets and `x-ms-ratelimit-remaining-*` headers.
+* `faults`       - injected 429/500/503, dropped connections and failed operations.
+* `galleries`    - Microsoft.Compute galleries, image definitions and image versions (with replication).
+* `imagebuilder` - Microsoft.VirtualMachineImages imageTemplates and their runs.
+* `vms`          - Microsoft.Compute virtualMachines and virtualMachineScaleSets (for in-use checks).
+* `eventgrid`    - an Event Grid topic endpoint (`POST /api/events`) that records what it receives.
+"""

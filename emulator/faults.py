@@ -1,0 +1,81 @@
+"""Injected faults: `--faults 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05` with `--seed N`.
+
+Each non-control request draws once: it may be answered 429 (with Retry-After), 500, 503, or have its
+connection dropped without an answer (`reset`). `lro-fail` is drawn when a long-running operation starts;
+the operation then ends Failed and the resource's provisioningState becomes Failed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+KINDS = ("reset", "429", "500", "503", "lro-fail")
+
+
+@dataclass
+class FaultSpec:
+    rates: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultSpec:
+        """Parse `kind=rate,...`; raises ValueError naming the bad part."""
+        rates: dict[str, float] = {}
+        for part in (text or "").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            kind, sep, value = part.partition("=")
+            kind = kind.strip().lower()
+            if not sep or kind not in KINDS:
+                raise ValueError(f"bad fault '{part}': expected one of {', '.join(KINDS)} as kind=rate")
+            try:
+                rate = float(value)
+            except ValueError as exc:
+                raise ValueError(f"bad fault rate in '{part}'") from exc
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"fault rate in '{part}' must be between 0 and 1")
+            rates[kind] = rate
+        if sum(rates.get(k, 0.0) for k in ("reset", "429", "500", "503")) > 1.0 + 1e-9:
+            raise ValueError("the rates of reset, 429, 500 and 503 add up to more than 1")
+        return cls(rates)
+
+    def describe(self) -> str:
+        return ",".join(f"{k}={v:g}" for k, v in self.rates.items())
+
+
+class Faults:
+    """A seeded source of fault decisions; the spec can be replaced at runtime."""
+
+    def __init__(self, spec: FaultSpec, seed: int | None) -> None:
+        self.spec = spec
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def set(self, spec: FaultSpec) -> None:
+        with self._lock:
+            self.spec = spec
+
+    def reset(self) -> None:
+        with self._lock:
+            self._rng = random.Random(self._seed)
+
+    def draw_request(self) -> str | None:
+        """None, or one of reset / 429 / 500 / 503."""
+        with self._lock:
+            if not any(self.spec.rates.get(k) for k in ("reset", "429", "500", "503")):
+                return None
+            roll = self._rng.random()
+            edge = 0.0
+            for kind in ("reset", "429", "500", "503"):
+                edge += self.spec.rates.get(kind, 0.0)
+                if roll < edge:
+                    return kind
+            return None
+
+    def draw_lro_fail(self) -> bool:
+        with self._lock:
+            rate = self.spec.rates.get("lro-fail", 0.0)
+            return rate > 0 and self._rng.random() < rate

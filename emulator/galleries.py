@@ -1,0 +1,733 @@
+"""Microsoft.Compute galleries, gallery image definitions and gallery image versions.
+
+Owns the rules Azure Compute Gallery enforces (home region in targetRegions, no duplicate regions,
+non-updatable storage settings, busy versions refuse writes, replicated regions need
+`allowDeletionOfReplicatedLocations` to be removed, `blockDeletionBeforeEndOfLife`, nested resources block
+deletes, the 2026-03-03 end-of-life defaults) and the replication model: every target region of a version
+replicates for `replication_seconds` of virtual time; the create/update operation completes when all have.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from emulator import lro, regions
+from emulator.arm import Request, ResourceType, Response, Route, api_at_least, page, resource_id
+from emulator.clock import add_months, format_iso, parse_iso
+from emulator.errors import ArmError, conflict, invalid_parameter, not_found, parent_not_found
+from emulator.state import Operation, Resource, validate_tags
+
+if TYPE_CHECKING:
+    from emulator.state import State
+
+PROVIDER = "Microsoft.Compute"
+GALLERY = "Microsoft.Compute/galleries"
+IMAGE = "Microsoft.Compute/galleries/images"
+VERSION = "Microsoft.Compute/galleries/images/versions"
+BUSY = ("Creating", "Updating", "Deleting")
+STORAGE_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
+STRATEGIES = ("PreferStandard_ZRS", "DefaultStandard_LRS")
+REPLICATION_MODES = ("Full", "Shallow")
+VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+MAX_INT32 = 2**31 - 1
+PP = "galleryImageVersion.properties.publishingProfile"
+
+
+@dataclass
+class RegionReplication:
+    """Replication of one target region: Replicating from `start` until `end`, then Completed (or Failed)."""
+
+    start: datetime
+    end: datetime
+    failed: bool = False
+
+    def state(self, now: datetime) -> tuple[str, int]:
+        if now >= self.end:
+            return ("Failed", 100) if self.failed else ("Completed", 100)
+        total = (self.end - self.start).total_seconds()
+        done = (now - self.start).total_seconds()
+        progress = 0 if total <= 0 else int(max(0.0, min(99.0, done / total * 100)))
+        return "Replicating", progress
+
+
+@dataclass
+class ImageVersion(Resource):
+    replication: dict[str, RegionReplication] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------
+# dispatch
+
+
+def handle(state: State, req: Request, route: Route) -> Response:
+    depth = len(route.rtype.types)
+    if route.path.resource_group is None and not (route.kind == "collection" and depth == 1):
+        raise ArmError(
+            404, "InvalidResourceType", f"The resource type '{route.rtype.full_type}' needs a resource group."
+        )
+    if route.kind == "collection":
+        if req.method != "GET":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
+            )
+        return _list(state, req, route, depth)
+    if depth == 3:
+        _check_version_name(route.names[-1])
+    if req.method == "GET":
+        return _get(state, req, route)
+    if req.method in ("PUT", "PATCH"):
+        return _write(state, req, route, depth)
+    if req.method == "DELETE":
+        return _delete(state, req, route, depth)
+    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+
+
+RESOURCE_TYPES = (
+    ResourceType(PROVIDER, ("galleries",), "compute", handle),
+    ResourceType(PROVIDER, ("galleries", "images"), "compute", handle, subscription_list=False),
+    ResourceType(PROVIDER, ("galleries", "images", "versions"), "compute", handle, subscription_list=False),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_version_name(name: str) -> None:
+    match = VERSION_NAME.match(name)
+    if not match or any(int(part) > MAX_INT32 for part in match.groups()):
+        raise invalid_parameter(
+            f"The gallery image version name '{name}' is invalid. It must follow the format "
+            "<MajorVersion>.<MinorVersion>.<Patch> where each part is a 32-bit integer.",
+            "galleryImageVersionName",
+        )
+
+
+def _type_for_depth(depth: int) -> str:
+    return (GALLERY, IMAGE, VERSION)[depth - 1]
+
+
+def _parent(state: State, route: Route, depth: int) -> Resource | None:
+    """The parent resource (None for galleries); 404 ParentResourceNotFound if it is missing."""
+    if depth == 1:
+        return None
+    parent = state.get(resource_id(route.path, depth - 1))
+    if parent is None or parent.provisioning_state == "Deleting":
+        raise parent_not_found("/".join(route.names[: depth - 1]))
+    return parent
+
+
+def _expand(req: Request) -> set[str]:
+    return {part.strip().lower() for part in (req.param("$expand") or "").split(",") if part.strip()}
+
+
+def _check_location(value: Any, type_name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+    if not regions.is_known(value):
+        names = ",".join(r.display_name.lower() for r in regions.REGIONS)
+        raise ArmError(
+            400,
+            "LocationNotAvailableForResourceType",
+            f"The provided location '{value}' is not available for resource type '{type_name}'. "
+            f"List of available regions for the resource type is '{names}'.",
+        )
+    return value
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArmError(
+            400, "InvalidRequestContent", f"The request content was invalid: '{name}' must be an object."
+        )
+    return value
+
+
+def _positive_int(value: Any, target: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise invalid_parameter(f"The value '{value}' of '{target}' must be a positive integer.", target)
+    return value
+
+
+def _choice(value: Any, allowed: tuple[str, ...], target: str) -> str:
+    for option in allowed:
+        if isinstance(value, str) and value.lower() == option.lower():
+            return option
+    raise invalid_parameter(
+        f"The value '{value}' of '{target}' is not valid. Allowed values: {', '.join(allowed)}.", target
+    )
+
+
+def _envelope(res: Resource) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
+    if res.tags is not None:
+        body["tags"] = dict(res.tags)
+    body.update(copy.deepcopy(res.extra))
+    return body
+
+
+def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[str, Any]:
+    body = _envelope(res)
+    props = copy.deepcopy(res.properties)
+    if res.type == GALLERY:
+        props["identifier"] = {"uniqueName": f"{res.subscription}-{res.name.upper()}"}
+        props.setdefault("sharingProfile", {"permissions": "Private"})
+        props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})
+    props["provisioningState"] = res.provisioning_state
+    if isinstance(res, ImageVersion) and expand:
+        now = state.now()
+        if "replicationstatus" in expand:
+            props["replicationStatus"] = replication_status(res, now)
+        if "validationprofile" in expand:
+            published = props.get("publishingProfile", {}).get("publishedDate")
+            props["validationsProfile"] = {
+                "executedValidations": [],
+                "platformAttributes": [],
+                "validationEtag": published,
+            }
+    body["properties"] = props
+    return body
+
+
+def replication_status(res: ImageVersion, now: datetime) -> dict[str, Any]:
+    summary = []
+    states = []
+    for target in res.properties.get("publishingProfile", {}).get("targetRegions", []):
+        repl = res.replication.get(regions.normalize(target["name"]))
+        if repl is None:
+            continue
+        state_name, progress = repl.state(now)
+        states.append(state_name)
+        details = (
+            "Replication failed (injected by the emulator's lro-fail fault)."
+            if state_name == "Failed"
+            else ""
+        )
+        summary.append(
+            {
+                "region": regions.display(target["name"]),
+                "state": state_name,
+                "details": details,
+                "progress": progress,
+            }
+        )
+    if any(s == "Failed" for s in states):
+        aggregated = "Failed"
+    elif states and all(s == "Completed" for s in states):
+        aggregated = "Completed"
+    elif states:
+        aggregated = "InProgress"
+    else:
+        aggregated = "Unknown"
+    return {"aggregatedState": aggregated, "summary": summary}
+
+
+# --------------------------------------------------------------------------------------------------
+# GET / list
+
+
+def _get(state: State, req: Request, route: Route) -> Response:
+    depth = len(route.rtype.types)
+    _parent(state, route, depth)
+    res = state.get(resource_id(route.path))
+    if res is None:
+        raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
+    return Response(200, render(state, res, _expand(req)))
+
+
+def _list(state: State, req: Request, route: Route, depth: int) -> Response:
+    expand = _expand(req)
+    if depth == 1:
+        items = list(state.of_type(GALLERY, route.path.subscription, route.path.resource_group))
+    else:
+        parent_path_depth = depth - 1
+        parent = state.get(resource_id(route.path, parent_path_depth))
+        if parent is None:
+            raise parent_not_found("/".join(route.names[:parent_path_depth]))
+        items = state.children(parent.id, _type_for_depth(depth))
+    return page(state, req, [render(state, r, expand) for r in items])
+
+
+# --------------------------------------------------------------------------------------------------
+# PUT / PATCH
+
+
+def _write(state: State, req: Request, route: Route, depth: int) -> Response:
+    body = _object(req.json(), "body")
+    parent = _parent(state, route, depth)
+    type_name = _type_for_depth(depth)
+    new_id = f"{parent.id}/{route.rtype.types[-1]}/{route.names[-1]}" if parent else resource_id(route.path)
+    existing = state.get(new_id)
+    if existing is not None and existing.provisioning_state in BUSY:
+        raise conflict(
+            "OperationNotAllowed",
+            f"Another operation is in progress on the resource '{existing.id}' (provisioningState "
+            f"{existing.provisioning_state}). Please retry after it completes.",
+        )
+    if req.method == "PATCH" and existing is None:
+        raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
+
+    if existing is None:
+        location = _check_location(body.get("location"), type_name)
+        if parent is not None and regions.normalize(location) != regions.normalize(parent.location):
+            raise invalid_parameter(
+                f"The location '{location}' must be the same as the location '{parent.location}' of the "
+                "parent "
+                "resource.",
+                "location",
+            )
+    else:
+        location = existing.location
+        given = body.get("location")
+        if (
+            req.method == "PUT"
+            and given is not None
+            and regions.normalize(str(given)) != regions.normalize(location)
+        ):
+            raise conflict(
+                "PropertyChangeNotAllowed", "Changing property 'location' is not allowed.", "location"
+            )
+
+    if "tags" in body or req.method == "PUT":
+        tags = validate_tags(body.get("tags"))
+    else:
+        tags = existing.tags if existing else None
+    props_in = _object(body.get("properties"), "properties")
+    now = state.now()
+
+    replication: dict[str, RegionReplication] = {}
+    if depth == 1:
+        props = _gallery_properties(existing, props_in)
+    elif depth == 2:
+        props = _image_properties(existing, props_in)
+    else:
+        props, replication = _version_properties(state, req, existing, props_in, location, now)
+
+    seq = existing.seq if existing else state.next_seq()
+    extra = dict(existing.extra) if existing else {}
+    for key in ("identity",):
+        if key in body:
+            extra[key] = body[key]
+    common: dict[str, Any] = {
+        "id": existing.id if existing else new_id,
+        "name": existing.name if existing else route.names[-1],
+        "type": type_name,
+        "location": location,
+        "subscription": existing.subscription if existing else route.path.subscription,
+        "resource_group": existing.resource_group if existing else str(route.path.resource_group),
+        "properties": props,
+        "tags": tags,
+        "seq": seq,
+        "provisioning_state": "Updating" if existing else "Creating",
+        "extra": extra,
+    }
+    res: Resource = ImageVersion(**common, replication=replication) if depth == 3 else Resource(**common)
+    state.put(res)
+
+    finish = now
+    if isinstance(res, ImageVersion) and res.replication:
+        finish = max([now, *(r.end for r in res.replication.values())])
+    started_at = now
+
+    def complete(op: Operation) -> None:
+        current = state.get(res.id)
+        if current is not res:
+            return
+        if op.outcome == "Succeeded":
+            res.provisioning_state = "Succeeded"
+            return
+        res.provisioning_state = "Failed"
+        if isinstance(res, ImageVersion):
+            for repl in res.replication.values():
+                if repl.start == started_at:
+                    repl.failed = True
+                    repl.end = op.finish_at
+
+    op = lro.start(state, res.subscription, location, finish, complete)
+    return Response(200 if existing else 201, render(state, res), lro.headers(req, op))
+
+
+def _gallery_properties(existing: Resource | None, props_in: dict[str, Any]) -> dict[str, Any]:
+    props = dict(existing.properties) if existing else {}
+    for key, value in props_in.items():
+        if key in ("provisioningState", "identifier", "sharingStatus"):
+            continue
+        props[key] = value
+    return props
+
+
+IMAGE_IMMUTABLE = ("osType", "osState", "hyperVGeneration", "architecture")
+
+
+def _image_properties(existing: Resource | None, props_in: dict[str, Any]) -> dict[str, Any]:
+    if existing is None:
+        for key in ("osType", "osState", "identifier"):
+            if not props_in.get(key):
+                raise invalid_parameter(
+                    f"Required parameter '{key}' is missing (null).", f"galleryImage.properties.{key}"
+                )
+        _choice(props_in["osType"], ("Windows", "Linux"), "galleryImage.properties.osType")
+        _choice(props_in["osState"], ("Generalized", "Specialized"), "galleryImage.properties.osState")
+        identifier = _object(props_in["identifier"], "identifier")
+        for key in ("publisher", "offer", "sku"):
+            if not identifier.get(key):
+                raise invalid_parameter(
+                    f"Required parameter '{key}' is missing (null).",
+                    f"galleryImage.properties.identifier.{key}",
+                )
+        props = {k: v for k, v in props_in.items() if k != "provisioningState"}
+        props.setdefault("hyperVGeneration", "V1")
+        props.setdefault("architecture", "x64")
+        return props
+    props = dict(existing.properties)
+    for key, value in props_in.items():
+        if key == "provisioningState" or value is None:
+            continue
+        current = props.get(key)
+        if key in IMAGE_IMMUTABLE and current is not None and str(value).lower() != str(current).lower():
+            raise conflict(
+                "PropertyChangeNotAllowed",
+                f"Changing property '{key}' is not allowed.",
+                f"galleryImage.properties.{key}",
+            )
+        if key == "identifier" and current is not None:
+            cur_ident = {k.lower(): str(v).lower() for k, v in current.items()}
+            new_ident = {k.lower(): str(v).lower() for k, v in _object(value, "identifier").items()}
+            if cur_ident != new_ident:
+                raise conflict(
+                    "PropertyChangeNotAllowed",
+                    "Changing property 'identifier' is not allowed.",
+                    "galleryImage.properties.identifier",
+                )
+        props[key] = value
+    return props
+
+
+def _default_storage_type(region: regions.Region, storage_type: str | None, strategy: str | None) -> str:
+    if storage_type:
+        return storage_type
+    if strategy == "PreferStandard_ZRS":
+        return "Standard_ZRS" if region.zones else "Standard_LRS"
+    return "Standard_LRS"
+
+
+def _has_source(storage: dict[str, Any]) -> bool:
+    source = storage.get("source")
+    if isinstance(source, dict) and any(source.get(k) for k in source):
+        return True
+    os_disk = storage.get("osDiskImage")
+    if isinstance(os_disk, dict) and isinstance(os_disk.get("source"), dict) and os_disk["source"]:
+        return True
+    data_disks = storage.get("dataDiskImages")
+    return bool(isinstance(data_disks, list) and data_disks)
+
+
+def _version_properties(
+    state: State,
+    req: Request,
+    existing: Resource | None,
+    props_in: dict[str, Any],
+    location: str,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, RegionReplication]]:
+    api = req.api_version
+    current = existing.properties if existing else {}
+    cur_pp: dict[str, Any] = current.get("publishingProfile", {})
+    pp_in = _object(props_in.get("publishingProfile"), "publishingProfile")
+    home = regions.lookup(location)
+    assert home is not None
+
+    # Version-level settings that are not updatable.
+    if existing is not None:
+        for key, default in (
+            ("storageAccountType", None),
+            ("storageAccountStrategy", None),
+            ("replicationMode", "Full"),
+        ):
+            given = pp_in.get(key)
+            have = cur_pp.get(key, default)
+            if given is not None and have is not None and str(given).lower() != str(have).lower():
+                raise conflict(
+                    "PropertyChangeNotAllowed", f"Changing property '{key}' is not allowed.", f"{PP}.{key}"
+                )
+        storage_type = cur_pp.get("storageAccountType")
+        strategy = cur_pp.get("storageAccountStrategy")
+        replication_mode = cur_pp.get("replicationMode")
+    else:
+        storage_type = pp_in.get("storageAccountType")
+        strategy = pp_in.get("storageAccountStrategy")
+        if storage_type and strategy:
+            raise invalid_parameter(
+                "'storageAccountType' cannot be specified along with 'storageAccountStrategy'.",
+                f"{PP}.storageAccountStrategy",
+            )
+        if storage_type:
+            storage_type = _choice(storage_type, STORAGE_TYPES, f"{PP}.storageAccountType")
+        if strategy:
+            strategy = _choice(strategy, STRATEGIES, f"{PP}.storageAccountStrategy")
+        if not storage_type and not strategy:
+            if api_at_least(api, "2025-03-03"):
+                strategy = "PreferStandard_ZRS"
+            else:
+                storage_type = "Standard_LRS"
+        replication_mode = pp_in.get("replicationMode")
+        if replication_mode is not None:
+            replication_mode = _choice(replication_mode, REPLICATION_MODES, f"{PP}.replicationMode")
+
+    replica_count = _positive_int(
+        pp_in.get("replicaCount", cur_pp.get("replicaCount", 1)), f"{PP}.replicaCount"
+    )
+    exclude = pp_in.get("excludeFromLatest", cur_pp.get("excludeFromLatest", False))
+    if not isinstance(exclude, bool):
+        raise invalid_parameter(
+            f"The value '{exclude}' of 'excludeFromLatest' is not a boolean.", f"{PP}.excludeFromLatest"
+        )
+    if "endOfLifeDate" in pp_in:
+        eol_value = pp_in["endOfLifeDate"]
+        if eol_value is None:
+            eol = None
+        else:
+            try:
+                eol = format_iso(parse_iso(str(eol_value)))
+            except ValueError as exc:
+                raise invalid_parameter(
+                    f"The value '{eol_value}' of 'endOfLifeDate' is not a valid date-time.",
+                    f"{PP}.endOfLifeDate",
+                ) from exc
+    else:
+        eol = cur_pp.get("endOfLifeDate")
+    published = cur_pp.get("publishedDate") or format_iso(now)
+    if existing is None and eol is None and api_at_least(api, "2026-03-03"):
+        eol = format_iso(add_months(now, 6))
+
+    # Safety profile.
+    sp_in = _object(props_in.get("safetyProfile"), "safetyProfile")
+    cur_sp: dict[str, Any] = current.get("safetyProfile", {})
+    allow_removal = sp_in.get("allowDeletionOfReplicatedLocations")
+    if allow_removal is None:
+        allow_removal = cur_sp.get("allowDeletionOfReplicatedLocations", False)
+    block = sp_in.get("blockDeletionBeforeEndOfLife")
+    if block is None:
+        block = cur_sp.get("blockDeletionBeforeEndOfLife")
+    if block is None:
+        block = existing is None and api_at_least(api, "2026-03-03")
+    safety = {
+        "allowDeletionOfReplicatedLocations": bool(allow_removal),
+        "reportedForPolicyViolation": False,
+        "blockDeletionBeforeEndOfLife": bool(block),
+    }
+
+    # Target regions.
+    cur_targets: dict[str, dict[str, Any]] = {
+        regions.normalize(t["name"]): t for t in cur_pp.get("targetRegions", [])
+    }
+    targets_in = pp_in.get("targetRegions")
+    if targets_in is None:
+        targets_in = copy.deepcopy(list(cur_targets.values())) if existing else [{"name": location}]
+    if not isinstance(targets_in, list) or not targets_in:
+        raise invalid_parameter("'targetRegions' must be a non-empty list.", f"{PP}.targetRegions")
+    seen: list[str] = []
+    targets: list[dict[str, Any]] = []
+    for index, target in enumerate(targets_in):
+        target = _object(target, f"targetRegions[{index}]")
+        name = target.get("name")
+        region = regions.lookup(name) if isinstance(name, str) else None
+        if region is None:
+            raise invalid_parameter(
+                f"The region '{name}' in targetRegions is not a valid Azure region.",
+                f"{PP}.targetRegions[{index}].name",
+            )
+        if region.name in seen:
+            raise invalid_parameter(
+                f"The region '{region.display_name}' is specified more than once in targetRegions.",
+                f"{PP}.targetRegions",
+            )
+        seen.append(region.name)
+        previous = cur_targets.get(region.name)
+        given_type = target.get("storageAccountType")
+        if given_type is not None:
+            given_type = _choice(given_type, STORAGE_TYPES, f"{PP}.targetRegions[{index}].storageAccountType")
+        if (
+            previous is not None
+            and given_type
+            and given_type.lower() != previous["storageAccountType"].lower()
+        ):
+            raise conflict(
+                "PropertyChangeNotAllowed",
+                f"Changing property 'storageAccountType' of target region '{region.display_name}' "
+                "is not allowed.",
+                f"{PP}.targetRegions[{index}].storageAccountType",
+            )
+        if not given_type:
+            given_type = (
+                previous["storageAccountType"]
+                if previous
+                else _default_storage_type(region, storage_type, strategy)
+            )
+        count = _positive_int(
+            target.get("regionalReplicaCount") or replica_count,
+            f"{PP}.targetRegions[{index}].regionalReplicaCount",
+        )
+        region_exclude = target.get("excludeFromLatest")
+        if region_exclude is None:
+            region_exclude = previous.get("excludeFromLatest", False) if previous else False
+        entry: dict[str, Any] = {
+            "name": region.display_name,
+            "regionalReplicaCount": count,
+            "storageAccountType": given_type,
+            "excludeFromLatest": bool(region_exclude),
+        }
+        for key in ("encryption", "additionalReplicaSets"):
+            if target.get(key) is not None:
+                entry[key] = target[key]
+            elif previous is not None and key in previous:
+                entry[key] = previous[key]
+        targets.append(entry)
+    if home.name not in seen:
+        raise invalid_parameter(
+            f"The home region '{home.display_name}' of the gallery image version must be included in "
+            "targetRegions.",
+            f"{PP}.targetRegions",
+        )
+    removed = [cur_targets[name]["name"] for name in cur_targets if name not in seen]
+    if removed and not safety["allowDeletionOfReplicatedLocations"]:
+        raise conflict(
+            "OperationNotAllowed",
+            f"Removing replicated region(s) {', '.join(removed)} requires "
+            "'safetyProfile.allowDeletionOfReplicatedLocations' to be true.",
+            f"{PP}.targetRegions",
+        )
+
+    publishing: dict[str, Any] = {
+        "targetRegions": targets,
+        "replicaCount": replica_count,
+        "excludeFromLatest": exclude,
+        "publishedDate": published,
+    }
+    if eol is not None:
+        publishing["endOfLifeDate"] = eol
+    if storage_type:
+        publishing["storageAccountType"] = storage_type
+    if strategy:
+        publishing["storageAccountStrategy"] = strategy
+    if replication_mode:
+        publishing["replicationMode"] = replication_mode
+    extended = pp_in.get("targetExtendedLocations", cur_pp.get("targetExtendedLocations"))
+    if extended is not None:
+        publishing["targetExtendedLocations"] = extended
+
+    # Storage profile: required with a source at create; the source cannot change afterwards.
+    storage_in = props_in.get("storageProfile")
+    if existing is None:
+        storage = _object(storage_in, "storageProfile")
+        if not _has_source(storage):
+            raise invalid_parameter(
+                "A source is required: storageProfile.source (id, virtualMachineId, "
+                "communityGalleryImageId) or "
+                "storageProfile.osDiskImage.source.",
+                "galleryImageVersion.properties.storageProfile",
+            )
+        storage = copy.deepcopy(storage)
+    else:
+        storage = copy.deepcopy(current.get("storageProfile", {}))
+        new_source = _object(_object(storage_in, "storageProfile").get("source"), "source")
+        old_source = storage.get("source") or {}
+        for key in ("id", "virtualMachineId", "communityGalleryImageId"):
+            if (
+                new_source.get(key)
+                and old_source.get(key)
+                and str(new_source[key]).lower() != str(old_source[key]).lower()
+            ):
+                raise conflict(
+                    "PropertyChangeNotAllowed",
+                    f"Changing property 'storageProfile.source.{key}' is not allowed.",
+                    f"galleryImageVersion.properties.storageProfile.source.{key}",
+                )
+
+    props: dict[str, Any] = {
+        "publishingProfile": publishing,
+        "storageProfile": storage,
+        "safetyProfile": safety,
+    }
+    security = props_in.get("securityProfile", current.get("securityProfile"))
+    if security is not None:
+        props["securityProfile"] = security
+
+    # Replication: new regions, regions whose replica count changed and failed regions start now.
+    duration = timedelta(seconds=max(0.0, state.config.replication_seconds))
+    old_replication = existing.replication if isinstance(existing, ImageVersion) else {}
+    replication: dict[str, RegionReplication] = {}
+    for entry in targets:
+        key = regions.normalize(entry["name"])
+        prev_repl = old_replication.get(key)
+        prev_entry = cur_targets.get(key)
+        if (
+            prev_repl is not None
+            and not prev_repl.failed
+            and prev_entry is not None
+            and prev_entry.get("regionalReplicaCount") == entry["regionalReplicaCount"]
+        ):
+            replication[key] = prev_repl
+        else:
+            replication[key] = RegionReplication(now, now + duration)
+    return props, replication
+
+
+# --------------------------------------------------------------------------------------------------
+# DELETE
+
+
+def _delete(state: State, req: Request, route: Route, depth: int) -> Response:
+    parent = _parent(state, route, depth)
+    rid = f"{parent.id}/{route.rtype.types[-1]}/{route.names[-1]}" if parent else resource_id(route.path)
+    res = state.get(rid)
+    if res is None:
+        return Response(204)
+    if res.provisioning_state in BUSY:
+        raise conflict(
+            "OperationNotAllowed",
+            f"Another operation is in progress on the resource '{res.id}' (provisioningState "
+            f"{res.provisioning_state}). Please retry after it completes.",
+        )
+    now = state.now()
+    if depth < 3:
+        nested = state.children(res.id, _type_for_depth(depth + 1))
+        if nested:
+            names = ", ".join("/".join(n.id.split("/")[6:]) for n in nested[:5])
+            raise conflict(
+                "CannotDeleteResource",
+                "Cannot delete resource while nested resources exist. Some existing nested resource IDs "
+                f"include: "
+                f"'{names}'. Please delete all nested resources before deleting this resource.",
+            )
+    finish = now
+    if isinstance(res, ImageVersion):
+        safety = res.properties.get("safetyProfile", {})
+        eol = res.properties.get("publishingProfile", {}).get("endOfLifeDate")
+        if safety.get("blockDeletionBeforeEndOfLife") and eol and now < parse_iso(eol):
+            raise conflict(
+                "OperationNotAllowed",
+                f"Gallery image version '{res.id}' cannot be deleted before its end of life date {eol} "
+                "because "
+                "'safetyProfile.blockDeletionBeforeEndOfLife' is true.",
+                "galleryImageVersion.properties.safetyProfile.blockDeletionBeforeEndOfLife",
+            )
+        finish = now + timedelta(seconds=max(0.0, state.config.delete_seconds))
+    res.provisioning_state = "Deleting"
+
+    def complete(op: Operation) -> None:
+        if state.get(res.id) is not res:
+            return
+        if op.outcome == "Succeeded":
+            state.remove(res.id)
+        else:
+            res.provisioning_state = "Failed"
+
+    op = lro.start(state, res.subscription, res.location, finish, complete)
+    return Response(202, None, lro.headers(req, op, with_location=True))

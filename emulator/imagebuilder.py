@@ -1,0 +1,268 @@
+"""Microsoft.VirtualMachineImages imageTemplates and their runs.
+
+PUT / PATCH / GET / DELETE / list (by resource group and subscription), `POST .../run` and
+`POST .../cancel`. A run is a long-running operation (202 + `Azure-AsyncOperation` + `Location`) that
+takes `replication_seconds` of virtual time; `properties.lastRunStatus` shows Running with a sub-state
+while it lasts, then Succeeded - or Failed when the template carries the tag `emulator.runOutcome` =
+`Failed` (or the lro-fail fault strikes). A run while one is running is refused with 409.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from emulator import lro, regions
+from emulator.arm import Request, ResourceType, Response, Route, merge_patch, page, resource_id
+from emulator.clock import format_iso
+from emulator.errors import ArmError, conflict, invalid_parameter, not_found
+from emulator.state import Operation, Resource, validate_tags
+
+if TYPE_CHECKING:
+    from emulator.state import State
+
+PROVIDER = "Microsoft.VirtualMachineImages"
+TEMPLATE = "Microsoft.VirtualMachineImages/imageTemplates"
+OUTCOME_TAG = "emulator.runOutcome"
+SUB_STATES = ((0.3, "Building"), (0.7, "Customizing"), (0.8, "Validating"), (1.01, "Distributing"))
+
+
+@dataclass
+class Run:
+    start: datetime
+    end: datetime
+    operation: Operation
+    canceled_at: datetime | None = None
+
+    def running(self, now: datetime) -> bool:
+        return self.canceled_at is None and now < self.end
+
+    def last_run_status(self, now: datetime) -> dict[str, Any]:
+        status: dict[str, Any] = {"startTime": format_iso(self.start)}
+        if self.canceled_at is not None:
+            status.update(
+                endTime=format_iso(self.canceled_at),
+                runState="Canceled",
+                runSubState="Canceling",
+                message="The image build was canceled.",
+            )
+            return status
+        if now < self.end:
+            total = (self.end - self.start).total_seconds()
+            fraction = 1.0 if total <= 0 else (now - self.start).total_seconds() / total
+            sub_state = next(name for edge, name in SUB_STATES if fraction < edge)
+            status.update(runState="Running", runSubState=sub_state, message="")
+            return status
+        status["endTime"] = format_iso(self.end)
+        if self.operation.outcome == "Succeeded":
+            status.update(runState="Succeeded", runSubState="Distributing", message="")
+        else:
+            message = (self.operation.error or {}).get("message", "The image build failed.")
+            status.update(runState="Failed", runSubState="Customizing", message=message)
+        return status
+
+
+@dataclass
+class ImageTemplate(Resource):
+    run: Run | None = None
+
+
+def handle(state: State, req: Request, route: Route) -> Response:
+    if route.kind == "collection":
+        if req.method != "GET":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
+            )
+        items = state.of_type(TEMPLATE, route.path.subscription, route.path.resource_group)
+        return page(state, req, [render(state, r) for r in items])
+    if route.path.resource_group is None:
+        raise ArmError(404, "InvalidResourceType", f"The resource type '{TEMPLATE}' needs a resource group.")
+    existing = state.get(resource_id(route.path))
+    template = existing if isinstance(existing, ImageTemplate) else None
+    if route.kind == "action":
+        if req.method != "POST":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The {req.method} method is not allowed for '{route.action}'."
+            )
+        if template is None:
+            raise not_found(TEMPLATE, route.names[-1], route.path.resource_group)
+        return _run(state, req, template) if route.action == "run" else _cancel(state, req, template)
+    if req.method == "GET":
+        if template is None:
+            raise not_found(TEMPLATE, route.names[-1], route.path.resource_group)
+        return Response(200, render(state, template))
+    if req.method in ("PUT", "PATCH"):
+        return _write(state, req, route, template)
+    if req.method == "DELETE":
+        return _delete(state, req, template)
+    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+
+
+RESOURCE_TYPES = (
+    ResourceType(PROVIDER, ("imageTemplates",), "imagebuilder", handle, actions=("run", "cancel")),
+)
+
+
+def render(state: State, res: Resource) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": res.id, "name": res.name, "type": res.type, "location": res.location}
+    if res.tags is not None:
+        body["tags"] = dict(res.tags)
+    body.update(copy.deepcopy(res.extra))
+    props = copy.deepcopy(res.properties)
+    props["provisioningState"] = res.provisioning_state
+    if isinstance(res, ImageTemplate) and res.run is not None:
+        props["lastRunStatus"] = res.run.last_run_status(state.now())
+    body["properties"] = props
+    return body
+
+
+def _busy(state: State, template: ImageTemplate | None) -> bool:
+    return template is not None and template.run is not None and template.run.running(state.now())
+
+
+def _write(state: State, req: Request, route: Route, existing: ImageTemplate | None) -> Response:
+    body = req.json()
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    if _busy(state, existing):
+        raise conflict("Conflict", "The image template has a run in progress; retry when it has finished.")
+    if req.method == "PATCH":
+        if existing is None:
+            raise not_found(TEMPLATE, route.names[-1], route.path.resource_group)
+        props = merge_patch(existing.properties, body.get("properties") or {})
+        tags = validate_tags(body["tags"]) if "tags" in body else existing.tags
+        extra = dict(existing.extra)
+        if "identity" in body:
+            extra["identity"] = body["identity"]
+        location = existing.location
+    else:
+        given_location = body.get("location") or (existing.location if existing else None)
+        if not isinstance(given_location, str) or not regions.is_known(given_location):
+            raise ArmError(
+                400,
+                "LocationRequired" if not given_location else "LocationNotAvailableForResourceType",
+                f"The provided location '{given_location}' is not available for resource type '{TEMPLATE}'.",
+            )
+        location = given_location
+        props = copy.deepcopy(body.get("properties") or {})
+        if not isinstance(props, dict):
+            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+        for key in ("source", "distribute"):
+            if not props.get(key):
+                raise invalid_parameter(
+                    f"The '{key}' property of the image template is required.", f"properties.{key}"
+                )
+        tags = validate_tags(body.get("tags"))
+        extra = {"identity": body["identity"]} if "identity" in body else {}
+    for read_only in ("provisioningState", "provisioningError", "lastRunStatus"):
+        props.pop(read_only, None)
+    props.setdefault("buildTimeoutInMinutes", 0)
+    if existing is not None and "exactStagingResourceGroup" in existing.properties:
+        props["exactStagingResourceGroup"] = existing.properties["exactStagingResourceGroup"]
+    else:
+        props.setdefault(
+            "exactStagingResourceGroup",
+            f"/subscriptions/{route.path.subscription}/resourceGroups/IT_{route.path.resource_group}_"
+            f"{route.names[-1]}_{uuid.uuid4()}",
+        )
+    res = ImageTemplate(
+        id=existing.id if existing else resource_id(route.path),
+        name=existing.name if existing else route.names[-1],
+        type=TEMPLATE,
+        location=location,
+        subscription=existing.subscription if existing else route.path.subscription,
+        resource_group=existing.resource_group if existing else str(route.path.resource_group),
+        properties=props,
+        tags=tags,
+        seq=existing.seq if existing else state.next_seq(),
+        provisioning_state="Updating" if existing else "Creating",
+        extra=extra,
+        run=existing.run if existing else None,
+    )
+    state.put(res)
+
+    def complete(op: Operation) -> None:
+        if state.get(res.id) is res:
+            res.provisioning_state = "Succeeded" if op.outcome == "Succeeded" else "Failed"
+
+    op = lro.start(
+        state, res.subscription, location, state.now(), complete, provider=PROVIDER, collection="operations"
+    )
+    return Response(200 if existing else 201, render(state, res), lro.headers(req, op))
+
+
+def _delete(state: State, req: Request, template: ImageTemplate | None) -> Response:
+    if template is None:
+        return Response(204)
+    if _busy(state, template):
+        raise conflict(
+            "Conflict", "The image template has a run in progress; cancel it or wait before deleting."
+        )
+    template.provisioning_state = "Deleting"
+
+    def complete(op: Operation) -> None:
+        if state.get(template.id) is template:
+            if op.outcome == "Succeeded":
+                state.remove(template.id)
+            else:
+                template.provisioning_state = "Failed"
+
+    op = lro.start(
+        state,
+        template.subscription,
+        template.location,
+        state.now(),
+        complete,
+        provider=PROVIDER,
+        collection="operations",
+    )
+    return Response(202, None, lro.headers(req, op, with_location=True))
+
+
+def _run(state: State, req: Request, template: ImageTemplate) -> Response:
+    if template.provisioning_state != "Succeeded":
+        raise conflict(
+            "Conflict",
+            f"The image template is in provisioning state '{template.provisioning_state}' and cannot run.",
+        )
+    if _busy(state, template):
+        raise conflict("Conflict", "The image template already has a run in progress.")
+    now = state.now()
+    end = now + timedelta(seconds=max(0.0, state.config.replication_seconds))
+    op = lro.start(
+        state, template.subscription, template.location, end, None, provider=PROVIDER, collection="operations"
+    )
+    if op.outcome == "Succeeded" and (template.tags or {}).get(OUTCOME_TAG, "").lower() == "failed":
+        op.outcome = "Failed"
+        op.error = {
+            "code": "BuildFailed",
+            "message": f"The image build failed (template tag {OUTCOME_TAG}=Failed). "
+            "See the customization log.",
+        }
+    template.run = Run(start=now, end=end, operation=op)
+    return Response(202, None, lro.headers(req, op, with_location=True))
+
+
+def _cancel(state: State, req: Request, template: ImageTemplate) -> Response:
+    run = template.run
+    now = state.now()
+    if run is None or not run.running(now):
+        raise conflict("Conflict", "The image template has no run in progress to cancel.")
+    run.canceled_at = now
+    run.operation.finish_at = now
+    run.operation.outcome = "Canceled"
+    run.operation.error = {"code": "Canceled", "message": "The image build was canceled."}
+    op = lro.start(
+        state,
+        template.subscription,
+        template.location,
+        now,
+        None,
+        provider=PROVIDER,
+        collection="operations",
+        may_fail=False,
+    )
+    return Response(202, None, lro.headers(req, op, with_location=True))

@@ -1,0 +1,505 @@
+"""HTTP and TLS plumbing: authentication, api-version checks, routing, statistics, latency, throttling,
+fault injection and the `/_emulator/` control endpoints.
+
+Request pipeline for everything outside `/_emulator/`: count it -> authenticate (401 AuthenticationFailed)
+-> injected fault -> throttle (429) -> api-version (400) -> route to the resource family's handler under the
+state lock, after applying every clock-driven transition that is due.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from emulator import eventgrid, galleries, imagebuilder, lro, vms
+from emulator.arm import (
+    ArmPath,
+    Request,
+    ResourceType,
+    Response,
+    Route,
+    api_date,
+    match_route,
+    parse_arm_path,
+)
+from emulator.clock import format_iso, parse_iso
+from emulator.errors import ArmError, error_body
+from emulator.faults import Faults, FaultSpec
+from emulator.state import Config, State
+from emulator.throttle import Throttle, resource_policy
+
+log = logging.getLogger("emulator")
+
+# api-version windows accepted per family (inclusive, by date part).
+API_WINDOWS: dict[str, tuple[str, str]] = {
+    "compute": ("2019-12-01", "2026-03-03"),
+    "imagebuilder": ("2018-02-01", "2025-10-01"),
+}
+
+OPERATION_TYPES = (
+    ResourceType("Microsoft.Compute", ("locations", "capsOperations"), "compute", lro.handle_status),
+    ResourceType("Microsoft.Compute", ("locations", "operations"), "compute", lro.handle_status),
+    ResourceType(
+        "Microsoft.VirtualMachineImages", ("locations", "operations"), "imagebuilder", lro.handle_status
+    ),
+)
+
+
+class Stats:
+    """Request counters for `GET /_emulator/stats` (control requests are not counted)."""
+
+    METHODS = ("GET", "PUT", "PATCH", "DELETE", "POST")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.by_method: Counter[str] = Counter({m: 0 for m in self.METHODS})
+            self.by_operation: Counter[str] = Counter()
+            self.throttled = 0
+            self.faults = 0
+
+    def count(self, method: str, operation: str) -> None:
+        with self._lock:
+            self.by_method[method] += 1
+            self.by_operation[f"{method} {operation}"] += 1
+
+    def add(self, *, throttled: int = 0, faults: int = 0) -> None:
+        with self._lock:
+            self.throttled += throttled
+            self.faults += faults
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "by_method": dict(self.by_method),
+                "by_operation": dict(sorted(self.by_operation.items())),
+                "throttled": self.throttled,
+                "faults": self.faults,
+            }
+
+
+class Emulator:
+    """The request-level logic, independent of sockets."""
+
+    def __init__(self, config: Config, state: State, faults: FaultSpec) -> None:
+        self.config = config
+        self.state = state
+        self.stats = Stats()
+        self.throttle = Throttle(config.throttle)
+        self.faults = Faults(faults, config.seed)
+        self._initial_config = dataclasses.replace(config)
+        self._initial_faults = faults
+        state.fail_next_lro = self.faults.draw_lro_fail
+        self.registry: dict[tuple[str, tuple[str, ...]], ResourceType] = {
+            rt.key: rt
+            for rt in (
+                *galleries.RESOURCE_TYPES,
+                *imagebuilder.RESOURCE_TYPES,
+                *vms.RESOURCE_TYPES,
+                *OPERATION_TYPES,
+            )
+        }
+
+    # -- entry point ---------------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response | None:
+        """The answer to `req`, or None to drop the connection without answering."""
+        if req.path == "/_emulator" or req.path.startswith("/_emulator/"):
+            return self._control(req)
+        if self.config.latency_ms > 0:
+            time.sleep(self.config.latency_ms / 1000.0)
+        is_events = req.path.rstrip("/").lower() == "/api/events"
+        arm_path = None if is_events else parse_arm_path(req.path)
+        route = match_route(arm_path, self.registry) if arm_path else None
+        self.stats.count(req.method, self._operation_key(is_events, arm_path, route))
+
+        try:
+            self._authenticate(req, is_events)
+        except ArmError as err:
+            return Response(err.status, err.body(), err.headers)
+
+        fault = self.faults.draw_request()
+        if fault is not None:
+            self.stats.add(faults=1)
+            if fault == "reset":
+                return None
+            if fault == "429":
+                return Response(
+                    429,
+                    error_body(
+                        "TooManyRequests", "The request was throttled (injected fault). Retry after 1 second."
+                    ),
+                    {"Retry-After": "1"},
+                )
+            if fault == "500":
+                return Response(
+                    500,
+                    error_body("InternalServerError", "An internal server error occurred (injected fault)."),
+                )
+            return Response(
+                503, error_body("ServiceUnavailable", "The service is unavailable (injected fault).")
+            )
+
+        if is_events:
+            return self._events(req)
+
+        headers: dict[str, str] = {}
+        if arm_path is not None:
+            allowed, headers = self.throttle.take(arm_path.subscription, req.method)
+            if not allowed:
+                self.stats.add(throttled=1)
+                kind = {"GET": "read", "DELETE": "delete"}.get(req.method, "write")
+                return Response(
+                    429,
+                    error_body(
+                        "TooManyRequests",
+                        f"Number of '{kind}' requests for subscription '{arm_path.subscription}' exceeded. "
+                        f"Please try again after '{headers['Retry-After']}' seconds after additional tokens "
+                        "are available. "
+                        "Refer to https://aka.ms/arm-throttling",
+                    ),
+                    headers,
+                )
+        try:
+            answer = self._arm(req, arm_path, route)
+        except ArmError as err:
+            answer = Response(err.status, err.body(), err.headers)
+        answer.headers.update(headers)
+        if route is not None and arm_path is not None:
+            policy = resource_policy(req.method, route.rtype.full_type)
+            if policy:
+                answer.headers["x-ms-ratelimit-remaining-resource"] = self.throttle.resource_header(
+                    arm_path.subscription, policy
+                )
+        return answer
+
+    @staticmethod
+    def _operation_key(is_events: bool, arm_path: ArmPath | None, route: Route | None) -> str:
+        if is_events:
+            return "Microsoft.EventGrid/events"
+        if route is not None:
+            return route.operation_key
+        if arm_path is not None:
+            return f"{arm_path.provider}/{'/'.join(arm_path.types)}"
+        return "unknown"
+
+    @staticmethod
+    def _authenticate(req: Request, is_events: bool) -> None:
+        auth = req.headers.get("authorization", "")
+        has_bearer = auth.lower().startswith("bearer ") and bool(auth[7:].strip())
+        if is_events:
+            if req.headers.get("aeg-sas-key") or req.headers.get("aeg-sas-token") or has_bearer:
+                return
+            raise ArmError(
+                401,
+                "Unauthorized",
+                "The request authorization key is not authorized. Provide the 'aeg-sas-key' header, an "
+                "'aeg-sas-token' or a bearer token.",
+            )
+        if not auth:
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                headers={
+                    "WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/common"'
+                },
+            )
+        if not has_bearer:
+            raise ArmError(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid: expected 'Authorization: Bearer <token>'.",
+            )
+
+    def _arm(self, req: Request, arm_path: ArmPath | None, route: Route | None) -> Response:
+        version = req.api_version
+        if not version:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if arm_path is None:
+            raise ArmError(404, "NotFound", f"The requested path '{req.path}' is not an ARM resource path.")
+        if route is None:
+            raise ArmError(
+                404,
+                "InvalidResourceType",
+                f"The resource type '{'/'.join(arm_path.types)}' could not be found in the namespace "
+                f"'{arm_path.provider}' for api version '{version}'.",
+            )
+        low, high = API_WINDOWS[route.rtype.api]
+        date = api_date(version)
+        if not date or not low <= date <= high:
+            raise ArmError(
+                400,
+                "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions for resource type "
+                f"'{route.rtype.full_type}' are those from '{low}' to '{high}'.",
+            )
+        with self.state.lock:
+            self.state.tick()
+            return route.rtype.handler(self.state, req, route)
+
+    def _events(self, req: Request) -> Response:
+        if not req.api_version:
+            raise_error = ArmError(400, "BadRequest", "The api-version query parameter is required.")
+            return Response(raise_error.status, raise_error.body())
+        try:
+            with self.state.lock:
+                return eventgrid.publish(self.state, req)
+        except ArmError as err:
+            return Response(err.status, err.body(), err.headers)
+
+    # -- control endpoints -----------------------------------------------------------------------------
+    def _control(self, req: Request) -> Response:
+        name = req.path[len("/_emulator") :].strip("/").lower()
+        try:
+            return self._control_inner(req, name)
+        except ArmError as err:
+            return Response(err.status, err.body())
+
+    def _control_body(self, req: Request) -> Any:
+        if not req.body.strip():
+            return None
+        try:
+            return json.loads(req.body)
+        except ValueError:
+            return req.body.decode("utf-8", errors="replace").strip()
+
+    def _control_inner(self, req: Request, name: str) -> Response:
+        state = self.state
+        if name == "stats" and req.method == "GET":
+            return Response(200, self.stats.snapshot())
+        if name == "reset" and req.method == "POST":
+            with state.lock:
+                for item in dataclasses.fields(self.config):
+                    setattr(self.config, item.name, getattr(self._initial_config, item.name))
+                self.throttle.enabled = self.config.throttle
+                self.faults.set(self._initial_faults)
+                self.faults.reset()
+                state.reset()
+                self.stats.reset()
+                self.throttle.reset()
+            return Response(200, {"reset": True, "now": format_iso(state.now())})
+        if name == "time":
+            if req.method == "POST":
+                body = self._control_body(req)
+                if not isinstance(body, dict) or not ({"now", "advance_seconds"} & set(body)):
+                    raise ArmError(
+                        400, "InvalidRequestContent", 'Expected {"now": ISO8601} or {"advance_seconds": N}.'
+                    )
+                with state.lock:
+                    if "now" in body:
+                        try:
+                            state.clock.set(parse_iso(str(body["now"])))
+                        except ValueError as exc:
+                            raise ArmError(
+                                400, "InvalidRequestContent", f"Bad instant: {body['now']!r}"
+                            ) from exc
+                    else:
+                        state.clock.advance(float(body["advance_seconds"]))
+                    state.tick()
+            return Response(200, {"now": format_iso(state.now())})
+        if name == "events" and req.method == "GET":
+            with state.lock:
+                return Response(200, list(state.events))
+        if name == "faults":
+            if req.method == "POST":
+                body = self._control_body(req)
+                text = body.get("spec", body.get("faults", "")) if isinstance(body, dict) else (body or "")
+                try:
+                    self.faults.set(FaultSpec.parse(str(text)))
+                except ValueError as exc:
+                    raise ArmError(400, "InvalidRequestContent", str(exc)) from exc
+            return Response(200, {"faults": self.faults.spec.describe()})
+        if name == "config":
+            if req.method == "POST":
+                body = self._control_body(req)
+                if not isinstance(body, dict):
+                    raise ArmError(400, "InvalidRequestContent", "Expected a JSON object.")
+                with state.lock:
+                    self._apply_config(body)
+            return Response(200, self._config_snapshot())
+        raise ArmError(404, "NotFound", f"Unknown control endpoint {req.method} /_emulator/{name}.")
+
+    def _apply_config(self, body: dict[str, Any]) -> None:
+        cfg = self.config
+        try:
+            if "replication_seconds" in body:
+                cfg.replication_seconds = max(0.0, float(body["replication_seconds"]))
+            if "delete_seconds" in body:
+                cfg.delete_seconds = max(0.0, float(body["delete_seconds"]))
+            if "page_size" in body:
+                cfg.page_size = max(1, int(body["page_size"]))
+            if "latency_ms" in body:
+                cfg.latency_ms = max(0, int(body["latency_ms"]))
+            if "throttle" in body:
+                cfg.throttle = bool(body["throttle"])
+                self.throttle.enabled = cfg.throttle
+        except (TypeError, ValueError) as exc:
+            raise ArmError(400, "InvalidRequestContent", f"Bad config value: {exc}") from exc
+
+    def _config_snapshot(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "replication_seconds": cfg.replication_seconds,
+            "delete_seconds": cfg.delete_seconds,
+            "page_size": cfg.page_size,
+            "latency_ms": cfg.latency_ms,
+            "throttle": cfg.throttle,
+            "faults": self.faults.spec.describe(),
+        }
+
+
+# ------------------------------------------------------------------------------------------------------
+# sockets
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    ssl_context: ssl.SSLContext
+    emulator: Emulator
+    endpoint: str
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection error from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "Microsoft-HTTPAPI/2.0"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def setup(self) -> None:
+        # The TLS handshake runs here, in the worker thread, so a slow client never blocks accept().
+        self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
+        self.connection = self.request
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        parts = urlsplit(self.path)
+        req = Request(
+            method=self.command.upper(),
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            endpoint=self.server.endpoint,
+        )
+        try:
+            answer = self.server.emulator.handle(req)
+        except Exception:  # a bug in a handler must not kill the connection thread silently
+            log.exception("unhandled error for %s %s", req.method, req.path)
+            answer = Response(
+                500, error_body("InternalServerError", "The emulator failed to handle the request.")
+            )
+        if answer is None:
+            self._drop()
+            return
+        self._send(answer, head_only=req.method == "HEAD")
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    def _send(self, answer: Response, head_only: bool = False) -> None:
+        if answer.body is None:
+            payload = b""
+        elif isinstance(answer.body, bytes | bytearray):
+            payload = bytes(answer.body)
+        else:
+            payload = json.dumps(answer.body, indent=2).encode()
+        self.send_response(answer.status)
+        request_id = str(uuid.uuid4())
+        base = {
+            "Cache-Control": "no-cache",
+            "Pragma": "no-cache",
+            "Expires": "-1",
+            "x-ms-request-id": request_id,
+            "x-ms-correlation-request-id": request_id,
+            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if payload:
+            base["Content-Type"] = "application/json; charset=utf-8"
+        for key, value in {**base, **answer.headers}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and not head_only:
+            self.wfile.write(payload)
+
+
+def create_server(host: str, port: int, emulator: Emulator, cert_file: str, key_file: str) -> _Server:
+    """Bind the HTTPS server; `server.endpoint` is the base URL clients use."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    server = _Server((host, port), _Handler, bind_and_activate=True)
+    server.ssl_context = context
+    server.emulator = emulator
+    bound_port = server.server_address[1]
+    url_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
+    server.endpoint = f"https://{url_host}:{bound_port}"
+    return server
