@@ -130,6 +130,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
+      appSettings: [
+        for setting in items(union(generatedAppSettings, extraAppSettings)): {
+          name: setting.key
+          value: setting.value
+        }
+      ]
     }
     functionAppConfig: {
       deployment: {
@@ -152,12 +158,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
-}
-
-resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
-  parent: site
-  name: 'appsettings'
-  properties: union(generatedAppSettings, extraAppSettings)
 }
 
 // Deployments use Entra tokens; publishing with basic credentials is switched off.

@@ -1,8 +1,8 @@
 """Custom checkov checks for Bicep that checkov 3.3 does not ship: key-based and anonymous access switched off.
 
 Loaded with `checkov --external-checks-dir tests/infra/checks`. checkov has no Bicep/ARM check for
-`allowSharedKeyAccess` or `allowBlobPublicAccess` on storage accounts, nor for local auth on Event Grid topics
-and Application Insights, and all four are what keeps this deployment identity-only.
+`allowSharedKeyAccess` or `allowBlobPublicAccess` on storage accounts, nor for local auth on Application
+Insights (it has one for Event Grid topics, CKV_AZURE_192), and these are what keep the deployment identity-only.
 """
 
 from __future__ import annotations
@@ -61,16 +61,8 @@ StorageBlobPublicAccessDisabled = _PropertyMustBe(
     expected=False,
 )
 
-EventGridLocalAuthDisabled = _PropertyMustBe(
-    check_id="CKV_GLC_3",
-    name="Ensure Event Grid topics and domains accept Entra auth only (disableLocalAuth true)",
-    resources=("Microsoft.EventGrid/topics", "Microsoft.EventGrid/domains"),
-    key="disableLocalAuth",
-    expected=True,
-)
-
 AppInsightsLocalAuthDisabled = _PropertyMustBe(
-    check_id="CKV_GLC_4",
+    check_id="CKV_GLC_3",
     name="Ensure Application Insights accepts Entra-authenticated telemetry only (DisableLocalAuth true)",
     resources=("Microsoft.Insights/components",),
     key="DisableLocalAuth",
