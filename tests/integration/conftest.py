@@ -1,0 +1,132 @@
+"""Integration fixtures: the product's settings pointed at the ARM emulator and Azurite, a sample gallery
+built through the real SDK, and the policy uploaded as a blob."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lifecycle.config import clear_cache
+from lifecycle.model import parse_time
+from tests.harness.services import Azurite, Emulator
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = "rg-images"
+GALLERY = "golden"
+GALLERY_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/{GALLERY}"
+SOURCE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/snapshots/os-disk"
+EVENTS_KEY = "test-topic-key"
+
+
+@dataclass
+class Env:
+    emulator: Emulator
+    azurite: Azurite
+    compute: Any
+    config_url: str
+    state_url: str
+    blob_service: Any
+
+    def put_policy(self, text: str) -> None:
+        container, blob = self.config_url.split("/")[-2:]
+        client = self.blob_service.get_container_client(container)
+        if not client.exists():
+            client.create_container()
+        client.upload_blob(blob, text.encode(), overwrite=True)
+
+    def now(self) -> datetime:
+        return parse_time(self.emulator.control("GET", "time")["now"])
+
+    def advance(self, **delta: float) -> datetime:
+        target = self.now() + timedelta(**delta)
+        self.emulator.set_time(target.isoformat())
+        return target
+
+    def writes(self) -> int:
+        """ARM writes so far (events posted to the topic are not ARM writes)."""
+        operations = self.emulator.stats()["by_operation"]
+        return sum(
+            n
+            for key, n in operations.items()
+            if key.split()[0] in ("PUT", "PATCH", "DELETE", "POST")
+            and key.split()[1].startswith("Microsoft.")
+            and not key.split()[1].startswith("Microsoft.EventGrid")
+        )
+
+    def create_version(
+        self, image: str, name: str, regions: dict[str, int] | None = None, **props: Any
+    ) -> None:
+        body: dict[str, Any] = {
+            "location": "eastus",
+            "properties": {
+                "publishingProfile": {
+                    "targetRegions": [
+                        {"name": region, "regionalReplicaCount": count}
+                        for region, count in (regions or {"eastus": 1}).items()
+                    ],
+                    **props.pop("publishing", {}),
+                },
+                "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
+                **props,
+            },
+        }
+        self.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, image, name, body)
+
+    def create_image(self, image: str) -> None:
+        body = {
+            "location": "eastus",
+            "properties": {
+                "osType": "Linux",
+                "osState": "Generalized",
+                "hyperVGeneration": "V2",
+                "identifier": {"publisher": "contoso", "offer": image, "sku": "gen2"},
+            },
+        }
+        self.compute.gallery_images.begin_create_or_update(RG, GALLERY, image, body).result()
+
+    def version(self, image: str, name: str) -> dict[str, Any]:
+        result = self.compute.gallery_image_versions.get(RG, GALLERY, image, name, expand="ReplicationStatus")
+        return dict(result.as_dict()) if hasattr(result, "as_dict") else dict(result)
+
+
+@pytest.fixture()
+def env(
+    arm_env: Emulator, azurite: Azurite, compute: Any, blob_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Env]:
+    run = uuid.uuid4().hex[:10]
+    config_url = f"{azurite.blob_endpoint}/config-{run}/policy.yaml"
+    state_url = f"{azurite.blob_endpoint}/state-{run}"
+    monkeypatch.setenv("LIFECYCLE_CONFIG_URL", config_url)
+    monkeypatch.setenv("LIFECYCLE_STATE_URL", state_url)
+    monkeypatch.setenv("LIFECYCLE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{arm_env.endpoint}/api/events")
+    monkeypatch.setenv("LIFECYCLE_EVENTS_KEY", EVENTS_KEY)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", arm_env.ca_bundle)
+    clear_cache()
+    compute.galleries.begin_create_or_update(RG, GALLERY, {"location": "eastus", "properties": {}}).result()
+    yield Env(arm_env, azurite, compute, config_url, state_url, blob_service)
+    clear_cache()
+
+
+@pytest.fixture()
+def policy_text() -> Callable[..., str]:
+    def build(regions: dict[str, int] | None = None, mode: str = "enforce", **sections: Any) -> str:
+        import json
+
+        defaults: dict[str, Any] = {"replication": {"regions": regions or {"eastus": 1}}}
+        defaults.update(sections)
+        return json.dumps(
+            {
+                "schema": 1,
+                "mode": mode,
+                "defaults": defaults,
+                "galleries": [{"id": GALLERY_ID, "images": {"*": {}}}],
+            }
+        )
+
+    return build
