@@ -183,3 +183,42 @@ def test_default_credential_when_no_key_or_token() -> None:
     )
     assert isinstance(publisher, EventGridPublisher)
     assert publisher.auth == "default"
+
+
+class _Credential:
+    """A TokenCredential as DefaultAzureCredential would be, with a fixed token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        self.scopes.append(scopes)
+        return AccessToken(self.token, 4102444800)
+
+
+def test_token_credential_is_asked_for_the_event_grid_scope(emulator: Emulator) -> None:
+    credential = _Credential("managed-identity-token")
+    publisher = EventGridPublisher(topic(emulator), credential=credential, ca_bundle=emulator.ca_bundle)
+    assert publisher.auth == "credential"
+
+    publisher.publish(notifications())
+
+    assert credential.scopes == [("https://eventgrid.azure.net/.default",)]
+    assert_cloud_events(received(emulator), notifications())
+
+
+def test_unauthorized_publish_raises_publish_error_401(emulator: Emulator) -> None:
+    publisher = EventGridPublisher(
+        topic(emulator),
+        credential=_Credential(" "),
+        ca_bundle=emulator.ca_bundle,
+        retry_total=0,
+    )
+    with pytest.raises(PublishError) as info:
+        publisher.publish(notifications())
+    assert info.value.status == 401
+    assert "0 of 2 already published" in str(info.value)
+    assert received(emulator) == []
