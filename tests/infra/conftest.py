@@ -1,4 +1,4 @@
-"""Shared helpers for the infrastructure tests: the tools of `.venv-infra`, run once per session where possible.
+"""Shared helpers for the infrastructure tests: the tools of `.venv-infra`, run once per session.
 
 pycep and checkov live in `.venv-infra` (checkov pins many packages of its own), so they are run as
 subprocesses with that environment's interpreter. A missing environment is a failure, not a skip: the checks
@@ -81,7 +81,8 @@ def run_checkov(root: Path) -> dict[str, Any]:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(
-            f"checkov produced no JSON report (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}",
+            f"checkov produced no JSON report (exit {proc.returncode}):\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}",
             pytrace=False,
         )
     if isinstance(report, list):  # one report per framework; only bicep was asked for

@@ -51,7 +51,8 @@ def test_every_skip_comment_in_the_source_has_a_reason_next_to_it() -> None:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             match = SKIP_COMMENT.search(line)
             if match:
-                assert (match.group(2) or "").strip(), f"{path.relative_to(INFRA)}:{number} skip without reason"
+                where = f"{path.relative_to(INFRA)}:{number}"
+                assert (match.group(2) or "").strip(), f"{where}: checkov skip without a reason"
 
 
 # Each mutation opens one thing up; the check that must then fail, and on which resource.
@@ -90,7 +91,8 @@ def opened_up_report(infra_copy: Callable[[], Path]) -> dict[str, Any]:
     tree = infra_copy()
     for relative, old, new in MUTATIONS:
         mutate(tree / relative, old, new)
-    (tree / "modules" / "broken.bicep").write_text("resource broken 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n")
+    broken = "resource broken 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n"
+    (tree / "modules" / "broken.bicep").write_text(broken, encoding="utf-8")
     return run_checkov(tree)
 
 

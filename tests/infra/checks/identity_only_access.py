@@ -1,8 +1,8 @@
-"""Custom checkov checks for Bicep that checkov 3.3 does not ship: key-based and anonymous access switched off.
+"""Custom checkov checks for Bicep that checkov 3.3 does not ship: key and anonymous access switched off.
 
 Loaded with `checkov --external-checks-dir tests/infra/checks`. checkov has no Bicep/ARM check for
 `allowSharedKeyAccess` or `allowBlobPublicAccess` on storage accounts, nor for local auth on Application
-Insights (it has one for Event Grid topics, CKV_AZURE_192), and these are what keep the deployment identity-only.
+Insights (it has one for Event Grid topics, CKV_AZURE_192); these keep the deployment identity-only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ def _as_bool(value: Any) -> bool | None:
 
 
 class _PropertyMustBe(BaseResourceCheck):
-    """`properties.<key>` must be the literal `expected`; absent or an expression fails (the Azure default is unsafe)."""
+    """`properties.<key>` must be the literal `expected`.
+
+    Absent or an unresolved expression fails: the Azure defaults of these properties are the unsafe ones.
+    """
 
     def __init__(
         self, *, check_id: str, name: str, resources: tuple[str, ...], key: str, expected: bool
@@ -42,7 +45,9 @@ class _PropertyMustBe(BaseResourceCheck):
         properties = conf.get("properties")
         if not isinstance(properties, dict):
             return CheckResult.FAILED
-        return CheckResult.PASSED if _as_bool(properties.get(self.key)) is self.expected else CheckResult.FAILED
+        if _as_bool(properties.get(self.key)) is self.expected:
+            return CheckResult.PASSED
+        return CheckResult.FAILED
 
 
 StorageSharedKeyAccessDisabled = _PropertyMustBe(
