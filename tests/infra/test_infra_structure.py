@@ -1,0 +1,361 @@
+"""The shape of infra/: described parameters, least-privilege roles, composition-only main.bicep, the app
+settings and Event Grid wiring the app relies on, and an azd project that deploys it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.infra.conftest import INFRA, REPO
+
+OWNER = "8e3af657-a8ff-404c-8c23-7d6cc6f5f3b5"
+CONTRIBUTOR = "b24988ac-6180-49dd-8a48-2dbb59cf5f4c"
+USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+
+# Built-in roles the deployment may hand out, each on one resource (see modules/roles-app.bicep).
+ALLOWED_BUILT_IN_ROLES = {
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+}
+
+CUSTOM_ROLE_ACTIONS = [
+    "Microsoft.Compute/galleries/read",
+    "Microsoft.Compute/galleries/images/read",
+    "Microsoft.Compute/galleries/images/versions/read",
+    "Microsoft.Compute/galleries/images/versions/write",
+    "Microsoft.Compute/galleries/images/versions/delete",
+    "Microsoft.VirtualMachineImages/imageTemplates/read",
+    "Microsoft.VirtualMachineImages/imageTemplates/run/action",
+    "Microsoft.Compute/virtualMachines/read",
+    "Microsoft.Compute/virtualMachineScaleSets/read",
+    "Microsoft.Compute/locations/capsOperations/read",
+]
+
+APP_SETTINGS = {
+    "LIFECYCLE_CONFIG_URL",
+    "LIFECYCLE_STATE_URL",
+    "LIFECYCLE_ARM_ENDPOINT",
+    "LIFECYCLE_EVENTS_ENDPOINT",
+    "LIFECYCLE_SWEEP_SCHEDULE",
+    "LIFECYCLE_REBAKE_SCHEDULE",
+    "AZURE_CLIENT_ID",
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+BUILT_IN_ROLE_REFERENCE = re.compile(
+    r"subscriptionResourceId\(\s*'Microsoft\.Authorization/roleDefinitions'\s*,\s*'([^']+)'\s*\)"
+)
+
+
+def _body(declaration: dict[str, Any]) -> dict[str, Any]:
+    """The resource or module body, unwrapped from pycep's loop and condition envelopes."""
+    config: dict[str, Any] = declaration["config"]
+    while "config" in config and ("loop_type" in config or "condition" in config):
+        config = config["config"]
+    return config
+
+
+def _resources(templates: dict[str, dict[str, Any]], type_: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (file, name, resource)
+        for file, template in templates.items()
+        for name, resource in (template.get("resources") or {}).items()
+        if resource["type"].lower() == type_.lower() and not resource.get("existing")
+    ]
+
+
+def _bicep_sources() -> dict[str, str]:
+    return {p.relative_to(INFRA).as_posix(): p.read_text(encoding="utf-8") for p in INFRA.rglob("*.bicep")}
+
+
+def test_every_parameter_has_a_description(templates: dict[str, dict[str, Any]]) -> None:
+    missing = [
+        f"{file}: {name}"
+        for file, template in templates.items()
+        for name, parameter in (template.get("parameters") or {}).items()
+        if not any(
+            d["type"] == "description" and str(d.get("argument") or "").strip()
+            for d in parameter.get("decorators", [])
+        )
+    ]
+    assert not missing, "parameters without @description: " + ", ".join(missing)
+
+
+def test_every_output_has_a_description(templates: dict[str, dict[str, Any]]) -> None:
+    missing = [
+        f"{file}: {name}"
+        for file, template in templates.items()
+        for name, output in (template.get("outputs") or {}).items()
+        if not any(d["type"] == "description" for d in output.get("decorators", []))
+    ]
+    assert not missing, "outputs without @description: " + ", ".join(missing)
+
+
+@pytest.mark.parametrize(
+    "role_id",
+    [
+        pytest.param(OWNER, id="owner"),
+        pytest.param(CONTRIBUTOR, id="contributor"),
+        pytest.param(USER_ACCESS_ADMINISTRATOR, id="user-access-administrator"),
+    ],
+)
+def test_no_broad_built_in_role_anywhere(role_id: str) -> None:
+    for file, text in _bicep_sources().items():
+        assert role_id not in text.lower(), f"{file} references built-in role {role_id}"
+
+
+def test_only_the_expected_built_in_roles_are_assigned() -> None:
+    referenced = {
+        role.lower() for text in _bicep_sources().values() for role in BUILT_IN_ROLE_REFERENCE.findall(text)
+    }
+    assert referenced <= set(ALLOWED_BUILT_IN_ROLES), (
+        f"unexpected roles: {referenced - set(ALLOWED_BUILT_IN_ROLES)}"
+    )
+    assert referenced == set(ALLOWED_BUILT_IN_ROLES)
+
+
+def test_role_assignments_live_in_the_roles_modules_looped_and_guid_named(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    assignments = _resources(templates, "Microsoft.Authorization/roleAssignments")
+    assert assignments
+    for file, name, resource in assignments:
+        assert re.fullmatch(r"modules/roles-[a-z-]+\.bicep", file), (
+            f"{file}: {name} is outside the roles modules"
+        )
+        assert "loop_type" in resource["config"], f"{file}: {name} is not a loop"
+        assert _body(resource)["name"]["function"]["type"] == "guid", f"{file}: {name} is not named by guid()"
+
+
+def test_role_assignments_are_scoped_to_resources_not_the_resource_group(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    # In the app's resource group every assignment names the storage account, a container, the topic or
+    # Application Insights; only the galleries' resource groups get a resource-group-wide assignment.
+    for file, name, resource in _resources(templates, "Microsoft.Authorization/roleAssignments"):
+        if file == "modules/roles-app.bicep":
+            assert "scope" in _body(resource), f"{name} has no resource scope"
+
+
+def test_dead_letter_writers_get_the_dead_letter_container_only() -> None:
+    text = (INFRA / "modules" / "roles-app.bicep").read_text(encoding="utf-8")
+    block = text[text.index("resource deadLetterRoles") :]
+    block = block[: block.index("\n]\n")]
+    assert "scope: deadLetterContainer\n" in block
+
+
+def test_custom_role_holds_exactly_the_actions_the_app_uses(templates: dict[str, dict[str, Any]]) -> None:
+    definitions = _resources(templates, "Microsoft.Authorization/roleDefinitions")
+    assert len(definitions) == 1
+    file, _, definition = definitions[0]
+    assert templates[file]["globals"]["scope"]["value"] == "subscription"
+    permissions = _body(definition)["properties"]["permissions"]
+    assert len(permissions) == 1
+    assert permissions[0]["actions"] == CUSTOM_ROLE_ACTIONS
+    assert permissions[0]["notActions"] == []
+    assert permissions[0]["dataActions"] == []
+
+
+def test_custom_role_is_assignable_at_the_galleries_resource_groups_only() -> None:
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert re.search(
+        r"assignableScopes: \[for (\w+) in galleryResourceGroupNames: "
+        r"'\$\{subscription\(\)\.id\}/resourceGroups/\$\{\1\}'\]",
+        main,
+    )
+
+
+def test_main_composes_modules_only(templates: dict[str, dict[str, Any]]) -> None:
+    main = templates["main.bicep"]
+    assert main["globals"]["scope"]["value"] == "subscription"
+    resource_types = {r["type"] for r in (main.get("resources") or {}).values()}
+    assert resource_types == {"Microsoft.Resources/resourceGroups"}
+    assert len(main["modules"]) >= 8
+
+
+def test_every_module_reference_exists(templates: dict[str, dict[str, Any]]) -> None:
+    for file, template in templates.items():
+        for name, module in (template.get("modules") or {}).items():
+            target = (INFRA / file).parent / module["detail"]["path"]
+            assert target.is_file(), f"{file}: module {name} -> {target}"
+
+
+def test_function_app_is_flex_consumption_python_with_its_user_assigned_identity(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    [(_, _, plan)] = _resources(templates, "Microsoft.Web/serverfarms")
+    assert _body(plan)["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    [(_, _, site)] = _resources(templates, "Microsoft.Web/sites")
+    body = _body(site)
+    assert body["identity"]["type"] == "UserAssigned"
+    config = body["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["deployment"]["storage"]["type"] == "blobContainer"
+    assert config["deployment"]["storage"]["authentication"]["type"] == "UserAssignedIdentity"
+
+
+def test_function_app_settings(templates: dict[str, dict[str, Any]]) -> None:
+    settings = templates["modules/function-app.bicep"]["variables"]["generatedAppSettings"]["value"]
+    assert set(settings) >= APP_SETTINGS
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__clientId"] == settings["AZURE_CLIENT_ID"] == "identityClientId"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
+        "ClientId=${identityClientId};Authorization=AAD"
+    )
+    assert settings["LIFECYCLE_CONFIG_URL"] == "${blobEndpoint}${configContainerName}/${policyBlobName}"
+    assert settings["LIFECYCLE_STATE_URL"] == "${blobEndpoint}${stateContainerName}"
+    # The Flex Consumption plan rejects these: the runtime is set in functionAppConfig.
+    assert "FUNCTIONS_WORKER_RUNTIME" not in settings
+    assert "FUNCTIONS_EXTENSION_VERSION" not in settings
+    # No key-based connection string for the host storage.
+    assert "AzureWebJobsStorage" not in settings
+
+
+def test_schedule_defaults(templates: dict[str, dict[str, Any]]) -> None:
+    parameters = templates["main.bicep"]["parameters"]
+    assert parameters["sweepSchedule"]["default"] == "0 */15 * * * *"
+    assert parameters["rebakeSchedule"]["default"] == "0 5 * * * *"
+
+
+def test_storage_account_is_identity_only(templates: dict[str, dict[str, Any]]) -> None:
+    [(_, _, account)] = _resources(templates, "Microsoft.Storage/storageAccounts")
+    properties = _body(account)["properties"]
+    assert properties["allowSharedKeyAccess"] is False
+    assert properties["allowBlobPublicAccess"] is False
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+    assert properties["supportsHttpsTrafficOnly"] is True
+    assert properties["publicNetworkAccess"] == "publicNetworkAccess"  # a parameter
+    defaults = {
+        name: parameter.get("default")
+        for name, parameter in templates["modules/storage.bicep"]["parameters"].items()
+    }
+    assert defaults["configContainerName"] == "lifecycle-config"
+    assert defaults["stateContainerName"] == "lifecycle-state"
+    assert defaults["deadLetterContainerName"] == "deadletter"
+    containers = _resources(templates, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert len(containers) == 4
+    assert all(_body(c)["properties"]["publicAccess"] == "None" for _, _, c in containers)
+
+
+def test_telemetry_and_topic_accept_entra_auth_only(templates: dict[str, dict[str, Any]]) -> None:
+    [(_, _, insights)] = _resources(templates, "Microsoft.Insights/components")
+    assert _body(insights)["properties"]["DisableLocalAuth"] is True
+    [(_, _, topic)] = _resources(templates, "Microsoft.EventGrid/topics")
+    properties = _body(topic)["properties"]
+    assert properties["disableLocalAuth"] is True
+    assert properties["inputSchema"] == "CloudEventSchemaV1_0"
+
+
+EVENT_SUBSCRIPTIONS = {
+    "modules/resource-events.bicep": ("Microsoft.Resources.ResourceWriteSuccess", "EventGridSchema"),
+    "modules/policy-events.bicep": ("Microsoft.Storage.BlobCreated", "EventGridSchema"),
+    "modules/build-events.bicep": ("ImageLifecycle.BuildCompleted", "CloudEventSchemaV1_0"),
+}
+
+
+def test_each_event_source_reaches_on_event_with_retry_and_dead_letter(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    found: dict[str, dict[str, Any]] = {}
+    for type_ in (
+        "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+        "Microsoft.EventGrid/topics/eventSubscriptions",
+    ):
+        for file, _, subscription in _resources(templates, type_):
+            found[file] = _body(subscription)["properties"]
+    assert set(found) == set(EVENT_SUBSCRIPTIONS)
+    for file, properties in found.items():
+        event_type, schema = EVENT_SUBSCRIPTIONS[file]
+        assert properties["filter"]["includedEventTypes"] == [event_type], file
+        assert properties["eventDeliverySchema"] == schema, file
+        destination = properties["destination"]
+        assert destination["endpointType"] == "AzureFunction", file
+        assert destination["properties"]["resourceId"] == "${functionAppId}/functions/${functionName}", file
+        assert set(properties["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}, file
+        dead_letter = properties["deadLetterWithResourceIdentity"]
+        assert dead_letter["identity"]["type"] == "SystemAssigned", file
+        assert dead_letter["deadLetterDestination"]["endpointType"] == "StorageBlob", file
+        assert (
+            dead_letter["deadLetterDestination"]["properties"]["blobContainerName"]
+            == "deadLetterContainerName"
+        )
+    for file in EVENT_SUBSCRIPTIONS:
+        assert templates[file]["parameters"]["functionName"]["default"] == "on_event", file
+
+
+def test_gallery_version_writes_are_filtered_on_the_operation(templates: dict[str, dict[str, Any]]) -> None:
+    [(_, _, subscription)] = [
+        r
+        for r in _resources(templates, "Microsoft.EventGrid/systemTopics/eventSubscriptions")
+        if r[0] == "modules/resource-events.bicep"
+    ]
+    event_filter = _body(subscription)["properties"]["filter"]
+    assert event_filter["advancedFilters"] == [
+        {
+            "operatorType": "StringIn",
+            "key": "data.operationName",
+            "values": ["Microsoft.Compute/galleries/images/versions/write"],
+        }
+    ]
+    assert event_filter["subjectBeginsWith"] == {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": "subjectFilter", "operand_2": "subjectPrefix"},
+        }
+    }
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert "/resourceGroups/${rgName}/providers/Microsoft.Compute/galleries/'" in main
+    topic_types = templates["modules/resource-events.bicep"]["parameters"]["topicType"]["decorators"]
+    allowed = next(d["argument"] for d in topic_types if d["type"] == "allowed")
+    assert set(allowed) == {"Microsoft.Resources.ResourceGroups", "Microsoft.Resources.Subscriptions"}
+
+
+def test_only_placeholder_subscription_ids() -> None:
+    subscription_id = re.compile(rf"subscriptions/({GUID.pattern})", flags=re.IGNORECASE)
+    files = [p for p in INFRA.rglob("*") if p.is_file()] + [REPO / "azure.yaml"]
+    for path in files:
+        for guid in subscription_id.findall(path.read_text(encoding="utf-8")):
+            assert guid == "00000000-0000-0000-0000-000000000000", f"{path}: subscription {guid}"
+
+
+def test_parameters_file_matches_main(templates: dict[str, dict[str, Any]]) -> None:
+    document = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    declared = templates["main.bicep"]["parameters"]
+    supplied = document["parameters"]
+    assert set(supplied) <= set(declared), f"unknown parameters: {set(supplied) - set(declared)}"
+    required = {name for name, p in declared.items() if p.get("default") is None}
+    assert required <= set(supplied), f"required parameters not supplied: {required - set(supplied)}"
+
+
+def test_azd_project_deploys_the_repository_as_the_lifecycle_function() -> None:
+    project = yaml.safe_load((REPO / "azure.yaml").read_text(encoding="utf-8"))
+    assert project["services"]["lifecycle"] == {"project": ".", "language": "python", "host": "function"}
+    assert project["infra"]["path"] == "infra"
+    for platform, hook in project["hooks"]["postdeploy"].items():
+        script = REPO / hook["run"]
+        assert script.is_file(), f"{platform} hook {script} missing"
+    site = (INFRA / "modules" / "function-app.bicep").read_text(encoding="utf-8")
+    assert "'azd-service-name': serviceName" in site
+    assert "param serviceName string = 'lifecycle'" in site
+
+
+def test_posix_hook_is_executable() -> None:
+    hook = INFRA / "hooks" / "subscribe-events.sh"
+    assert hook.stat().st_mode & 0o111, f"{hook} is not executable"
+
+
+def test_deployment_package_excludes_infra() -> None:
+    ignored = (REPO / ".funcignore").read_text(encoding="utf-8").split()
+    assert "infra/" in ignored
+    assert "azure.yaml" in ignored
