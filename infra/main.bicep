@@ -284,7 +284,7 @@ module appRoles 'modules/roles-app.bicep' = {
       lifecycleTopic.outputs.principalId
       policyEvents.outputs.principalId
     ]
-    resourceEventsPrincipalIds: [for (topic, i) in resourceEventTopics: resourceEvents[i].outputs.principalId]
+    resourceEventsPrincipalIds: [for i in range(0, length(resourceEventTopics)): resourceEvents[i].outputs.principalId]
     policyEditorPrincipalIds: policyEditorPrincipalIds
     eventPublisherPrincipalIds: eventPublisherPrincipalIds
   }

@@ -28,10 +28,12 @@ PARSE_SCRIPT = Path(__file__).resolve().parent / "bicep_parse.py"
 CHECKOV_TIMEOUT_SECONDS = 600
 
 
-def _require(tool: Path) -> Path:
+def require_tool(tool: Path) -> Path:
+    """The tool's path; a failure (never a skip) telling how to install it when it is missing."""
     if not tool.exists():
+        shown = tool.relative_to(REPO) if tool.is_relative_to(REPO) else tool
         pytest.fail(
-            f"{tool.relative_to(REPO)} not found: run `make infra-tools` to build .venv-infra "
+            f"{shown} not found: run `make infra-tools` to build .venv-infra "
             "(checkov and pycep-parser from requirements-infra.txt)",
             pytrace=False,
         )
@@ -40,7 +42,7 @@ def _require(tool: Path) -> Path:
 
 def parse_bicep_tree(root: Path) -> dict[str, dict[str, Any]]:
     """pycep's verdict on every .bicep file under root: {relative path: {"ok", "template" | "error"}}."""
-    python = _require(INFRA_PYTHON)
+    python = require_tool(INFRA_PYTHON)
     proc = subprocess.run(
         [str(python), str(PARSE_SCRIPT), str(root)],
         capture_output=True,
@@ -56,7 +58,7 @@ def parse_bicep_tree(root: Path) -> dict[str, dict[str, Any]]:
 
 def run_checkov(root: Path) -> dict[str, Any]:
     """checkov's Bicep report for the tree under root, with the custom checks of tests/infra/checks loaded."""
-    checkov = _require(CHECKOV)
+    checkov = require_tool(CHECKOV)
     proc = subprocess.run(
         [
             str(checkov),

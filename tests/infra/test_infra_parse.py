@@ -6,7 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.infra.conftest import INFRA, mutate, parse_bicep_tree
+import pytest
+
+from tests.infra.conftest import CHECKOV, INFRA, INFRA_PYTHON, REPO, mutate, parse_bicep_tree, require_tool
 
 EXPECTED_FILES = {
     "main.bicep",
@@ -57,3 +59,13 @@ def test_an_unclosed_block_fails_the_parse_check(infra_copy: Callable[[], Path])
     failures = _failures(parse_bicep_tree(broken))
 
     assert list(failures) == ["main.bicep"]
+
+
+@pytest.mark.parametrize("tool", [INFRA_PYTHON, CHECKOV], ids=["python", "checkov"])
+def test_the_infra_tools_are_installed(tool: Path) -> None:
+    assert require_tool(tool) == tool
+
+
+def test_a_missing_tool_fails_and_says_how_to_install_it() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"run `make infra-tools`"):
+        require_tool(REPO / ".venv-infra-missing" / "bin" / "checkov")
