@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,23 +57,9 @@ def arm_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     return emulator
 
 
-def compute_client(emulator: Emulator, subscription_id: str = "00000000-0000-0000-0000-000000000001"):  # type: ignore[no-untyped-def]
+def compute_client(emulator: Emulator, subscription_id: str = "00000000-0000-0000-0000-000000000001") -> Any:
     """A real, unmodified ComputeManagementClient talking to the emulator over HTTPS."""
-    from azure.core.credentials import AccessToken
-    from azure.mgmt.compute import ComputeManagementClient
-
-    class _StaticToken:
-        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-            return AccessToken("emulator-token", 4102444800)
-
-    return ComputeManagementClient(
-        _StaticToken(),  # type: ignore[arg-type]
-        subscription_id,
-        base_url=emulator.endpoint,
-        connection_verify=emulator.ca_bundle,
-        credential_scopes=["https://management.azure.com/.default"],
-        polling_interval=0,
-    )
+    return emulator.compute(subscription_id)
 
 
 @pytest.fixture()

@@ -6,20 +6,18 @@ Nothing here fakes a service: if one cannot start, the tests fail with the reaso
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from emulator.launcher import Emulator, start_emulator
+
+__all__ = ["Azurite", "Emulator", "start_azurite", "start_emulator"]
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -30,76 +28,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Emulator:
-    """A running `python -m emulator` process."""
-
-    endpoint: str
-    ca_bundle: str
-    process: subprocess.Popen[str]
-
-    def control(self, method: str, path: str, body: Any | None = None) -> Any:
-        """Call a `/_emulator/` control endpoint and return its JSON answer."""
-        import ssl
-
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.endpoint}/_emulator/{path.lstrip('/')}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Authorization": "Bearer test"},
-        )
-        ctx = ssl.create_default_context(cafile=self.ca_bundle)
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else None
-
-    def stats(self) -> dict[str, Any]:
-        return dict(self.control("GET", "stats"))
-
-    def reset(self) -> None:
-        self.control("POST", "reset")
-
-    def set_time(self, now: str) -> None:
-        self.control("POST", "time", {"now": now})
-
-    def events(self) -> list[dict[str, Any]]:
-        return list(self.control("GET", "events"))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_emulator(*args: str, timeout: float = 30.0) -> Emulator:
-    """Start the emulator with extra CLI args; wait for its first JSON line."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = ""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.strip() or proc.poll() is not None:
-            break
-    if not line.strip():
-        err = proc.stderr.read() if proc.stderr else ""
-        proc.kill()
-        raise RuntimeError(f"emulator did not start: {err.strip()[-2000:]}")
-    info = json.loads(line)
-    return Emulator(endpoint=info["endpoint"], ca_bundle=info["ca_bundle"], process=proc)
 
 
 @dataclass
@@ -187,11 +115,3 @@ def start_azurite(timeout: float = 60.0) -> Azurite:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("azurite did not open its ports in time")
-
-
-@contextmanager
-def running(service: Emulator | Azurite) -> Iterator[Emulator | Azurite]:
-    try:
-        yield service
-    finally:
-        service.stop()

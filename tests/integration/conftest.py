@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from lifecycle.config import clear_cache
-from lifecycle.model import parse_time
 from tests.harness.services import Azurite, Emulator
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -40,7 +39,7 @@ class Env:
         client.upload_blob(blob, text.encode(), overwrite=True)
 
     def now(self) -> datetime:
-        return parse_time(self.emulator.control("GET", "time")["now"])
+        return self.emulator.now()
 
     def advance(self, **delta: float) -> datetime:
         target = self.now() + timedelta(**delta)

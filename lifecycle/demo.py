@@ -1,0 +1,273 @@
+"""`python -m lifecycle demo`: the whole product, offline, in one command.
+
+Starts the ARM emulator with a realistic gallery built through the real SDK, delivers a BuildCompleted
+event to the function handler, runs sweeps while replication progresses on the emulator's virtual clock,
+and prints what happened. The policy and state live in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lifecycle.cli import render_report, table
+from lifecycle.model import iso
+
+SUB = "00000000-0000-0000-0000-0000000000de"
+RG = "rg-golden-images"
+GALLERY = "contoso_golden"
+GALLERY_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/{GALLERY}"
+SOURCE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/snapshots/packer-osdisk"
+EVENTS_KEY = "demo-topic-key"
+
+POLICY = f"""\
+schema: 1
+mode: enforce
+defaults:
+  replication:
+    regions: {{eastus: 2, westeurope: 1, japaneast: 1}}
+    storage_account_type: Standard_ZRS
+  metadata:
+    tags: {{owner: platform-team, cost-center: "4711"}}
+  retention:
+    lifetime_days: 60
+    keep_latest: 2
+    delete_after_days: 14
+    max_deletes_per_run: 5
+galleries:
+  - id: {GALLERY_ID}
+    images:
+      ubuntu-*: {{}}
+      windows-2025:
+        replication: {{regions: {{eastus: 1, westeurope: 1}}}}
+        rebake: {{max_age_days: 30, publish_event: true}}
+"""
+
+# (image, version, days before "now" it was published)
+HISTORY = [
+    ("ubuntu-24.04", "1.0.0", 120),
+    ("ubuntu-24.04", "1.1.0", 95),
+    ("ubuntu-24.04", "1.2.0", 70),
+    ("ubuntu-24.04", "1.3.0", 40),
+    ("windows-2025", "2025.9.0", 75),
+    ("windows-2025", "2025.10.0", 45),
+    ("sandbox-test", "0.1.0", 10),
+]
+
+
+class Demo:
+    def __init__(self) -> None:
+        try:
+            from emulator.launcher import start_emulator
+        except ImportError as exc:
+            raise RuntimeError("the demo runs from a source checkout: run `make demo`") from exc
+        self.emulator = start_emulator("--replication-seconds", "1800")
+        self.endpoint, self.ca = self.emulator.endpoint, self.emulator.ca_bundle
+        self.compute = self.emulator.compute(SUB)
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        return self.emulator.control(method, path, body)
+
+    def now(self) -> datetime:
+        return self.emulator.now()
+
+    def set_time(self, when: datetime) -> None:
+        self.emulator.set_time(when)
+
+    def stop(self) -> None:
+        self.emulator.stop()
+
+    def build_gallery(self, now: datetime) -> None:
+        self.compute.galleries.begin_create_or_update(
+            RG, GALLERY, {"location": "eastus", "properties": {}}
+        ).result()
+        for image in sorted({i for i, _, _ in HISTORY}):
+            body = {
+                "location": "eastus",
+                "properties": {
+                    "osType": "Windows" if image.startswith("windows") else "Linux",
+                    "osState": "Generalized",
+                    "hyperVGeneration": "V2",
+                    "identifier": {"publisher": "contoso", "offer": image, "sku": "hardened"},
+                },
+            }
+            self.compute.gallery_images.begin_create_or_update(RG, GALLERY, image, body).result()
+        for image, version, age in HISTORY:
+            self.set_time(now - timedelta(days=age))
+            self.publish(image, version)
+            self.set_time(now - timedelta(days=age) + timedelta(hours=2))
+        self.set_time(now)
+        vmss = {
+            "location": "eastus",
+            "properties": {
+                "virtualMachineProfile": {
+                    "storageProfile": {
+                        "imageReference": {"id": f"{GALLERY_ID}/images/ubuntu-24.04/versions/1.0.0"}
+                    }
+                }
+            },
+        }
+        self.compute.virtual_machine_scale_sets.begin_create_or_update(RG, "vmss-legacy-app", vmss).result()
+
+    def publish(self, image: str, version: str) -> None:
+        body = {
+            "location": "eastus",
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": "East US", "regionalReplicaCount": 1}]},
+                "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
+            },
+        }
+        self.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, image, version, body)
+
+    def versions_table(self) -> str:
+        rows = []
+        for image in sorted({i for i, _, _ in HISTORY} | {"ubuntu-24.04"}):
+            for item in self.compute.gallery_image_versions.list_by_gallery_image(RG, GALLERY, image):
+                v = self.compute.gallery_image_versions.get(
+                    RG, GALLERY, image, item["name"], expand="ReplicationStatus"
+                )
+                props = v["properties"]
+                profile = props["publishingProfile"]
+                regions = ", ".join(
+                    f"{t['name'].replace(' ', '').lower()}x{t.get('regionalReplicaCount', 1)}"
+                    for t in profile.get("targetRegions", [])
+                )
+                status = props.get("replicationStatus", {})
+                progress = ", ".join(
+                    f"{s['region'].replace(' ', '').lower()} {s.get('progress', 0)}%"
+                    for s in status.get("summary", [])
+                    if s.get("state") != "Completed"
+                )
+                rows.append(
+                    [
+                        image,
+                        item["name"],
+                        props.get("provisioningState"),
+                        regions + (f" ({progress})" if progress else ""),
+                        (profile.get("endOfLifeDate") or "")[:10],
+                        "yes" if profile.get("excludeFromLatest") else "",
+                        (v.get("tags") or {}).get("lifecycle.state", ""),
+                        (v.get("tags") or {}).get("lifecycle.build-id", ""),
+                    ]
+                )
+        return table(
+            ["image", "version", "provisioning", "regions", "end of life", "excluded", "state", "build"], rows
+        )
+
+
+def _section(title: str) -> None:
+    print(f"\n=== {title} ===")
+
+
+def run_demo(*, keep: bool = False) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="lifecycle-demo-"))
+    demo = Demo()
+    try:
+        return _run(demo, workdir)
+    finally:
+        demo.stop()
+        if keep:
+            print(f"\n(working directory kept: {workdir})")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(demo: Demo, workdir: Path) -> int:
+    from lifecycle.reconcile import Trigger, reconcile
+    from lifecycle.triggers import handle_event
+
+    policy = workdir / "policy.yaml"
+    policy.write_text(POLICY)
+    os.environ.update(
+        {
+            "LIFECYCLE_CONFIG_URL": str(policy),
+            "LIFECYCLE_STATE_URL": str(workdir / "state"),
+            "LIFECYCLE_ARM_ENDPOINT": demo.endpoint,
+            "LIFECYCLE_ARM_CA_BUNDLE": demo.ca,
+            "LIFECYCLE_ARM_TOKEN": "demo-token",
+            "LIFECYCLE_EVENTS_ENDPOINT": f"{demo.endpoint}/api/events",
+            "LIFECYCLE_EVENTS_KEY": EVENTS_KEY,
+        }
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    _section("A gallery with four months of history (built through azure-mgmt-compute on the ARM emulator)")
+    demo.build_gallery(now)
+    print(demo.versions_table())
+    print("\nvmss-legacy-app runs ubuntu-24.04 1.0.0. The policy:\n")
+    print(POLICY)
+
+    _section("A build publishes ubuntu-24.04 1.4.0 in East US; the pipeline's BuildCompleted event arrives")
+    demo.publish("ubuntu-24.04", "1.4.0")
+    demo.set_time(now + timedelta(hours=1))
+    event = {
+        "specversion": "1.0",
+        "id": "b7d1c6a2-demo",
+        "source": "/pipelines/golden-images",
+        "type": "ImageLifecycle.BuildCompleted",
+        "subject": f"{GALLERY_ID}/images/ubuntu-24.04/versions/1.4.0",
+        "time": iso(now + timedelta(hours=1)),
+        "data": {
+            "buildId": "20261123.7",
+            "commit": "9f2c1e7",
+            "pipelineRunUrl": "https://dev.azure.com/contoso/images/_build/results?buildId=4711",
+            "sbomUri": "https://contosoartifacts.blob.core.windows.net/sbom/ubuntu-24.04-1.4.0.spdx.json",
+            "approver": "alice@contoso.com",
+            "baseImage": "Canonical:ubuntu-24_04-lts:server:24.04.202611010",
+        },
+    }
+    report = handle_event(event)
+    assert report is not None
+    print(render_report(report.to_json()))
+
+    _section("The first sweep: end-of-life, expiry, deletion (oldest first, never in use), tags")
+    report = reconcile(Trigger("sweep"), at=demo.now())
+    print(render_report(report.to_json()))
+
+    _section("Replication runs on; sweeps every 15 minutes watch it until every region is done")
+    for step in range(1, 9):
+        at = now + timedelta(hours=1, minutes=15 * step)
+        demo.set_time(at)
+        report = reconcile(Trigger("sweep"), at=at)
+        done = [n for n in report.notifications if n.type.value == "ImageLifecycle.VersionReplicated"]
+        busy = [v for p in report.plans for v in p.versions if v.state in ("updating", "creating")]
+        print(f"{iso(at)}  {len(busy)} versions replicating, {len(done)} reported replicated")
+        if done and not busy:
+            break
+
+    _section("The gallery now")
+    print(demo.versions_table())
+
+    _section("A second sweep right away: nothing to do, no ARM write")
+    stats_before = demo.control("GET", "stats")
+    report = reconcile(Trigger("sweep"), at=demo.now())
+    stats_after = demo.control("GET", "stats")
+    writes = sum(
+        stats_after["by_method"][m] - stats_before["by_method"][m] for m in ("PUT", "PATCH", "DELETE")
+    )
+    print(f"{report.summary()['actions']} actions, {writes} ARM writes")
+
+    _section("Lifecycle events received by the Event Grid topic")
+    received = demo.control("GET", "events")
+    counts: dict[str, int] = {}
+    for item in received:
+        counts[item.get("type", "?")] = counts.get(item.get("type", "?"), 0) + 1
+    print(table(["event", "count"], sorted(counts.items())))
+
+    _section("The audit log (python -m lifecycle audit --config <policy>)")
+    from lifecycle.gateways.storage import LocalStateStore
+
+    records = LocalStateStore(workdir / "state").read_audit(demo.now().date())
+    records += LocalStateStore(workdir / "state").read_audit(now.date())
+    unique = {json.dumps(r, sort_keys=True): r for r in records}
+    print(f"{len(unique)} records; the last five:")
+    for record in list(unique.values())[-5:]:
+        target = record["target"].rsplit("/images/", 1)[-1]
+        print(f"  {record['time']}  {record['outcome']:9} {record['action']:20} {target}")
+    stats = demo.control("GET", "stats")
+    print(f"\nARM calls served by the emulator: {json.dumps(stats['by_method'])}")
+    return 0
