@@ -257,14 +257,13 @@ def _rules(policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime) 
     rules: list[_Due] = []
     if policy.schedule:
         anchor = s.last_trigger or (newest.published if newest else None)
-        latest = _latest_fire(policy.schedule, now)
+        latest, upcoming = _fires_around(policy.schedule, now)
         if anchor is None:
             rules.append(_Due(now, f"schedule '{policy.schedule}': no version and never rebaked"))
         elif latest > anchor:
             rules.append(_Due(latest, f"schedule '{policy.schedule}' fired at {iso(latest)}"))
         else:
-            upcoming = croniter(policy.schedule, now).get_next(datetime)
-            rules.append(_Due(utc(upcoming), f"schedule '{policy.schedule}'"))
+            rules.append(_Due(upcoming, f"schedule '{policy.schedule}'"))
     if policy.max_age_days:
         age = timedelta(days=policy.max_age_days)
         if newest is None or newest.published is None:
@@ -346,8 +345,10 @@ def _newest_healthy(image: ObservedImage) -> ObservedVersion | None:
     return max(dated, key=lambda d: (d[0], version_key(d[1])))[2] if dated else None
 
 
-def _latest_fire(schedule: str, now: datetime) -> datetime:
-    """The latest fire time at or before `now`. croniter's get_prev excludes its start, and fire times
-    sit on whole minutes, so start one second into now's minute."""
+def _fires_around(schedule: str, now: datetime) -> tuple[datetime, datetime]:
+    """The latest fire time at or before `now`, and the first one after it. croniter's get_prev excludes
+    its start, and fire times sit on whole minutes, so start one second into now's minute."""
     start = now.replace(second=0, microsecond=0) + timedelta(seconds=1)
-    return utc(croniter(schedule, start).get_prev(datetime))
+    fires = croniter(schedule, start)
+    latest = utc(fires.get_prev(datetime))
+    return latest, utc(fires.get_next(datetime))
