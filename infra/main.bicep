@@ -82,6 +82,9 @@ param maximumInstanceCount int = 40
 @maxValue(730)
 param logRetentionInDays int = 30
 
+@description('Daily ingestion cap of Log Analytics in GB; -1 means no cap.')
+param logDailyQuotaGb int = -1
+
 @description('Object ids of users or groups allowed to upload the policy (Storage Blob Data Contributor on the lifecycle-config container only). azd passes the signed-in principal.')
 param policyEditorPrincipalIds array = []
 
@@ -151,6 +154,7 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: 'appi-lifecycle-${resourceToken}'
     location: location
     retentionInDays: logRetentionInDays
+    dailyQuotaGb: logDailyQuotaGb
     tags: allTags
   }
 }
