@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps({"endpoint": server.endpoint, "ca_bundle": str(ca_path)}) + "\n")
         sys.stdout.flush()
         try:
-            server.serve_forever(poll_interval=0.2)
+            server.serve_forever(poll_interval=0.1)
         finally:
             server.server_close()
     finally:

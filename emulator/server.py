@@ -43,13 +43,14 @@ log = logging.getLogger("emulator")
 
 # api-version windows accepted per family (inclusive, by date part).
 API_WINDOWS: dict[str, tuple[str, str]] = {
-    "compute": ("2019-12-01", "2026-03-03"),
+    "compute": ("2019-12-01", "2026-03-03"),  # galleries (GalleryRP)
+    "vm": ("2019-12-01", "2026-04-01"),  # virtual machines and scale sets (ComputeRP)
     "imagebuilder": ("2018-02-01", "2025-10-01"),
 }
 
 OPERATION_TYPES = (
     ResourceType("Microsoft.Compute", ("locations", "capsOperations"), "compute", lro.handle_status),
-    ResourceType("Microsoft.Compute", ("locations", "operations"), "compute", lro.handle_status),
+    ResourceType("Microsoft.Compute", ("locations", "operations"), "vm", lro.handle_status),
     ResourceType(
         "Microsoft.VirtualMachineImages", ("locations", "operations"), "imagebuilder", lro.handle_status
     ),
@@ -384,6 +385,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    _headers_buffer: list[bytes]
     server_version = "Microsoft-HTTPAPI/2.0"
     sys_version = ""
 
@@ -392,6 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # The TLS handshake runs here, in the worker thread, so a slow client never blocks accept().
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
         self.connection = self.request
         super().setup()
@@ -484,9 +487,12 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in {**base, **answer.headers}.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
+        # Headers and body leave in one write: separate small writes stall on Nagle + delayed ACK.
+        self._headers_buffer.append(b"\r\n")
         if payload and not head_only:
-            self.wfile.write(payload)
+            self._headers_buffer.append(payload)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
 
 
 def create_server(host: str, port: int, emulator: Emulator, cert_file: str, key_file: str) -> _Server:

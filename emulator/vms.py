@@ -120,6 +120,6 @@ def render(res: Resource) -> dict[str, Any]:
 
 
 RESOURCE_TYPES = (
-    ResourceType("Microsoft.Compute", ("virtualMachines",), "compute", handle),
-    ResourceType("Microsoft.Compute", ("virtualMachineScaleSets",), "compute", handle),
+    ResourceType("Microsoft.Compute", ("virtualMachines",), "vm", handle),
+    ResourceType("Microsoft.Compute", ("virtualMachineScaleSets",), "vm", handle),
 )
