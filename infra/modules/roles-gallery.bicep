@@ -16,4 +16,4 @@ resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 ]
 
 @description('Resource ids of the role assignments.')
-output ids array = [for (assignment, i) in roleAssignments: assignments[i].id]
+output ids array = [for i in range(0, length(roleAssignments)): assignments[i].id]
