@@ -22,6 +22,7 @@ TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 MAX_TAGS = 50
 MAX_TAG_NAME = 512
 MAX_TAG_VALUE = 256
+MAX_OPERATIONS = 50_000
 
 
 @dataclass
@@ -86,7 +87,9 @@ class State:
         self.clock = clock
         self.lock = threading.RLock()
         self.rng = random.Random(config.seed)
+        # Insertion-ordered: a replaced resource keeps its place, so iteration order is creation order.
         self.resources: dict[str, Resource] = {}
+        self._children: dict[str, dict[str, Resource]] = {}
         self.operations: dict[str, Operation] = {}
         self.events: list[dict[str, Any]] = []
         self._seq = itertools.count()
@@ -97,6 +100,7 @@ class State:
     def reset(self) -> None:
         with self.lock:
             self.resources.clear()
+            self._children.clear()
             self.operations.clear()
             self.events.clear()
             self._pending.clear()
@@ -121,6 +125,9 @@ class State:
                 op.on_complete(op)
 
     def add_operation(self, op: Operation) -> None:
+        if len(self.operations) >= MAX_OPERATIONS:
+            for key in [k for k, o in self.operations.items() if o.completed][: MAX_OPERATIONS // 10]:
+                del self.operations[key]
         self.operations[op.id.lower()] = op
         self._pending.append(op)
 
@@ -130,26 +137,24 @@ class State:
 
     def put(self, resource: Resource) -> None:
         self.resources[resource.key] = resource
+        self._children.setdefault(resource.key.rsplit("/", 2)[0], {})[resource.key] = resource
 
     def remove(self, resource_id: str) -> None:
-        self.resources.pop(resource_id.lower(), None)
+        key = resource_id.lower()
+        self.resources.pop(key, None)
+        siblings = self._children.get(key.rsplit("/", 2)[0])
+        if siblings is not None:
+            siblings.pop(key, None)
 
     def children(self, parent_id: str, child_type: str) -> list[Resource]:
         """Direct children of `parent_id` whose type is `child_type`, in creation order."""
-        prefix = parent_id.lower() + "/"
-        found = [
-            r
-            for key, r in self.resources.items()
-            if key.startswith(prefix)
-            and key[len(prefix) :].count("/") == 1
-            and r.type.lower() == child_type.lower()
-        ]
-        return sorted(found, key=lambda r: r.seq)
+        siblings = self._children.get(parent_id.lower(), {})
+        return [r for r in siblings.values() if r.type.lower() == child_type.lower()]
 
     def of_type(
         self, type_name: str, subscription: str, resource_group: str | None = None
     ) -> Iterator[Resource]:
-        for r in sorted(self.resources.values(), key=lambda r: r.seq):
+        for r in list(self.resources.values()):
             if r.type.lower() != type_name.lower() or r.subscription.lower() != subscription.lower():
                 continue
             if resource_group is not None and r.resource_group.lower() != resource_group.lower():
