@@ -55,6 +55,8 @@ CLOCK_SKEW = timedelta(minutes=10)
 _ACTIVE = {"running", "canceling"}
 _SUCCEEDED = {"succeeded", "partiallysucceeded"}
 _FAILED = {"failed", "canceled"}
+# Outcomes `_observe` records for a failed run; the run's message is kept beside them.
+_RECORDED_FAILURES = {"Failed", "Canceled", "NotStarted", "Unknown"}
 
 
 @dataclass(frozen=True)
@@ -143,15 +145,15 @@ def plan_rebake(
                     "imageId": image.ref.id,
                     "imageTemplate": template,
                     "failures": s.consecutive_failures,
-                    "lastMessage": s.last_message or s.last_outcome,
+                    "lastMessage": _last_failure(s),
                 },
             )
         )
 
     if s.halted:
         why = f"halted after {s.consecutive_failures} failed runs in a row"
-        if s.last_message:
-            why += f" (last: {s.last_message})"
+        if _last_failure(s):
+            why += f" (last: {_last_failure(s)})"
         why += "; resumes after a successful run of the template or a policy change for this image"
         return RebakeDecision(notifications=tuple(notifications), state=s, report=RebakeReport(False, why))
 
@@ -237,7 +239,8 @@ def _observe(s: RebakeState, run: RunObservation | None, now: datetime, template
             last_outcome=run.state,
             last_message=run.message,
         )
-    return _failed(s, now, run.state or "Failed", run.message)
+    outcome = "Canceled" if (run.state or "").lower() == "canceled" else "Failed"
+    return _failed(s, now, outcome, run.message)
 
 
 def _failed(s: RebakeState, now: datetime, outcome: str, message: str | None) -> RebakeState:
@@ -249,6 +252,14 @@ def _failed(s: RebakeState, now: datetime, outcome: str, message: str | None) ->
         last_outcome=outcome,
         last_message=message or outcome,
     )
+
+
+def _last_failure(s: RebakeState) -> str | None:
+    """What went wrong last. Outcomes this module records carry their detail in `last_message`; any
+    other outcome is a description written by the caller (a start the executor could not make)."""
+    if s.last_outcome in _RECORDED_FAILURES:
+        return s.last_message or s.last_outcome
+    return s.last_outcome
 
 
 def _rules(policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime) -> list[_Due]:
@@ -288,7 +299,7 @@ def _rules(policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime) 
             _Due(
                 failed_at + RETRY_DELAY,
                 f"retry after failed run {s.consecutive_failures} of {MAX_FAILURES}"
-                + (f" ({s.last_message})" if s.last_message else ""),
+                + (f" ({_last_failure(s)})" if _last_failure(s) else ""),
             )
         )
     return rules

@@ -435,6 +435,7 @@ def test_failures_from_the_start_request_halt_too() -> None:
         last_trigger=at("2026-01-05T06:00Z"),
         consecutive_failures=MAX_FAILURES,
         last_outcome="start failed: ARM answered 404 ResourceNotFound",
+        last_message="exit 1",  # from an earlier run: the latest failure is the start
         policy_digest=DIGEST,
         run_seen="NeverRun -..-",
     )
