@@ -258,8 +258,7 @@ class Emulator:
 
     def _events(self, req: Request) -> Response:
         if not req.api_version:
-            raise_error = ArmError(400, "BadRequest", "The api-version query parameter is required.")
-            return Response(raise_error.status, raise_error.body())
+            return Response(400, error_body("BadRequest", "The api-version query parameter is required."))
         try:
             with self.state.lock:
                 return eventgrid.publish(self.state, req)
