@@ -20,7 +20,10 @@ APP = (
     "fs=function_app.app.get_functions(); assert len(fs) >= 2; print(time.perf_counter()-t)"
 )
 HEAVY = ("azure.mgmt.compute", "azure.storage.blob", "azure.identity", "azure.eventgrid", "pydantic", "yaml")
-LEAKS = "import sys, function_app; function_app.app.get_functions(); print(','.join(m for m in {heavy!r} if m in sys.modules))"
+LEAKS = (
+    "import sys, function_app; function_app.app.get_functions(); "
+    "print(','.join(m for m in {heavy!r} if m in sys.modules))"
+)
 
 
 def once(code: str) -> float:
@@ -36,12 +39,19 @@ def main() -> int:
         app_samples.append(once(APP))
     base, app = statistics.median(base_samples), statistics.median(app_samples)
     leaked = subprocess.run(
-        [sys.executable, "-c", LEAKS.format(heavy=HEAVY)], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", LEAKS.format(heavy=HEAVY)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     ratio = app / base
     print(f"import azure.functions            {base * 1000:8.1f} ms (median of {RUNS})")
     print(f"import function_app + index      {app * 1000:8.1f} ms (median of {RUNS})")
-    print(f"ratio                            {ratio:8.2f}  (target <= 1.50: {'met' if ratio <= 1.5 else 'NOT met'})")
+    print(
+        f"ratio                            {ratio:8.2f}  "
+        f"(target <= 1.50: {'met' if ratio <= 1.5 else 'NOT met'})"
+    )
     print(f"heavy modules loaded at index    {leaked or 'none'}")
     return 0
 

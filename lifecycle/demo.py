@@ -122,7 +122,9 @@ class Demo:
                 "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
             },
         }
-        self.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, image, version, body)
+        self.compute.gallery_image_versions.begin_create_or_update(
+            RG, GALLERY, image, version, body, polling=False
+        )
 
     def versions_table(self) -> str:
         rows = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from lifecycle.model import InvalidResourceId, VersionRef, iso, parse_time, parse_version_id, utc
+from lifecycle.model import InvalidResourceId, VersionRef, parse_time, parse_version_id, utc
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -207,7 +207,7 @@ def from_trigger(event: func.EventGridEvent | func.CloudEvent | object) -> Inbou
         }
         time_value = getattr(event, "time", None)
         if isinstance(time_value, datetime):
-            body["time"] = iso(time_value)
+            body["time"] = time_value.isoformat()
         extensions = getattr(event, "extension_attrs", None)
         if isinstance(extensions, Mapping):
             body.update({k: v for k, v in extensions.items() if k not in body})
@@ -225,7 +225,7 @@ def from_trigger(event: func.EventGridEvent | func.CloudEvent | object) -> Inbou
         }
         time_value = getattr(event, "event_time", None)
         if isinstance(time_value, datetime):
-            body["eventTime"] = iso(time_value)
+            body["eventTime"] = time_value.isoformat()
         return parse_event(body)
     raise MalformedEvent(f"unsupported trigger input of type {type(event).__name__}")
 

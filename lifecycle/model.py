@@ -45,7 +45,8 @@ def parse_time(text: str) -> datetime:
 
 
 def iso(value: datetime) -> str:
-    return utc(value).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a `Z`, to the second (ARM's dates need no more)."""
+    return utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, order=True)

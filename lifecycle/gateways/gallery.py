@@ -196,7 +196,7 @@ class GalleryGateway:
         image = version.ref.image_ref
         with arm_call(f"update version {version.ref.id}"):
             self._client(image.subscription).gallery_image_versions.begin_update(
-                image.resource_group, image.gallery, image.image, version.ref.name, dict(patch)
+                image.resource_group, image.gallery, image.image, version.ref.name, dict(patch), polling=False
             )
 
     def delete_version(self, ref: VersionRef) -> None:
@@ -204,7 +204,7 @@ class GalleryGateway:
         image = ref.image_ref
         with arm_call(f"delete version {ref.id}"):
             self._client(image.subscription).gallery_image_versions.begin_delete(
-                image.resource_group, image.gallery, image.image, ref.name
+                image.resource_group, image.gallery, image.image, ref.name, polling=False
             )
 
     def usage(self, subscriptions: Iterable[str]) -> ImageUsage:

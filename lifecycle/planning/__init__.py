@@ -155,7 +155,8 @@ def _plan_version(
     fate: retention.Fate,
     pending: Mapping[str, PendingBuild],
 ) -> tuple[list[Action], list[str], str]:
-    actions, notes = plan_replication(policy.replication, version)
+    # An expired version is on its way out: replicating it further would only cost storage.
+    actions, notes = ([], []) if fate.expired else plan_replication(policy.replication, version)
     current_state = version.tags.get(lt.STATE)
     replicating_now = bool(actions) or not version.fully_replicated
     hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired

@@ -74,7 +74,9 @@ class Env:
                 **props,
             },
         }
-        self.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, image, name, body)
+        self.compute.gallery_image_versions.begin_create_or_update(
+            RG, GALLERY, image, name, body, polling=False
+        )
 
     def create_image(self, image: str) -> None:
         body = {
