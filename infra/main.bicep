@@ -34,9 +34,6 @@ param policyBlobName string = 'policy.yaml'
 @description('NCRONTAB schedule of the reconcile sweep (LIFECYCLE_SWEEP_SCHEDULE).')
 param sweepSchedule string = '0 */15 * * * *'
 
-@description('NCRONTAB schedule of the rebake check (LIFECYCLE_REBAKE_SCHEDULE).')
-param rebakeSchedule string = '0 5 * * * *'
-
 @description('Public network access of the app\'s storage account. Disabled needs VNet integration and private endpoints, which this template does not create.')
 @allowed([
   'Enabled'
@@ -200,7 +197,6 @@ module functionApp 'modules/function-app.bicep' = {
     stateContainerName: storage.outputs.stateContainerName
     eventsEndpoint: lifecycleTopic.outputs.endpoint
     sweepSchedule: sweepSchedule
-    rebakeSchedule: rebakeSchedule
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
     tags: allTags

@@ -40,9 +40,6 @@ param eventsEndpoint string
 @description('NCRONTAB schedule of the reconcile sweep timer.')
 param sweepSchedule string
 
-@description('NCRONTAB schedule of the rebake timer.')
-param rebakeSchedule string
-
 @description('Application Insights connection string.')
 param applicationInsightsConnectionString string
 
@@ -78,7 +75,6 @@ var generatedAppSettings = {
   LIFECYCLE_ARM_ENDPOINT: armEndpointTrimmed
   LIFECYCLE_EVENTS_ENDPOINT: eventsEndpoint
   LIFECYCLE_SWEEP_SCHEDULE: sweepSchedule
-  LIFECYCLE_REBAKE_SCHEDULE: rebakeSchedule
   // DefaultAzureCredential picks the user-assigned identity by this id.
   AZURE_CLIENT_ID: identityClientId
   AzureWebJobsStorage__accountName: storageAccountName

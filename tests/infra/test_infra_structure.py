@@ -43,7 +43,6 @@ APP_SETTINGS = {
     "LIFECYCLE_ARM_ENDPOINT",
     "LIFECYCLE_EVENTS_ENDPOINT",
     "LIFECYCLE_SWEEP_SCHEDULE",
-    "LIFECYCLE_REBAKE_SCHEDULE",
     "AZURE_CLIENT_ID",
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__credential",
@@ -225,7 +224,7 @@ def test_function_app_settings(templates: dict[str, dict[str, Any]]) -> None:
 def test_schedule_defaults(templates: dict[str, dict[str, Any]]) -> None:
     parameters = templates["main.bicep"]["parameters"]
     assert parameters["sweepSchedule"]["default"] == "0 */15 * * * *"
-    assert parameters["rebakeSchedule"]["default"] == "0 5 * * * *"
+    assert "rebakeSchedule" not in parameters  # rebakes are evaluated on every sweep
 
 
 def test_storage_account_is_identity_only(templates: dict[str, dict[str, Any]]) -> None:
