@@ -66,27 +66,24 @@ def _audience(endpoint: str) -> str:
     return endpoint.rstrip("/")
 
 
-@functools.lru_cache(maxsize=64)
-def _compute(settings: Settings, subscription: str) -> ComputeManagementClient:
-    from azure.mgmt.compute import ComputeManagementClient
-
-    return ComputeManagementClient(
+@functools.lru_cache(maxsize=128)
+def _arm_client(kind: str, settings: Settings, subscription: str) -> Any:
+    """One client per (kind, subscription), shared by every invocation of the process."""
+    client_class: Any
+    if kind == "compute":
+        from azure.mgmt.compute import ComputeManagementClient as client_class
+    else:
+        from azure.mgmt.imagebuilder import ImageBuilderClient as client_class
+    return client_class(
         credential(settings.arm_token), subscription, base_url=settings.arm_endpoint, **_sdk_options(settings)
     )
 
 
 def compute_client(settings: Settings, subscription: str) -> ComputeManagementClient:
-    return _compute(settings, subscription.lower())
-
-
-@functools.lru_cache(maxsize=64)
-def _imagebuilder(settings: Settings, subscription: str) -> ImageBuilderClient:
-    from azure.mgmt.imagebuilder import ImageBuilderClient
-
-    return ImageBuilderClient(
-        credential(settings.arm_token), subscription, base_url=settings.arm_endpoint, **_sdk_options(settings)
-    )
+    client: ComputeManagementClient = _arm_client("compute", settings, subscription.lower())
+    return client
 
 
 def imagebuilder_client(settings: Settings, subscription: str) -> ImageBuilderClient:
-    return _imagebuilder(settings, subscription.lower())
+    client: ImageBuilderClient = _arm_client("imagebuilder", settings, subscription.lower())
+    return client

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from lifecycle.gateways.errors import GatewayError, NotFoundError, PermanentError, RetryableError
 
 # ARM codes that mean "the resource is busy with another operation": retry on the next sweep.
 _BUSY_CODES = {"operationnotallowed", "conflict", "anotheroperationinprogress", "resourcebusy"}
+
+
+def wire(model: Any) -> Any:
+    """The JSON body of an SDK model as plain dicts and lists (the models are mappings over the wire JSON)."""
+    if isinstance(model, Mapping):
+        return {k: wire(v) for k, v in model.items()}
+    if isinstance(model, list):
+        return [wire(v) for v in model]
+    return model
 
 
 def translate(exc: BaseException, what: str) -> GatewayError:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lifecycle.clients import compute_client
-from lifecycle.gateways.arm import arm_call
+from lifecycle.gateways.arm import arm_call, wire
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.model import (
     GalleryRef,
@@ -35,15 +35,6 @@ from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
 EXPAND_REPLICATION = "ReplicationStatus"
-
-
-def _wire(model: Any) -> Any:
-    """The JSON body of an SDK model (the models are mappings over the wire JSON)."""
-    if isinstance(model, Mapping):
-        return {k: _wire(v) for k, v in model.items()}
-    if isinstance(model, list):
-        return [_wire(v) for v in model]
-    return model
 
 
 def _time(value: Any) -> Any:
@@ -146,13 +137,13 @@ class GalleryGateway:
                     str(item.get("location", "")),
                     dict(item.get("tags") or {}),
                 )
-                for item in (_wire(i) for i in pages)
+                for item in (wire(i) for i in pages)
             ]
 
     def get_image(self, image: ImageRef) -> tuple[str, dict[str, str]] | None:
         try:
             with arm_call(f"read image {image.id}"):
-                body = _wire(
+                body = wire(
                     self._client(image.subscription).gallery_images.get(
                         image.resource_group, image.gallery, image.image
                     )
@@ -167,7 +158,7 @@ class GalleryGateway:
         client = self._client(image.subscription)
         with arm_call(f"list versions of {image.id}"):
             bodies = [
-                _wire(v)
+                wire(v)
                 for v in client.gallery_image_versions.list_by_gallery_image(
                     image.resource_group, image.gallery, image.image
                 )
@@ -189,7 +180,7 @@ class GalleryGateway:
                 )
         except NotFoundError:
             return None
-        return version_from_arm(_wire(body), ref)
+        return version_from_arm(wire(body), ref)
 
     def update_version(self, version: ObservedVersion, patch: Mapping[str, Any]) -> None:
         """Start a PATCH of the version; the replication it triggers is observed by later sweeps."""
@@ -220,12 +211,12 @@ class GalleryGateway:
                 with arm_call(f"list VMs in subscription {subscription}"):
                     for vm in client.virtual_machines.list_all():
                         _collect(
-                            _wire(vm), ("properties", "storageProfile", "imageReference"), versions, images
+                            wire(vm), ("properties", "storageProfile", "imageReference"), versions, images
                         )
                 with arm_call(f"list VM scale sets in subscription {subscription}"):
                     for vmss in client.virtual_machine_scale_sets.list_all():
                         _collect(
-                            _wire(vmss),
+                            wire(vmss),
                             ("properties", "virtualMachineProfile", "storageProfile", "imageReference"),
                             versions,
                             images,

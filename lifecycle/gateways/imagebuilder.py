@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.clients import imagebuilder_client
-from lifecycle.gateways.arm import arm_call
+from lifecycle.gateways.arm import arm_call, wire
 from lifecycle.gateways.errors import PermanentError, RetryableError
 from lifecycle.model import parse_time
 from lifecycle.planning.rebake import RunObservation
@@ -45,15 +45,6 @@ class TemplateRef:
                 f"not an Image Builder template id: {template_id!r}", code="InvalidResourceId"
             )
         return cls(match["sub"], match["rg"], match["name"])
-
-
-def _wire(model: Any) -> Any:
-    """The JSON body of an SDK model (the models are mappings over the wire JSON)."""
-    if isinstance(model, Mapping):
-        return {k: _wire(v) for k, v in model.items()}
-    if isinstance(model, list):
-        return [_wire(v) for v in model]
-    return model
 
 
 def run_from_arm(body: Mapping[str, Any]) -> RunObservation:
@@ -93,7 +84,7 @@ class ImageBuilderGateway:
         ref = TemplateRef.parse(template_id)
         templates = self._client(ref.subscription).virtual_machine_image_templates
         with arm_call(f"read image template {template_id}"):
-            body = _wire(templates.get(ref.resource_group, ref.name))
+            body = wire(templates.get(ref.resource_group, ref.name))
         return run_from_arm(body)
 
     def start_run(self, template_id: str) -> None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.launcher import Emulator, start_emulator
+from emulator.launcher import Emulator, start_emulator, stop_process
 
 __all__ = ["Azurite", "Emulator", "start_azurite", "start_emulator"]
 
@@ -53,13 +53,7 @@ class Azurite:
         return f"http://127.0.0.1:{self.blob_port}/{AZURITE_ACCOUNT}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
