@@ -1,0 +1,333 @@
+"""Scheduled rebakes end to end: the real reconcile (and the real `python -m lifecycle` processes) against
+the ARM emulator's Image Builder templates and Event Grid topic on its virtual clock, with Azurite holding
+the policy, the state and the audit log.
+
+Sweeps run every 12 virtual hours, as a (coarse) timer would: often enough to see every weekly fire time,
+rarely enough to keep the file fast. A run takes 60 s of virtual time (the session emulator's
+`--replication-seconds`), so it has ended by the next sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle.cli import main as cli_main
+from lifecycle.gateways.storage import state_store
+from lifecycle.model import iso
+from lifecycle.planning.rebake import MAX_FAILURES
+from lifecycle.reconcile import Trigger, reconcile
+from lifecycle.settings import Settings
+from tests.integration.conftest import GALLERY_ID, RG, SUB, Env
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_OPERATION = "POST Microsoft.VirtualMachineImages/imageTemplates/run"
+WEEKLY = "0 4 * * 1"  # Mondays 04:00 UTC
+EVERY = timedelta(hours=12)
+IMAGE = "ubuntu-24.04"
+IMAGE_ID = f"{GALLERY_ID}/images/{IMAGE}"
+
+
+def template_id(name: str) -> str:
+    provider = "Microsoft.VirtualMachineImages/imageTemplates"
+    return f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/{provider}/{name}"
+
+
+def create_template(env: Env, name: str, tags: dict[str, str] | None = None) -> str:
+    """An image template built through a real, unmodified ImageBuilderClient on the emulator."""
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.imagebuilder import ImageBuilderClient
+
+    class _Token:
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            return AccessToken("emulator-token", 4102444800)
+
+    client = ImageBuilderClient(
+        _Token(),  # type: ignore[arg-type]
+        SUB,
+        base_url=env.emulator.endpoint,
+        connection_verify=env.emulator.ca_bundle,
+        credential_scopes=["https://management.azure.com/.default"],
+        polling_interval=0,
+    )
+    body = {
+        "location": "eastus",
+        "tags": tags or {},
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {
+                f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity"
+                "/userAssignedIdentities/aib": {}
+            },
+        },
+        "properties": {
+            "source": {
+                "type": "PlatformImage",
+                "publisher": "Canonical",
+                "offer": "ubuntu-24_04-lts",
+                "sku": "server",
+                "version": "latest",
+            },
+            "customize": [{"type": "Shell", "name": "patch", "inline": ["sudo apt-get -y upgrade"]}],
+            "distribute": [
+                {
+                    "type": "SharedImage",
+                    "galleryImageId": IMAGE_ID,
+                    "runOutputName": IMAGE,
+                    "replicationRegions": ["eastus"],
+                }
+            ],
+            "vmProfile": {"vmSize": "Standard_D2s_v5"},
+        },
+    }
+    client.virtual_machine_image_templates.begin_create_or_update(RG, name, body).result()
+    return template_id(name)
+
+
+def runs(env: Env) -> int:
+    return int(env.emulator.stats()["by_operation"].get(RUN_OPERATION, 0))
+
+
+def received(env: Env, kind: str) -> list[dict[str, Any]]:
+    return [e for e in env.emulator.events() if e["type"] == f"ImageLifecycle.{kind}"]
+
+
+def a_thursday(env: Env) -> datetime:
+    """Midnight of the first Thursday after the emulator's clock: the sweeps start mid-week."""
+    day = (env.now() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=(3 - day.weekday()) % 7)
+
+
+def setup_images(env: Env, policy: str, start: datetime, images: tuple[str, ...] = (IMAGE,)) -> None:
+    """The policy, and each image with one version published at `start` (so nothing is due at once)."""
+    env.put_policy(policy)
+    env.emulator.set_time(start)
+    for image in images:
+        env.create_image(image)
+        env.create_version(image, "1.0.0")
+
+
+@dataclass
+class Sweeps:
+    triggers: list[datetime] = field(default_factory=list)  # sweep times that started a rebake
+    failed: list[str] = field(default_factory=list)
+
+
+def sweep(env: Env, start: datetime, end: datetime, down: tuple[datetime, datetime] | None = None) -> Sweeps:
+    """Timer sweeps every EVERY from `start` until `end`, none while the app is down."""
+    out = Sweeps()
+    now = start
+    while now < end:
+        if down is None or not down[0] <= now < down[1]:
+            env.emulator.set_time(now)
+            report = reconcile(Trigger("sweep"), at=now)
+            assert not report.errors and not report.skipped, report.to_json()
+            rebakes = [o for o in report.outcomes if o.action.kind.value == "rebake"]
+            out.triggers.extend(now for o in rebakes if o.status == "succeeded")
+            out.failed.extend(o.error or "" for o in rebakes if o.status != "succeeded")
+        now += EVERY
+    return out
+
+
+def audit_between(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    store = state_store(Settings.from_env())
+    records: list[dict[str, Any]] = []
+    day = start.date()
+    while day <= end.date():
+        records.extend(store.read_audit(day))
+        day += timedelta(days=1)
+    return records
+
+
+def fire_times(start: datetime, weeks: int) -> list[datetime]:
+    monday = start + timedelta(days=(0 - start.weekday()) % 7)
+    return [monday.replace(hour=4) + timedelta(weeks=w) for w in range(weeks)]
+
+
+# --- image_template: Image Builder runs ----------------------------------------------------------
+
+
+def test_weekly_cron_over_five_weeks_gives_five_runs_each_audited(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    template = create_template(env, "weekly")
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+
+    result = sweep(env, start, start + timedelta(weeks=5))
+
+    assert runs(env) == 5
+    assert not result.failed
+    # The first sweep after each Monday 04:00 fire time (the sweep at 12:00) starts the run.
+    assert result.triggers == [t.replace(hour=12) for t in fire_times(start, 5)]
+    audit = [r for r in audit_between(start, start + timedelta(weeks=5)) if r["action"] == "rebake"]
+    assert [(r["time"], r["target"], r["outcome"], r["trigger"]) for r in audit] == [
+        (iso(t), IMAGE_ID, "succeeded", "sweep") for t in result.triggers
+    ]
+    assert all(r["after"]["image_template"] == template for r in audit)
+    assert [r["after"]["due"] for r in audit] == [iso(t) for t in fire_times(start, 5)]
+    assert all(f"schedule '{WEEKLY}' fired at" in r["reason"] for r in audit)
+    assert not received(env, "RebakeFailed")
+
+
+def test_three_days_of_downtime_across_a_fire_time_give_one_catch_up_run(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    template = create_template(env, "catch-up")
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+    monday = fire_times(start, 1)[0]
+    # Down from Saturday 12:00 to Tuesday 12:00: the Monday 04:00 fire time passes unseen.
+    down = (monday - timedelta(days=1, hours=16), monday + timedelta(days=1, hours=8))
+
+    result = sweep(env, start, start + timedelta(weeks=2), down=down)
+
+    assert result.triggers == [down[1], monday.replace(hour=12) + timedelta(weeks=1)]
+    assert runs(env) == 2
+
+
+def test_two_apply_processes_at_the_same_moment_start_one_run(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    template = create_template(env, "raced")
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+    sweep(env, start, start + EVERY)  # the app has run before: the policy is accepted, the state exists
+    at = fire_times(start, 1)[0] + timedelta(hours=1)
+    env.emulator.set_time(at)
+
+    cmd = [sys.executable, "-m", "lifecycle", "apply", "--config", env.config_url, "--at", iso(at), "--json"]
+    child_env = dict(os.environ)  # the settings the `env` fixture set, as the app settings would be
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, (out, err)
+    reports = [json.loads(out) for out, _ in outputs]
+    assert runs(env) == 1  # not even a refused second start reached Image Builder
+
+    started = [
+        r for r in reports if any(o["kind"] == "rebake" and o["status"] == "succeeded" for o in r["outcomes"])
+    ]
+    assert len(started) == 1
+    loser = reports[1 - reports.index(started[0])]
+    assert not any(o["kind"] == "rebake" for o in loser["outcomes"])
+    # The loser says why it did not start a run: it found the image leased by the winner, lost the
+    # ETag-conditioned claim, or (if it came second) saw the winner's run already in progress.
+    why = " ".join(loser["skipped"]) + " ".join(
+        (i["rebake"] or {}).get("reason", "") for i in loser["images"]
+    )
+    reasons = ("lease held", "rebake already triggered", f"run in progress since {iso(at)}")
+    assert any(reason in why for reason in reasons), loser
+
+    audit = [r for r in audit_between(at, at) if r["action"] == "rebake"]
+    assert [(r["time"], r["target"], r["outcome"]) for r in audit] == [(iso(at), IMAGE_ID, "succeeded")]
+
+
+def test_failing_runs_stop_after_three_and_rebake_failed_reaches_the_topic(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    template = create_template(env, "failing", tags={"emulator.runOutcome": "Failed"})
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+
+    result = sweep(env, start, start + timedelta(weeks=3))
+
+    # One scheduled run, two retries, then halted through the next two fire times.
+    assert runs(env) == MAX_FAILURES
+    assert len(result.triggers) == MAX_FAILURES
+    failed = received(env, "RebakeFailed")
+    assert len(failed) == 1
+    assert failed[0]["subject"] == IMAGE_ID
+    data = failed[0]["data"]
+    assert data["imageId"] == IMAGE_ID and data["imageTemplate"] == template
+    assert data["failures"] == MAX_FAILURES
+    assert "failed" in data["lastMessage"].lower()
+    audit = [r for r in audit_between(start, start + timedelta(weeks=3)) if r["action"] == "rebake"]
+    assert [r["time"] for r in audit] == [iso(t) for t in result.triggers]
+
+    report = reconcile(Trigger("sweep"), plan_only=True, at=env.now())
+    rebake = report.plans[0].rebake
+    assert rebake is not None and not rebake.due
+    assert f"halted after {MAX_FAILURES} failed runs" in rebake.reason
+
+
+# --- publish_event: RebakeRequested for a pipeline -----------------------------------------------
+
+
+def test_publish_event_delivers_one_rebake_requested_per_due_rebake(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    start = a_thursday(env)
+    images = (IMAGE, "windows-2025")
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "publish_event": True}), start, images)
+
+    result = sweep(env, start, start + timedelta(weeks=3))
+
+    fires = fire_times(start, 3)
+    assert len(result.triggers) == 3 * len(images)
+    assert runs(env) == 0
+    requested = received(env, "RebakeRequested")
+    expected = sorted((f"{GALLERY_ID}/images/{image}", iso(fire)) for image in images for fire in fires)
+    assert sorted((e["data"]["imageId"], e["data"]["due"]) for e in requested) == expected
+    for event in requested:
+        assert event["subject"] == event["data"]["imageId"]
+        assert event["data"]["reason"] == f"schedule '{WEEKLY}' fired at {event['data']['due']}"
+        assert event["specversion"] == "1.0"
+    audit = [r for r in audit_between(start, start + timedelta(weeks=3)) if r["action"] == "rebake"]
+    assert sorted((r["target"], r["after"]["due"]) for r in audit) == expected
+    assert {r["outcome"] for r in audit} == {"succeeded"}
+    assert all(r["after"]["publish_event"] is True for r in audit)
+
+
+# --- plan --------------------------------------------------------------------------------------------
+
+
+def test_plan_shows_each_images_next_rebake_and_why(
+    env: Env, policy_text: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = create_template(env, "planned")
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+    monday = fire_times(start, 1)[0]
+    env.emulator.set_time(start + timedelta(hours=1))
+
+    def plan(at: datetime, *extra: str) -> str:
+        code = cli_main(["plan", "--config", env.config_url, "--at", iso(at), *extra])
+        assert code == 0
+        return capsys.readouterr().out
+
+    before = json.loads(plan(start + timedelta(hours=1), "--json"))
+    line = before["images"][0]
+    assert line["image"] == IMAGE_ID
+    assert line["rebake"]["due"] is False
+    assert line["rebake"]["next"] == iso(monday)
+    assert line["rebake"]["reason"] == f"schedule '{WEEKLY}'"
+
+    after = json.loads(plan(monday + timedelta(hours=2), "--json"))
+    assert after["images"][0]["rebake"]["due"] is True
+    assert after["images"][0]["rebake"]["reason"] == f"schedule '{WEEKLY}' fired at {iso(monday)}"
+    rebakes = [a for a in after["actions"] if a["kind"] == "rebake"]
+    assert [(a["target"], a["after"]["due"]) for a in rebakes] == [(IMAGE_ID, iso(monday))]
+
+    table = plan(monday + timedelta(hours=2))
+    row = next(line for line in table.splitlines() if "(rebake)" in line)
+    assert "images/ubuntu-24.04" in row and "due" in row
+    assert f"schedule '{WEEKLY}' fired at {iso(monday)}" in row
+    assert runs(env) == 0  # plan writes nothing and starts nothing
