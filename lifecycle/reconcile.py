@@ -6,6 +6,7 @@ a blob lease, so a sweep and an event on the same image never overwrite each oth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -35,7 +36,7 @@ from lifecycle.planning.rebake import RunObservation
 from lifecycle.planning.retention import deletes_possible
 from lifecycle.policy import ImagePolicy, Policy
 from lifecycle.settings import Settings
-from lifecycle.state import ImageState, PendingBuild
+from lifecycle.state import ImageState, PendingBuild, RebakeState
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,12 @@ class Reconciler:
         report: RunReport,
     ) -> None:
         dry_run = self.plan_only or image_policy.dry_run
-        lease = self.rt.store.lease(ref.key(), self.rt.settings.lease_seconds)
+        # `plan` writes nothing, not even a lease; it only reads.
+        lease = (
+            contextlib.nullcontext()
+            if self.plan_only
+            else self.rt.store.lease(ref.key(), self.rt.settings.lease_seconds)
+        )
         with lease:
             name = _image_state_name(ref)
             saved, etag = self.rt.store.read_json(name)
@@ -272,6 +278,7 @@ class Reconciler:
             )
             self._deletes_used += plan.deletes
             actions = list(plan.actions)
+            claimed_elsewhere: RebakeState | None = None
             if not dry_run and any(a.kind is ActionKind.REBAKE for a in actions):
                 # Claim the rebake before starting it: of two instances, only one ETag write wins.
                 try:
@@ -279,9 +286,15 @@ class Reconciler:
                 except PreconditionFailed:
                     actions = [a for a in actions if a.kind is not ActionKind.REBAKE]
                     report.skipped.append(f"{ref.id}: rebake already triggered by another run")
+                    # Standing down is not a failure: the winner's rebake memory is kept, and the rest
+                    # of this plan is written over the document the winner left.
+                    saved, etag = self.rt.store.read_json(name)
+                    claimed_elsewhere = ImageState.from_json(saved).rebake
             executor = Executor(self.rt.gallery, self.rt.imagebuilder, dry_run=dry_run)
             outcomes = executor.execute(actions, observed)
             new_state = self._state_after(plan, outcomes)
+            if claimed_elsewhere is not None:
+                new_state = replace(new_state, rebake=claimed_elsewhere)
             if not self.plan_only and new_state.to_json() != (saved or ImageState().to_json()):
                 if dry_run:
                     new_state = replace(new_state, rebake=state.rebake)

@@ -331,3 +331,50 @@ def test_plan_shows_each_images_next_rebake_and_why(
     assert "images/ubuntu-24.04" in row and "due" in row
     assert f"schedule '{WEEKLY}' fired at {iso(monday)}" in row
     assert runs(env) == 0  # plan writes nothing and starts nothing
+
+
+def test_a_rebake_claimed_by_another_instance_meanwhile_is_not_started_again(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    """The ETag condition behind the lease: an instance whose lease expired mid-run claims the rebake
+    and starts the run between this run's state read and its claim. This run stands down, says why,
+    does not report a failure, and keeps the other instance's rebake memory."""
+    from lifecycle.gateways.imagebuilder import ImageBuilderGateway
+    from lifecycle.gateways.storage import BlobStateStore
+    from lifecycle.reconcile import Runtime
+
+    template = create_template(env, "claimed")
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+    sweep(env, start, start + EVERY)
+    at = fire_times(start, 1)[0] + timedelta(hours=1)
+    env.emulator.set_time(at)
+    runtime = Runtime.from_settings(Settings.from_env())
+    real = runtime.store
+    assert isinstance(real, BlobStateStore)
+    other: dict[str, Any] = {}
+    claimed: list[str] = []
+
+    class RacedStore:
+        """The real state store, with the other instance's claim landing just before this one's."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str:
+            if name.startswith("images/") and not other:
+                claimed.append(name)
+                other.update(document, rebake={**document["rebake"], "run_id": "other-instance"})
+                real.write_json(name, other, etag=etag)
+                ImageBuilderGateway(Settings.from_env()).start_run(template)
+            return real.write_json(name, document, etag=etag)
+
+    runtime.store = RacedStore()  # type: ignore[assignment]
+    report = reconcile(Trigger("sweep"), runtime=runtime, at=at)
+
+    assert runs(env) == 1
+    assert not any(o.action.kind.value == "rebake" for o in report.outcomes)
+    assert any("rebake already triggered by another run" in s for s in report.skipped), report.skipped
+    assert not report.failed, report.errors
+    saved, _ = real.read_json(claimed[0])
+    assert saved is not None and saved["rebake"]["run_id"] == "other-instance"
