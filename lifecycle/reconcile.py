@@ -155,11 +155,7 @@ class Reconciler:
             return report
         policy = status.policy
         report.mode = "plan" if self.plan_only else policy.mode
-        deletes_blocked = (
-            f"policy not in force ({status.problem.split(':')[0]}): deletes paused"
-            if status.problem
-            else None
-        )
+        deletes_blocked = _deletes_paused(status.problem)
         try:
             targets = list(self._targets(policy, trigger, report))
         except GatewayError as exc:
@@ -369,6 +365,15 @@ class Reconciler:
             self.rt.publisher.publish(notifications)
         except Exception as exc:  # delivery failure must not undo or hide the writes already made
             report.errors.append(f"publishing {len(notifications)} lifecycle events failed: {exc}")
+
+
+def _deletes_paused(problem: str | None) -> str | None:
+    """Why deletes pause while the policy document is not the one in force (the problem text of a
+    rejected policy starts with its URL, so it is not the reason itself)."""
+    if not problem:
+        return None
+    why = "cannot be read" if problem.startswith("policy cannot be read") else "rejected"
+    return f"policy {why}: deletes paused until a valid policy is in force"
 
 
 def _audit_record(outcome: Outcome, trigger: Trigger, now: datetime) -> dict[str, Any]:

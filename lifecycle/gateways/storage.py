@@ -170,8 +170,7 @@ class BlobStateStore:
     def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
         from azure.core.exceptions import ResourceNotFoundError
 
-        self._ensure()
-        try:
+        try:  # a missing container reads as a missing blob: reading never creates anything
             downloader = self._container.get_blob_client(name).download_blob()
             return json.loads(downloader.readall()), str(downloader.properties.etag)
         except ResourceNotFoundError:
@@ -229,7 +228,6 @@ class BlobStateStore:
     def read_audit(self, day: date) -> list[dict[str, Any]]:
         from azure.core.exceptions import ResourceNotFoundError
 
-        self._ensure()
         try:
             text = self._container.get_blob_client(_audit_name(day)).download_blob().readall()
         except ResourceNotFoundError:

@@ -183,3 +183,13 @@ def test_concurrent_runs_on_one_image_are_serialised_by_the_lease(
         report = reconcile(Trigger("sweep"), at=env.now())
     assert report.plans == [] and "lease held" in report.skipped[0]
     assert not reconcile(Trigger("sweep"), at=env.now()).skipped
+
+
+def test_plan_writes_nothing_anywhere(env: Env, policy_text: Callable[..., str]) -> None:
+    published(env, policy_text, regions=REGIONS)
+    before = env.writes()
+    report = reconcile(Trigger("cli"), at=env.now(), plan_only=True)
+    assert report.mode == "plan" and sorted(a.kind.value for a in report.plans[0].actions) == ["replicate", "tag"]
+    assert env.writes() == before
+    state_container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[1])
+    assert not state_container.exists(), "plan must not create state, leases or audit records"
