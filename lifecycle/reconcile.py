@@ -152,6 +152,7 @@ class Reconciler:
         if status.policy is None:
             report.no_policy = True
             report.errors.append(status.problem or "no valid policy has been accepted yet")
+            self._publish(report.notifications, report)  # ConfigRejected goes out even without a policy
             return report
         policy = status.policy
         report.mode = "plan" if self.plan_only else policy.mode

@@ -20,7 +20,7 @@ from lifecycle.gateways.storage import state_store
 from lifecycle.model import parse_time
 from lifecycle.reconcile import RunReport, Trigger, reconcile
 from lifecycle.settings import Settings
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SUB, Env
+from tests.integration.conftest import GALLERY, GALLERY_ID, RG, Env
 
 pytestmark = pytest.mark.integration
 IMAGE = "ubuntu-24.04"
@@ -197,3 +197,195 @@ def test_versions_over_months_follow_the_rules_at_every_checkpoint(
     writes = env.writes()
     assert sweep(env).plans[0].actions == ()
     assert env.writes() == writes
+
+
+def _scale_set(env: Env, name: str, image_reference: str) -> None:
+    body = {
+        "location": "eastus",
+        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
+        "properties": {
+            "virtualMachineProfile": {"storageProfile": {"imageReference": {"id": image_reference}}},
+        },
+    }
+    env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, name, body).result()
+
+
+def test_a_scale_set_keeps_its_version_past_the_deletion_date_until_it_is_gone(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    env.put_policy(policy_text(retention=RETENTION))
+    env.create_image(IMAGE)
+    start = env.now()
+    published = publish(env, "1.0.0", "1.1.0")
+    env.emulator.set_time(start + timedelta(days=5))
+    published |= publish(env, "1.2.0")
+    sweep(env)
+    _scale_set(env, "web", vid("1.0.0"))
+
+    env.emulator.set_time(start + timedelta(days=31))
+    sweep(env)
+    env.advance(minutes=5)
+    assert_states(env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE})
+
+    # Day 45: past its deletion date (day 40), but the scale set still runs it.
+    env.emulator.set_time(start + timedelta(days=45))
+    for _ in range(2):
+        report = sweep(env)
+        env.advance(minutes=5)
+        assert [a.kind.value for a in report.plans[0].actions] == []
+        assert_states(env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE})
+        plan = versions_report(report)["1.0.0"]
+        assert plan["notes"] == ["not deleted: in use by a VM or scale set"], plan
+    assert events_of(env, "VersionDeleted") == []
+
+    env.compute.virtual_machine_scale_sets.begin_delete(RG, "web").result()
+    report = sweep(env)
+    env.advance(minutes=5)
+    assert [(a.kind.value, a.target) for a in report.plans[0].actions] == [("delete", vid("1.0.0"))]
+    assert_states(env, published, {"1.0.0": GONE, "1.1.0": ACTIVE, "1.2.0": ACTIVE})
+    assert events_of(env, "VersionDeleted") == [vid("1.0.0")]
+
+
+def test_a_policy_edit_that_would_delete_500_versions_deletes_at_most_the_cap_per_run(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    env.emulator.control("POST", "config", {"replication_seconds": 1, "page_size": 100})
+    never_delete = {"lifetime_days": 1, "keep_latest": 2, "delete_after_days": None, "max_deletes_per_run": 3}
+    env.put_policy(policy_text(retention=never_delete))
+    env.create_image(IMAGE)
+    names = [f"1.0.{i}" for i in range(500)]
+    for name in names:
+        env.create_version(IMAGE, name)
+    env.advance(days=2)
+    report = sweep(env)
+    assert report.summary()["by_kind"] == {"end_of_life": 500, "exclude_from_latest": 498, "tag": 500}
+    assert not any(a.kind.value == "delete" for a in report.plans[0].actions)
+    env.advance(minutes=1)
+
+    # The edit makes 498 deletes due at once: each run deletes 3, oldest first, and says why not more.
+    env.put_policy(policy_text(retention={**never_delete, "delete_after_days": 0}))
+    deleted: list[str] = []
+    for run in range(3):
+        report = sweep(env)
+        env.advance(minutes=1)
+        batch = [a.target for a in report.plans[0].actions if a.kind.value == "delete"]
+        assert batch == [vid(n) for n in names[3 * run : 3 * run + 3]]
+        assert [o.status for o in report.outcomes] == ["succeeded"] * 3
+        deleted += batch
+        notes = {v: r.get("notes", []) for v, r in versions_report(report).items()}
+        deferred = [
+            v for v, n in notes.items() if n == ["not deleted: deferred: max_deletes_per_run (3) reached"]
+        ]
+        assert deferred == names[3 * run + 3 : 498]
+    remaining = {
+        v["name"] for v in env.compute.gallery_image_versions.list_by_gallery_image(RG, GALLERY, IMAGE)
+    }
+    assert remaining == set(names[9:])
+    assert events_of(env, "VersionDeleted") == deleted
+    assert env.emulator.stats()["by_operation"]["DELETE Microsoft.Compute/galleries/images/versions"] == 9
+
+
+def test_deletes_pause_while_the_policy_is_rejected_or_unreadable(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    good = policy_text(retention=RETENTION)
+    env.put_policy(good)
+    env.create_image(IMAGE)
+    start = env.now()
+    published = publish(env, "1.0.0", "1.1.0", "1.2.0")
+    sweep(env)
+    env.emulator.set_time(start + timedelta(days=31))
+    sweep(env)
+    env.advance(minutes=5)
+    assert_states(env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE})
+
+    env.emulator.set_time(start + timedelta(days=45))
+    broken = json.loads(good)
+    broken["defaults"]["retention"]["keep_latest"] = -1
+    env.put_policy(json.dumps(broken))
+    report = sweep(env)
+    assert report.policy_problem and "defaults.retention.keep_latest" in report.policy_problem
+    assert report.plans[0].actions == ()
+    note = versions_report(report)["1.0.0"]["notes"]
+    assert note == ["not deleted: policy rejected: deletes paused until a valid policy is in force"]
+
+    container, blob = env.config_url.split("/")[-2:]
+    env.blob_service.get_blob_client(container, blob).delete_blob()
+    report = sweep(env)
+    assert report.policy_problem and report.policy_problem.startswith("policy cannot be read")
+    note = versions_report(report)["1.0.0"]["notes"]
+    assert note == ["not deleted: policy cannot be read: deletes paused until a valid policy is in force"]
+    env.advance(minutes=5)
+    assert_states(env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE})
+    assert events_of(env, "VersionDeleted") == []
+
+    env.put_policy(good)
+    report = sweep(env)
+    assert [a.kind.value for a in report.plans[0].actions] == ["delete"]
+    env.advance(minutes=5)
+    assert_states(env, published, {"1.0.0": GONE, "1.1.0": ACTIVE, "1.2.0": ACTIVE})
+
+
+def cli(env: Env, *args: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args, "--config", env.config_url, "--at", env.now().isoformat()],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, done.stdout
+
+
+def test_dry_run_deletes_nothing_and_shows_every_delete_through_the_cli(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    env.put_policy(policy_text(retention=RETENTION))
+    env.create_image(IMAGE)
+    start = env.now()
+    published = publish(env, "1.0.0", "1.1.0", "1.2.0", "1.3.0")
+    env.emulator.set_time(start + timedelta(days=5))
+    published |= publish(env, "1.4.0", "1.5.0")
+    sweep(env)
+    env.emulator.set_time(start + timedelta(days=36))
+    sweep(env)
+    env.advance(minutes=5)
+    old = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    assert_states(env, published, {**dict.fromkeys(old, EXPIRED), "1.4.0": ACTIVE, "1.5.0": ACTIVE})
+
+    # `plan` as people read it: the next date something happens, or why nothing will.
+    env.emulator.set_time(start + timedelta(days=37))
+    code, table = cli(env, "plan")
+    assert code == 0
+    rows = {line.split()[1]: line for line in table.splitlines() if line.startswith(f"{GALLERY}/images/")}
+    day = (published["1.0.0"] + timedelta(days=30)).date()
+    assert f"expires {day}, deleted {day + timedelta(days=10)}" in rows["1.0.0"]
+    assert rows["1.0.0"].split()[2] == EXPIRED
+    assert "kept: newest 2" in rows["1.5.0"] and "deleted" not in rows["1.5.0"]
+
+    # Switch to dry-run past the deletion dates: the run shows its 3 deletes and the deferred 4th.
+    env.put_policy(policy_text(mode="dry-run", retention=RETENTION))
+    env.emulator.set_time(start + timedelta(days=41))
+    before = env.writes()
+    code, out = cli(env, "apply", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["mode"] == "dry-run"
+    deletes = [a for a in report["actions"] if a["kind"] == "delete"]
+    assert [a["target"] for a in deletes] == [vid(n) for n in old[:3]]
+    assert all(a["reason"].startswith("expired ") for a in deletes)
+    assert {o["status"] for o in report["outcomes"]} == {"planned"}
+    assert report["summary"]["by_kind"] == {"delete": 3} and report["summary"]["planned"] == 3
+    versions = versions_report(report)
+    assert [versions[n]["state"] for n in old] == ["deleting", "deleting", "deleting", EXPIRED]
+    assert versions["1.3.0"]["notes"] == ["not deleted: deferred: max_deletes_per_run (3) reached"]
+    assert versions["1.3.0"]["deleted"] == (published["1.3.0"] + timedelta(days=40)).date().isoformat()
+    assert versions["1.5.0"]["protected"] == "newest 2"
+
+    assert env.writes() == before
+    assert_states(env, published, {**dict.fromkeys(old, EXPIRED), "1.4.0": ACTIVE, "1.5.0": ACTIVE})
+    assert events_of(env, "VersionDeleted") == []
+    planned = audit(env, env.now().date(), "delete")
+    assert [(r["target"], r["outcome"]) for r in planned] == [(vid(n), "planned") for n in old[:3]]
