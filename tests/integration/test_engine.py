@@ -193,3 +193,11 @@ def test_plan_writes_nothing_anywhere(env: Env, policy_text: Callable[..., str])
     assert env.writes() == before
     state_container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[1])
     assert not state_container.exists(), "plan must not create state, leases or audit records"
+
+
+def test_a_broken_first_policy_is_rejected_and_published(env: Env) -> None:
+    env.put_policy("schema: 1\ndefaults: {retention: {keep_latest: -2}}\ngalleries: []\n")
+    report = reconcile(Trigger("policy"), at=env.now())
+    assert report.no_policy and report.failed
+    assert "defaults.retention.keep_latest" in report.errors[0]
+    assert [e["type"] for e in env.emulator.events()] == ["ImageLifecycle.ConfigRejected"]
