@@ -304,7 +304,14 @@ def test_plan_shows_each_images_next_rebake_and_why(
 ) -> None:
     template = create_template(env, "planned")
     start = a_thursday(env)
-    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "image_template": template}), start)
+    policy = json.loads(policy_text(rebake={"schedule": WEEKLY, "image_template": template}))
+    # windows-2025 overrides the rebake section's keys: no schedule and no template, but a pipeline
+    # rebuild once its newest version is 10 days old.
+    policy["galleries"][0]["images"]["windows-2025"] = {
+        "rebake": {"schedule": None, "image_template": None, "max_age_days": 10, "publish_event": True}
+    }
+    setup_images(env, json.dumps(policy), start, (IMAGE, "windows-2025"))
+    windows_id = f"{GALLERY_ID}/images/windows-2025"
     monday = fire_times(start, 1)[0]
     env.emulator.set_time(start + timedelta(hours=1))
 
@@ -313,24 +320,31 @@ def test_plan_shows_each_images_next_rebake_and_why(
         assert code == 0
         return capsys.readouterr().out
 
-    before = json.loads(plan(start + timedelta(hours=1), "--json"))
-    line = before["images"][0]
-    assert line["image"] == IMAGE_ID
-    assert line["rebake"]["due"] is False
-    assert line["rebake"]["next"] == iso(monday)
-    assert line["rebake"]["reason"] == f"schedule '{WEEKLY}'"
+    def rebake_lines(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {i["image"]: i["rebake"] for i in report["images"]}
+
+    before = rebake_lines(json.loads(plan(start + timedelta(hours=1), "--json")))
+    assert before[IMAGE_ID] == {"due": False, "reason": f"schedule '{WEEKLY}'", "next": iso(monday)}
+    windows = before[windows_id]
+    assert windows["due"] is False and windows["next"] == iso(start + timedelta(days=10))
+    assert windows["reason"] == f"max age 10 days: newest version 1.0.0 published {iso(start)}"
 
     after = json.loads(plan(monday + timedelta(hours=2), "--json"))
-    assert after["images"][0]["rebake"]["due"] is True
-    assert after["images"][0]["rebake"]["reason"] == f"schedule '{WEEKLY}' fired at {iso(monday)}"
+    lines = rebake_lines(after)
+    assert lines[IMAGE_ID]["due"] is True
+    assert lines[IMAGE_ID]["reason"] == f"schedule '{WEEKLY}' fired at {iso(monday)}"
+    assert lines[windows_id]["due"] is False and lines[windows_id]["next"] == windows["next"]
     rebakes = [a for a in after["actions"] if a["kind"] == "rebake"]
     assert [(a["target"], a["after"]["due"]) for a in rebakes] == [(IMAGE_ID, iso(monday))]
 
     table = plan(monday + timedelta(hours=2))
-    row = next(line for line in table.splitlines() if "(rebake)" in line)
-    assert "images/ubuntu-24.04" in row and "due" in row
-    assert f"schedule '{WEEKLY}' fired at {iso(monday)}" in row
-    assert runs(env) == 0  # plan writes nothing and starts nothing
+    rows = [line for line in table.splitlines() if "(rebake)" in line]
+    assert len(rows) == 2
+    ubuntu = next(r for r in rows if "images/ubuntu-24.04" in r)
+    assert " due " in ubuntu and f"schedule '{WEEKLY}' fired at {iso(monday)}" in ubuntu
+    windows_row = next(r for r in rows if "images/windows-2025" in r)
+    assert "max age 10 days" in windows_row and f"next {windows['next']}" in windows_row
+    assert runs(env) == 0 and not env.emulator.events()  # plan writes, starts and publishes nothing
 
 
 def test_a_rebake_claimed_by_another_instance_meanwhile_is_not_started_again(
