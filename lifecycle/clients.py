@@ -6,6 +6,10 @@ Imports of the SDKs happen inside the functions: indexing the function app must 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.settings import Settings
@@ -44,6 +48,21 @@ def credential(token: str | None) -> TokenCredential:
     return DefaultAzureCredential()
 
 
+@functools.lru_cache(maxsize=8)
+def trust_bundle(extra: str) -> str:
+    """A CA file trusting the public roots plus `extra`: the extra CA is added to, not instead of, them."""
+    import certifi
+
+    content = Path(certifi.where()).read_bytes() + b"\n" + Path(extra).read_bytes()
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"lifecycle-ca-{digest}.pem"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return str(path)
+
+
 def _sdk_options(settings: Settings) -> dict[str, Any]:
     """The one retry policy: ARM's retry honours Retry-After on 429 and backs off on 5xx."""
     options: dict[str, Any] = {
@@ -54,7 +73,7 @@ def _sdk_options(settings: Settings) -> dict[str, Any]:
         "polling_interval": 5,
     }
     if settings.arm_ca_bundle:
-        options["connection_verify"] = settings.arm_ca_bundle
+        options["connection_verify"] = trust_bundle(settings.arm_ca_bundle)
     return options
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lifecycle.clients import trust_bundle
 from lifecycle.gateways.errors import PublishError
 from lifecycle.notifications import SOURCE, Notification
 
@@ -175,7 +176,9 @@ class EventGridPublisher:
             credential = DefaultAzureCredential()
         # The CA bundle goes on a transport this publisher owns, so nothing global (REQUESTS_CA_BUNDLE, the
         # process environment, requests' defaults) changes for the other SDK clients in the same worker.
-        transport = RequestsTransport(connection_verify=self._ca_bundle) if self._ca_bundle else None
+        transport = (
+            RequestsTransport(connection_verify=trust_bundle(self._ca_bundle)) if self._ca_bundle else None
+        )
         kwargs: dict[str, Any] = {"retry_total": self._retry_total}
         if transport is not None:
             kwargs["transport"] = transport

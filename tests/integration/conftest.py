@@ -107,7 +107,6 @@ def env(
     monkeypatch.setenv("LIFECYCLE_STORAGE_CONNECTION_STRING", azurite.connection_string)
     monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{arm_env.endpoint}/api/events")
     monkeypatch.setenv("LIFECYCLE_EVENTS_KEY", EVENTS_KEY)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", arm_env.ca_bundle)
     clear_cache()
     compute.galleries.begin_create_or_update(RG, GALLERY, {"location": "eastus", "properties": {}}).result()
     yield Env(arm_env, azurite, compute, config_url, state_url, blob_service)
