@@ -268,13 +268,14 @@ class LocalStateStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self._root = Path(directory)
 
-    def _path(self, name: str) -> Path:
+    def _path(self, name: str, *, create: bool = True) -> Path:
         path = self._root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
-        path = self._path(name)
+        path = self._path(name, create=False)
         if not path.exists():
             return None, None
         content = path.read_bytes()
@@ -300,7 +301,7 @@ class LocalStateStore:
                     handle.write(chunk)
 
     def read_audit(self, day: date) -> list[dict[str, Any]]:
-        path = self._path(_audit_name(day))
+        path = self._path(_audit_name(day), create=False)
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
