@@ -5,6 +5,14 @@ non-updatable storage settings, busy versions refuse writes, replicated regions 
 `allowDeletionOfReplicatedLocations` to be removed, `blockDeletionBeforeEndOfLife`, nested resources block
 deletes, the 2026-03-03 end-of-life defaults) and the replication model: every target region of a version
 replicates for `replication_seconds` of virtual time; the create/update operation completes when all have.
+
+Soft delete (preview): in a gallery whose `softDeletePolicy.isSoftDeleteEnabled` is true, deleting a version
+keeps it as a soft-deleted artifact for `retentionPeriodInDays` (7, fixed today) plus `gracePeriodInDays`
+of virtual time. It is gone from GET and the versions list, listed under
+`.../softDeletedArtifactTypes/Images/artifacts/{image}/versions`, and restored by a PUT or PATCH of the
+version with `properties.restore: true` (or a PUT with no properties, as the docs show); a DELETE on the
+artifact deletes it for good. Failed versions cannot be deleted while soft delete is on, and an image
+definition with soft-deleted versions cannot be deleted (both documented limitations).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ PROVIDER = "Microsoft.Compute"
 GALLERY = "Microsoft.Compute/galleries"
 IMAGE = "Microsoft.Compute/galleries/images"
 VERSION = "Microsoft.Compute/galleries/images/versions"
+SOFT_DELETED = "Microsoft.Compute/galleries/softDeletedArtifactTypes/artifacts/versions"
+SOFT_DELETE_RETENTION_DAYS = 7  # documented; "you can't currently update the retention period"
 BUSY = ("Creating", "Updating", "Deleting")
 STORAGE_TYPES = ("Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS")
 STRATEGIES = ("PreferStandard_ZRS", "DefaultStandard_LRS")
@@ -59,6 +69,15 @@ class ImageVersion(Resource):
     replication: dict[str, RegionReplication] = field(default_factory=dict)
 
 
+@dataclass
+class SoftDeletedVersion(Resource):
+    """A deleted version kept restorable in a soft-delete gallery; `version` is what is restored."""
+
+    version: ImageVersion | None = None
+    deleted_at: datetime | None = None
+    hard_delete_at: datetime | None = None
+
+
 # --------------------------------------------------------------------------------------------------
 # dispatch
 
@@ -86,11 +105,141 @@ def handle(state: State, req: Request, route: Route) -> Response:
     raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
 
 
+def handle_soft_deleted(state: State, req: Request, route: Route) -> Response:
+    """`.../galleries/{g}/softDeletedArtifactTypes/Images/artifacts/{image}/versions[/{version}]`:
+    list (GET on the collection) and permanent delete (DELETE on one)."""
+    if route.path.resource_group is None:
+        raise ArmError(
+            404, "InvalidResourceType", f"The resource type '{SOFT_DELETED}' needs a resource group."
+        )
+    gallery_id = resource_id(route.path, 1)
+    if state.get(gallery_id) is None:
+        raise parent_not_found(route.names[0])
+    if route.names[1].lower() != "images":
+        raise invalid_parameter(
+            f"The artifact type '{route.names[1]}' is not supported. Allowed values: Images.", "artifactType"
+        )
+    image_id = f"{gallery_id}/images/{route.names[2]}"
+    if route.kind == "collection":
+        if req.method != "GET":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
+            )
+        items = [
+            _render_soft_deleted(r)
+            for r in state.children(_soft_deleted_parent(image_id), SOFT_DELETED)
+            if _soft_deleted(state, f"{image_id}/versions/{r.name}") is not None
+        ]
+        return page(state, req, items)
+    if req.method != "DELETE":
+        raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    artifact = _soft_deleted(state, f"{image_id}/versions/{route.names[3]}")
+    if artifact is None:
+        return Response(204)
+    state.remove(artifact.id)
+    op = lro.start(state, artifact.subscription, artifact.location, state.now(), lambda op: None)
+    return Response(202, None, lro.headers(req, op, with_location=True))
+
+
 RESOURCE_TYPES = (
     ResourceType(PROVIDER, ("galleries",), "compute", handle),
     ResourceType(PROVIDER, ("galleries", "images"), "compute", handle, subscription_list=False),
     ResourceType(PROVIDER, ("galleries", "images", "versions"), "compute", handle, subscription_list=False),
+    ResourceType(
+        PROVIDER,
+        ("galleries", "softDeletedArtifactTypes", "artifacts", "versions"),
+        "compute",
+        handle_soft_deleted,
+        subscription_list=False,
+    ),
 )
+
+
+# --------------------------------------------------------------------------------------------------
+# soft delete
+
+
+def _soft_deleted_parent(image_id: str) -> str:
+    gallery_id, _, image = image_id.rpartition("/images/")
+    return f"{gallery_id}/softDeletedArtifactTypes/Images/artifacts/{image}"
+
+
+def _soft_delete_policy(state: State, gallery_id: str) -> dict[str, Any] | None:
+    """The gallery's soft-delete policy when soft delete is on, else None."""
+    gallery = state.get(gallery_id)
+    policy = gallery.properties.get("softDeletePolicy") if gallery is not None else None
+    if isinstance(policy, dict) and policy.get("isSoftDeleteEnabled") is True:
+        return policy
+    return None
+
+
+def _soft_deleted(state: State, version_id: str) -> SoftDeletedVersion | None:
+    """The restorable artifact of a deleted version; one past its hard-deletion time is purged."""
+    image_id, _, name = version_id.rpartition("/versions/")
+    found = state.get(f"{_soft_deleted_parent(image_id)}/versions/{name}")
+    if not isinstance(found, SoftDeletedVersion):
+        return None
+    if found.hard_delete_at is not None and state.now() >= found.hard_delete_at:
+        state.remove(found.id)
+        return None
+    return found
+
+
+def _keep_soft_deleted(state: State, version: ImageVersion, policy: dict[str, Any]) -> None:
+    now = state.now()
+    retention = int(policy.get("retentionPeriodInDays") or SOFT_DELETE_RETENTION_DAYS)
+    grace = int(policy.get("gracePeriodInDays") or 0)
+    image_id = version.id.rpartition("/versions/")[0]
+    consumable_until = now + timedelta(days=retention)
+    hard_delete_at = consumable_until + timedelta(days=grace)
+    state.put(
+        SoftDeletedVersion(
+            id=f"{_soft_deleted_parent(image_id)}/versions/{version.name}",
+            name=version.name,
+            type=SOFT_DELETED,
+            location=version.location,
+            subscription=version.subscription,
+            resource_group=version.resource_group,
+            properties={
+                "resourceArmId": version.id,
+                "softDeletedArtifactType": "Images",
+                "softDeletedTime": format_iso(now),
+                "consumptionEndTime": format_iso(consumable_until),
+                "hardDeletionTargetTime": format_iso(hard_delete_at),
+            },
+            tags=None,
+            seq=state.next_seq(),
+            version=version,
+            deleted_at=now,
+            hard_delete_at=hard_delete_at,
+        )
+    )
+
+
+def _render_soft_deleted(res: Resource) -> dict[str, Any]:
+    return {
+        "name": res.name,
+        "id": res.id,
+        "type": res.type,
+        "location": res.location,
+        "properties": copy.deepcopy(res.properties),
+    }
+
+
+def _restore(state: State, req: Request, artifact: SoftDeletedVersion) -> Response:
+    """Bring a soft-deleted version back as it was (Updating until the operation completes)."""
+    version = artifact.version
+    assert version is not None
+    state.remove(artifact.id)
+    version.provisioning_state = "Updating"
+    state.put(version)
+
+    def complete(op: Operation) -> None:
+        if state.get(version.id) is version:
+            version.provisioning_state = "Succeeded" if op.outcome == "Succeeded" else "Failed"
+
+    op = lro.start(state, version.subscription, version.location, state.now(), complete)
+    return Response(200, render(state, version), lro.headers(req, op))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -270,6 +419,19 @@ def _write(state: State, req: Request, route: Route, depth: int) -> Response:
             f"Another operation is in progress on the resource '{existing.id}' (provisioningState "
             f"{existing.provisioning_state}). Please retry after it completes.",
         )
+    if depth == 3 and existing is None:
+        artifact = _soft_deleted(state, new_id)
+        wants_restore = _wants_restore(body, req.method)
+        if artifact is not None and wants_restore:
+            return _restore(state, req, artifact)
+        if artifact is not None and req.method == "PUT":
+            raise conflict(
+                "Conflict",
+                f"Gallery image version '{new_id}' is soft-deleted. Restore it with 'properties.restore' "
+                "set to true, or delete it permanently before creating a version with the same name.",
+            )
+        if wants_restore and (body.get("properties") or {}).get("restore") is True:
+            raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
     if req.method == "PATCH" and existing is None:
         raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
 
@@ -353,12 +515,23 @@ def _write(state: State, req: Request, route: Route, depth: int) -> Response:
     return Response(200 if existing else 201, render(state, res), lro.headers(req, op))
 
 
+def _wants_restore(body: dict[str, Any], method: str) -> bool:
+    """`properties.restore: true` (the REST spec), or a PUT without properties (the soft-delete docs)."""
+    props = body.get("properties")
+    if isinstance(props, dict) and props.get("restore") is True:
+        return True
+    return method == "PUT" and not props
+
+
 def _gallery_properties(existing: Resource | None, props_in: dict[str, Any]) -> dict[str, Any]:
     props = dict(existing.properties) if existing else {}
     for key, value in props_in.items():
         if key in ("provisioningState", "identifier", "sharingStatus"):
             continue
         props[key] = value
+    soft_delete = props.get("softDeletePolicy")
+    if isinstance(soft_delete, dict) and soft_delete.get("isSoftDeleteEnabled") is True:
+        props["softDeletePolicy"] = {"retentionPeriodInDays": SOFT_DELETE_RETENTION_DAYS, **soft_delete}
     return props
 
 
@@ -706,6 +879,19 @@ def _delete(state: State, req: Request, route: Route, depth: int) -> Response:
                 f"include: "
                 f"'{names}'. Please delete all nested resources before deleting this resource.",
             )
+    if depth == 2 and state.children(_soft_deleted_parent(res.id), SOFT_DELETED):
+        raise conflict(
+            "CannotDeleteResource",
+            "Cannot delete an image definition that has soft-deleted versions. Delete them permanently or "
+            "disable soft delete on the gallery first.",
+        )
+    soft_delete = _soft_delete_policy(state, res.id.split("/images/")[0]) if depth == 3 else None
+    if soft_delete is not None and res.provisioning_state == "Failed":
+        raise conflict(
+            "OperationNotAllowed",
+            f"Gallery image version '{res.id}' is in a failed provisioning state and cannot be deleted while "
+            "soft delete is enabled on the gallery. Disable soft delete, delete the version, then enable it.",
+        )
     finish = now
     if isinstance(res, ImageVersion):
         safety = res.properties.get("safetyProfile", {})
@@ -726,6 +912,9 @@ def _delete(state: State, req: Request, route: Route, depth: int) -> Response:
             return
         if op.outcome == "Succeeded":
             state.remove(res.id)
+            if soft_delete is not None and isinstance(res, ImageVersion):
+                res.provisioning_state = "Succeeded"
+                _keep_soft_deleted(state, res, soft_delete)
         else:
             res.provisioning_state = "Failed"
 
