@@ -23,7 +23,7 @@ import pytest
 
 from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import state_store
-from lifecycle.model import iso
+from lifecycle.model import iso, parse_time
 from lifecycle.planning.rebake import MAX_FAILURES
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.settings import Settings
@@ -326,8 +326,11 @@ def test_plan_shows_each_images_next_rebake_and_why(
     before = rebake_lines(json.loads(plan(start + timedelta(hours=1), "--json")))
     assert before[IMAGE_ID] == {"due": False, "reason": f"schedule '{WEEKLY}'", "next": iso(monday)}
     windows = before[windows_id]
-    assert windows["due"] is False and windows["next"] == iso(start + timedelta(days=10))
-    assert windows["reason"] == f"max age 10 days: newest version 1.0.0 published {iso(start)}"
+    published = parse_time(
+        env.version("windows-2025", "1.0.0")["properties"]["publishingProfile"]["publishedDate"]
+    )
+    assert windows["due"] is False and windows["next"] == iso(published + timedelta(days=10))
+    assert windows["reason"] == f"max age 10 days: newest version 1.0.0 published {iso(published)}"
 
     after = json.loads(plan(monday + timedelta(hours=2), "--json"))
     lines = rebake_lines(after)
