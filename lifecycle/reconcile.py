@@ -33,7 +33,7 @@ from lifecycle.model import (
 from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan, plan_image
 from lifecycle.planning.rebake import RunObservation
-from lifecycle.planning.retention import deletes_possible
+from lifecycle.planning.retention import SoftDelete, deletes_possible
 from lifecycle.policy import ImagePolicy, Policy
 from lifecycle.settings import Settings
 from lifecycle.state import ImageState, PendingBuild, RebakeState
@@ -143,6 +143,7 @@ class Reconciler:
         self.plan_only = plan_only
         self.at = at
         self._usage: ImageUsage | None = None
+        self._soft_delete: dict[str, SoftDelete | None] = {}
         self._deletes_used = 0
 
     def run(self, trigger: Trigger) -> RunReport:
@@ -260,8 +261,10 @@ class Reconciler:
             observed = self.rt.gallery.read_image(ref, location, tags)
             lifetimes = {k: b.lifetime_days for k, b in state.pending_builds.items() if b.lifetime_days}
             usage = None
+            soft_delete = None
             if deletes_blocked is None and deletes_possible(image_policy.retention, observed, now, lifetimes):
                 usage = self._read_usage(policy)
+                soft_delete = self._read_soft_delete(ref.gallery_ref)
             budget = max(0, image_policy.retention.max_deletes_per_run - self._deletes_used)
             plan = plan_image(
                 image_policy,
@@ -272,6 +275,7 @@ class Reconciler:
                 delete_budget=budget,
                 deletes_blocked=deletes_blocked,
                 run=self._rebake_run(image_policy, state),
+                soft_delete=soft_delete,
             )
             self._deletes_used += plan.deletes
             actions = list(plan.actions)
@@ -350,6 +354,19 @@ class Reconciler:
         if self._usage is None:
             self._usage = self.rt.gallery.usage({g.ref.subscription for g in policy.galleries})
         return self._usage
+
+    def _read_soft_delete(self, gallery: GalleryRef) -> SoftDelete | None:
+        """The gallery's soft delete, read once per run; unknown (None) if ARM cannot say: it only
+        changes what the delete reports, never whether it happens."""
+        key = gallery.key()
+        if key not in self._soft_delete:
+            try:
+                enabled, days = self.rt.gallery.soft_delete(gallery)
+                self._soft_delete[key] = SoftDelete(enabled, days)
+            except GatewayError as exc:
+                log.warning("could not read the gallery's soft delete policy", extra={"error": str(exc)})
+                self._soft_delete[key] = None
+        return self._soft_delete[key]
 
     def _audit(self, records: list[dict[str, Any]], now: datetime) -> None:
         if not records:

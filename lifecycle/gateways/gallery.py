@@ -198,6 +198,22 @@ class GalleryGateway:
                 image.resource_group, image.gallery, image.image, ref.name, polling=False
             )
 
+    def soft_delete(self, gallery: GalleryRef) -> tuple[bool, int | None]:
+        """Whether the gallery soft-deletes versions (`softDeletePolicy`), and for how many days a deleted
+        version stays restorable (retention plus grace period) when ARM says."""
+        with arm_call(f"read gallery {gallery.id}"):
+            body = wire(
+                self._client(gallery.subscription).galleries.get(gallery.resource_group, gallery.gallery)
+            )
+        policy = (body.get("properties") or {}).get("softDeletePolicy") or {}
+        if policy.get("isSoftDeleteEnabled") is not True:
+            return False, None
+        retention = policy.get("retentionPeriodInDays")
+        if not isinstance(retention, int):
+            return True, None
+        grace = policy.get("gracePeriodInDays")
+        return True, retention + (grace if isinstance(grace, int) else 0)
+
     def usage(self, subscriptions: Iterable[str]) -> ImageUsage:
         """Versions that VMs and VM scale sets reference, by exact id or by image (`latest`).
 

@@ -38,6 +38,7 @@ def plan_image(
     delete_budget: int = 0,
     deletes_blocked: str | None = None,
     run: rebake_planner.RunObservation | None = None,
+    soft_delete: retention.SoftDelete | None = None,
 ) -> ImagePlan:
     state = state or ImageState()
     lifetimes = {
@@ -51,6 +52,7 @@ def plan_image(
         usage=usage,
         budget=delete_budget,
         deletes_blocked=deletes_blocked,
+        soft_delete=soft_delete,
     )
     actions: list[Action] = []
     notifications: list[Notification] = []
@@ -64,7 +66,7 @@ def plan_image(
         expires, deleted = retention.describe(fate)
         notes: list[str] = []
         if fate.delete_now:
-            actions.append(_delete(version, fate))
+            actions.append(_delete(version, fate, soft_delete, now))
             replicating.discard(version.name)
             pending.pop(version.name, None)
             reports.append(VersionReport(version.name, "deleting", (), expires, deleted, fate.blocked))
@@ -247,20 +249,33 @@ def _plan_version(
     return actions, notes, lifecycle_state
 
 
-def _delete(version: ObservedVersion, fate: retention.Fate) -> Action:
+def _delete(
+    version: ObservedVersion, fate: retention.Fate, soft_delete: retention.SoftDelete | None, now: datetime
+) -> Action:
     if version.provisioning_state is ProvisioningState.FAILED:
         reason = "provisioning failed" + (
             f" (published {iso(version.published)})" if version.published else ""
         )
     else:
         reason = f"expired {_when(fate.end_of_life)}, grace period over"
+    data: dict[str, object] = {"reason": reason}
+    after: dict[str, object] = {"deleted": True}
+    restorable = soft_delete.note(now) if soft_delete else None
+    if soft_delete and restorable:
+        reason = f"{reason}; {restorable}"
+        after["soft_deleted"] = True
+        data.update(reason=reason, softDeleted=True)
+        if soft_delete.restorable_days is not None:
+            until = iso(now + timedelta(days=soft_delete.restorable_days))
+            after["restorable_until"] = until
+            data["restorableUntil"] = until
     return Action(
         kind=ActionKind.DELETE,
         target=version.ref.id,
         reason=reason,
         before={"provisioning_state": version.provisioning_state.value},
-        after={"deleted": True},
-        notifications=(Notification(NotificationType.VERSION_DELETED, version.ref.id, {"reason": reason}),),
+        after=after,
+        notifications=(Notification(NotificationType.VERSION_DELETED, version.ref.id, data),),
     )
 
 

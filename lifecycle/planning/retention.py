@@ -18,6 +18,22 @@ EOL_TOLERANCE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
+class SoftDelete:
+    """The gallery's soft delete: a deleted version stays restorable for `restorable_days` (when known)."""
+
+    enabled: bool = False
+    restorable_days: int | None = None
+
+    def note(self, now: datetime) -> str | None:
+        if not self.enabled:
+            return None
+        if self.restorable_days is None:
+            return "soft delete: restorable for the gallery's retention period"
+        until = _day(now + timedelta(days=self.restorable_days))
+        return f"soft delete: restorable until {until} ({self.restorable_days} days)"
+
+
+@dataclass(frozen=True)
 class Fate:
     """What retention decides for one version at `now`."""
 
@@ -79,6 +95,7 @@ def assess(
     usage: ImageUsage | None = None,
     budget: int = 0,
     deletes_blocked: str | None = None,
+    soft_delete: SoftDelete | None = None,
 ) -> dict[str, Fate]:
     """Decide every version's fate. Deletes happen oldest first, at most `budget` of them."""
     lifetimes = lifetimes or {}
@@ -117,7 +134,7 @@ def assess(
 
     remaining = budget
     for version, fate in sorted(due, key=lambda item: version_key(item[0].name)):
-        reason = _protection(version, fate, image, latest, usage, deletes_blocked, now)
+        reason = _protection(version, fate, image, latest, usage, deletes_blocked, now, soft_delete)
         if reason is None and remaining <= 0:
             reason = f"deferred: max_deletes_per_run ({retention.max_deletes_per_run}) reached"
         if reason is None:
@@ -136,11 +153,14 @@ def _protection(
     usage: ImageUsage | None,
     deletes_blocked: str | None,
     now: datetime,
+    soft_delete: SoftDelete | None = None,
 ) -> str | None:
     if deletes_blocked:
         return deletes_blocked
     if version.provisioning_state.busy:
         return f"busy: {version.provisioning_state.value}"
+    if version.provisioning_state is ProvisioningState.FAILED and soft_delete and soft_delete.enabled:
+        return "Azure cannot delete a failed version while the gallery has soft delete enabled"
     if usage is None or not usage.complete:
         return "in-use check unavailable: nothing is deleted on doubt"
     if usage.references(version.ref):

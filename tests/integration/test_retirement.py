@@ -389,3 +389,51 @@ def test_dry_run_deletes_nothing_and_shows_every_delete_through_the_cli(
     assert events_of(env, "VersionDeleted") == []
     planned = audit(env, env.now().date(), "delete")
     assert [(r["target"], r["outcome"]) for r in planned] == [(vid(n), "planned") for n in old[:3]]
+
+
+def test_deletes_in_a_soft_delete_gallery_say_until_when_the_version_can_be_restored(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    env.compute.galleries.begin_update(
+        RG, GALLERY, {"properties": {"softDeletePolicy": {"isSoftDeleteEnabled": True}}}
+    ).result()
+    env.put_policy(policy_text(retention={**RETENTION, "delete_failed_after_days": 1}))
+    env.create_image(IMAGE)
+    start = env.now()
+    published = publish(env, "1.0.0", "1.1.0", "1.2.0")
+    env.emulator.control("POST", "faults", {"spec": "lro-fail=1"})
+    env.create_version(IMAGE, "2.0.0")
+    env.emulator.control("POST", "faults", {"spec": ""})
+    sweep(env)
+    env.emulator.set_time(start + timedelta(days=31))
+    sweep(env)
+    env.emulator.set_time(start + timedelta(days=41))
+    report = sweep(env)
+    env.advance(minutes=5)
+
+    until = (env.now() + timedelta(days=7)).date().isoformat()
+    [delete] = [a for a in report.plans[0].actions if a.kind.value == "delete"]
+    assert delete.reason.endswith(f"; soft delete: restorable until {until} (7 days)"), delete.reason
+    [event] = [e for e in env.emulator.events() if e["type"] == "ImageLifecycle.VersionDeleted"]
+    assert event["subject"] == vid("1.0.0")
+    assert event["data"]["softDeleted"] is True and event["data"]["restorableUntil"].startswith(until)
+    [record] = audit(env, env.now().date(), "delete")
+    assert record["after"]["restorable_until"].startswith(until) and record["outcome"] == "succeeded"
+    assert_states(env, published, {"1.0.0": GONE, "1.1.0": ACTIVE, "1.2.0": ACTIVE, "2.0.0": FAILED})
+    # Azure refuses to delete failed versions while soft delete is on: reported, not attempted.
+    failed = versions_report(report)["2.0.0"]
+    assert failed["notes"] == [
+        "not deleted: Azure cannot delete a failed version while the gallery has soft delete enabled"
+    ]
+    listed = list(env.compute.soft_deleted_resource.list_by_artifact_name(RG, GALLERY, "Images", IMAGE))
+    assert [item["properties"]["resourceArmId"] for item in listed] == [vid("1.0.0")]
+
+    # The operator restores it and holds deletes for the image; the version comes back as it was.
+    hold = {**RETENTION, "delete_after_days": None}  # delete_failed_after_days back to unset
+    env.put_policy(policy_text(retention=hold))
+    env.compute.gallery_image_versions.begin_update(
+        RG, GALLERY, IMAGE, "1.0.0", {"properties": {"restore": True, "storageProfile": {}}}
+    ).result()
+    report = sweep(env)
+    assert report.plans[0].actions == ()
+    assert_states(env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE, "2.0.0": FAILED})
