@@ -220,14 +220,7 @@ class Policy(_Section):
         override = _match_image(gallery.images, image.image)
         if override is None:
             return None
-        return ImagePolicy(
-            image=image,
-            mode=self.mode,
-            replication=_merge(self.defaults.replication, override.replication, Replication),
-            metadata=_merge_metadata(self.defaults.metadata, override.metadata),
-            retention=_merge(self.defaults.retention, override.retention, Retention),
-            rebake=_merge(self.defaults.rebake, override.rebake, Rebake),
-        )
+        return ImagePolicy(image=image, mode=self.mode, **merged_sections(self.defaults, override))
 
 
 @dataclass(frozen=True)
@@ -274,7 +267,13 @@ def _merge(base: _S | None, override: _S | None, kind: type[_S]) -> _S:
     if base is not None:
         merged.update({k: getattr(base, k) for k in base.model_fields_set})
     if override is not None:
-        merged.update({k: getattr(override, k) for k in override.model_fields_set})
+        overridden = override.model_fields_set
+        # The two rebake triggers exclude each other: choosing one per image replaces the default's other.
+        if "publish_event" in overridden and getattr(override, "publish_event", False):
+            merged.pop("image_template", None)
+        if "image_template" in overridden and getattr(override, "image_template", None):
+            merged.pop("publish_event", None)
+        merged.update({k: getattr(override, k) for k in overridden})
     return kind.model_validate(merged)
 
 
@@ -282,6 +281,37 @@ def _merge_metadata(base: Metadata | None, override: Metadata | None) -> Metadat
     tags = dict(base.tags if base else {})
     tags.update(override.tags if override else {})
     return Metadata(tags=tags)
+
+
+def merged_sections(defaults: ImageSettings, override: ImageSettings) -> dict[str, Any]:
+    """Every section of one image: the defaults, overridden key by key by the image's own sections."""
+    return {
+        "replication": _merge(defaults.replication, override.replication, Replication),
+        "metadata": _merge_metadata(defaults.metadata, override.metadata),
+        "retention": _merge(defaults.retention, override.retention, Retention),
+        "rebake": _merge(defaults.rebake, override.rebake, Rebake),
+    }
+
+
+def _merged_problems(policy: Policy) -> list[str]:
+    """Sections valid on their own can still combine into an invalid one (say, a schedule from the
+    defaults without a trigger): check each image rule as it will be applied."""
+    sections: tuple[tuple[str, type[_Section]], ...] = (
+        ("replication", Replication),
+        ("retention", Retention),
+        ("rebake", Rebake),
+    )
+    problems = []
+    for index, gallery in enumerate(policy.galleries):
+        for name, override in gallery.images.items():
+            for section, kind in sections:
+                try:
+                    _merge(getattr(policy.defaults, section), getattr(override, section), kind)
+                except ValidationError as exc:
+                    for error in exc.errors():
+                        path = ("galleries", index, "images", name, section, *error.get("loc", ()))
+                        problems.append(_describe({**error, "loc": path}) + " (after merging the defaults)")
+    return problems
 
 
 def parse_policy(text: str | bytes, source: str = "policy") -> Policy:
@@ -301,9 +331,13 @@ def parse_policy(text: str | bytes, source: str = "policy") -> Policy:
     if not isinstance(document, dict):
         raise PolicyError([f"the document must be a mapping, got {type(document).__name__}"], source)
     try:
-        return Policy.model_validate(document)
+        policy = Policy.model_validate(document)
     except ValidationError as exc:
         raise PolicyError([_describe(err) for err in exc.errors()], source) from None
+    problems = _merged_problems(policy)
+    if problems:
+        raise PolicyError(problems, source)
+    return policy
 
 
 def _describe(error: Mapping[str, Any]) -> str:

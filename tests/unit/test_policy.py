@@ -150,3 +150,36 @@ def test_schema_is_json_schema_with_every_section() -> None:
     assert schema["title"] == "Image lifecycle policy"
     assert {"Replication", "Retention", "Rebake", "Metadata"} <= set(schema["$defs"])
     assert "schema" in schema["properties"]
+
+
+def test_an_image_may_switch_the_rebake_trigger() -> None:
+    template = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.VirtualMachineImages/imageTemplates/t"
+    doc = {
+        "schema": 1,
+        "defaults": {"rebake": {"schedule": "0 4 * * 1", "image_template": template}},
+        "galleries": [
+            {"id": GALLERY_ID, "images": {"*": {}, "ubuntu-24.04": {"rebake": {"publish_event": True}}}}
+        ],
+    }
+    resolved = parse_policy(json.dumps(doc)).for_image(IMAGE)
+    assert resolved is not None
+    assert resolved.rebake.publish_event and resolved.rebake.image_template is None
+    assert resolved.rebake.schedule == "0 4 * * 1"
+
+
+def test_sections_that_only_break_once_merged_are_rejected_with_their_path() -> None:
+    doc = {
+        "schema": 1,
+        "defaults": {"rebake": {"publish_event": True}},
+        "galleries": [
+            {
+                "id": GALLERY_ID,
+                "images": {"ubuntu-24.04": {"rebake": {"publish_event": False, "schedule": "0 4 * * 1"}}},
+            }
+        ],
+    }
+    problems = _bad(json.dumps(doc))
+    assert any(
+        p.startswith("galleries.0.images.ubuntu-24.04.rebake") and "needs image_template" in p
+        for p in problems
+    )
