@@ -189,7 +189,10 @@ def test_plan_writes_nothing_anywhere(env: Env, policy_text: Callable[..., str])
     published(env, policy_text, regions=REGIONS)
     before = env.writes()
     report = reconcile(Trigger("cli"), at=env.now(), plan_only=True)
-    assert report.mode == "plan" and sorted(a.kind.value for a in report.plans[0].actions) == ["replicate", "tag"]
+    assert report.mode == "plan" and sorted(a.kind.value for a in report.plans[0].actions) == [
+        "replicate",
+        "tag",
+    ]
     assert env.writes() == before
     state_container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[1])
     assert not state_container.exists(), "plan must not create state, leases or audit records"
