@@ -55,6 +55,10 @@ class RebakeRunner(Protocol):
     def start_run(self, template_id: str) -> None: ...
 
 
+class Publisher(Protocol):
+    def publish(self, notifications: Sequence[Notification]) -> None: ...
+
+
 def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
     """One PATCH body carrying every change planned for the version."""
     profile: dict[str, Any] = {}
@@ -84,11 +88,13 @@ class Executor:
         self,
         gallery: GalleryWriter,
         rebakes: RebakeRunner | None = None,
+        publisher: Publisher | None = None,
         *,
         dry_run: bool = False,
     ) -> None:
         self._gallery = gallery
         self._rebakes = rebakes
+        self._publisher = publisher
         self.dry_run = dry_run
 
     def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
@@ -128,7 +134,12 @@ class Executor:
             if self._rebakes is None:
                 raise GatewayError("no Image Builder gateway configured")
             self._rebakes.start_run(str(template))
-        # publish_event rebakes are done by publishing the action's RebakeRequested notification.
+        elif action.after.get("publish_event"):
+            # The request is the event itself: publish it now, so a failed delivery fails the action
+            # and the rebake stays due, instead of being remembered as triggered and lost.
+            if self._publisher is None:
+                raise GatewayError("no events endpoint configured for publish_event rebakes")
+            self._publisher.publish(list(action.notifications))
 
     @staticmethod
     def _run(actions: Sequence[Action], call: Any) -> list[Outcome]:
@@ -148,6 +159,16 @@ class Executor:
         return [Outcome(a, SUCCEEDED) for a in actions]
 
 
+def _published_by_action(action: Action) -> bool:
+    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
+
+
 def notifications_of(outcomes: Sequence[Outcome]) -> list[Notification]:
-    """Notifications carried by actions that succeeded (a dry-run announces nothing)."""
-    return [n for o in outcomes if o.status == SUCCEEDED for n in o.action.notifications]
+    """Notifications carried by actions that succeeded and still to be published (a dry-run announces
+    nothing; a publish_event rebake has published its own)."""
+    return [
+        n
+        for o in outcomes
+        if o.status == SUCCEEDED and not _published_by_action(o.action)
+        for n in o.action.notifications
+    ]

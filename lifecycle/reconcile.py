@@ -291,9 +291,9 @@ class Reconciler:
                     # of this plan is written over the document the winner left.
                     saved, etag = self.rt.store.read_json(name)
                     claimed_elsewhere = ImageState.from_json(saved).rebake
-            executor = Executor(self.rt.gallery, self.rt.imagebuilder, dry_run=dry_run)
+            executor = Executor(self.rt.gallery, self.rt.imagebuilder, self.rt.publisher, dry_run=dry_run)
             outcomes = executor.execute(actions, observed)
-            new_state = self._state_after(plan, outcomes)
+            new_state = self._state_after(plan, outcomes, before=state)
             if claimed_elsewhere is not None:
                 new_state = replace(new_state, rebake=claimed_elsewhere)
             if not self.plan_only and new_state.to_json() != (saved or ImageState().to_json()):
@@ -321,17 +321,22 @@ class Reconciler:
             },
         )
 
-    def _state_after(self, plan: ImagePlan, outcomes: list[Outcome]) -> ImageState:
+    def _state_after(self, plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:
         state = plan.state
         for outcome in outcomes:
-            if outcome.action.kind is ActionKind.REBAKE and outcome.status == FAILED:
+            if outcome.action.kind is not ActionKind.REBAKE or outcome.status != FAILED:
+                continue
+            if outcome.action.after.get("publish_event"):
+                # Nothing was requested: forget the trigger, so the rebake is due again next sweep.
+                rebake = replace(before.rebake, last_outcome=f"request not delivered: {outcome.error}")
+            else:
                 rebake = replace(
                     state.rebake,
                     running=False,
                     consecutive_failures=state.rebake.consecutive_failures + 1,
                     last_outcome=f"start failed: {outcome.error}",
                 )
-                state = replace(state, rebake=rebake)
+            state = replace(state, rebake=rebake)
         return state
 
     def _rebake_run(self, image_policy: ImagePolicy, state: ImageState) -> RunObservation | None:

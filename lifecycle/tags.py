@@ -19,6 +19,8 @@ SBOM = "lifecycle.sbom"
 APPROVER = "lifecycle.approver"
 BASE_IMAGE = "lifecycle.base-image"
 
+HOLD = "lifecycle.hold"  # set by operators, never by the app: "true" keeps the version whatever the policy
+
 STATE_ACTIVE = "active"
 STATE_EXPIRED = "expired"
 STATE_PENDING = "pending"  # held out of `latest` until replicated (promote_when_replicated)

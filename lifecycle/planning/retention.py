@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from lifecycle import tags as lt
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, version_key
 from lifecycle.policy import Retention
 
@@ -55,6 +56,13 @@ def kept_versions(retention: Retention, image: ObservedImage) -> dict[str, str]:
     healthy = [v for v in image.versions if v.provisioning_state is not ProvisioningState.FAILED]
     newest = sorted(healthy, key=lambda v: version_key(v.name))[-retention.keep_latest :]
     return {v.name: f"newest {retention.keep_latest}" for v in newest}
+
+
+def _held(version: ObservedVersion) -> str | None:
+    """Operators keep any version from deletion by tagging it `lifecycle.hold=true` (say, after restoring
+    it); it still expires out of `latest` on schedule."""
+    value = next((v for k, v in version.tags.items() if k.lower() == lt.HOLD), "")
+    return f"tag {lt.HOLD}" if value.strip().lower() in {"true", "yes", "1"} else None
 
 
 def latest_version(image: ObservedImage) -> ObservedVersion | None:
@@ -157,6 +165,9 @@ def _protection(
 ) -> str | None:
     if deletes_blocked:
         return deletes_blocked
+    held = _held(version)
+    if held:
+        return f"held by {held}"
     if version.provisioning_state.busy:
         return f"busy: {version.provisioning_state.value}"
     if version.provisioning_state is ProvisioningState.FAILED and soft_delete and soft_delete.enabled:

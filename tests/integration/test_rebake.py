@@ -296,6 +296,28 @@ def test_publish_event_delivers_one_rebake_requested_per_due_rebake(
     assert all(r["after"]["publish_event"] is True for r in audit)
 
 
+def test_an_undelivered_rebake_request_stays_due(
+    env: Env, policy_text: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = a_thursday(env)
+    setup_images(env, policy_text(rebake={"schedule": WEEKLY, "publish_event": True}), start)
+    monday = fire_times(start, 1)[0] + timedelta(hours=8)
+    env.emulator.set_time(monday)
+    # A topic that cannot be reached: the request is not delivered.
+    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{env.emulator.endpoint}/api/no-such-topic")
+    failed = reconcile(Trigger("sweep"), at=monday)
+    (outcome,) = [o for o in failed.outcomes if o.action.kind.value == "rebake"]
+    assert outcome.status == "failed" and "no-such-topic" in (outcome.error or "")
+    assert received(env, "RebakeRequested") == []
+
+    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{env.emulator.endpoint}/api/events")
+    later = monday + timedelta(hours=1)
+    env.emulator.set_time(later)
+    healed = reconcile(Trigger("sweep"), at=later)
+    assert [o.status for o in healed.outcomes if o.action.kind.value == "rebake"] == ["succeeded"]
+    assert len(received(env, "RebakeRequested")) == 1
+
+
 # --- plan --------------------------------------------------------------------------------------------
 
 

@@ -338,3 +338,17 @@ def test_dry_run_plans_the_same() -> None:
         delete_budget=3,
     )
     assert [a.key for a in enforce.actions] == [a.key for a in dry.actions]
+
+
+def test_hold_tag_keeps_a_version_whatever_the_policy() -> None:
+    held = [v for v in expired(6)]
+    held[0] = version(
+        "1.0.0", published=T0, eol=T0 + days(30), excluded=True, tags={lt.HOLD: "true", lt.STATE: "expired"}
+    )
+    plan = plan_image(
+        policy({"retention": RETENTION}), image(*held), T0 + days(45), usage=ImageUsage(), delete_budget=3
+    )
+    deleted = [a.target.rsplit("/", 1)[1] for a in plan.actions if a.kind is ActionKind.DELETE]
+    assert "1.0.0" not in deleted and len(deleted) == 3
+    report = next(v for v in plan.versions if v.version == "1.0.0")
+    assert report.state == "expired" and f"held by tag {lt.HOLD}" in report.notes[0]
