@@ -61,14 +61,30 @@ class Emulator:
 
     def compute(self, subscription: str) -> Any:
         """A real, unmodified ComputeManagementClient on this emulator (polling without delay)."""
-        from azure.core.credentials import AccessToken
         from azure.mgmt.compute import ComputeManagementClient
+
+        return self._client(ComputeManagementClient, subscription)
+
+    def imagebuilder(self, subscription: str) -> Any:
+        """A real, unmodified ImageBuilderClient on this emulator (polling without delay)."""
+        from azure.mgmt.imagebuilder import ImageBuilderClient
+
+        return self._client(ImageBuilderClient, subscription)
+
+    def events(self) -> list[dict[str, Any]]:
+        return list(self.control("GET", "events"))
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+    def _client(self, client_class: Any, subscription: str) -> Any:
+        from azure.core.credentials import AccessToken
 
         class _Token:
             def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
                 return AccessToken("emulator-token", 4102444800)
 
-        return ComputeManagementClient(
+        return client_class(
             _Token(),
             subscription,
             base_url=self.endpoint,
@@ -76,12 +92,6 @@ class Emulator:
             credential_scopes=["https://management.azure.com/.default"],
             polling_interval=0,
         )
-
-    def events(self) -> list[dict[str, Any]]:
-        return list(self.control("GET", "events"))
-
-    def stop(self) -> None:
-        stop_process(self.process)
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:

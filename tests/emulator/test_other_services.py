@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken, AzureKeyCredential
+from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 
 from tests.emulator.conftest import RG, SUB, Arm, advance
+from tests.harness.builders import image_template_body
 from tests.harness.services import Emulator
 
 pytestmark = pytest.mark.integration
@@ -20,57 +21,13 @@ TEMPLATES = (
 IMAGE_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/gal/images/ubuntu"
 
 
-class _Token:
-    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        return AccessToken("emulator-token", 4102444800)
-
-
 @pytest.fixture()
 def imagebuilder(emulator: Emulator) -> Any:
-    from azure.mgmt.imagebuilder import ImageBuilderClient
-
-    return ImageBuilderClient(
-        _Token(),  # type: ignore[arg-type]
-        SUB,
-        base_url=emulator.endpoint,
-        connection_verify=emulator.ca_bundle,
-        credential_scopes=["https://management.azure.com/.default"],
-        polling_interval=0,
-    )
+    return emulator.imagebuilder(SUB)
 
 
 def _template(tags: dict[str, str] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "location": "westeurope",
-        "identity": {
-            "type": "UserAssigned",
-            "userAssignedIdentities": {
-                f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity/"
-                "userAssignedIdentities/aib": {}
-            },
-        },
-        "properties": {
-            "source": {
-                "type": "PlatformImage",
-                "publisher": "Canonical",
-                "offer": "ubuntu-24_04-lts",
-                "sku": "server",
-                "version": "latest",
-            },
-            "customize": [{"type": "Shell", "name": "update", "inline": ["apt-get update"]}],
-            "distribute": [
-                {
-                    "type": "SharedImage",
-                    "galleryImageId": IMAGE_ID,
-                    "runOutputName": "ubuntu",
-                    "targetRegions": [{"name": "westeurope", "replicaCount": 1}],
-                }
-            ],
-        },
-    }
-    if tags:
-        body["tags"] = tags
-    return body
+    return image_template_body(SUB, RG, IMAGE_ID, location="westeurope", tags=tags)
 
 
 def test_image_builder_run_succeeds_on_the_virtual_clock(imagebuilder: Any, emulator: Emulator) -> None:

@@ -20,6 +20,7 @@ from lifecycle.planning.rebake import MAX_FAILURES, plan_rebake
 from lifecycle.policy import Rebake
 from lifecycle.settings import Settings
 from lifecycle.state import RebakeState
+from tests.harness.builders import image_template_body
 from tests.harness.services import Emulator
 
 pytestmark = pytest.mark.integration
@@ -39,21 +40,7 @@ def template_id(name: str) -> str:
 @pytest.fixture()
 def builder(arm_env: Emulator) -> Any:
     """A real, unmodified ImageBuilderClient on the emulator, for setting templates up."""
-    from azure.core.credentials import AccessToken
-    from azure.mgmt.imagebuilder import ImageBuilderClient
-
-    class _Token:
-        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-            return AccessToken("emulator-token", 4102444800)
-
-    return ImageBuilderClient(
-        _Token(),  # type: ignore[arg-type]
-        SUB,
-        base_url=arm_env.endpoint,
-        connection_verify=arm_env.ca_bundle,
-        credential_scopes=["https://management.azure.com/.default"],
-        polling_interval=0,
-    )
+    return arm_env.imagebuilder(SUB)
 
 
 @pytest.fixture()
@@ -67,36 +54,7 @@ def gateway(
 
 
 def create_template(builder: Any, name: str, tags: dict[str, str] | None = None) -> str:
-    body = {
-        "location": "eastus",
-        "tags": tags or {},
-        "identity": {
-            "type": "UserAssigned",
-            "userAssignedIdentities": {
-                f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity"
-                "/userAssignedIdentities/aib": {}
-            },
-        },
-        "properties": {
-            "source": {
-                "type": "PlatformImage",
-                "publisher": "Canonical",
-                "offer": "ubuntu-24_04-lts",
-                "sku": "server",
-                "version": "latest",
-            },
-            "customize": [{"type": "Shell", "name": "patch", "inline": ["sudo apt-get -y upgrade"]}],
-            "distribute": [
-                {
-                    "type": "SharedImage",
-                    "galleryImageId": IMAGE.id,
-                    "runOutputName": "ubuntu-24.04",
-                    "replicationRegions": ["eastus"],
-                }
-            ],
-            "vmProfile": {"vmSize": "Standard_D2s_v5"},
-        },
-    }
+    body = image_template_body(SUB, RG, IMAGE.id, tags=tags)
     builder.virtual_machine_image_templates.begin_create_or_update(RG, name, body).result()
     return template_id(name)
 

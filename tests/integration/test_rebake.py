@@ -27,6 +27,7 @@ from lifecycle.model import iso, parse_time
 from lifecycle.planning.rebake import MAX_FAILURES
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.settings import Settings
+from tests.harness.builders import image_template_body
 from tests.integration.conftest import GALLERY_ID, RG, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -46,51 +47,8 @@ def template_id(name: str) -> str:
 
 def create_template(env: Env, name: str, tags: dict[str, str] | None = None) -> str:
     """An image template built through a real, unmodified ImageBuilderClient on the emulator."""
-    from azure.core.credentials import AccessToken
-    from azure.mgmt.imagebuilder import ImageBuilderClient
-
-    class _Token:
-        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-            return AccessToken("emulator-token", 4102444800)
-
-    client = ImageBuilderClient(
-        _Token(),  # type: ignore[arg-type]
-        SUB,
-        base_url=env.emulator.endpoint,
-        connection_verify=env.emulator.ca_bundle,
-        credential_scopes=["https://management.azure.com/.default"],
-        polling_interval=0,
-    )
-    body = {
-        "location": "eastus",
-        "tags": tags or {},
-        "identity": {
-            "type": "UserAssigned",
-            "userAssignedIdentities": {
-                f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ManagedIdentity"
-                "/userAssignedIdentities/aib": {}
-            },
-        },
-        "properties": {
-            "source": {
-                "type": "PlatformImage",
-                "publisher": "Canonical",
-                "offer": "ubuntu-24_04-lts",
-                "sku": "server",
-                "version": "latest",
-            },
-            "customize": [{"type": "Shell", "name": "patch", "inline": ["sudo apt-get -y upgrade"]}],
-            "distribute": [
-                {
-                    "type": "SharedImage",
-                    "galleryImageId": IMAGE_ID,
-                    "runOutputName": IMAGE,
-                    "replicationRegions": ["eastus"],
-                }
-            ],
-            "vmProfile": {"vmSize": "Standard_D2s_v5"},
-        },
-    }
+    client = env.emulator.imagebuilder(SUB)
+    body = image_template_body(SUB, RG, IMAGE_ID, tags=tags)
     client.virtual_machine_image_templates.begin_create_or_update(RG, name, body).result()
     return template_id(name)
 

@@ -395,8 +395,12 @@ def test_run_watch(
     state: RebakeState, run: RunObservation | None, now: str, due: bool, reason: str, expect: dict[str, Any]
 ) -> None:
     decision = plan_rebake(
-        rebake(schedule=WEEKLY), image(version("1.0.0", published=T0)), state, at(now),
-        policy_digest=DIGEST, run=run,
+        rebake(schedule=WEEKLY),
+        image(version("1.0.0", published=T0)),
+        state,
+        at(now),
+        policy_digest=DIGEST,
+        run=run,
     )
     assert decision.report is not None
     assert bool(decision.actions) is due
@@ -440,7 +444,11 @@ def test_failures_from_the_start_request_halt_too() -> None:
         run_seen="NeverRun -..-",
     )
     decision = plan_rebake(
-        rebake(schedule=WEEKLY), image(), state, at("2026-01-05T08:00Z"), policy_digest=DIGEST,
+        rebake(schedule=WEEKLY),
+        image(),
+        state,
+        at("2026-01-05T08:00Z"),
+        policy_digest=DIGEST,
         run=RunObservation("Unknown", message="not found"),
     )
     assert not decision.actions
@@ -491,7 +499,10 @@ def test_successful_run_started_elsewhere_lifts_the_halt() -> None:
     template.outcome = "Succeeded"
     template.runs.append((at("2026-01-08T10:00Z"), at("2026-01-08T11:00Z"), "Succeeded"))  # run by hand
     resumed = simulate(
-        rebake(schedule=WEEKLY), at("2026-01-08T09:00Z"), at("2026-01-13T00:00Z"), template=template,
+        rebake(schedule=WEEKLY),
+        at("2026-01-08T09:00Z"),
+        at("2026-01-13T00:00Z"),
+        template=template,
         state=sim.state,
     )
     assert not resumed.state.halted
@@ -586,7 +597,10 @@ def test_publish_event_requests_one_build_per_due_rebake() -> None:
 def test_publish_event_never_waits_nor_backs_off() -> None:
     state = RebakeState(last_trigger=at("2026-01-04T00:00Z"), consecutive_failures=2, policy_digest=DIGEST)
     decision = plan_rebake(
-        rebake(schedule=WEEKLY, publish_event=True), image(), state, at("2026-01-05T04:00Z"),
+        rebake(schedule=WEEKLY, publish_event=True),
+        image(),
+        state,
+        at("2026-01-05T04:00Z"),
         policy_digest=DIGEST,
     )
     [action] = decision.actions
@@ -617,8 +631,12 @@ def test_image_builder_action_and_state_claim() -> None:
     # A second instance planning on the claimed state (after losing the ETag race) starts nothing.
     for now in ("2026-01-05T04:10Z", "2026-01-05T04:11Z"):
         again = plan_rebake(
-            rebake(schedule=WEEKLY), image(version("1.0.0", published=T0)), state, at(now),
-            policy_digest=DIGEST, run=RunObservation("Running", at("2026-01-05T04:10Z")),
+            rebake(schedule=WEEKLY),
+            image(version("1.0.0", published=T0)),
+            state,
+            at(now),
+            policy_digest=DIGEST,
+            run=RunObservation("Running", at("2026-01-05T04:10Z")),
         )
         assert not again.actions
         assert again.state == state
