@@ -232,3 +232,35 @@ def merge_patch(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def request_object(req: Request) -> dict[str, Any]:
+    """The request body, which ARM requires to be a JSON object."""
+    from emulator.errors import ArmError
+
+    body = req.json()
+    if not isinstance(body, dict):
+        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    return body
+
+
+def put_location_and_properties(
+    body: dict[str, Any], existing_location: str | None, type_name: str
+) -> tuple[str, dict[str, Any]]:
+    """A PUT's `location` (a known region, or the existing one) and a copy of its `properties` object."""
+    import copy
+
+    from emulator import regions
+    from emulator.errors import ArmError
+
+    given = body.get("location") or existing_location
+    if not isinstance(given, str) or not regions.is_known(given):
+        raise ArmError(
+            400,
+            "LocationRequired" if not given else "LocationNotAvailableForResourceType",
+            f"The provided location '{given}' is not available for resource type '{type_name}'.",
+        )
+    props = copy.deepcopy(body.get("properties") or {})
+    if not isinstance(props, dict):
+        raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+    return given, props

@@ -15,8 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro, regions
-from emulator.arm import Request, ResourceType, Response, Route, merge_patch, page, resource_id
+from emulator import lro
+from emulator.arm import (
+    Request,
+    ResourceType,
+    Response,
+    Route,
+    merge_patch,
+    page,
+    put_location_and_properties,
+    request_object,
+    resource_id,
+)
 from emulator.clock import format_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found
 from emulator.state import Operation, Resource, validate_tags
@@ -124,9 +134,7 @@ def _busy(state: State, template: ImageTemplate | None) -> bool:
 
 
 def _write(state: State, req: Request, route: Route, existing: ImageTemplate | None) -> Response:
-    body = req.json()
-    if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    body = request_object(req)
     if _busy(state, existing):
         raise conflict("Conflict", "The image template has a run in progress; retry when it has finished.")
     if req.method == "PATCH":
@@ -139,17 +147,7 @@ def _write(state: State, req: Request, route: Route, existing: ImageTemplate | N
             extra["identity"] = body["identity"]
         location = existing.location
     else:
-        given_location = body.get("location") or (existing.location if existing else None)
-        if not isinstance(given_location, str) or not regions.is_known(given_location):
-            raise ArmError(
-                400,
-                "LocationRequired" if not given_location else "LocationNotAvailableForResourceType",
-                f"The provided location '{given_location}' is not available for resource type '{TEMPLATE}'.",
-            )
-        location = given_location
-        props = copy.deepcopy(body.get("properties") or {})
-        if not isinstance(props, dict):
-            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+        location, props = put_location_and_properties(body, existing.location if existing else None, TEMPLATE)
         for key in ("source", "distribute"):
             if not props.get(key):
                 raise invalid_parameter(

@@ -11,8 +11,18 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro, regions
-from emulator.arm import Request, ResourceType, Response, Route, merge_patch, page, resource_id
+from emulator import lro
+from emulator.arm import (
+    Request,
+    ResourceType,
+    Response,
+    Route,
+    merge_patch,
+    page,
+    put_location_and_properties,
+    request_object,
+    resource_id,
+)
 from emulator.errors import ArmError, not_found
 from emulator.state import Operation, Resource, validate_tags
 
@@ -63,9 +73,7 @@ def handle(state: State, req: Request, route: Route) -> Response:
 
 
 def _write(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
-    body = req.json()
-    if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+    body = request_object(req)
     type_name = route.rtype.full_type
     if req.method == "PATCH":
         if existing is None:
@@ -75,17 +83,9 @@ def _write(state: State, req: Request, route: Route, existing: Resource | None) 
         extra = merge_patch(existing.extra, {k: body[k] for k in TOP_LEVEL if k in body})
         location = existing.location
     else:
-        given_location = body.get("location") or (existing.location if existing else None)
-        if not isinstance(given_location, str) or not regions.is_known(given_location):
-            raise ArmError(
-                400,
-                "LocationRequired" if not given_location else "LocationNotAvailableForResourceType",
-                f"The provided location '{given_location}' is not available for resource type '{type_name}'.",
-            )
-        location = given_location
-        props = copy.deepcopy(body.get("properties") or {})
-        if not isinstance(props, dict):
-            raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
+        location, props = put_location_and_properties(
+            body, existing.location if existing else None, type_name
+        )
         tags = validate_tags(body.get("tags"))
         extra = {k: body[k] for k in TOP_LEVEL if k in body}
     props.pop("provisioningState", None)
