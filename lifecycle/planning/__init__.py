@@ -160,6 +160,10 @@ def _plan_version(
     # An expired version is on its way out: replicating it further would only cost storage.
     actions, notes = ([], []) if fate.expired else plan_replication(policy.replication, version)
     current_state = version.tags.get(lt.STATE)
+    if current_state is None and version.exclude_from_latest and policy.replication.promote_when_replicated:
+        # A pipeline that publishes with excludeFromLatest (the strict way to hold a new version back)
+        # hands the promotion to us: treat it as held.
+        current_state = lt.STATE_PENDING
     replicating_now = bool(actions) or not version.fully_replicated
     hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired
 

@@ -352,3 +352,16 @@ def test_hold_tag_keeps_a_version_whatever_the_policy() -> None:
     assert "1.0.0" not in deleted and len(deleted) == 3
     report = next(v for v in plan.versions if v.version == "1.0.0")
     assert report.state == "expired" and f"held by tag {lt.HOLD}" in report.notes[0]
+
+
+def test_version_published_excluded_from_latest_is_promoted_once_replicated() -> None:
+    p = policy({"replication": {"regions": {"eastus": 1, "westeurope": 1}, "promote_when_replicated": True}})
+    fresh = version("1.0.0", regions={"eastus": 1, "westeurope": 1}, excluded=True)
+    plan = plan_image(p, image(fresh), T0)
+    assert kinds(plan) == ["promote", "tag"]
+    assert after(plan, ActionKind.TAG)["tags"][lt.STATE] == lt.STATE_ACTIVE
+    # Without the promotion policy, a version someone excluded by hand stays excluded.
+    manual = plan_image(
+        policy({"replication": {"regions": {"eastus": 1, "westeurope": 1}}}), image(fresh), T0
+    )
+    assert kinds(manual) == ["tag"]
