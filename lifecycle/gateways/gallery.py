@@ -35,6 +35,7 @@ from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
 EXPAND_REPLICATION = "ReplicationStatus"
+MAX_PROGRESS_READS = 10  # per image and run: GETs with replication status for versions being written
 
 
 def _time(value: Any) -> Any:
@@ -164,9 +165,12 @@ class GalleryGateway:
                 )
             ]
         versions = []
+        details = 0
         for body in bodies:
             version = version_from_arm(body, image.version(str(body.get("name"))))
-            if version.provisioning_state.busy and not version.region_status:
+            # Progress is only for reports (completion shows in provisioningState): bound its reads.
+            if version.provisioning_state.busy and not version.region_status and details < MAX_PROGRESS_READS:
+                details += 1
                 version = self.get_version(version.ref) or version
             versions.append(version)
         return ObservedImage(ref=image, location=location, versions=tuple(versions), tags=tags)
