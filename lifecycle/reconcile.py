@@ -222,7 +222,13 @@ class Reconciler:
             ref = gallery.ref
             if isinstance(scope, GalleryRef) and scope.key() != ref.key():
                 continue
-            for image, location, tags in self.rt.gallery.list_images(ref):
+            try:
+                images = self.rt.gallery.list_images(ref)
+            except GatewayError as exc:
+                # One gallery out of reach must not stop the others.
+                report.errors.append(f"{ref.id}: {exc}")
+                continue
+            for image, location, tags in images:
                 image_policy = policy.for_image(image)
                 if image_policy is not None:
                     yield image_policy, image, location, tags

@@ -110,3 +110,15 @@ def test_a_wrong_scope_or_policy_is_a_usage_error(
         timeout=60,
     )
     assert result.returncode == 2 and "galleries.0.id" in result.stderr
+
+
+def test_a_missing_gallery_does_not_stop_the_others(env: Env, policy_text: Callable[..., str]) -> None:
+    gallery(env, policy_text, versions=1)
+    document = json.loads(policy_text(regions=REGIONS))
+    missing = document["galleries"][0]["id"].replace("/galleries/golden", "/galleries/retired")
+    document["galleries"].insert(0, {"id": missing, "images": {"*": {}}})
+    env.put_policy(json.dumps(document))
+    report = reconcile(Trigger("sweep"), at=env.now())
+    assert report.failed and any("retired" in e and "404" in e for e in report.errors), report.errors
+    assert [p.image.image for p in report.plans] == ["ubuntu-24.04"]
+    assert [a.kind.value for a in report.plans[0].actions] == ["replicate", "tag"]
