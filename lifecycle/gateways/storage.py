@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -254,7 +255,8 @@ class BlobStateStore:
         except Exception as exc:
             raise _translate_storage(exc, f"lease {name}") from exc
         try:
-            yield
+            with _renewing(lease.renew, seconds, name):
+                yield
         finally:
             try:
                 lease.release()
@@ -323,12 +325,43 @@ class LocalStateStore:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{token} {time.time() + seconds}")
+
+        def renew() -> None:
+            if path.read_text().split()[0] != token:
+                raise RetryableError(f"lease on {name} was taken over after it lapsed")
+            tmp = path.with_suffix(f".{token}.tmp")
+            tmp.write_text(f"{token} {time.time() + seconds}")
+            tmp.replace(path)
+
         try:
-            yield
+            with _renewing(renew, seconds, name):
+                yield
         finally:
             with contextlib.suppress(OSError):
                 if path.read_text().split()[0] == token:
                     path.unlink()
+
+
+@contextlib.contextmanager
+def _renewing(renew: Callable[[], Any], seconds: int, name: str) -> Iterator[None]:
+    """Renew a lease every third of its duration while the work inside runs: a long reconcile keeps
+    its image, and a crashed one loses it within `seconds`."""
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(seconds / 3):
+            try:
+                renew()
+            except Exception:  # the work goes on; another run may take the image once the lease lapses
+                log.warning("lease renewal failed", extra={"lease": name})
+
+    thread = threading.Thread(target=keep, name=f"lease-{_safe(name)[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def state_store(settings: Settings) -> BlobStateStore | LocalStateStore:
