@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +39,6 @@ def test_throttle_burst_meets_429_and_the_sdk_recovers(extra_emulator: Callable[
     statuses: list[int] = []
     remaining: list[int] = []
     throttled_answer: tuple[dict[str, str], bytes] | None = None
-    started = time.monotonic()
     for _ in range(400):
         status, headers, body = _get(conn, gallery_path("gal"))
         statuses.append(status)
@@ -50,7 +48,6 @@ def test_throttle_burst_meets_429_and_the_sdk_recovers(extra_emulator: Callable[
         elif throttled_answer is None:
             throttled_answer = (headers, body)
     conn.close()
-    assert time.monotonic() - started < 10
     assert statuses.count(429) > 0
     assert statuses[:200].count(200) == 200  # the first 200 fit in the 250-token bucket
     assert remaining[0] > remaining[100]
