@@ -203,7 +203,10 @@ def _run(demo: Demo, workdir: Path) -> int:
     print("\nvmss-legacy-app runs ubuntu-24.04 1.0.0. The policy:\n")
     print(POLICY)
 
-    _section("A build publishes ubuntu-24.04 1.4.0 in East US; the pipeline's BuildCompleted event arrives")
+    _section(
+        "A build publishes ubuntu-24.04 1.4.0 in East US; its BuildCompleted event reconciles that image:\n"
+        "regions, build tags, end-of-life, expiry (1.0.0 is in use by a scale set, 1.1.0 waits for its write)"
+    )
     demo.publish("ubuntu-24.04", "1.4.0")
     demo.set_time(now + timedelta(hours=1))
     event = {
@@ -226,7 +229,10 @@ def _run(demo: Demo, workdir: Path) -> int:
     assert report is not None
     print(render_report(report.to_json()))
 
-    _section("The first sweep: end-of-life, expiry, deletion (oldest first, never in use), tags")
+    _section(
+        "The timer sweep takes every image in scope: 1.1.0 (end-of-life + 14 days, not in use) is deleted;\n"
+        "windows-2025 is stale, so a rebake is requested; sandbox-test matches no rule and is never touched"
+    )
     report = reconcile(Trigger("sweep"), at=demo.now())
     print(render_report(report.to_json()))
 
