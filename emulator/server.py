@@ -166,7 +166,8 @@ class Emulator:
                 return Response(
                     429,
                     error_body(
-                        "TooManyRequests",
+                        # ARM's own subscription limit; a resource provider's throttling says TooManyRequests.
+                        "SubscriptionRequestsThrottled",
                         f"Number of '{kind}' requests for subscription '{arm_path.subscription}' exceeded. "
                         f"Please try again after '{headers['Retry-After']}' seconds after additional tokens "
                         "are available. "

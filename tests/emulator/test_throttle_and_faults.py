@@ -54,7 +54,7 @@ def test_throttle_burst_meets_429_and_the_sdk_recovers(extra_emulator: Callable[
     assert throttled_answer is not None
     headers, body = throttled_answer
     assert int(headers["retry-after"]) >= 1
-    assert b'"TooManyRequests"' in body
+    assert b'"SubscriptionRequestsThrottled"' in body
 
     # The SDK's retry policy honours Retry-After: every GET succeeds, slowly.
     for _ in range(40):
