@@ -39,7 +39,7 @@ def test_blob_lease_is_renewed_while_held_and_released_after(azurite: Azurite) -
 
 def test_local_lease_is_renewed_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = LocalStateStore(tmp_path)
-    with store.lease("image-a", 3):
-        time.sleep(4.5)
-        with pytest.raises(RetryableError, match="lease held"), LocalStateStore(tmp_path).lease("image-a", 3):
+    with store.lease("image-a", 6):
+        time.sleep(8)  # past the lease's own duration: only renewal keeps it
+        with pytest.raises(RetryableError, match="lease held"), LocalStateStore(tmp_path).lease("image-a", 6):
             pass
