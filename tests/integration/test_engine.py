@@ -56,6 +56,10 @@ def test_event_replicates_to_policy_regions_and_second_apply_writes_nothing(
     assert [a.kind.value for a in report.plans[0].actions] == ["replicate", "tag"]
     body = env.version("ubuntu-24.04", "1.0.0")
     assert body["properties"]["provisioningState"] in ("Updating", "Succeeded")
+    # An immediate second apply (the CLI's `apply`) makes no ARM write.
+    writes = env.writes()
+    assert reconcile(Trigger("cli"), at=env.now()).plans[0].actions == ()
+    assert env.writes() == writes
     env.advance(hours=2)
     body = env.version("ubuntu-24.04", "1.0.0")
     assert regions_of(body) == REGIONS
