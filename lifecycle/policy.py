@@ -207,11 +207,6 @@ class Policy(_Section):
     def gallery(self, ref: GalleryRef) -> GalleryPolicy | None:
         return next((g for g in self.galleries if g.id.lower() == ref.key()), None)
 
-    def digest(self) -> str:
-        """A stable hash of the effective document, for state that resets when the policy changes."""
-        dumped = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
-        return hashlib.sha256(dumped.encode()).hexdigest()[:16]
-
     def for_image(self, image: ImageRef) -> ImagePolicy | None:
         """The effective settings of one image, or None when the policy leaves it out of scope."""
         gallery = self.gallery(image.gallery_ref)

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -394,7 +394,3 @@ def _chunks(records: Sequence[dict[str, Any]]) -> Iterator[bytes]:
         buffer += line
     if buffer:
         yield buffer
-
-
-def today(now: datetime) -> date:
-    return now.date()
