@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 ACCEPTED = "policy/accepted.json"
 REJECTED = "policy/rejected.json"
 
-_cache: dict[str, tuple[str, Policy]] = {}
+# Per policy URL: (ETag, policy in force, problem). A rejected document is parsed and recorded once.
+_cache: dict[str, tuple[str, Policy | None, str | None]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -53,7 +54,8 @@ def load_policy(
     with _cache_lock:
         cached = _cache.get(source.url)
     if cached and cached[0] == document.etag:
-        return PolicyStatus(cached[1], document.etag)
+        # The same document as last time: accepted, or already rejected and recorded.
+        return PolicyStatus(cached[1], document.etag, problem=cached[2])
 
     try:
         policy = parse_policy(document.content, source=source.url)
@@ -62,14 +64,15 @@ def load_policy(
             "policy rejected", extra={"policy": source.url, "etag": document.etag, "problems": exc.problems}
         )
         notification = None
+        fallback = _last_accepted(store)
         if remember:
             notification = _remember_rejection(store, document.etag, exc, now, source.url)
-        return PolicyStatus(
-            _last_accepted(store), document.etag, problem=str(exc), newly_rejected=notification
-        )
+            with _cache_lock:
+                _cache[source.url] = (document.etag, fallback, str(exc))
+        return PolicyStatus(fallback, document.etag, problem=str(exc), newly_rejected=notification)
 
     with _cache_lock:
-        _cache[source.url] = (document.etag, policy)
+        _cache[source.url] = (document.etag, policy, None)
     accepted = False
     if remember:
         accepted = _remember_acceptance(store, document.etag, document.content, now, source.url)
