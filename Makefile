@@ -28,7 +28,7 @@ $(INFRA_VENV)/.installed: requirements-infra.txt
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check lifecycle function_app.py
+	$(VENV)/bin/ruff format --check lifecycle demo function_app.py
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -8,13 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from lifecycle.model import InvalidResourceId, parse_resource_id, parse_time
 from lifecycle.policy import PolicyError, json_schema, parse_policy
+from lifecycle.render import render_report, short_id
 from lifecycle.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -72,10 +75,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit":
         return _audit(args)
     if args.command == "demo":
-        from lifecycle.demo import run_demo
-
-        return run_demo(keep=args.keep)
+        return _demo(keep=args.keep)
     return EXIT_INVALID
+
+
+def _demo(*, keep: bool) -> int:
+    """The demo needs the ARM emulator, which is not part of the deployable package: it lives beside it
+    in a source checkout and runs as its own process."""
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / "demo" / "__main__.py").is_file() or not (checkout / "emulator").is_dir():
+        print("error: the demo runs from a source checkout: run `make demo`", file=sys.stderr)
+        return EXIT_INVALID
+    command = [sys.executable, "-m", "demo", *(["--keep"] if keep else [])]
+    return subprocess.call(command, cwd=checkout)
 
 
 def _validate(path: str) -> int:
@@ -160,85 +172,9 @@ def _audit(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, sort_keys=True))
         else:
-            target = _short(record.get("target", ""))
+            target = short_id(record.get("target", ""))
             print(
                 f"{record.get('time')}  {record.get('outcome', ''):9} {record.get('action', ''):20} "
                 f"{target}  {record.get('reason') or ''}"
             )
     return EXIT_OK
-
-
-def _short(resource_id: str) -> str:
-    marker = "/galleries/"
-    return (
-        resource_id[resource_id.lower().index(marker) + len(marker) :]
-        if marker in resource_id.lower()
-        else resource_id
-    )
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def render_report(report: dict[str, Any]) -> str:
-    out = [f"at {report['at']}  mode {report['mode']}  trigger {report['trigger']['source']}"]
-    if report.get("policy_problem"):
-        out.append(f"policy problem: {report['policy_problem']}")
-    status = {(o["key"]): o for o in report.get("outcomes", [])}
-    if report["actions"]:
-        rows = []
-        for action in report["actions"]:
-            outcome = status.get(action["key"], {})
-            rows.append(
-                [
-                    action["kind"],
-                    _short(action["target"]),
-                    action["reason"],
-                    outcome.get("status", "-"),
-                    outcome.get("error") or "",
-                ]
-            )
-        out += ["", table(["action", "target", "reason", "outcome", "error"], rows)]
-    else:
-        out += ["", "nothing to do"]
-    version_rows = []
-    for image in report.get("images", []):
-        for version in image["versions"]:
-            summary = ", ".join(
-                x
-                for x in (
-                    f"kept: {version['protected']}" if version.get("protected") else "",
-                    f"expires {version['expires']}" if version.get("expires") else "",
-                    f"deleted {version['deleted']}" if version.get("deleted") else "",
-                    *version.get("notes", []),
-                )
-                if x
-            )
-            version_rows.append([_short(image["image"]), version["version"], version["state"], summary])
-        if image.get("rebake"):
-            rebake = image["rebake"]
-            version_rows.append(
-                [
-                    _short(image["image"]),
-                    "(rebake)",
-                    "due" if rebake["due"] else "-",
-                    f"{rebake['reason']}; next {rebake.get('next') or '-'}",
-                ]
-            )
-    if version_rows:
-        out += ["", table(["image", "version", "state", "next"], version_rows)]
-    for line in report.get("skipped", []):
-        out.append(f"skipped: {line}")
-    for line in report.get("errors", []):
-        out.append(f"error: {line}")
-    s = report["summary"]
-    out.append(
-        f"\n{s['images']} images, {s['actions']} actions: {s['succeeded']} succeeded, {s['failed']} failed, "
-        f"{s['planned']} planned; {s['notifications']} events; {s['errors']} errors"
-    )
-    return "\n".join(out)

@@ -56,3 +56,51 @@ def test_only_gateways_and_clients_import_azure_sdks() -> None:
             continue
         sdk = {m for m in imported_modules(path) if m.startswith("azure.") and m != "azure.functions"}
         assert not sdk, f"{relative} imports {sorted(sdk)}: Azure SDKs belong in lifecycle/gateways"
+
+
+def test_deployable_package_never_imports_emulator_tests_bench_or_demo() -> None:
+    for path in sorted(LIFECYCLE.rglob("*.py")):
+        outside = {
+            m
+            for m in imported_modules(path)
+            if m.split(".")[0] in {"emulator", "tests", "bench", "demo"}
+        }
+        assert not outside, f"{path.relative_to(LIFECYCLE.parent)} imports {sorted(outside)}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(LIFECYCLE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def test_lifecycle_modules_import_each_other_without_cycles() -> None:
+    """A cycle (as cli and demo once had) means two modules own one thing; the graph must be a DAG."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(LIFECYCLE.rglob("*.py")):
+        graph[_module_name(path)] = {m for m in imported_modules(path) if m.startswith("lifecycle")}
+    for module in graph:
+        graph[module] = {m for m in graph[module] if m in graph and m != module}
+
+    state: dict[str, int] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for nxt in sorted(graph[module]):
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [module, nxt]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_one_images_unit_does_not_know_its_trigger_or_the_run() -> None:
+    """The image steps are run the same way by a sweep, an event, a queue message and the CLI."""
+    imports = imported_modules(LIFECYCLE / "reconcile" / "image.py")
+    assert not {m for m in imports if m in {"lifecycle.triggers", "lifecycle.cli", "lifecycle.reconcile.run"}}

@@ -1,4 +1,4 @@
-"""`python -m lifecycle demo`: the whole product, offline, in one command.
+"""`python -m lifecycle demo` (`python -m demo`): the whole product, offline, in one command.
 
 Starts the ARM emulator with a realistic gallery built through the real SDK, delivers a BuildCompleted
 event to the function handler, runs sweeps while replication progresses on the emulator's virtual clock,
@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.cli import render_report, table
+from emulator.launcher import start_emulator
 from lifecycle.model import iso
+from lifecycle.render import render_report, table
 
 SUB = "00000000-0000-0000-0000-0000000000de"
 RG = "rg-golden-images"
@@ -62,10 +63,6 @@ HISTORY = [
 
 class Demo:
     def __init__(self) -> None:
-        try:
-            from emulator.launcher import start_emulator
-        except ImportError as exc:
-            raise RuntimeError("the demo runs from a source checkout: run `make demo`") from exc
         self.emulator = start_emulator("--replication-seconds", "1800")
         self.endpoint, self.ca = self.emulator.endpoint, self.emulator.ca_bundle
         self.compute = self.emulator.compute(SUB)

@@ -1,0 +1,24 @@
+"""One reconcile for every trigger.
+
+- `run.py`: the run over targets (policy, scope, each image's unit, publish once).
+- `image.py`: one image's unit, as named steps (read, plan, claim, execute, remember, audit).
+- `report.py`: Trigger, ImageResult, RunReport.
+- `runtime.py`: the gateways (Runtime) and what one run's images share (RunContext).
+"""
+
+from lifecycle.reconcile.image import reconcile_image
+from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
+from lifecycle.reconcile.run import Reconciler, reconcile
+from lifecycle.reconcile.runtime import RunContext, Runtime, Target
+
+__all__ = [
+    "ImageResult",
+    "Reconciler",
+    "RunContext",
+    "RunReport",
+    "Runtime",
+    "Target",
+    "Trigger",
+    "reconcile",
+    "reconcile_image",
+]

@@ -1,0 +1,107 @@
+"""What a reconcile was asked to do (Trigger) and what it did (ImageResult per image, RunReport per run).
+
+A RunReport is assembled from ImageResults in target order, whichever way the images were run, so a
+sweep, an event, a queue message and the CLI report the same thing for the same work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lifecycle.events import BuildCompleted
+from lifecycle.executor import FAILED, PLANNED, Outcome
+from lifecycle.model import iso
+from lifecycle.notifications import Notification
+from lifecycle.planning import ImagePlan
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a reconcile runs: `source` is sweep, event, policy, queue or cli; `scope` narrows it to a
+    resource."""
+
+    source: str
+    scope: str | None = None
+    build: BuildCompleted | None = None
+    event_id: str | None = None
+
+
+@dataclass
+class ImageResult:
+    """One image's reconcile. `plan` is set only when the unit ran to its end; `skipped` and `errors`
+    may be filled by a step that stopped it."""
+
+    image_id: str
+    plan: ImagePlan | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    at: datetime
+    trigger: Trigger
+    mode: str = "enforce"
+    plans: list[ImagePlan] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    policy_problem: str | None = None
+    no_policy: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(o.status == FAILED for o in self.outcomes)
+
+    def add(self, result: ImageResult) -> None:
+        """Fold one image's result in (callers add them in target order)."""
+        self.skipped.extend(result.skipped)
+        self.errors.extend(result.errors)
+        if result.plan is not None:
+            self.plans.append(result.plan)
+        self.outcomes.extend(result.outcomes)
+        self.notifications.extend(result.notifications)
+
+    def summary(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for plan in self.plans:
+            for action in plan.actions:
+                counts[action.kind.value] = counts.get(action.kind.value, 0) + 1
+        return {
+            "images": len(self.plans),
+            "actions": sum(len(p.actions) for p in self.plans),
+            "by_kind": counts,
+            "succeeded": sum(1 for o in self.outcomes if o.status == "succeeded"),
+            "failed": sum(1 for o in self.outcomes if o.status == FAILED),
+            "planned": sum(1 for o in self.outcomes if o.status == PLANNED),
+            "notifications": len(self.notifications),
+            "errors": len(self.errors),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "mode": self.mode,
+            "trigger": {"source": self.trigger.source, "scope": self.trigger.scope},
+            "policy_problem": self.policy_problem,
+            "actions": [a.to_json() for p in self.plans for a in p.actions],
+            "outcomes": [o.to_json() for o in self.outcomes],
+            "images": [
+                {
+                    "image": p.image.id,
+                    "versions": [v.to_json() for v in p.versions],
+                    "rebake": p.rebake.to_json() if p.rebake else None,
+                    "warnings": list(p.warnings),
+                }
+                for p in self.plans
+            ],
+            "notifications": [n.to_json() for n in self.notifications],
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "summary": self.summary(),
+        }

@@ -1,0 +1,147 @@
+"""A run over targets: load the policy, find the images in scope, run each image's unit, publish.
+
+An event only narrows the scope to one image; it is never trusted as state. Each image is handled under
+a blob lease (see `image.py`), so a sweep and an event on the same image never overwrite each other's
+writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from lifecycle.config import PolicyStatus, load_policy
+from lifecycle.gateways.errors import GatewayError
+from lifecycle.gateways.storage import policy_source
+from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef, iso, parse_resource_id
+from lifecycle.notifications import Notification
+from lifecycle.policy import Policy
+from lifecycle.reconcile.image import append_audit, reconcile_image
+from lifecycle.reconcile.report import RunReport, Trigger
+from lifecycle.reconcile.runtime import RunContext, Runtime, Target
+from lifecycle.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, runtime: Runtime, *, plan_only: bool = False, at: datetime | None = None) -> None:
+        self.rt = runtime
+        self.plan_only = plan_only
+        self.at = at
+
+    def run(self, trigger: Trigger) -> RunReport:
+        now = self.at or self.rt.clock()
+        report = RunReport(at=now, trigger=trigger)
+        status = self._policy(now, report)
+        if status.policy is None:
+            report.no_policy = True
+            report.errors.append(status.problem or "no valid policy has been accepted yet")
+            self._publish(report.notifications, report)  # ConfigRejected goes out even without a policy
+            return report
+        policy = status.policy
+        report.mode = "plan" if self.plan_only else policy.mode
+        ctx = RunContext(
+            self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=_deletes_paused(status.problem)
+        )
+        try:
+            targets = list(self.targets(policy, trigger, report))
+        except GatewayError as exc:
+            report.errors.append(str(exc))
+            return report
+        for target in targets:
+            report.add(reconcile_image(ctx, target, trigger))
+        self._publish(report.notifications, report)
+        return report
+
+    def _policy(self, now: datetime, report: RunReport) -> PolicyStatus:
+        status = load_policy(policy_source(self.rt.settings), self.rt.store, now, remember=not self.plan_only)
+        report.policy_problem = status.problem
+        if status.newly_rejected is not None:
+            report.notifications.append(status.newly_rejected)
+            append_audit(
+                self.rt.store,
+                [
+                    {
+                        "time": iso(now),
+                        "trigger": report.trigger.source,
+                        "target": status.newly_rejected.subject,
+                        "action": "policy_rejected",
+                        "outcome": "rejected",
+                        "after": dict(status.newly_rejected.data),
+                    }
+                ],
+                now.date(),
+            )
+        return status
+
+    def targets(self, policy: Policy, trigger: Trigger, report: RunReport) -> Iterable[Target]:
+        """The image definitions in the trigger's scope that the policy covers, in listing order."""
+        scope: GalleryRef | ImageRef | VersionRef | None = None
+        if trigger.scope:
+            try:
+                scope = parse_resource_id(trigger.scope)
+            except InvalidResourceId as exc:
+                report.errors.append(str(exc))
+                return
+        if isinstance(scope, VersionRef):
+            scope = scope.image_ref
+        if isinstance(scope, ImageRef):
+            image_policy = policy.for_image(scope)
+            if image_policy is None:
+                report.skipped.append(f"{scope.id}: not in the policy's scope")
+                return
+            found = self.rt.gallery.get_image(scope)
+            if found is None:
+                report.skipped.append(f"{scope.id}: image definition not found")
+                return
+            yield Target(image_policy, scope, found[0], found[1])
+            return
+        for gallery in policy.galleries:
+            ref = gallery.ref
+            if isinstance(scope, GalleryRef) and scope.key() != ref.key():
+                continue
+            try:
+                images = self.rt.gallery.list_images(ref)
+            except GatewayError as exc:
+                # One gallery out of reach must not stop the others.
+                report.errors.append(f"{ref.id}: {exc}")
+                continue
+            for image, location, tags in images:
+                image_policy = policy.for_image(image)
+                if image_policy is not None:
+                    yield Target(image_policy, image, location, tags)
+        if isinstance(scope, GalleryRef) and policy.gallery(scope) is None:
+            report.skipped.append(f"{scope.id}: not in the policy's scope")
+
+    def _publish(self, notifications: list[Notification], report: RunReport) -> None:
+        if not notifications:
+            return
+        try:
+            self.rt.publisher.publish(notifications)
+        except Exception as exc:  # delivery failure must not undo or hide the writes already made
+            report.errors.append(f"publishing {len(notifications)} lifecycle events failed: {exc}")
+
+
+def _deletes_paused(problem: str | None) -> str | None:
+    """Why deletes pause while the policy document is not the one in force (the problem text of a
+    rejected policy starts with its URL, so it is not the reason itself)."""
+    if not problem:
+        return None
+    why = "cannot be read" if problem.startswith("policy cannot be read") else "rejected"
+    return f"policy {why}: deletes paused until a valid policy is in force"
+
+
+def reconcile(
+    trigger: Trigger,
+    *,
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    plan_only: bool = False,
+    at: datetime | None = None,
+) -> RunReport:
+    """Run one reconcile with gateways built from the environment (or the given runtime)."""
+    if runtime is None:
+        runtime = Runtime.from_settings(settings or Settings.from_env())
+    return Reconciler(runtime, plan_only=plan_only, at=at).run(trigger)

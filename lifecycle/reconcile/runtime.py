@@ -1,0 +1,114 @@
+"""The gateways a reconcile uses (Runtime) and what one run shares between its images (RunContext).
+
+RunContext holds the run-wide reads (usage of versions, each gallery's soft delete) made once and the
+run-wide delete budget; every image's unit reads it, none of the steps knows which trigger made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lifecycle.gateways.errors import GatewayError
+from lifecycle.gateways.gallery import GalleryGateway
+from lifecycle.gateways.storage import StateStore, state_store
+from lifecycle.model import GalleryRef, ImageRef, ImageUsage
+from lifecycle.planning.retention import SoftDelete
+from lifecycle.policy import ImagePolicy, Policy
+from lifecycle.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The gateways one reconcile uses; built from settings, replaceable for the CLI and tests."""
+
+    settings: Settings
+    gallery: GalleryGateway
+    store: StateStore
+    publisher: Any
+    imagebuilder: Any = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, env: dict[str, str] | None = None) -> Runtime:
+        from lifecycle.gateways.imagebuilder import ImageBuilderGateway
+        from lifecycle.gateways.publisher import publisher_from_settings
+
+        return cls(
+            settings=settings,
+            gallery=GalleryGateway(settings),
+            store=state_store(settings),
+            publisher=publisher_from_settings(dict(os.environ) if env is None else env),
+            imagebuilder=ImageBuilderGateway(settings),
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image definition in scope, as listed (its location and tags come with the listing)."""
+
+    image_policy: ImagePolicy
+    image: ImageRef
+    location: str
+    tags: dict[str, str]
+
+
+class RunContext:
+    """What one run's images share: the policy, the time, the reads made once, the delete budget.
+
+    Thread-safe: images of one run may be reconciled side by side.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        policy: Policy,
+        now: datetime,
+        *,
+        plan_only: bool,
+        deletes_blocked: str | None,
+    ) -> None:
+        self.rt = runtime
+        self.policy = policy
+        self.now = now
+        self.plan_only = plan_only
+        self.deletes_blocked = deletes_blocked
+        self._lock = threading.Lock()
+        self._usage: ImageUsage | None = None
+        self._soft_delete: dict[str, SoftDelete | None] = {}
+        self._deletes_used = 0
+
+    def usage(self) -> ImageUsage:
+        with self._lock:
+            if self._usage is None:
+                self._usage = self.rt.gallery.usage({g.ref.subscription for g in self.policy.galleries})
+            return self._usage
+
+    def soft_delete(self, gallery: GalleryRef) -> SoftDelete | None:
+        """The gallery's soft delete, read once per run; unknown (None) if ARM cannot say: it only
+        changes what the delete reports, never whether it happens."""
+        key = gallery.key()
+        with self._lock:
+            if key not in self._soft_delete:
+                try:
+                    enabled, days = self.rt.gallery.soft_delete(gallery)
+                    self._soft_delete[key] = SoftDelete(enabled, days)
+                except GatewayError as exc:
+                    log.warning("could not read the gallery's soft delete policy", extra={"error": str(exc)})
+                    self._soft_delete[key] = None
+            return self._soft_delete[key]
+
+    def delete_budget(self, image_policy: ImagePolicy) -> int:
+        with self._lock:
+            return max(0, image_policy.retention.max_deletes_per_run - self._deletes_used)
+
+    def spend_deletes(self, count: int) -> None:
+        with self._lock:
+            self._deletes_used += count

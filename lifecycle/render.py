@@ -1,0 +1,82 @@
+"""Plain-text rendering of a run report and of tables, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def short_id(resource_id: str) -> str:
+    marker = "/galleries/"
+    return (
+        resource_id[resource_id.lower().index(marker) + len(marker) :]
+        if marker in resource_id.lower()
+        else resource_id
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_report(report: dict[str, Any]) -> str:
+    out = [f"at {report['at']}  mode {report['mode']}  trigger {report['trigger']['source']}"]
+    if report.get("policy_problem"):
+        out.append(f"policy problem: {report['policy_problem']}")
+    status = {(o["key"]): o for o in report.get("outcomes", [])}
+    if report["actions"]:
+        rows = []
+        for action in report["actions"]:
+            outcome = status.get(action["key"], {})
+            rows.append(
+                [
+                    action["kind"],
+                    short_id(action["target"]),
+                    action["reason"],
+                    outcome.get("status", "-"),
+                    outcome.get("error") or "",
+                ]
+            )
+        out += ["", table(["action", "target", "reason", "outcome", "error"], rows)]
+    else:
+        out += ["", "nothing to do"]
+    version_rows = []
+    for image in report.get("images", []):
+        for version in image["versions"]:
+            summary = ", ".join(
+                x
+                for x in (
+                    f"kept: {version['protected']}" if version.get("protected") else "",
+                    f"expires {version['expires']}" if version.get("expires") else "",
+                    f"deleted {version['deleted']}" if version.get("deleted") else "",
+                    *version.get("notes", []),
+                )
+                if x
+            )
+            version_rows.append([short_id(image["image"]), version["version"], version["state"], summary])
+        if image.get("rebake"):
+            rebake = image["rebake"]
+            version_rows.append(
+                [
+                    short_id(image["image"]),
+                    "(rebake)",
+                    "due" if rebake["due"] else "-",
+                    f"{rebake['reason']}; next {rebake.get('next') or '-'}",
+                ]
+            )
+    if version_rows:
+        out += ["", table(["image", "version", "state", "next"], version_rows)]
+    for line in report.get("skipped", []):
+        out.append(f"skipped: {line}")
+    for line in report.get("errors", []):
+        out.append(f"error: {line}")
+    s = report["summary"]
+    out.append(
+        f"\n{s['images']} images, {s['actions']} actions: {s['succeeded']} succeeded, {s['failed']} failed, "
+        f"{s['planned']} planned; {s['notifications']} events; {s['errors']} errors"
+    )
+    return "\n".join(out)
