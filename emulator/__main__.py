@@ -1,5 +1,6 @@
 """Command line: `python -m emulator [--host H] [--port P] [--replication-seconds S] [--latency-ms N]
-[--throttle] [--faults SPEC] [--seed N] [--start-time ISO8601] [--page-size N] [--delete-seconds S]`.
+[--throttle] [--faults SPEC] [--seed N] [--start-time ISO8601] [--page-size N] [--delete-seconds S]
+[--rbac FILE]`.
 
 Prints `{"endpoint": "https://127.0.0.1:PORT", "ca_bundle": "/path/to/ca.pem"}` as its first stdout line,
 then serves until SIGTERM or SIGINT.
@@ -19,7 +20,9 @@ from pathlib import Path
 from types import FrameType
 
 from emulator.clock import VirtualClock, parse_iso
+from emulator.errors import ArmError
 from emulator.faults import FaultSpec
+from emulator.rbac import parse_document
 from emulator.server import Emulator, create_server
 from emulator.state import Config, State
 from emulator.tls import make_certificates
@@ -53,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
     parser.add_argument("--start-time", default=None, help="virtual clock start (ISO 8601); default real now")
     parser.add_argument("--page-size", type=int, default=50, help="items per list page (default 50)")
+    parser.add_argument(
+        "--rbac",
+        default=None,
+        help='RBAC document to enforce: {"assignments": [{"scope", "actions"}][, "principal": TOKEN]} '
+        "(the output of `python -m lifecycle permissions --json`)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
     try:
@@ -65,6 +74,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--start-time: not an ISO 8601 instant: {args.start_time!r}")
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
+    args.rbac_document = None
+    if args.rbac:
+        try:
+            args.rbac_document = json.loads(Path(args.rbac).read_text(encoding="utf-8"))
+            parse_document(args.rbac_document)
+        except OSError as exc:
+            parser.error(f"--rbac: cannot read {args.rbac}: {exc.strerror}")
+        except ValueError as exc:
+            parser.error(f"--rbac: {args.rbac} is not JSON: {exc}")
+        except ArmError as exc:
+            parser.error(f"--rbac: {exc.message}")
     return args
 
 
@@ -84,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     state = State(config, VirtualClock(args.start))
-    emulator = Emulator(config, state, args.fault_spec)
+    emulator = Emulator(config, state, args.fault_spec, args.rbac_document)
     workdir = Path(tempfile.mkdtemp(prefix="arm-emulator-"))
     try:
         ca_path, cert_path, key_path = make_certificates(workdir, [args.host])

@@ -71,6 +71,17 @@ class Emulator:
 
         return self._client(ImageBuilderClient, subscription)
 
+    def rbac(self) -> dict[str, Any]:
+        """The RBAC document in force and the count of denied requests."""
+        return dict(self.control("GET", "rbac"))
+
+    def set_rbac(self, assignments: list[dict[str, Any]] | None, principal: str | None = None) -> None:
+        """Enforce these assignments (None: RBAC off) for requests bearing `principal` (None: every token)."""
+        document: dict[str, Any] = {"assignments": assignments}
+        if principal is not None:
+            document["principal"] = principal
+        self.control("POST", "rbac", document)
+
     def events(self) -> list[dict[str, Any]]:
         return list(self.control("GET", "events"))
 

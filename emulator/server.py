@@ -2,8 +2,9 @@
 fault injection and the `/_emulator/` control endpoints.
 
 Request pipeline for everything outside `/_emulator/`: count it -> authenticate (401 AuthenticationFailed)
--> injected fault -> throttle (429) -> api-version (400) -> route to the resource family's handler under the
-state lock, after applying every clock-driven transition that is due.
+-> authorize (403 AuthorizationFailed, when RBAC is on: see rbac.py) -> injected fault -> throttle (429)
+-> api-version (400) -> route to the resource family's handler under the state lock, after applying
+every clock-driven transition that is due.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from emulator.arm import (
 from emulator.clock import format_iso, parse_iso
 from emulator.errors import ArmError, error_body
 from emulator.faults import Faults, FaultSpec
+from emulator.rbac import Rbac
 from emulator.state import Config, State
 from emulator.throttle import Throttle, resource_policy
 
@@ -96,8 +98,11 @@ class Stats:
 class Emulator:
     """The request-level logic, independent of sockets."""
 
-    def __init__(self, config: Config, state: State, faults: FaultSpec) -> None:
+    def __init__(
+        self, config: Config, state: State, faults: FaultSpec, rbac: dict[str, Any] | None = None
+    ) -> None:
         self.config = config
+        self.rbac = Rbac(rbac)
         self.state = state
         self.stats = Stats()
         self.throttle = Throttle(config.throttle)
@@ -129,6 +134,10 @@ class Emulator:
 
         try:
             self._authenticate(req, is_events)
+            if arm_path is not None:
+                # Only ARM is authorized here; the topic's data plane has its own keys and tokens.
+                token = req.headers.get("authorization", "")[7:].strip()
+                self.rbac.check(token, req.method, arm_path, req.path)
         except ArmError as err:
             return Response(err.status, err.body(), err.headers)
 
@@ -295,6 +304,7 @@ class Emulator:
                 self.faults.reset()
                 state.reset()
                 self.stats.reset()
+                self.rbac.reset()
                 self.throttle.reset()
             return Response(200, {"reset": True, "now": format_iso(state.now())})
         if name == "time":
@@ -328,6 +338,10 @@ class Emulator:
                 except ValueError as exc:
                     raise ArmError(400, "InvalidRequestContent", str(exc)) from exc
             return Response(200, {"faults": self.faults.spec.describe()})
+        if name == "rbac":
+            if req.method == "POST":
+                self.rbac.load(self._control_body(req))
+            return Response(200, self.rbac.snapshot())
         if name == "config":
             if req.method == "POST":
                 body = self._control_body(req)

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--day", help="YYYY-MM-DD (default: today, UTC)")
     audit.add_argument("--json", action="store_true", help="print JSON lines")
 
+    permissions = commands.add_parser(
+        "permissions", help="the ARM permissions the app needs for a policy, at the narrowest scopes"
+    )
+    permissions.add_argument("--config", required=True, help="policy file path")
+    permissions.add_argument("--json", action="store_true", help='print {"assignments": [...], ...}')
+
     demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
     demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
     return parser
@@ -74,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _plan_or_apply(args, apply=args.command == "apply")
     if args.command == "audit":
         return _audit(args)
+    if args.command == "permissions":
+        return _permissions(args)
     if args.command == "demo":
         return _demo(keep=args.keep)
     return EXIT_INVALID
@@ -140,6 +148,23 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
     ):
         return EXIT_INVALID
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _permissions(args: argparse.Namespace) -> int:
+    from lifecycle.permissions import derive, render
+
+    try:
+        with open(args.config, "rb") as handle:
+            policy = parse_policy(handle.read(), source=args.config)
+    except OSError as exc:
+        print(f"error: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    permissions = derive(policy)
+    print(json.dumps(permissions.to_json(), indent=2) if args.json else render(permissions))
+    return EXIT_OK
 
 
 def _validate_quietly(path: str) -> int:

@@ -28,6 +28,9 @@ _IMAGE_TEMPLATE_ID = re.compile(
     re.IGNORECASE,
 )
 _TAG_NAME_FORBIDDEN = set("<>%&\\?/")
+_SUBSCRIPTION_ID = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+)
 
 
 _S = TypeVar("_S", bound="_Section")
@@ -182,6 +185,26 @@ class GalleryPolicy(_Section):
         assert isinstance(ref, GalleryRef)
         return ref
 
+    consumer_subscriptions: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Subscriptions, besides the gallery's own, whose VMs and scale sets may use its images: the "
+            "in-use check lists them too (and `permissions` grants the reads there)."
+        ),
+    )
+
+    @field_validator("consumer_subscriptions")
+    @classmethod
+    def _subscription_ids(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for item in value:
+            if not _SUBSCRIPTION_ID.match(item):
+                raise ValueError(f"{item!r} is not a subscription id (a GUID)")
+            if item.lower() in seen:
+                raise ValueError(f"subscription {item!r} is listed twice")
+            seen.add(item.lower())
+        return value
+
 
 class Policy(_Section):
     schema_version: Literal[1] = Field(alias="schema", description="Policy format version; must be 1.")
@@ -203,6 +226,13 @@ class Policy(_Section):
     @property
     def dry_run(self) -> bool:
         return self.mode == "dry-run"
+
+    def in_use_subscriptions(self) -> list[str]:
+        """Subscriptions whose VMs and scale sets the in-use check lists: every gallery's own, plus the
+        consumer subscriptions the policy names (lower-cased, sorted)."""
+        subs = {g.ref.subscription.lower() for g in self.galleries}
+        subs.update(s.lower() for g in self.galleries for s in g.consumer_subscriptions)
+        return sorted(subs)
 
     def gallery(self, ref: GalleryRef) -> GalleryPolicy | None:
         return next((g for g in self.galleries if g.id.lower() == ref.key()), None)

@@ -1,0 +1,195 @@
+"""Role-based access control as ARM enforces it: every ARM request's action must be granted to the caller
+at the request's scope or above, else 403 `AuthorizationFailed`.
+
+The document is the shape `python -m lifecycle permissions --json` prints:
+`{"assignments": [{"scope": "/subscriptions/<s>[/resourceGroups/<rg>]", "actions": ["...", ...]}],
+  "principal": "<bearer token>"}`. `{"assignments": null}` turns enforcement off (the default).
+
+Principals. ARM authorizes the principal a token was issued to. The emulator has no directory, so the
+bearer token itself stands for the principal: with `"principal"` set, the assignments bind the requests
+that carry exactly that token, and every other token is unrestricted (as an Owner would be: the test
+harness sets fleets up through the SDK with its own token). Without `"principal"` the assignments bind
+every token. The client id in the error is a GUID derived from the token, never the token itself.
+
+Action names. `<provider>/<type path>/read|write|delete` by HTTP method, `<provider>/<type path>/<action>/
+action` for a POST to an action: the naming of the provider operations lists, e.g.
+`Microsoft.Compute/galleries/images/versions/write`, `Microsoft.Compute/virtualMachineScaleSets/
+virtualMachines/read`, `Microsoft.Compute/locations/capsOperations/read` (operation status polling) and
+`Microsoft.VirtualMachineImages/imageTemplates/run/action` (source: ../shared/reference/rbac/
+provider-operations.json, extracted from https://learn.microsoft.com/azure/role-based-access-control/
+permissions/compute, and rbac/imagebuilder_OperationsList.2024-02-01.json, Azure/azure-rest-api-specs
+Microsoft.VirtualMachineImages Operations_List example).
+
+Scopes. A grant applies at its scope and every scope below it (learn.microsoft.com/azure/
+role-based-access-control/scope-overview: "permissions are inherited by child scopes"); a grant at a
+resource group does not cover a list at the subscription. Scope ids compare case-insensitively, as ARM
+resource ids do. A trailing `*` in an action is a wildcard, as in role definitions (`Microsoft.Compute/*`,
+`*/read`): learn.microsoft.com/azure/role-based-access-control/role-definitions#actions.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.arm import ArmPath
+from emulator.errors import ArmError
+
+_PRINCIPAL_NAMESPACE = uuid.UUID("6f1c3c52-2f0e-4b43-9d0c-6f1b6c0e7a11")
+_VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    scope: str  # lower-cased, no trailing slash
+    patterns: tuple[re.Pattern[str], ...]
+
+
+def request_action(method: str, path: ArmPath) -> str:
+    """The operation name ARM authorizes for this request: a POST's last path segment is its action
+    (`.../imageTemplates/{t}/run` -> `Microsoft.VirtualMachineImages/imageTemplates/run/action`)."""
+    types = "/".join(path.types)
+    if method == "POST":
+        return f"{path.provider}/{types}/action"
+    return f"{path.provider}/{types}/{_VERBS.get(method, 'write')}"
+
+
+def message_scope(path: ArmPath) -> str:
+    """The scope ARM's AuthorizationFailed message names for a request.
+
+    - Location-based proxy resources (`/subscriptions/{s}/providers/{p}/locations/...`): the subscription,
+      e.g. "...perform action 'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/
+      read' over scope '/subscriptions/aef08ef7-...'" (Azure/vagrant-azure#164).
+    - A list (collection GET): the path without the collection's type, e.g. "...action
+      'Microsoft.Compute/virtualMachines/read' over scope '/subscriptions/.../resourceGroups/{rg}/providers/
+      Microsoft.Compute'" (Azure/azure-sdk-for-go#3117, Azure/azure-sdk-for-net#1157).
+    - A resource or an action on it: the resource id, e.g. "...action 'Microsoft.Storage/storageAccounts/
+      write' over scope '/subscriptions/.../providers/Microsoft.Storage/storageAccounts/clusterixgbq'"
+      (Azure/ARO-RP#66) and "'Microsoft.Compute/virtualMachines/read' over scope '.../virtualMachines/
+      {name}'" (pivotal-cf/terraforming-azure#71).
+    """
+    base = f"/subscriptions/{path.subscription}"
+    if path.types and path.types[0].lower() == "locations":
+        return base
+    if path.resource_group is not None:
+        base += f"/resourceGroups/{path.resource_group}"
+    base += f"/providers/{path.provider}"
+    # Pairs of (type, name): a list's collection type and an action's name have no name and drop out.
+    return base + "".join(f"/{t}/{n}" for t, n in zip(path.types, path.names, strict=False))
+
+
+def _pattern(action: str) -> re.Pattern[str]:
+    # `*` matches any run of characters, as in role definitions; everything else is literal.
+    return re.compile("^" + ".*".join(re.escape(part) for part in action.split("*")) + "$", re.IGNORECASE)
+
+
+def _normalize_scope(scope: str) -> str:
+    return "/" + scope.strip().strip("/").lower() if scope.strip("/ ") else ""
+
+
+def client_id(token: str) -> str:
+    """A stable object id for a bearer token: the error names the principal without echoing the token."""
+    return str(uuid.uuid5(_PRINCIPAL_NAMESPACE, token))
+
+
+class Rbac:
+    """The assignments in force (None: no enforcement) and the count of denied requests."""
+
+    def __init__(self, document: dict[str, Any] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._initial = document
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the start-up document (`--rbac FILE`, or none)."""
+        self.load(self._initial)
+        with self._lock:
+            self.denied = 0
+
+    def load(self, document: dict[str, Any] | None) -> None:
+        """Validate and apply a document; a bad one raises ArmError 400 and changes nothing."""
+        assignments, principal = parse_document(document)
+        with self._lock:
+            self._document = (
+                None if assignments is None else {"assignments": assignments, "principal": principal}
+            )
+            self._assignments = (
+                None
+                if assignments is None
+                else [
+                    Assignment(_normalize_scope(a["scope"]), tuple(_pattern(x) for x in a["actions"]))
+                    for a in assignments
+                ]
+            )
+            self._principal = principal
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            document = self._document or {"assignments": None, "principal": None}
+            return {**document, "denied": self.denied}
+
+    def check(self, token: str, method: str, path: ArmPath, request_path: str) -> None:
+        """Raise 403 AuthorizationFailed unless an assignment grants this request's action at its scope."""
+        with self._lock:
+            assignments = self._assignments
+            principal = self._principal
+        if assignments is None or (principal is not None and token != principal):
+            return
+        action = request_action(method, path)
+        where = _normalize_scope(request_path)
+        for assignment in assignments:
+            inside = where == assignment.scope or where.startswith(assignment.scope + "/")
+            if inside and any(p.match(action) for p in assignment.patterns):
+                return
+        with self._lock:
+            self.denied += 1
+        who = client_id(token)
+        # ARM's text, verbatim but for the values: "The client '{id}' with object id '{id}' does not have
+        # authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access
+        # was recently granted, please refresh your credentials." (403, code AuthorizationFailed; quoted in
+        # Azure/Azure-Landing-Zones#3668, Azure/azure-cli#29802, MicrosoftDocs/azure-docs#77897).
+        raise ArmError(
+            403,
+            "AuthorizationFailed",
+            f"The client '{who}' with object id '{who}' does not have authorization to perform action "
+            f"'{action}' over scope '{message_scope(path)}' or the scope is invalid. If access was "
+            "recently granted, please refresh your credentials.",
+        )
+
+
+def parse_document(document: Any) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """(assignments or None, principal or None) of an RBAC document; ArmError 400 naming what is wrong."""
+    if document is None:
+        return None, None
+    if not isinstance(document, dict) or "assignments" not in document:
+        raise _bad('expected {"assignments": [{"scope", "actions"}] | null[, "principal": "<token>"]}')
+    principal = document.get("principal")
+    if principal is not None and (not isinstance(principal, str) or not principal.strip()):
+        raise _bad("principal must be a non-empty string (the bearer token the assignments bind)")
+    raw = document["assignments"]
+    if raw is None:
+        return None, None
+    if not isinstance(raw, list):
+        raise _bad("assignments must be a list or null")
+    out = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise _bad(f"assignments[{index}] must be an object with scope and actions")
+        scope, actions = item.get("scope"), item.get("actions")
+        if not isinstance(scope, str) or not (
+            scope.strip() == "/" or scope.lower().startswith("/subscriptions/")
+        ):
+            raise _bad(
+                f"assignments[{index}].scope must be '/' or start with /subscriptions/ (got {scope!r})"
+            )
+        if not isinstance(actions, list) or not all(isinstance(a, str) and a for a in actions):
+            raise _bad(f"assignments[{index}].actions must be a list of action names")
+        out.append({"scope": scope, "actions": list(actions)})
+    return out, principal
+
+
+def _bad(message: str) -> ArmError:
+    return ArmError(400, "InvalidRequestContent", f"RBAC document: {message}")

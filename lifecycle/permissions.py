@@ -1,0 +1,200 @@
+"""The permissions the app needs for a policy, derived from the policy alone (pure: no I/O, no clock).
+
+Owns the list of ARM actions the gateways perform and where each one is checked. ARM authorizes a request
+at the request's own scope (a list of VMs at `/subscriptions/<s>` needs `virtualMachines/read` granted at
+that subscription or above), so each action is granted at the narrowest scope that still contains every
+request the app makes with it:
+
+- each gallery's resource group: read the gallery (soft delete, sharing), list and read image
+  definitions, list, read, update and delete image versions (lifecycle/gateways/gallery.py);
+- each subscription whose machines may use the galleries (the galleries' own subscriptions plus
+  `galleries[].consumer_subscriptions`): list VMs, scale sets and scale-set instances, the in-use check
+  (GalleryGateway.usage);
+- each rebake template's resource group: read the template's last run and start a run
+  (lifecycle/gateways/imagebuilder.py).
+
+Writes and deletes start long-running operations with `polling=False` and are observed by later reads, so
+the app never reads `locations/capsOperations` (which, being at subscription scope, a resource-group grant
+would not cover anyway).
+
+Data-plane roles (Event Grid, Storage) are not ARM actions on these scopes: they are listed apart in
+`data_roles`, for the resources the deployment creates.
+
+Action names are those of the provider operations lists (learn.microsoft.com/azure/role-based-access-control/
+permissions/compute and the Microsoft.VirtualMachineImages Operations_List). Any new ARM call in the
+gateways must be added here, or the integration tests (run under exactly this output) get 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifecycle.policy import Policy, merged_sections
+
+GALLERY_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("Microsoft.Compute/galleries/read", "read the gallery's soft-delete policy before a delete"),
+    ("Microsoft.Compute/galleries/images/read", "list and read the gallery's image definitions"),
+    ("Microsoft.Compute/galleries/images/versions/read", "list versions, read replication progress"),
+    (
+        "Microsoft.Compute/galleries/images/versions/write",
+        "update versions: regions, tags, end-of-life, excludeFromLatest",
+    ),
+    ("Microsoft.Compute/galleries/images/versions/delete", "delete retired versions"),
+)
+IN_USE_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("Microsoft.Compute/virtualMachines/read", "in-use check: list the subscription's VMs"),
+    ("Microsoft.Compute/virtualMachineScaleSets/read", "in-use check: list the subscription's scale sets"),
+    (
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        "in-use check: list scale-set instances (those not on the latest model)",
+    ),
+)
+TEMPLATE_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("Microsoft.VirtualMachineImages/imageTemplates/read", "rebake: read the template's last run"),
+    ("Microsoft.VirtualMachineImages/imageTemplates/run/action", "rebake: start a template run"),
+)
+# The order actions are printed in (and the order the Bicep lists them in).
+ACTION_ORDER = tuple(name for name, _ in (*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS))
+WHY = dict((*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS))
+
+
+@dataclass(frozen=True)
+class DataRole:
+    """A data-plane role on a resource the deployment creates (not an ARM action on the policy's scopes)."""
+
+    role: str
+    role_id: str
+    resource: str
+    data_actions: tuple[str, ...]
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "role_id": self.role_id,
+            "resource": self.resource,
+            "data_actions": list(self.data_actions),
+            "why": self.why,
+        }
+
+
+# Built-in role ids: learn.microsoft.com/azure/role-based-access-control/built-in-roles.
+DATA_ROLES: tuple[DataRole, ...] = (
+    DataRole(
+        "EventGrid Data Sender",
+        "d5a91429-5739-47e2-a06b-3470a27159e7",
+        "the lifecycle events topic (LIFECYCLE_EVENTS_ENDPOINT; the topic for builds in is a different one)",
+        ("Microsoft.EventGrid/events/send/action",),
+        "publish ImageLifecycle.* events",
+    ),
+    DataRole(
+        "Storage Blob Data Reader",
+        "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+        "the policy container (LIFECYCLE_CONFIG_URL): read only, the app never rewrites its policy",
+        ("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",),
+        "read the policy document",
+    ),
+    DataRole(
+        "Storage Blob Data Contributor",
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "the state container (LIFECYCLE_STATE_URL)",
+        (
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
+        ),
+        "run state, leases, the audit log, the last accepted policy",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    scope: str
+    actions: tuple[str, ...]
+    reasons: tuple[str, ...] = field(default=())  # why this scope: which galleries, templates
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scope": self.scope, "actions": list(self.actions)}
+
+
+@dataclass(frozen=True)
+class Permissions:
+    assignments: tuple[Assignment, ...]
+    data_roles: tuple[DataRole, ...] = DATA_ROLES
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"assignments": [{"scope", "actions"}], "data_roles": [...]}`: the first key is what an ARM
+        role assignment needs (and what the emulator's RBAC takes); data roles are kept apart."""
+        return {
+            "assignments": [a.to_json() for a in self.assignments],
+            "data_roles": [r.to_json() for r in self.data_roles],
+        }
+
+    def actions_at(self, scope: str) -> tuple[str, ...]:
+        return next((a.actions for a in self.assignments if a.scope.lower() == scope.lower()), ())
+
+
+def subscription_scope(subscription: str) -> str:
+    return f"/subscriptions/{subscription}"
+
+
+def resource_group_scope(subscription: str, resource_group: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+
+
+def rebake_templates(policy: Policy) -> list[str]:
+    """Every Image Builder template some image of the policy runs (the merged rule per image pattern),
+    when a schedule or max age can make it due."""
+    found: dict[str, str] = {}
+    for gallery in policy.galleries:
+        for override in gallery.images.values():
+            rebake = merged_sections(policy.defaults, override)["rebake"]
+            if rebake.image_template and (rebake.schedule or rebake.max_age_days):
+                found.setdefault(rebake.image_template.lower(), rebake.image_template)
+    return list(found.values())
+
+
+def derive(policy: Policy) -> Permissions:
+    """The ARM actions the app needs for `policy`, one assignment per scope, scopes sorted."""
+    grants: dict[str, tuple[str, set[str], list[str]]] = {}
+
+    def grant(scope: str, actions: Iterable[tuple[str, str]], reason: str) -> None:
+        _, names, reasons = grants.setdefault(scope.lower(), (scope, set(), []))
+        names.update(name for name, _ in actions)
+        if reason not in reasons:
+            reasons.append(reason)
+
+    for gallery in policy.galleries:
+        ref = gallery.ref
+        grant(
+            resource_group_scope(ref.subscription, ref.resource_group),
+            GALLERY_ACTIONS,
+            f"gallery {ref.gallery}",
+        )
+    for subscription in policy.in_use_subscriptions():
+        grant(subscription_scope(subscription), IN_USE_ACTIONS, "machines that may use the galleries")
+    for template in rebake_templates(policy):
+        parts = template.strip("/").split("/")
+        name = parts[-1]
+        grant(resource_group_scope(parts[1], parts[3]), TEMPLATE_ACTIONS, f"image template {name}")
+    assignments = tuple(
+        Assignment(scope, tuple(a for a in ACTION_ORDER if a in names), tuple(reasons))
+        for _, (scope, names, reasons) in sorted(grants.items())
+    )
+    return Permissions(assignments)
+
+
+def render(permissions: Permissions) -> str:
+    """The human-readable form: each scope, why it is needed, and each action with its purpose."""
+    lines = ["ARM role assignments (one custom role per scope, or one role assigned at each scope):"]
+    for assignment in permissions.assignments:
+        lines += ["", f"{assignment.scope}", f"  for: {', '.join(assignment.reasons)}"]
+        lines += [f"  {action:66} {WHY[action]}" for action in assignment.actions]
+    lines += ["", "Data-plane roles on the deployment's own resources (not ARM actions):"]
+    for role in permissions.data_roles:
+        lines.append(f"  {role.role} on {role.resource}: {role.why}")
+    return "\n".join(lines)
