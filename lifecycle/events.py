@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from lifecycle.model import InvalidResourceId, VersionRef, parse_time, parse_version_id, utc
+from lifecycle.tags import LIFETIME_DAYS, strip_url_secrets
 
 if TYPE_CHECKING:
     import azure.functions as func
@@ -86,23 +87,32 @@ class BuildMetadata:
     lifetime_days: int | None = None
 
     def tags(self) -> dict[str, str]:
-        """The lifecycle tags for the fields that are set (section 5 names)."""
+        """The lifecycle tags for the fields that are set (section 5 names), plus the build's lifetime
+        (`lifecycle.lifetime-days`, so a longer lifetime is remembered on the version itself)."""
         out: dict[str, str] = {}
         for attribute, tag in BUILD_TAGS:
             value = getattr(self, attribute)
             if value is not None:
-                out[tag] = value
+                out[tag] = strip_url_secrets(value)
+        if self.lifetime_days is not None:
+            out[LIFETIME_DAYS] = str(self.lifetime_days)
         return out
 
 
 @dataclass(frozen=True)
 class BuildCompleted:
-    """A build finished and names the version it published, with metadata to tag it with."""
+    """A build finished and names the version it published, with metadata to tag it with.
+
+    `source` is who sent it: the Event Grid schema's `topic` (set by Event Grid itself, so it cannot be
+    forged by a publisher) or the CloudEvents `source` (set by the publisher). Whether it is trusted is
+    decided against the gallery's `build_sources` (`lifecycle.trust`), not here.
+    """
 
     version: VersionRef
     metadata: BuildMetadata
     event_id: str
     event_time: datetime | None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,7 @@ class _Envelope:
     subject: str | None
     time: datetime | None
     data: Any
+    source: str | None = None  # Event Grid `topic` or CloudEvents `source`: who sent it
 
 
 def parse_event(payload: Mapping[str, Any] | str | bytes) -> InboundEvent:
@@ -284,6 +295,7 @@ def _envelope(body: Mapping[str, Any]) -> _Envelope:
             field="subject",
             event_id=event_id,
         )
+    source = body.get("topic" if schema == "eventgrid" else "source")
     return _Envelope(
         schema=schema,
         id=event_id,
@@ -291,6 +303,7 @@ def _envelope(body: Mapping[str, Any]) -> _Envelope:
         subject=subject or None,
         time=_time(body.get(time_field), time_field, event_id),
         data=body.get("data"),
+        source=(source.strip() or None) if isinstance(source, str) else None,
     )
 
 
@@ -425,11 +438,15 @@ def _build_completed(envelope: _Envelope) -> BuildCompleted:
         )
     values: dict[str, Any] = {}
     for key, attribute in _BUILD_FIELDS:
-        # Over-long values (an SBOM URL with a SAS token, say) are kept whole here; the tag owner cuts them
-        # to Azure's limit with a warning, rather than the whole build's metadata being dropped.
-        values[attribute] = _optional_data_str(data, key, envelope.id)
+        # Over-long values are kept whole here; the tag owner cuts them to Azure's limit with a warning,
+        # rather than the whole build's metadata being dropped. A SAS token in sbomUri or pipelineRunUrl
+        # (query string, fragment) must not travel further: not into state, tags or the audit log.
+        value = _optional_data_str(data, key, envelope.id)
+        values[attribute] = strip_url_secrets(value) if value is not None else None
     values["lifetime_days"] = _lifetime_days(data.get("lifetimeDays"), envelope.id)
-    return BuildCompleted(version, BuildMetadata(**values), envelope.id, envelope.time)
+    return BuildCompleted(
+        version, BuildMetadata(**values), envelope.id, envelope.time, source=envelope.source
+    )
 
 
 def _lifetime_days(value: object, event_id: str) -> int | None:

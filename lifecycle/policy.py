@@ -167,6 +167,26 @@ class GalleryPolicy(_Section):
         default_factory=lambda: {"*": ImageSettings()},
         description='Image name or glob ("*") -> overrides. Images matched by none are never touched.',
     )
+    build_sources: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Who may send BuildCompleted / VersionApproved for this gallery: Event Grid topic resource ids "
+            "(the Event Grid schema's `topic`) or CloudEvents `source` values. Empty: any source (risky)."
+        ),
+    )
+
+    @field_validator("build_sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for source in value:
+            if not source.strip():
+                raise ValueError("a build source must be a non-empty string")
+            key = source.strip().rstrip("/").lower()
+            if key in seen:
+                raise ValueError(f"build source {source!r} is listed twice")
+            seen.add(key)
+        return [s.strip() for s in value]
 
     @field_validator("id")
     @classmethod

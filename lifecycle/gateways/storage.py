@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 from lifecycle.clients import credential
 from lifecycle.gateways.errors import GatewayError, PermanentError, PreconditionFailed, RetryableError
 from lifecycle.settings import Settings
+from lifecycle.tags import scrub
 
 log = logging.getLogger(__name__)
 STATE_CONTAINER = "lifecycle-state"
@@ -387,7 +388,8 @@ def _safe(name: str) -> str:
 def _chunks(records: Sequence[dict[str, Any]]) -> Iterator[bytes]:
     buffer = b""
     for record in records:
-        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        # No secret in the audit log: every URL in a record loses its query string and fragment (SAS).
+        line = (json.dumps(scrub(record), sort_keys=True, default=str) + "\n").encode()
         if buffer and len(buffer) + len(line) > _MAX_APPEND:
             yield buffer
             buffer = b""

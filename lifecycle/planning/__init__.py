@@ -108,7 +108,9 @@ def plan_image(
                 )
             )
         build = pending.get(version.name)
-        if build is not None and all(version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in build.tags.items()):
+        if build is not None and all(
+            version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in _event_tags(build).items()
+        ):
             pending.pop(version.name)
         reports.append(
             VersionReport(version.name, lifecycle_state, tuple(notes), expires, deleted, fate.kept)
@@ -236,7 +238,7 @@ def _plan_version(
     desired_tags = dict(policy.metadata.tags)
     build = pending.get(version.name)
     if build is not None:
-        desired_tags.update(build.tags)
+        desired_tags.update(_event_tags(build))
     desired_tags[lt.STATE] = lifecycle_state
     changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
     notes.extend(tag_warnings)
@@ -251,6 +253,12 @@ def _plan_version(
             )
         )
     return actions, notes, lifecycle_state
+
+
+def _event_tags(build: PendingBuild) -> dict[str, str]:
+    """The build's tags an event may set: the documented build tags only, never `lifecycle.state`, a
+    hold or any other tag the app or an operator owns (whatever the remembered state says)."""
+    return {k: v for k, v in build.tags.items() if k.lower() in lt.EVENT_TAGS}
 
 
 def _delete(

@@ -75,13 +75,32 @@ def latest_version(image: ObservedImage) -> ObservedVersion | None:
     return max(eligible, key=lambda v: version_key(v.name), default=None)
 
 
+def build_lifetime(version: ObservedVersion) -> int | None:
+    """The lifetime a trusted build asked for, as remembered on the version (`lifecycle.lifetime-days`)."""
+    value = next((v for k, v in version.tags.items() if k.lower() == lt.LIFETIME_DAYS), "")
+    return int(value) if value.strip().isdigit() and int(value) > 0 else None
+
+
 def desired_end_of_life(
     retention: Retention, version: ObservedVersion, lifetime_days: int | None
 ) -> datetime | None:
-    days = lifetime_days or retention.lifetime_days
-    if days is None or version.published is None:
+    """The end-of-life to write. A build's `lifetimeDays` only ever lengthens the policy's lifetime: a
+    shorter one is ignored, so whoever can publish a build event cannot retire a version early. With no
+    policy lifetime, the build may only push out the date the version already has (Azure's default),
+    never set one on a version that has none."""
+    if version.published is None:
         return None
-    return version.published + timedelta(days=days)
+    policy_eol = (
+        version.published + timedelta(days=retention.lifetime_days) if retention.lifetime_days else None
+    )
+    if not lifetime_days:
+        return policy_eol
+    build_eol = version.published + timedelta(days=lifetime_days)
+    if policy_eol is not None:
+        return max(policy_eol, build_eol)
+    if version.end_of_life is not None and build_eol >= version.end_of_life - EOL_TOLERANCE:
+        return build_eol
+    return None
 
 
 def _due_delete(retention: Retention, version: ObservedVersion, eol: datetime | None) -> datetime | None:
@@ -112,7 +131,8 @@ def assess(
     fates: dict[str, Fate] = {}
     due: list[tuple[ObservedVersion, Fate]] = []
     for version in image.versions:
-        desired = desired_end_of_life(retention, version, lifetimes.get(version.name))
+        lifetime = lifetimes.get(version.name) or build_lifetime(version)
+        desired = desired_end_of_life(retention, version, lifetime)
         eol = desired or version.end_of_life
         set_eol = None
         if (

@@ -51,6 +51,7 @@ class RunReport:
     notifications: list[Notification] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # events from untrusted senders: changed nothing
     policy_problem: str | None = None
     no_policy: bool = False
 
@@ -103,5 +104,6 @@ class RunReport:
             "notifications": [n.to_json() for n in self.notifications],
             "errors": self.errors,
             "skipped": self.skipped,
+            "rejected": self.rejected,
             "summary": self.summary(),
         }

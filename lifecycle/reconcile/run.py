@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from lifecycle.config import PolicyStatus, load_policy
+from lifecycle.events import BuildCompleted
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.storage import policy_source
 from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef, iso, parse_resource_id
@@ -21,6 +22,7 @@ from lifecycle.reconcile.image import append_audit, reconcile_image
 from lifecycle.reconcile.report import RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
+from lifecycle.trust import untrusted_reason
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class Reconciler:
             return report
         policy = status.policy
         report.mode = "plan" if self.plan_only else policy.mode
+        if trigger.build is not None and self._build_rejected(policy, trigger.build, now, report):
+            return report
         ctx = RunContext(
             self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=_deletes_paused(status.problem)
         )
@@ -54,6 +58,42 @@ class Reconciler:
             report.add(reconcile_image(ctx, target, trigger))
         self._publish(report.notifications, report)
         return report
+
+    def _build_rejected(
+        self, policy: Policy, build: BuildCompleted, now: datetime, report: RunReport
+    ) -> bool:
+        """A build event from a sender the gallery does not trust changes nothing: no ARM call, no state;
+        it is logged and audited as rejected (an event for a gallery out of scope is left to `targets`)."""
+        gallery = build.version.image_ref.gallery_ref
+        if policy.gallery(gallery) is None:
+            return False
+        reason = untrusted_reason(policy, gallery, build.source)
+        if reason is None:
+            return False
+        report.rejected.append(f"{build.version.id}: build event rejected: {reason}")
+        log.warning(
+            "build event rejected: %s",
+            reason,
+            extra={"event_id": build.event_id, "version": build.version.id, "source": build.source},
+        )
+        if not self.plan_only:
+            append_audit(
+                self.rt.store,
+                [
+                    {
+                        "time": iso(now),
+                        "trigger": report.trigger.source,
+                        "event_id": build.event_id,
+                        "target": build.version.id,
+                        "action": "build_rejected",
+                        "reason": reason,
+                        "after": {"source": build.source},
+                        "outcome": "rejected",
+                    }
+                ],
+                now.date(),
+            )
+        return True
 
     def _policy(self, now: datetime, report: RunReport) -> PolicyStatus:
         status = load_policy(policy_source(self.rt.settings), self.rt.store, now, remember=not self.plan_only)

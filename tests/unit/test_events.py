@@ -263,6 +263,7 @@ def test_functions_cloudevent_datum_rewritten_to_a_build(reference_dir: Path) ->
         metadata=BuildMetadata(build_id="42", lifetime_days=14),
         event_id="A234-1234-1234",
         event_time=datetime(2018, 4, 5, 17, 31, tzinfo=UTC),
+        source="/mycontext/subcontext",
     )
 
 
@@ -338,10 +339,12 @@ def test_local_build_completed_eventgrid_uses_image_version_id() -> None:
     assert result.metadata.tags() == {
         "lifecycle.build-id": "20260105.3",
         "lifecycle.commit": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
-        "lifecycle.pipeline-run": "https://dev.azure.com/contoso/platform/_build/results?buildId=8812",
+        # The query string is dropped: tags are public to every Reader, and a query may carry a SAS.
+        "lifecycle.pipeline-run": "https://dev.azure.com/contoso/platform/_build/results",
         "lifecycle.sbom": "https://contosoartifacts.blob.core.windows.net/sbom/ubuntu-24.04/1.0.0.spdx.json",
         "lifecycle.approver": "alice@contoso.com",
         "lifecycle.base-image": "Canonical:ubuntu-24_04-lts:server:24.04.202512160",
+        "lifecycle.lifetime-days": "60",
     }
 
 
@@ -616,7 +619,7 @@ def test_image_version_id_wins_over_subject() -> None:
 
 def test_tags_only_for_fields_that_are_set() -> None:
     assert BuildMetadata().tags() == {}
-    assert BuildMetadata(lifetime_days=30).tags() == {}
+    assert BuildMetadata(lifetime_days=30).tags() == {"lifecycle.lifetime-days": "30"}
     assert BuildMetadata(build_id="7", base_image="img").tags() == {
         "lifecycle.build-id": "7",
         "lifecycle.base-image": "img",
@@ -678,7 +681,47 @@ def test_importing_events_loads_no_azure_module() -> None:
 
 
 def test_an_overlong_build_value_is_kept_for_the_tag_owner_to_cut() -> None:
-    long_sbom = "https://sboms.blob.core.windows.net/sbom/ubuntu.spdx.json?" + "sig=x" * 80
+    long_sbom = "https://sboms.blob.core.windows.net/sbom/" + "ubuntu/" * 60 + "spdx.json"
     parsed = parse_event(eg(BUILD, {"sbomUri": long_sbom, "buildId": "7"}))
     assert isinstance(parsed, BuildCompleted)
     assert parsed.metadata.sbom == long_sbom and parsed.metadata.build_id == "7"
+
+
+# --- secrets and senders ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "kept"),
+    [
+        (
+            "sbomUri",
+            "https://acct.blob.core.windows.net/sbom/1.0.0.spdx.json?sv=2024-05-04&sr=b&sig=SECRET%3D",
+            "https://acct.blob.core.windows.net/sbom/1.0.0.spdx.json",
+        ),
+        (
+            "pipelineRunUrl",
+            "https://dev.azure.com/contoso/platform/_build/results?buildId=1#token=SECRET",
+            "https://dev.azure.com/contoso/platform/_build/results",
+        ),
+        ("pipelineRunUrl", "https://user:SECRET@ci.example.com/run/7", "https://ci.example.com/run/7"),
+    ],
+    ids=["sas-query", "fragment", "user-info"],
+)
+def test_urls_lose_query_fragment_and_user_info_before_they_become_tags(
+    field: str, raw: str, kept: str
+) -> None:
+    parsed = parse_event(ce(BUILD, {field: raw}))
+    assert isinstance(parsed, BuildCompleted)
+    tags = parsed.metadata.tags()
+    assert kept in tags.values()
+    assert not any("SECRET" in v for v in tags.values())
+
+
+def test_build_source_is_the_eventgrid_topic_or_the_cloudevents_source() -> None:
+    eg_event = eg(BUILD, {"imageVersionId": VERSION_ID})
+    eg_event["topic"] = "/subscriptions/s/resourceGroups/r/providers/Microsoft.EventGrid/topics/builds"
+    parsed = parse_event(eg_event)
+    assert isinstance(parsed, BuildCompleted) and parsed.source == eg_event["topic"]
+    ce_event = ce(BUILD, {"imageVersionId": VERSION_ID})
+    parsed = parse_event(ce_event)
+    assert isinstance(parsed, BuildCompleted) and parsed.source == ce_event["source"]

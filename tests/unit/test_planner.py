@@ -216,10 +216,63 @@ def test_end_of_life_is_set_explicitly() -> None:
     assert after(plan, ActionKind.END_OF_LIFE) == {"end_of_life": "2026-01-31T00:00:00Z"}
 
 
-def test_build_lifetime_days_overrides_policy() -> None:
-    state = ImageState(pending_builds={"1.0.0": PendingBuild(tags={}, lifetime_days=7, received=T0)})
-    plan = plan_image(policy({"retention": RETENTION}), image(version("1.0.0", tags=ACTIVE)), T0, state=state)
-    assert after(plan, ActionKind.END_OF_LIFE) == {"end_of_life": "2026-01-08T00:00:00Z"}
+LIFETIME_CASES = [
+    # (policy lifetime, build lifetime, lifetime tag on the version, observed end-of-life, expected write)
+    pytest.param(30, 60, None, None, "2026-03-02T00:00:00Z", id="build-lengthens"),
+    pytest.param(30, 7, None, None, "2026-01-31T00:00:00Z", id="build-cannot-shorten"),
+    pytest.param(30, 1, None, T0 + days(30), None, id="forged-one-day-changes-nothing"),
+    pytest.param(30, None, "60", T0 + days(60), None, id="tag-remembers-the-longer-lifetime"),
+    pytest.param(30, None, "7", None, "2026-01-31T00:00:00Z", id="tag-cannot-shorten-either"),
+    pytest.param(None, 365, None, T0 + days(182), "2027-01-01T00:00:00Z", id="no-policy-pushes-azure-date"),
+    pytest.param(None, 7, None, T0 + days(182), None, id="no-policy-never-earlier-than-azure"),
+    pytest.param(None, 7, None, None, None, id="no-policy-no-date-none-set"),
+]
+
+
+@pytest.mark.parametrize(("policy_days", "build_days", "tag", "eol", "expected"), LIFETIME_CASES)
+def test_a_build_lifetime_only_lengthens(
+    policy_days: int | None, build_days: int | None, tag: str | None, eol: Any, expected: str | None
+) -> None:
+    retention = {**RETENTION, "lifetime_days": policy_days}
+    tags = {**ACTIVE, **({lt.LIFETIME_DAYS: tag} if tag else {})}
+    builds = {"1.0.0": PendingBuild(tags={}, lifetime_days=build_days, received=T0)} if build_days else {}
+    plan = plan_image(
+        policy({"retention": retention}),
+        image(version("1.0.0", tags=tags, eol=eol)),
+        T0,
+        state=ImageState(pending_builds=builds),
+    )
+    eol_actions = [a for a in plan.actions if a.kind is ActionKind.END_OF_LIFE]
+    if expected is None:
+        assert eol_actions == []
+    else:
+        assert after(plan, ActionKind.END_OF_LIFE) == {"end_of_life": expected}
+
+
+def test_event_data_sets_only_the_documented_build_tags() -> None:
+    # A state document carrying other lifecycle tags (hand-edited, or from an older release) cannot
+    # overwrite the app's own state tag nor set a hold.
+    build = PendingBuild(
+        tags={lt.BUILD_ID: "42", lt.STATE: "active", lt.HOLD: "true", "lifecycle.approved-by": "mallory"},
+        received=T0,
+    )
+    expired = version(
+        "1.0.0", published=T0 - days(60), tags={lt.STATE: lt.STATE_EXPIRED}, excluded=True, eol=T0 - days(30)
+    )
+    plan = plan_image(
+        policy({"retention": {**RETENTION, "keep_latest": 1}}),
+        image(expired, version("1.0.1", tags=ACTIVE)),
+        T0,
+        state=ImageState(pending_builds={"1.0.0": build}),
+    )
+    tag_writes = [thaw_tags(a) for a in plan.actions if a.kind is ActionKind.TAG]
+    assert tag_writes == [{lt.BUILD_ID: "42"}]
+
+
+def thaw_tags(action: Any) -> dict[str, str]:
+    from lifecycle.actions import thaw
+
+    return dict(thaw(action.after)["tags"])
 
 
 def _versions(n: int, **kwargs: Any) -> list[Any]:
