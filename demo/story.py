@@ -193,6 +193,11 @@ def _run(demo: Demo, workdir: Path) -> int:
             "LIFECYCLE_EVENTS_KEY": EVENTS_KEY,
         }
     )
+    # The app runs under exactly what `python -m lifecycle permissions --json` grants for this policy.
+    from lifecycle.permissions import derive
+    from lifecycle.policy import parse_policy
+
+    demo.emulator.set_rbac(derive(parse_policy(POLICY)).to_json()["assignments"], principal="demo-token")
     now = datetime.now(UTC).replace(microsecond=0)
     _section("A gallery with four months of history (built through azure-mgmt-compute on the ARM emulator)")
     demo.build_gallery(now)

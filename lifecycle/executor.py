@@ -146,7 +146,8 @@ class Executor:
         try:
             call()
         except GatewayError as exc:
-            log.warning(
+            # A permanent failure (a 403 naming the missing action and scope) needs a person: an error.
+            (log.warning if isinstance(exc, RetryableError) else log.error)(
                 "action failed",
                 extra={
                     "actions": [a.kind.value for a in actions],

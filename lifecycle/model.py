@@ -275,6 +275,7 @@ class ImageUsage:
     version_ids: frozenset[str] = frozenset()
     image_ids: frozenset[str] = frozenset()
     complete: bool = True
+    problem: str | None = None  # why the check is incomplete (a denied list names action and scope)
 
     def references(self, version: VersionRef) -> bool:
         return version.key() in self.version_ids

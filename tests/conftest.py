@@ -48,13 +48,30 @@ def azurite() -> Iterator[Azurite]:
         service.stop()
 
 
+# The app's bearer token: the emulator's RBAC binds it (and only it) to `permissions` of the test's policy,
+# as ARM binds a role assignment to the app's identity. The harness sets fleets up through the SDK with its
+# own token (emulator.launcher), which RBAC leaves unrestricted, like an administrator's.
+APP_TOKEN = "lifecycle-app-token"
+
+
 @pytest.fixture()
 def arm_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """Point the product's ARM settings at the emulator."""
     monkeypatch.setenv("LIFECYCLE_ARM_ENDPOINT", emulator.endpoint)
     monkeypatch.setenv("LIFECYCLE_ARM_CA_BUNDLE", emulator.ca_bundle)
-    monkeypatch.setenv("LIFECYCLE_ARM_TOKEN", "emulator-token")
+    monkeypatch.setenv("LIFECYCLE_ARM_TOKEN", APP_TOKEN)
     return emulator
+
+
+def grant_permissions(emulator: Emulator, policy_text: str | None) -> dict[str, Any]:
+    """Load `python -m lifecycle permissions --json` of the policy into the emulator's RBAC, bound to the
+    app's token; None grants nothing. Returns the document loaded."""
+    from lifecycle.permissions import derive
+    from lifecycle.policy import parse_policy
+
+    assignments = derive(parse_policy(policy_text)).to_json()["assignments"] if policy_text else []
+    emulator.set_rbac(assignments, principal=APP_TOKEN)
+    return {"assignments": assignments, "principal": APP_TOKEN}
 
 
 def compute_client(emulator: Emulator, subscription_id: str = "00000000-0000-0000-0000-000000000001") -> Any:

@@ -242,8 +242,8 @@ class GalleryGateway:
                             images,
                         )
         except GatewayError as exc:
-            log.warning("in-use check failed; no version will be deleted this run", extra={"error": str(exc)})
-            return ImageUsage(frozenset(versions), frozenset(images), complete=False)
+            log.error("in-use check failed; no version will be deleted this run", extra={"error": str(exc)})
+            return ImageUsage(frozenset(versions), frozenset(images), complete=False, problem=str(exc))
         return ImageUsage(frozenset(versions), frozenset(images), complete=True)
 
 

@@ -193,7 +193,8 @@ def _protection(
     if version.provisioning_state is ProvisioningState.FAILED and soft_delete and soft_delete.enabled:
         return "Azure cannot delete a failed version while the gallery has soft delete enabled"
     if usage is None or not usage.complete:
-        return "in-use check unavailable: nothing is deleted on doubt"
+        why = f" ({usage.problem})" if usage is not None and usage.problem else ""
+        return f"in-use check unavailable{why}: nothing is deleted on doubt"
     if usage.references(version.ref):
         return "in use by a VM or scale set"
     if latest is not None and latest.name == version.name and usage.references_latest_of(image.ref):

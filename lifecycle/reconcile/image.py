@@ -229,6 +229,7 @@ def rebake_run(ctx: RunContext, target: Target) -> RunObservation | None:
             "could not read the image template's last run",
             extra={"template": template, "error": str(exc)},
         )
+        ctx.problem(template, "reading the image template failed, no rebake is decided", str(exc))
         return RunObservation(state="Unknown", message=str(exc))
 
 

@@ -53,10 +53,14 @@ class Reconciler:
             targets = list(self.targets(policy, trigger, report))
         except GatewayError as exc:
             report.errors.append(str(exc))
+            self._record_errors(report, now, {})
             return report
         for target in targets:
             report.add(reconcile_image(ctx, target, trigger))
+        targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
+        report.errors.extend(targets_of_errors)
         self._publish(report.notifications, report)
+        self._record_errors(report, now, targets_of_errors)
         return report
 
     def _build_rejected(
@@ -94,6 +98,28 @@ class Reconciler:
                 now.date(),
             )
         return True
+
+    def _record_errors(self, report: RunReport, now: datetime, targets: dict[str, str]) -> None:
+        """Every error of the run (a denied call names ARM's action and scope) is logged and audited, so it
+        is seen in the logs and the audit log as well as in the report and the exit code."""
+        records = []
+        for text in report.errors:
+            named = text.split(": ", 1)[0] if text.startswith("/subscriptions/") else ""
+            target = targets.get(text) or named
+            log.error("reconcile error", extra={"target": target, "error": text})
+            records.append(
+                {
+                    "time": iso(now),
+                    "trigger": report.trigger.source,
+                    "event_id": report.trigger.event_id,
+                    "target": target,
+                    "action": "error",
+                    "outcome": "failed",
+                    "error": text,
+                }
+            )
+        if records and not self.plan_only:
+            append_audit(self.rt.store, records, now.date())
 
     def _policy(self, now: datetime, report: RunReport) -> PolicyStatus:
         status = load_policy(policy_source(self.rt.settings), self.rt.store, now, remember=not self.plan_only)

@@ -84,12 +84,23 @@ class RunContext:
         self._usage: ImageUsage | None = None
         self._soft_delete: dict[str, SoftDelete | None] = {}
         self._deletes_used = 0
+        # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
+        self.problems: dict[str, tuple[str, str]] = {}
+
+    def problem(self, target: str, what: str, error: str) -> None:
+        """Record a failed run-wide read once: the run reports it as an error and audits it."""
+        with self._lock:
+            self.problems.setdefault(f"{what} {target}".lower(), (target, f"{what}: {error}"))
 
     def usage(self) -> ImageUsage:
         with self._lock:
             if self._usage is None:
-                self._usage = self.rt.gallery.usage({g.ref.subscription for g in self.policy.galleries})
-            return self._usage
+                self._usage = self.rt.gallery.usage(self.policy.in_use_subscriptions())
+            usage = self._usage
+        if not usage.complete:
+            subscriptions = ", ".join(self.policy.in_use_subscriptions())
+            self.problem(subscriptions, "in-use check failed, no version is deleted", usage.problem or "")
+        return usage
 
     def soft_delete(self, gallery: GalleryRef) -> SoftDelete | None:
         """The gallery's soft delete, read once per run; unknown (None) if ARM cannot say: it only
@@ -103,6 +114,9 @@ class RunContext:
                 except GatewayError as exc:
                     log.warning("could not read the gallery's soft delete policy", extra={"error": str(exc)})
                     self._soft_delete[key] = None
+                    self.problems.setdefault(
+                        f"soft delete {key}", (gallery.id, f"reading the gallery failed: {exc}")
+                    )
             return self._soft_delete[key]
 
     def delete_budget(self, image_policy: ImagePolicy) -> int:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from lifecycle.config import clear_cache
+from lifecycle.policy import PolicyError, parse_policy
+from tests.conftest import grant_permissions
 from tests.harness.services import Azurite, Emulator
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -30,8 +32,17 @@ class Env:
     config_url: str
     state_url: str
     blob_service: Any
+    grants: dict[str, Any] | None = None
 
     def put_policy(self, text: str) -> None:
+        """Upload the policy, and run the app under exactly its `permissions`: a call the derivation
+        misses gets 403. A rejected policy leaves the last accepted one (and its grants) in force."""
+        try:
+            parse_policy(text)
+        except PolicyError:
+            pass
+        else:
+            self.grants = grant_permissions(self.emulator, text)
         container, blob = self.config_url.split("/")[-2:]
         client = self.blob_service.get_container_client(container)
         if not client.exists():
@@ -109,6 +120,7 @@ def env(
     monkeypatch.setenv("LIFECYCLE_EVENTS_KEY", EVENTS_KEY)
     clear_cache()
     compute.galleries.begin_create_or_update(RG, GALLERY, {"location": "eastus", "properties": {}}).result()
+    grant_permissions(arm_env, None)  # until a policy is uploaded the app may do nothing in ARM
     yield Env(arm_env, azurite, compute, config_url, state_url, blob_service)
     clear_cache()
 

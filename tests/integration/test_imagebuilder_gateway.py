@@ -4,6 +4,7 @@ and the rebake planner driven by it on the emulator's virtual clock."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from lifecycle.planning.rebake import MAX_FAILURES, plan_rebake
 from lifecycle.policy import Rebake
 from lifecycle.settings import Settings
 from lifecycle.state import RebakeState
+from tests.conftest import grant_permissions
 from tests.harness.builders import image_template_body
 from tests.harness.services import Emulator
 
@@ -49,6 +51,11 @@ def gateway(
 ) -> Iterator[ImageBuilderGateway]:
     policy = tmp_path / "policy.yaml"
     policy.write_text("schema: 1\n")
+    # The gateway runs under what `permissions` grants a policy rebaking from a template in this group.
+    rebake = {"rebake": {"max_age_days": 1, "image_template": template_id("any")}}
+    grant_permissions(
+        arm_env, json.dumps({"schema": 1, "defaults": rebake, "galleries": [{"id": IMAGE.gallery_ref.id}]})
+    )
     monkeypatch.setenv("LIFECYCLE_CONFIG_URL", str(policy))
     yield ImageBuilderGateway(Settings.from_env())
 
