@@ -77,7 +77,9 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
             tag_changes.update(after["tags"])
     patch: dict[str, Any] = {}
     if profile:
-        patch["properties"] = {"publishingProfile": profile}
+        # GalleryImageVersionProperties marks storageProfile required, and every update example of the
+        # spec sends one; `{}` (GalleryImageVersion_Update_WithoutSourceId) changes nothing in it.
+        patch["properties"] = {"publishingProfile": profile, "storageProfile": {}}
     if tag_changes:
         patch["tags"] = lt.merged(version.tags, tag_changes)
     return patch

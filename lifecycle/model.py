@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from lifecycle.regions import normalize_region
 
@@ -165,17 +166,54 @@ class ReplicationState(StrEnum):
     FAILED = "Failed"
 
 
+# The fields of a target region this app decides; every other field of an observed region (encryption,
+# additionalReplicaSets, whatever a later api-version adds) is carried through updates untouched, because an
+# update replaces the whole `targetRegions` array and whatever it omits is gone.
+OWNED_REGION_FIELDS = frozenset({"name", "regionalReplicaCount", "storageAccountType", "excludeFromLatest"})
+
+
+def _deep_frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _deep_frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_deep_frozen(v) for v in value)
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """A plain JSON-able copy of a value frozen by this module."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thawed(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class TargetRegion:
-    """One entry of `publishingProfile.targetRegions`; `name` is the normalized region name."""
+    """One entry of `publishingProfile.targetRegions`; `name` is the normalized region name.
+
+    `extra` holds the region's other fields as ARM reported them (wire names, deeply frozen), so that an
+    update sends them back unchanged. It takes no part in equality.
+    """
 
     name: str
     replica_count: int | None = None
     storage_account_type: str | None = None
     exclude_from_latest: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", normalize_region(self.name))
+        object.__setattr__(
+            self, "extra", _deep_frozen({k: v for k, v in self.extra.items() if k not in OWNED_REGION_FIELDS})
+        )
+
+    @property
+    def encryption(self) -> Mapping[str, Any] | None:
+        """The region's customer-managed key settings (`encryption`), if any."""
+        value = self.extra.get("encryption")
+        return value if isinstance(value, Mapping) and value else None
 
 
 @dataclass(frozen=True)
@@ -231,15 +269,35 @@ class ObservedVersion:
         return self.provisioning_state is not ProvisioningState.FAILED
 
     @property
-    def fully_replicated(self) -> bool:
-        """Every target region reports Completed (the home region counts as a target)."""
-        if self.replication_state is ReplicationState.COMPLETED:
-            return True
+    def replicated(self) -> bool | None:
+        """Whether every target region reports Completed: None when unknown (no replication status was
+        read). `provisioningState` Succeeded is not enough: a region can still be Replicating after the
+        operation succeeded (Azure/AgentBaker#8373)."""
+        if self.provisioning_state is not ProvisioningState.SUCCEEDED:
+            return False
         if not self.region_status:
-            return self.provisioning_state is ProvisioningState.SUCCEEDED and self.replication_state is None
+            return None
         wanted = {r.name for r in self.target_regions} or {self.location}
         done = {s.region for s in self.region_status if s.state is ReplicationState.COMPLETED}
         return wanted <= done
+
+    @property
+    def fully_replicated(self) -> bool:
+        """Known to be replicated: every target region reports Completed."""
+        return self.replicated is True
+
+    @property
+    def failed_regions(self) -> tuple[str, ...]:
+        """Target regions whose replication state is Failed (from the replication status, when read)."""
+        wanted = {r.name for r in self.target_regions} or {self.location}
+        return tuple(
+            sorted({s.region for s in self.region_status if s.state is ReplicationState.FAILED} & wanted)
+        )
+
+    @property
+    def encrypted(self) -> bool:
+        """Encrypted with customer-managed keys: some target region carries `encryption`."""
+        return any(r.encryption for r in self.target_regions)
 
     def region(self, name: str) -> TargetRegion | None:
         wanted = normalize_region(name)

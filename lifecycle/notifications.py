@@ -14,6 +14,7 @@ SOURCE = "/gallery-lifecycle"
 class NotificationType(StrEnum):
     VERSION_REPLICATING = "ImageLifecycle.VersionReplicating"
     VERSION_REPLICATED = "ImageLifecycle.VersionReplicated"
+    REPLICATION_FAILED = "ImageLifecycle.ReplicationFailed"
     VERSION_PROMOTED = "ImageLifecycle.VersionPromoted"
     VERSION_EXPIRED = "ImageLifecycle.VersionExpired"
     VERSION_DELETED = "ImageLifecycle.VersionDeleted"

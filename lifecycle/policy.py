@@ -27,6 +27,10 @@ _IMAGE_TEMPLATE_ID = re.compile(
     r"/imageTemplates/[^/]+$",
     re.IGNORECASE,
 )
+_DISK_ENCRYPTION_SET_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/diskEncryptionSets/[^/]+$",
+    re.IGNORECASE,
+)
 _TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 _SUBSCRIPTION_ID = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
@@ -64,6 +68,40 @@ class Replication(_Section):
         default=False,
         description="Keep a new version out of `latest` until every target region reports Completed.",
     )
+    # Healing a failed region, as Azure's own error text advises: update the version again, and if that
+    # does not work, remove the region in one update and add it back in the next.
+    retry_backoff_minutes: Annotated[int, Field(ge=0, le=1440)] = Field(
+        default=30,
+        description="Wait after a region's failure before the next healing write; doubles with every "
+        "failure of the region, up to a day.",
+    )
+    remove_readd_after: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=2,
+        description="Failures of a region (the first included) after which it is removed in one update "
+        "and added back in the next instead of retried; failing after that, ReplicationFailed is published.",
+    )
+    disk_encryption_sets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Region -> disk encryption set id, for regions added to a version encrypted with "
+        "customer-managed keys. A region without one is not added to such a version.",
+    )
+
+    @field_validator("disk_encryption_sets")
+    @classmethod
+    def _valid_encryption_sets(cls, value: dict[str, str]) -> dict[str, str]:
+        normalized: dict[str, str] = {}
+        for name, des in value.items():
+            if not is_known_region(name):
+                hint = suggest_region(name)
+                suffix = f" (did you mean {hint!r}?)" if hint else ""
+                raise ValueError(f"unknown region {name!r}{suffix}")
+            if not _DISK_ENCRYPTION_SET_ID.match(des):
+                raise ValueError(f"{des!r} for region {name!r} is not a disk encryption set resource id")
+            key = normalize_region(name)
+            if key in normalized:
+                raise ValueError(f"region {name!r} is listed twice")
+            normalized[key] = des
+        return normalized
 
     @field_validator("regions")
     @classmethod

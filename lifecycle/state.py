@@ -1,12 +1,13 @@
 """What the app remembers between runs, per image definition, in the state container.
 
 ARM is the source of truth for versions; this holds only what ARM cannot: build metadata waiting for a
-version to become writable, which versions are being watched until replication completes, and the rebake
-schedule's memory.
+version to become writable, which versions are being watched until replication completes, the failed
+regions being healed, and the rebake schedule's memory.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -105,13 +106,78 @@ class RebakeState:
 
 
 @dataclass(frozen=True)
+class RegionHeal:
+    """A failed region of a version being healed (see `lifecycle.planning.healing` for how it moves).
+
+    `failures` counts the failures seen (the first included); `step` is the last healing write (retried,
+    removed, readded) or gave_up; `pending` is true from a healing write until its outcome is observed;
+    `since` is when the failure was first seen; `entry` is the region's target entry as observed, wire
+    names, so that a removed region is added back exactly as it was (encryption included).
+    """
+
+    failures: int = 1
+    step: str = ""
+    pending: bool = False
+    since: datetime | None = None
+    last_write: datetime | None = None
+    entry: Mapping[str, Any] | None = None
+    reported: bool = False
+    details: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "failures": self.failures,
+            "step": self.step,
+            "pending": self.pending,
+            "since": iso(self.since) if self.since else None,
+            "last_write": iso(self.last_write) if self.last_write else None,
+            "entry": json.loads(json.dumps(self.entry, default=_plain)) if self.entry is not None else None,
+            "reported": self.reported,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RegionHeal:
+        def when(key: str) -> datetime | None:
+            value = data.get(key)
+            return parse_time(value) if value else None
+
+        entry = data.get("entry")
+        return cls(
+            failures=int(data.get("failures") or 1),
+            step=str(data.get("step") or ""),
+            pending=bool(data.get("pending", False)),
+            since=when("since"),
+            last_write=when("last_write"),
+            entry=dict(entry) if isinstance(entry, Mapping) else None,
+            reported=bool(data.get("reported", False)),
+            details=data.get("details"),
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+@dataclass(frozen=True)
 class ImageState:
     replicating: frozenset[str] = frozenset()
     pending_builds: Mapping[str, PendingBuild] = field(default_factory=dict)
     rebake: RebakeState = field(default_factory=RebakeState)
+    # version name -> region name (or "*" for a failure of the version as a whole) -> healing record
+    healing: Mapping[str, Mapping[str, RegionHeal]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pending_builds", MappingProxyType(dict(self.pending_builds)))
+        object.__setattr__(
+            self,
+            "healing",
+            MappingProxyType({v: MappingProxyType(dict(r)) for v, r in self.healing.items() if r}),
+        )
 
     def with_build(self, version: str, build: PendingBuild) -> ImageState:
         builds = dict(self.pending_builds)
@@ -130,6 +196,10 @@ class ImageState:
             "replicating": sorted(self.replicating),
             "pending_builds": {k: v.to_json() for k, v in sorted(self.pending_builds.items())},
             "rebake": self.rebake.to_json(),
+            "healing": {
+                version: {region: heal.to_json() for region, heal in sorted(regions.items())}
+                for version, regions in sorted(self.healing.items())
+            },
         }
 
     @classmethod
@@ -142,4 +212,9 @@ class ImageState:
                 k: PendingBuild.from_json(v) for k, v in (data.get("pending_builds") or {}).items()
             },
             rebake=RebakeState.from_json(data.get("rebake") or {}),
+            healing={
+                str(version): {str(region): RegionHeal.from_json(heal) for region, heal in regions.items()}
+                for version, regions in (data.get("healing") or {}).items()
+                if isinstance(regions, Mapping)
+            },
         )

@@ -1,21 +1,23 @@
 """Compute Gallery over azure-mgmt-compute: read images and versions, start version updates and deletes,
 and find which versions VMs and scale sets use.
 
-Reads use paged lists (one per image); a GET per version only for versions still replicating, whose
-progress the list does not carry. Writes start the long-running operation and return: the next sweep
+Reads use paged lists (one per image); a GET per version only for versions whose replication status is
+needed (still being written, watched until every region is Completed, failed), which the list does not
+carry. Writes start the long-running operation and return: the next sweep
 observes the outcome.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lifecycle.clients import compute_client
 from lifecycle.gateways.arm import arm_call, wire
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.model import (
+    OWNED_REGION_FIELDS,
     GalleryRef,
     ImageRef,
     ImageUsage,
@@ -29,6 +31,8 @@ from lifecycle.model import (
     VersionRef,
     parse_resource_id,
     parse_time,
+    thawed,
+    version_key,
 )
 from lifecycle.regions import display_name
 from lifecycle.settings import Settings
@@ -63,8 +67,11 @@ def version_from_arm(body: Mapping[str, Any], ref: VersionRef | None = None) -> 
             replica_count=t.get("regionalReplicaCount"),
             storage_account_type=t.get("storageAccountType"),
             exclude_from_latest=t.get("excludeFromLatest"),
+            # Everything else (encryption, additionalReplicaSets, ...) rides along unchanged.
+            extra=t,
         )
         for t in profile.get("targetRegions") or []
+        if isinstance(t, Mapping)
     )
     summary = tuple(
         RegionStatus(
@@ -104,9 +111,15 @@ def _replication_state(value: Any) -> ReplicationState:
 
 
 def target_regions_to_arm(regions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The wire `targetRegions` array from the planner's region entries. An update replaces the array
+    whole, so each entry carries the fields the app does not own (`extra`: encryption,
+    additionalReplicaSets, ...) exactly as they were observed, next to the ones it decides."""
     out = []
     for region in regions:
         entry: dict[str, Any] = {"name": display_name(str(region["name"]))}
+        for key, value in (region.get("extra") or {}).items():
+            if key not in OWNED_REGION_FIELDS:
+                entry[key] = thawed(value)
         if region.get("replica_count") is not None:
             entry["regionalReplicaCount"] = region["replica_count"]
         if region.get("storage_account_type"):
@@ -153,9 +166,17 @@ class GalleryGateway:
             return None
         return str(body.get("location", "")), dict(body.get("tags") or {})
 
-    def read_image(self, image: ImageRef, location: str, tags: Mapping[str, str]) -> ObservedImage:
-        """All versions of one image: one paged list, plus a GET with replication status for each
-        version that is still being written (its progress is not in the list)."""
+    def read_image(
+        self,
+        image: ImageRef,
+        location: str,
+        tags: Mapping[str, str],
+        wants_status: Callable[[ObservedVersion], bool] | None = None,
+    ) -> ObservedImage:
+        """All versions of one image: one paged list, plus a GET with replication status (which the list
+        does not carry) for versions being written, versions the caller watches (`wants_status`: say,
+        until every region is Completed) and failed versions, in that order, newest first, at most
+        MAX_PROGRESS_READS of them."""
         client = self._client(image.subscription)
         with arm_call(f"list versions of {image.id}"):
             bodies = [
@@ -164,15 +185,22 @@ class GalleryGateway:
                     image.resource_group, image.gallery, image.image
                 )
             ]
-        versions = []
-        details = 0
-        for body in bodies:
-            version = version_from_arm(body, image.version(str(body.get("name"))))
-            # Progress is only for reports (completion shows in provisioningState): bound its reads.
-            if version.provisioning_state.busy and not version.region_status and details < MAX_PROGRESS_READS:
-                details += 1
-                version = self.get_version(version.ref) or version
-            versions.append(version)
+        versions = [version_from_arm(body, image.version(str(body.get("name")))) for body in bodies]
+        candidates: list[tuple[int, tuple[int, ...], int]] = []
+        for index, version in enumerate(versions):
+            if version.region_status:
+                continue
+            if version.provisioning_state.busy:
+                rank = 0
+            elif wants_status is not None and wants_status(version):
+                rank = 1
+            elif version.provisioning_state is ProvisioningState.FAILED:
+                rank = 2
+            else:
+                continue
+            candidates.append((rank, tuple(-p for p in version_key(version.name)), index))
+        for _, _, index in sorted(candidates)[:MAX_PROGRESS_READS]:
+            versions[index] = self.get_version(versions[index].ref) or versions[index]
         return ObservedImage(ref=image, location=location, versions=tuple(versions), tags=tags)
 
     def get_version(self, ref: VersionRef) -> ObservedVersion | None:

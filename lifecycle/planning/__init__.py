@@ -15,12 +15,12 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning import healing, retention
 from lifecycle.planning import rebake as rebake_planner
-from lifecycle.planning import retention
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
 from lifecycle.policy import ImagePolicy
-from lifecycle.state import ImageState, PendingBuild
+from lifecycle.state import ImageState, PendingBuild, RegionHeal
 
 __all__ = ["ImagePlan", "RebakeReport", "VersionReport", "plan_image"]
 
@@ -60,6 +60,7 @@ def plan_image(
     warnings: list[str] = []
     replicating = set(state.replicating)
     pending = dict(state.pending_builds)
+    heal_records: dict[str, Mapping[str, RegionHeal]] = dict(state.healing)
 
     for version in image.versions:
         fate = fates[version.name]
@@ -69,6 +70,7 @@ def plan_image(
             actions.append(_delete(version, fate, soft_delete, now))
             replicating.discard(version.name)
             pending.pop(version.name, None)
+            heal_records.pop(version.name, None)
             reports.append(VersionReport(version.name, "deleting", (), expires, deleted, fate.blocked))
             continue
         if fate.blocked:
@@ -88,17 +90,41 @@ def plan_image(
                 )
             )
             continue
-        if version.provisioning_state is ProvisioningState.FAILED:
-            replicating.discard(version.name)
-            reports.append(VersionReport(version.name, "failed", tuple(notes), None, deleted, None))
-            continue
+        heal = None
+        failed = version.provisioning_state is ProvisioningState.FAILED
+        if fate.expired:
+            # An expired version is on its way out: it is not healed, only retired.
+            if heal_records.pop(version.name, None) is not None or failed:
+                notes.append("replication failed; expired, so not healed")
+        elif state.healing.get(version.name) or version.failed_regions or failed:
+            heal = healing.assess(policy.replication, version, state.healing.get(version.name, {}), now)
+            notes.extend(heal.notes)
+            notifications.extend(heal.notifications)
 
-        version_actions, version_notes, lifecycle_state = _plan_version(policy, version, fate, pending)
+        if failed:
+            version_actions = _plan_failed(version, fate, heal)
+            lifecycle_state = "failed"
+        else:
+            version_actions, version_notes, lifecycle_state = _plan_version(
+                policy, version, fate, pending, heal
+            )
+            notes.extend(version_notes)
         actions.extend(version_actions)
-        notes.extend(version_notes)
+        if heal is not None:
+            if version_actions:
+                heal = healing.written(heal, now)
+            if heal.records:
+                heal_records[version.name] = heal.records
+            else:
+                heal_records.pop(version.name, None)
         if any(a.kind is ActionKind.REPLICATE for a in version_actions):
             replicating.add(version.name)
-        elif version.name in replicating and version.fully_replicated:
+        elif failed:
+            if heal is None or heal.gave_up:
+                replicating.discard(version.name)
+        elif version.name in replicating and version.replicated is True:
+            # Every region reports Completed: provisioningState Succeeded alone is not enough, a region
+            # can still be Replicating after it (Azure/AgentBaker#8373).
             replicating.discard(version.name)
             notifications.append(
                 Notification(
@@ -107,13 +133,21 @@ def plan_image(
                     {"regions": sorted(r.name for r in version.target_regions) or [version.location]},
                 )
             )
-        build = pending.get(version.name)
-        if build is not None and all(
-            version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in _event_tags(build).items()
-        ):
-            pending.pop(version.name)
+        if not failed:
+            build = pending.get(version.name)
+            if build is not None and all(
+                version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in _event_tags(build).items()
+            ):
+                pending.pop(version.name)
         reports.append(
-            VersionReport(version.name, lifecycle_state, tuple(notes), expires, deleted, fate.kept)
+            VersionReport(
+                version.name,
+                lifecycle_state,
+                tuple(notes),
+                expires if not failed or fate.end_of_life else None,
+                deleted,
+                fate.kept,
+            )
         )
 
     known = {v.name for v in image.versions}
@@ -128,8 +162,13 @@ def plan_image(
     )
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
+    heal_records = {name: records for name, records in heal_records.items() if name in known}
     new_state = replace(
-        state, replicating=frozenset(replicating), pending_builds=pending, rebake=decision.state
+        state,
+        replicating=frozenset(replicating),
+        pending_builds=pending,
+        rebake=decision.state,
+        healing=heal_records,
     )
     return ImagePlan(
         image=image.ref,
@@ -158,15 +197,32 @@ def _plan_version(
     version: ObservedVersion,
     fate: retention.Fate,
     pending: Mapping[str, PendingBuild],
+    heal: healing.Healing | None = None,
 ) -> tuple[list[Action], list[str], str]:
     # An expired version is on its way out: replicating it further would only cost storage.
-    actions, notes = ([], []) if fate.expired else plan_replication(policy.replication, version)
+    if fate.expired:
+        actions: list[Action] = []
+        notes: list[str] = []
+    else:
+        actions, notes = plan_replication(
+            policy.replication,
+            version,
+            remove=heal.remove if heal else frozenset(),
+            readd={k: healing.entry_region(v) for k, v in heal.readd.items()} if heal else None,
+            heal_reason=heal.reason if heal and heal.write else None,
+        )
     current_state = version.tags.get(lt.STATE)
     if current_state is None and version.exclude_from_latest and policy.replication.promote_when_replicated:
         # A pipeline that publishes with excludeFromLatest (the strict way to hold a new version back)
         # hands the promotion to us: treat it as held.
         current_state = lt.STATE_PENDING
-    replicating_now = bool(actions) or not version.fully_replicated
+    # "Replicated" means every region Completed. When that was not read this run (progress reads are
+    # bounded), a version already held stays held; any other is taken as it is.
+    replicating_now = (
+        bool(actions)
+        or version.replicated is False
+        or (version.replicated is None and current_state == lt.STATE_PENDING)
+    )
     hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired
 
     if fate.expired:
@@ -259,6 +315,62 @@ def _event_tags(build: PendingBuild) -> dict[str, str]:
     """The build's tags an event may set: the documented build tags only, never `lifecycle.state`, a
     hold or any other tag the app or an operator owns (whatever the remembered state says)."""
     return {k: v for k, v in build.tags.items() if k.lower() in lt.EVENT_TAGS}
+
+
+def _plan_failed(
+    version: ObservedVersion, fate: retention.Fate, heal: healing.Healing | None
+) -> list[Action]:
+    """Writes to a failed version: the healing update when one is due, and retention (end-of-life, out
+    of `latest` once expired) like any other version. Any update retries the failed regions, so while
+    healing waits out its back-off the end-of-life write waits with it."""
+    actions: list[Action] = []
+    if heal is not None and heal.write:
+        present = {r.name for r in version.target_regions}
+        desired = [r for r in version.target_regions if r.name not in heal.remove]
+        desired += [healing.entry_region(e) for n, e in sorted(heal.readd.items()) if n not in present]
+        counts = {r.name: r.replica_count for r in version.target_regions}
+        actions.append(
+            Action(
+                kind=ActionKind.REPLICATE,
+                target=version.ref.id,
+                reason=heal.reason,
+                before={"target_regions": counts},
+                after={
+                    "target_regions": {r.name: r.replica_count for r in desired},
+                    "regions": [healing.region_entry(r) for r in desired],
+                    "heal": heal.reason,
+                },
+            )
+        )
+    healing_waits = heal is not None and not heal.write and bool(heal.records) and not heal.gave_up
+    if fate.set_end_of_life is not None and not healing_waits:
+        actions.append(
+            Action(
+                kind=ActionKind.END_OF_LIFE,
+                target=version.ref.id,
+                reason=f"end-of-life = published + lifetime ({iso(fate.set_end_of_life)})",
+                before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
+                after={"end_of_life": iso(fate.set_end_of_life)},
+            )
+        )
+    if fate.expired and not version.exclude_from_latest:
+        actions.append(
+            Action(
+                kind=ActionKind.EXCLUDE_FROM_LATEST,
+                target=version.ref.id,
+                reason=f"expired: end-of-life {_when(fate.end_of_life)} has passed",
+                before={"exclude_from_latest": False},
+                after={"exclude_from_latest": True},
+                notifications=(
+                    Notification(
+                        NotificationType.VERSION_EXPIRED,
+                        version.ref.id,
+                        {"endOfLifeDate": _when(fate.end_of_life)},
+                    ),
+                ),
+            )
+        )
+    return actions
 
 
 def _delete(

@@ -10,6 +10,8 @@ from lifecycle.model import (
     ObservedImage,
     ObservedVersion,
     ProvisioningState,
+    RegionStatus,
+    ReplicationState,
     TargetRegion,
 )
 from lifecycle.policy import ImagePolicy, parse_policy
@@ -48,8 +50,21 @@ def version(
     location: str = "eastus",
     allow_region_delete: bool = False,
     storage: str | None = None,
+    status: dict[str, str] | None = None,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> ObservedVersion:
-    targets = tuple(TargetRegion(r, c, storage) for r, c in (regions or {location: 1}).items())
+    """`status`: region -> replication state (as `$expand=ReplicationStatus` reports it; None = not read).
+    `extra`: region -> the region's other wire fields (encryption, additionalReplicaSets, ...)."""
+    targets = tuple(
+        TargetRegion(r, c, storage, None, (extra or {}).get(r, {}))
+        for r, c in (regions or {location: 1}).items()
+    )
+    summary = tuple(
+        RegionStatus(
+            r, ReplicationState(s), details="Failed with internal server error." if s == "Failed" else None
+        )
+        for r, s in (status or {}).items()
+    )
     return ObservedVersion(
         ref=IMAGE.version(name),
         location=location,
@@ -60,7 +75,12 @@ def version(
         target_regions=targets,
         tags=tags or {},
         allow_deletion_of_replicated_locations=allow_region_delete,
+        region_status=summary,
     )
+
+
+def completed(regions: dict[str, int]) -> dict[str, str]:
+    return dict.fromkeys(regions, "Completed")
 
 
 def image(*versions: ObservedVersion) -> ObservedImage:

@@ -12,7 +12,7 @@ from lifecycle.model import ImageUsage, ProvisioningState
 from lifecycle.notifications import NotificationType
 from lifecycle.planning import plan_image
 from lifecycle.state import ImageState, PendingBuild
-from tests.unit.builders import IMAGE, T0, days, image, policy, version
+from tests.unit.builders import IMAGE, T0, completed, days, image, policy, version
 
 ACTIVE = {lt.STATE: lt.STATE_ACTIVE}
 REGIONS = {"eastus": 2, "westeurope": 1, "japaneast": 1}
@@ -123,7 +123,19 @@ def test_replicated_event_once_every_region_completes() -> None:
     first = plan_image(p, image(version("1.0.0", tags=ACTIVE)), T0)
     assert "1.0.0" in first.state.replicating
     assert [n.type for a in first.actions for n in a.notifications] == [NotificationType.VERSION_REPLICATING]
-    done = version("1.0.0", regions={"eastus": 2, "westeurope": 1, "japaneast": 1}, tags=ACTIVE)
+    all_regions = {"eastus": 2, "westeurope": 1, "japaneast": 1}
+    # Succeeded, but replication status not read (or a region still Replicating): keep watching.
+    unknown = version("1.0.0", regions=all_regions, tags=ACTIVE)
+    assert plan_image(p, image(unknown), T0, state=first.state).notifications == ()
+    lagging = version(
+        "1.0.0",
+        regions=all_regions,
+        tags=ACTIVE,
+        status={**completed(all_regions), "japaneast": "Replicating"},
+    )
+    waiting = plan_image(p, image(lagging), T0, state=first.state)
+    assert waiting.notifications == () and "1.0.0" in waiting.state.replicating
+    done = version("1.0.0", regions=all_regions, tags=ACTIVE, status=completed(all_regions))
     second = plan_image(p, image(done), T0, state=first.state)
     assert [n.type for n in second.notifications] == [NotificationType.VERSION_REPLICATED]
     assert second.actions == ()
@@ -192,12 +204,16 @@ def test_new_version_held_out_of_latest_until_replicated_then_promoted() -> None
     held = plan_image(p, image(version("1.0.0")), T0)
     assert kinds(held) == ["exclude_from_latest", "replicate", "tag"]
     assert after(held, ActionKind.TAG)["tags"][lt.STATE] == lt.STATE_PENDING
-    replicated = version(
-        "1.0.0",
-        regions={"eastus": 2, "westeurope": 1, "japaneast": 1},
-        excluded=True,
-        tags={lt.STATE: lt.STATE_PENDING},
-    )
+    succeeded = {
+        "regions": {"eastus": 2, "westeurope": 1, "japaneast": 1},
+        "excluded": True,
+        "tags": {lt.STATE: lt.STATE_PENDING},
+    }
+    # provisioningState Succeeded with a region still Replicating, or status not read: still held.
+    lagging = version("1.0.0", **succeeded, status={"eastus": "Completed", "westeurope": "Replicating"})
+    assert kinds(plan_image(p, image(lagging), T0, state=held.state)) == []
+    assert kinds(plan_image(p, image(version("1.0.0", **succeeded)), T0, state=held.state)) == []
+    replicated = version("1.0.0", **succeeded, status=completed(succeeded["regions"]))
     promoted = plan_image(p, image(replicated), T0, state=held.state)
     assert kinds(promoted) == ["promote", "tag"]
     assert after(promoted, ActionKind.PROMOTE) == {"exclude_from_latest": False}
@@ -409,7 +425,12 @@ def test_hold_tag_keeps_a_version_whatever_the_policy() -> None:
 
 def test_version_published_excluded_from_latest_is_promoted_once_replicated() -> None:
     p = policy({"replication": {"regions": {"eastus": 1, "westeurope": 1}, "promote_when_replicated": True}})
-    fresh = version("1.0.0", regions={"eastus": 1, "westeurope": 1}, excluded=True)
+    fresh = version(
+        "1.0.0",
+        regions={"eastus": 1, "westeurope": 1},
+        excluded=True,
+        status={"eastus": "Completed", "westeurope": "Completed"},
+    )
     plan = plan_image(p, image(fresh), T0)
     assert kinds(plan) == ["promote", "tag"]
     assert after(plan, ActionKind.TAG)["tags"][lt.STATE] == lt.STATE_ACTIVE
