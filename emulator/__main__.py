@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="virtual seconds each target region (and an Image Builder run) takes (default 30)",
     )
     parser.add_argument(
+        "--replication-lag-seconds",
+        type=float,
+        default=0.0,
+        help="virtual seconds a region still reads Replicating after its operation succeeded (default 0)",
+    )
+    parser.add_argument(
         "--delete-seconds",
         type=float,
         default=0.0,
@@ -51,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--throttle", action="store_true", help="enforce ARM's per-subscription token buckets"
     )
     parser.add_argument(
-        "--faults", default="", help="e.g. 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05"
+        "--faults",
+        default="",
+        help="e.g. 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05,region-fail=0.05",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
     parser.add_argument("--start-time", default=None, help="virtual clock start (ISO 8601); default real now")
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     config = Config(
         replication_seconds=args.replication_seconds,
+        replication_lag_seconds=max(0.0, args.replication_lag_seconds),
         delete_seconds=args.delete_seconds,
         page_size=args.page_size,
         latency_ms=args.latency_ms,

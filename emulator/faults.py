@@ -1,8 +1,11 @@
-"""Injected faults: `--faults 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05` with `--seed N`.
+"""Injected faults: `--faults 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05,region-fail=0.05` with
+`--seed N`.
 
 Each non-control request draws once: it may be answered 429 (with Retry-After), 500, 503, or have its
 connection dropped without an answer (`reset`). `lro-fail` is drawn when a long-running operation starts;
-the operation then ends Failed and the resource's provisioningState becomes Failed.
+the operation then ends Failed and the resource's provisioningState becomes Failed. `region-fail` is drawn
+for every target region a gallery image version write starts replicating: that region's replication ends
+Failed, and so do the operation and the version (see `emulator.galleries` for the model and its sources).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("reset", "429", "500", "503", "lro-fail")
+KINDS = ("reset", "429", "500", "503", "lro-fail", "region-fail")
 
 
 @dataclass
@@ -78,4 +81,9 @@ class Faults:
     def draw_lro_fail(self) -> bool:
         with self._lock:
             rate = self.spec.rates.get("lro-fail", 0.0)
+            return rate > 0 and self._rng.random() < rate
+
+    def draw_region_fail(self) -> bool:
+        with self._lock:
+            rate = self.spec.rates.get("region-fail", 0.0)
             return rate > 0 and self._rng.random() < rate

@@ -18,6 +18,7 @@ definition with soft-deleted versions cannot be deleted (both documented limitat
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,19 +46,35 @@ REPLICATION_MODES = ("Full", "Shallow")
 VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 MAX_INT32 = 2**31 - 1
 PP = "galleryImageVersion.properties.publishingProfile"
+LRO_FAIL_DETAILS = "Replication failed (injected by the emulator's lro-fail fault)."
+# A failed region's detail as Azure words it (Azure/azure-cli#15539, quoted in
+# ../shared/reference/recordings/FACTS-replication-failure.md).
+REGION_FAIL_DETAILS = "Failed with internal server error."
+# The issue shows no error code for this failure; this code is the emulator's own.
+REGION_FAIL_CODE = "GalleryReplicationFailed"
 
 
 @dataclass
 class RegionReplication:
-    """Replication of one target region: Replicating from `start` until `end`, then Completed (or Failed)."""
+    """Replication of one target region: Replicating from `start` until `end`, then Completed (or Failed).
+
+    `lag` keeps a region Replicating after `end`, when the operation and provisioningState already read
+    Succeeded: "The Azure Compute Gallery Get API returns provisioningState=Succeeded once the parent LRO
+    finishes, but RegionalReplicationStatus.State for the new region can remain" Replicating
+    (Azure/AgentBaker#8373, where it lasted about ten more minutes).
+    """
 
     start: datetime
     end: datetime
     failed: bool = False
+    lag: timedelta = timedelta(0)
+    details: str = ""
 
     def state(self, now: datetime) -> tuple[str, int]:
-        if now >= self.end:
+        if now >= self.end + (timedelta(0) if self.failed else self.lag):
             return ("Failed", 100) if self.failed else ("Completed", 100)
+        if now >= self.end:
+            return "Replicating", 99
         total = (self.end - self.start).total_seconds()
         done = (now - self.start).total_seconds()
         progress = 0 if total <= 0 else int(max(0.0, min(99.0, done / total * 100)))
@@ -67,6 +84,7 @@ class RegionReplication:
 @dataclass
 class ImageVersion(Resource):
     replication: dict[str, RegionReplication] = field(default_factory=dict)
+    operation: Operation | None = None  # the write in flight (a forced regional failure fails it)
 
 
 @dataclass
@@ -243,6 +261,110 @@ def _restore(state: State, req: Request, artifact: SoftDeletedVersion) -> Respon
 
 
 # --------------------------------------------------------------------------------------------------
+# regional replication failures
+#
+# Source: Azure's own error text (Azure/azure-cli#15539, quoted in
+# ../shared/reference/recordings/FACTS-replication-failure.md): "Gallery replication jobs failed in one or
+# more regions. The failing regions' details are as follows: '{region:northeurope, detail:Failed with
+# internal server error.}'. If retry does not work, then please do an update by removing the failed
+# regions and update again by adding them back." So: a region's replication can fail on its own; the
+# operation ends Failed with that text, provisioningState becomes Failed and the region's
+# regionalReplicationStatus state Failed (PRODUCT.md section 2); any update of the version starts the
+# failed regions again (retry); a failure that retries do not cure is cured by removing the region in one
+# update and adding it back in the next.
+#
+# A region fails when `--faults region-fail=RATE` draws it (each replication start draws once) or when
+# `POST /_emulator/replication` forced it. A forced failure `heals_by: "retry"` (default) fails once; one
+# with `heals_by: "readd"` fails every retry until the region is removed from targetRegions.
+
+
+def replication_error(failed: list[str]) -> dict[str, Any]:
+    """The operation's error for failed regions, in Azure's words. How several regions are joined is not
+    shown in the source; they are listed one after the other inside the quotes."""
+    listed = ", ".join(f"{{region:{name}, detail:{REGION_FAIL_DETAILS}}}" for name in failed)
+    return {
+        "code": REGION_FAIL_CODE,
+        "message": "Gallery replication jobs failed in one or more regions. The failing regions' details are "
+        f"as follows: '{listed}'. If retry does not work, then please do an update by removing the failed "
+        "regions and update again by adding them back.",
+    }
+
+
+def _region_fails(state: State, version_id: str, region: str) -> bool:
+    """Whether the replication of `region` starting now fails: a forced outcome first, else the fault draw."""
+    key = (version_id.lower(), region)
+    forced = state.replication_overrides.get(key)
+    if forced is not None and forced.get("outcome") == "Failed":
+        if forced.get("heals_by") != "readd":
+            del state.replication_overrides[key]
+        return True
+    return state.fail_region()
+
+
+def _region_lag(state: State, version_id: str, region: str) -> timedelta:
+    key = (version_id.lower(), region)
+    forced = state.replication_overrides.get(key)
+    if forced is not None and forced.get("outcome") == "Lagging":
+        del state.replication_overrides[key]
+        return timedelta(seconds=float(forced.get("seconds", 0)))
+    return timedelta(seconds=max(0.0, state.config.replication_lag_seconds))
+
+
+def force_replication(state: State, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /_emulator/replication {"version_id", "region", "outcome", "heals_by"?, "seconds"?}`.
+
+    outcome `Failed`: a region replicating now fails when it would have finished (the operation and the
+    version end Failed); otherwise the region's next replication fails. `heals_by`: `retry` (the next
+    update cures it) or `readd` (only removing the region and adding it back does). outcome `Lagging`:
+    the region's next (or current) replication reads Replicating `seconds` after the operation succeeded.
+    outcome `Completed`: forget what was forced.
+    """
+    version_id = body.get("version_id")
+    region = regions.lookup(body.get("region")) if isinstance(body.get("region"), str) else None
+    outcome = body.get("outcome")
+    heals_by = body.get("heals_by", "retry")
+    if not isinstance(version_id, str) or region is None:
+        raise ArmError(400, "InvalidRequestContent", 'Expected {"version_id": id, "region": known region}.')
+    if outcome not in ("Failed", "Lagging", "Completed") or heals_by not in ("retry", "readd"):
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            'outcome must be "Failed", "Lagging" or "Completed"; heals_by "retry" or "readd".',
+        )
+    key = (version_id.lower(), region.name)
+    if outcome == "Completed":
+        state.replication_overrides.pop(key, None)
+        return {"forced": None}
+    res = state.get(version_id)
+    repl = res.replication.get(region.name) if isinstance(res, ImageVersion) else None
+    now = state.now()
+    in_flight = repl is not None and now < repl.end and not repl.failed
+    if in_flight and isinstance(res, ImageVersion):
+        assert repl is not None
+        if outcome == "Lagging":
+            repl.lag = timedelta(seconds=float(body.get("seconds", 0)))
+            return {"forced": "Lagging", "applied": "current"}
+        repl.failed = True
+        repl.details = REGION_FAIL_DETAILS
+        op = res.operation
+        if op is not None and not op.completed:
+            failing = sorted(
+                regions.display(name) for name, r in res.replication.items() if r.failed and r.end > now
+            )
+            op.outcome = "Failed"
+            op.error = replication_error([regions.normalize(n) for n in failing])
+        if heals_by == "readd":
+            state.replication_overrides[key] = {"outcome": "Failed", "heals_by": "readd"}
+        return {"forced": "Failed", "applied": "current", "heals_by": heals_by}
+    state.replication_overrides[key] = {
+        "outcome": outcome,
+        "heals_by": heals_by,
+        "seconds": float(body.get("seconds", 0)),
+    }
+    return {"forced": outcome, "applied": "next", "heals_by": heals_by}
+
+
+# --------------------------------------------------------------------------------------------------
 # helpers
 
 
@@ -353,11 +475,7 @@ def replication_status(res: ImageVersion, now: datetime) -> dict[str, Any]:
             continue
         state_name, progress = repl.state(now)
         states.append(state_name)
-        details = (
-            "Replication failed (injected by the emulator's lro-fail fault)."
-            if state_name == "Failed"
-            else ""
-        )
+        details = (repl.details or LRO_FAIL_DETAILS) if state_name == "Failed" else ""
         summary.append(
             {
                 "region": regions.display(target["name"]),
@@ -469,7 +587,16 @@ def _write(state: State, req: Request, route: Route, depth: int) -> Response:
     elif depth == 2:
         props = _image_properties(existing, props_in)
     else:
-        props, replication = _version_properties(state, req, existing, props_in, location, now)
+        if existing is not None and "properties" in body and "storageProfile" not in props_in:
+            # GalleryImageVersionUpdate.properties is GalleryImageVersionProperties, whose `required` lists
+            # storageProfile (GalleryRP 2025-03-03 spec); every update example sends one, `{}` included
+            # (GalleryImageVersion_Update_WithoutSourceId). A tags-only PATCH has no properties at all.
+            raise invalid_parameter(
+                "Required parameter 'storageProfile' is missing (null).",
+                "galleryImageVersion.properties.storageProfile",
+            )
+        version_id = existing.id if existing else new_id
+        props, replication = _version_properties(state, req, existing, props_in, location, now, version_id)
 
     seq = existing.seq if existing else state.next_seq()
     extra = dict(existing.extra) if existing else {}
@@ -505,13 +632,20 @@ def _write(state: State, req: Request, route: Route, depth: int) -> Response:
             res.provisioning_state = "Succeeded"
             return
         res.provisioning_state = "Failed"
-        if isinstance(res, ImageVersion):
+        if isinstance(res, ImageVersion) and (op.error or {}).get("code") != REGION_FAIL_CODE:
+            # lro-fail: the whole write failed, so did every region it started.
             for repl in res.replication.values():
                 if repl.start == started_at:
                     repl.failed = True
                     repl.end = op.finish_at
 
     op = lro.start(state, res.subscription, location, finish, complete)
+    if isinstance(res, ImageVersion):
+        res.operation = op
+        failing = [name for name, r in res.replication.items() if r.failed and r.start == started_at]
+        if failing:
+            op.outcome = "Failed"
+            op.error = replication_error(failing)
     return Response(200 if existing else 201, render(state, res), lro.headers(req, op))
 
 
@@ -608,6 +742,7 @@ def _version_properties(
     props_in: dict[str, Any],
     location: str,
     now: datetime,
+    version_id: str,
 ) -> tuple[dict[str, Any], dict[str, RegionReplication]]:
     api = req.api_version
     current = existing.properties if existing else {}
@@ -707,6 +842,7 @@ def _version_properties(
         raise invalid_parameter("'targetRegions' must be a non-empty list.", f"{PP}.targetRegions")
     seen: list[str] = []
     targets: list[dict[str, Any]] = []
+    encrypted = any(t.get("encryption") for t in cur_targets.values())
     for index, target in enumerate(targets_in):
         target = _object(target, f"targetRegions[{index}]")
         name = target.get("name")
@@ -747,20 +883,18 @@ def _version_properties(
             target.get("regionalReplicaCount") or replica_count,
             f"{PP}.targetRegions[{index}].regionalReplicaCount",
         )
-        region_exclude = target.get("excludeFromLatest")
-        if region_exclude is None:
-            region_exclude = previous.get("excludeFromLatest", False) if previous else False
+        # An update replaces `targetRegions` whole (JSON merge patch replaces arrays, RFC 7396; PRODUCT.md
+        # section 2): a region's excludeFromLatest and additionalReplicaSets that the update omits are gone.
+        # Azure may keep them; unconfirmed, so the emulator takes the stricter reading.
         entry: dict[str, Any] = {
             "name": region.display_name,
             "regionalReplicaCount": count,
             "storageAccountType": given_type,
-            "excludeFromLatest": bool(region_exclude),
+            "excludeFromLatest": bool(target.get("excludeFromLatest") or False),
         }
-        for key in ("encryption", "additionalReplicaSets"):
-            if target.get(key) is not None:
-                entry[key] = target[key]
-            elif previous is not None and key in previous:
-                entry[key] = previous[key]
+        if target.get("additionalReplicaSets") is not None:
+            entry["additionalReplicaSets"] = target["additionalReplicaSets"]
+        entry.update(_region_encryption(target, previous, encrypted, region, index))
         targets.append(entry)
     if home.name not in seen:
         raise invalid_parameter(
@@ -768,7 +902,18 @@ def _version_properties(
             "targetRegions.",
             f"{PP}.targetRegions",
         )
-    removed = [cur_targets[name]["name"] for name in cur_targets if name not in seen]
+    old_replication = existing.replication if isinstance(existing, ImageVersion) else {}
+    # A region whose replication Failed holds no replica: removing it is what Azure's own error text advises
+    # (see "regional replication failures" above), so it needs no allowDeletionOfReplicatedLocations.
+    removed = [
+        cur_targets[name]["name"]
+        for name in cur_targets
+        if name not in seen and not (name in old_replication and old_replication[name].failed)
+    ]
+    for name in cur_targets:
+        if name not in seen:
+            # Removing the region cures a failure that retries did not (heals_by "readd").
+            state.replication_overrides.pop((version_id.lower(), name), None)
     if removed and not safety["allowDeletionOfReplicatedLocations"]:
         raise conflict(
             "OperationNotAllowed",
@@ -834,7 +979,6 @@ def _version_properties(
 
     # Replication: new regions, regions whose replica count changed and failed regions start now.
     duration = timedelta(seconds=max(0.0, state.config.replication_seconds))
-    old_replication = existing.replication if isinstance(existing, ImageVersion) else {}
     replication: dict[str, RegionReplication] = {}
     for entry in targets:
         key = regions.normalize(entry["name"])
@@ -848,8 +992,51 @@ def _version_properties(
         ):
             replication[key] = prev_repl
         else:
-            replication[key] = RegionReplication(now, now + duration)
+            failed = _region_fails(state, version_id, key)
+            replication[key] = RegionReplication(
+                now,
+                now + duration,
+                failed=failed,
+                lag=_region_lag(state, version_id, key),
+                details=REGION_FAIL_DETAILS if failed else "",
+            )
     return props, replication
+
+
+def _region_encryption(
+    target: dict[str, Any],
+    previous: dict[str, Any] | None,
+    encrypted: bool,
+    region: regions.Region,
+    index: int,
+) -> dict[str, Any]:
+    """A target region's `encryption` (customer-managed keys, per region: TargetRegion.encryption in the
+    spec; every create example gives each region its own disk encryption set)."""
+    given = target.get("encryption")
+    where = f"{PP}.targetRegions[{index}].encryption"
+    if previous is not None:
+        had = previous.get("encryption")
+        if given is None:
+            # GalleryImageVersion_Update (spec example): the update omits West US's encryption and the
+            # answer still carries it. An existing replica keeps its keys.
+            return {"encryption": had} if had else {}
+        if had and json.dumps(given, sort_keys=True).lower() != json.dumps(had, sort_keys=True).lower():
+            # Unconfirmed: the emulator takes the stricter reading that a replica's keys cannot change.
+            raise conflict(
+                "PropertyChangeNotAllowed",
+                f"Changing property 'encryption' of target region '{region.display_name}' is not allowed.",
+                where,
+            )
+        return {"encryption": given}
+    if given is None and encrypted:
+        # Stricter reading (unconfirmed): a region added to a version encrypted with customer-managed keys
+        # must name its own disk encryption set; the emulator never replicates such a version unencrypted.
+        raise invalid_parameter(
+            f"The gallery image version is encrypted with customer-managed keys; target region "
+            f"'{region.display_name}' must specify 'encryption' with a disk encryption set in that region.",
+            where,
+        )
+    return {"encryption": given} if given is not None else {}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ class Emulator:
         self._initial_config = dataclasses.replace(config)
         self._initial_faults = faults
         state.fail_next_lro = self.faults.draw_lro_fail
+        state.fail_region = self.faults.draw_region_fail
         self.registry: dict[tuple[str, tuple[str, ...]], ResourceType] = {
             rt.key: rt
             for rt in (
@@ -342,6 +343,13 @@ class Emulator:
             if req.method == "POST":
                 self.rbac.load(self._control_body(req))
             return Response(200, self.rbac.snapshot())
+        if name == "replication" and req.method == "POST":
+            body = self._control_body(req)
+            if not isinstance(body, dict):
+                raise ArmError(400, "InvalidRequestContent", "Expected a JSON object.")
+            with state.lock:
+                state.tick()
+                return Response(200, galleries.force_replication(state, body))
         if name == "config":
             if req.method == "POST":
                 body = self._control_body(req)
@@ -357,6 +365,8 @@ class Emulator:
         try:
             if "replication_seconds" in body:
                 cfg.replication_seconds = max(0.0, float(body["replication_seconds"]))
+            if "replication_lag_seconds" in body:
+                cfg.replication_lag_seconds = max(0.0, float(body["replication_lag_seconds"]))
             if "delete_seconds" in body:
                 cfg.delete_seconds = max(0.0, float(body["delete_seconds"]))
             if "page_size" in body:
@@ -373,6 +383,7 @@ class Emulator:
         cfg = self.config
         return {
             "replication_seconds": cfg.replication_seconds,
+            "replication_lag_seconds": cfg.replication_lag_seconds,
             "delete_seconds": cfg.delete_seconds,
             "page_size": cfg.page_size,
             "latency_ms": cfg.latency_ms,

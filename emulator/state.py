@@ -31,6 +31,8 @@ class Config:
     at runtime through `POST /_emulator/config`."""
 
     replication_seconds: float = 30.0
+    # A region reads Replicating this long after the operation (and provisioningState) succeeded.
+    replication_lag_seconds: float = 0.0
     delete_seconds: float = 0.0
     page_size: int = 50
     latency_ms: int = 0
@@ -95,6 +97,10 @@ class State:
         self._seq = itertools.count()
         self._pending: list[Operation] = []
         self.fail_next_lro: Callable[[], bool] = lambda: False
+        self.fail_region: Callable[[], bool] = lambda: False
+        # (version id lower-cased, region name) -> forced outcome of that region's replication, set through
+        # `POST /_emulator/replication` (see emulator.galleries.force_replication)
+        self.replication_overrides: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -103,6 +109,7 @@ class State:
             self._children.clear()
             self.operations.clear()
             self.events.clear()
+            self.replication_overrides.clear()
             self._pending.clear()
             self._seq = itertools.count()
             self.rng = random.Random(self.config.seed)

@@ -22,7 +22,7 @@ from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
 from lifecycle.policy import ImagePolicy
 from lifecycle.state import ImageState, PendingBuild, RegionHeal
 
-__all__ = ["ImagePlan", "RebakeReport", "VersionReport", "plan_image"]
+__all__ = ["ImagePlan", "RebakeReport", "VersionReport", "needs_replication_status", "plan_image"]
 
 # Build metadata for a version that never shows up is dropped after this long.
 PENDING_BUILD_TTL = timedelta(days=7)
@@ -178,6 +178,18 @@ def plan_image(
         warnings=tuple(warnings),
         state=new_state,
         rebake=decision.report,
+    )
+
+
+def needs_replication_status(version: ObservedVersion, state: ImageState) -> bool:
+    """Whether the planner needs this version's per-region replication state (one GET; the version list
+    does not carry it): versions watched until every region is Completed, versions being healed, and
+    versions not yet handled (new ones, whose provisioningState may read Succeeded while a region is
+    still Replicating) or held out of `latest`. Busy and failed versions are read anyway."""
+    return (
+        version.name in state.replicating
+        or version.name in state.healing
+        or version.tags.get(lt.STATE) in (None, lt.STATE_PENDING)
     )
 
 

@@ -131,10 +131,7 @@ def assess(
     for region in sorted(failed):
         seen = records.get(region)
         details = _details(version, region)
-        if seen is None:
-            record = RegionHeal(failures=1, since=now, details=details)
-        else:
-            record = seen
+        record = RegionHeal(failures=1, since=now, details=details) if seen is None else seen
         if seen is not None and record.pending:
             record = replace(record, failures=record.failures + 1, pending=False, details=details)
         removable = region not in (WHOLE_VERSION, version.location) and region in present

@@ -104,13 +104,18 @@ def desired_end_of_life(
 
 
 def _due_delete(retention: Retention, version: ObservedVersion, eol: datetime | None) -> datetime | None:
-    if version.provisioning_state is ProvisioningState.FAILED:
-        if retention.delete_failed_after_days is None or version.published is None:
-            return None
-        return version.published + timedelta(days=retention.delete_failed_after_days)
-    if retention.delete_after_days is None or eol is None:
-        return None
-    return eol + timedelta(days=retention.delete_after_days)
+    """When a version is due for deletion: end-of-life + grace, like any other version; a failed one also
+    `delete_failed_after_days` after publish, whichever comes first."""
+    candidates = []
+    if retention.delete_after_days is not None and eol is not None:
+        candidates.append(eol + timedelta(days=retention.delete_after_days))
+    if (
+        version.provisioning_state is ProvisioningState.FAILED
+        and retention.delete_failed_after_days is not None
+        and version.published is not None
+    ):
+        candidates.append(version.published + timedelta(days=retention.delete_failed_after_days))
+    return min(candidates, default=None)
 
 
 def assess(
@@ -135,19 +140,13 @@ def assess(
         desired = desired_end_of_life(retention, version, lifetime)
         eol = desired or version.end_of_life
         set_eol = None
-        if (
-            desired is not None
-            and version.provisioning_state is not ProvisioningState.FAILED
-            and (version.end_of_life is None or abs(version.end_of_life - desired) > EOL_TOLERANCE)
+        # Failed versions follow retention like any other: end-of-life, expiry, delete after grace.
+        if desired is not None and (
+            version.end_of_life is None or abs(version.end_of_life - desired) > EOL_TOLERANCE
         ):
             set_eol = desired
         keep_reason = kept.get(version.name)
-        expired = (
-            keep_reason is None
-            and version.provisioning_state is not ProvisioningState.FAILED
-            and eol is not None
-            and eol <= now
-        )
+        expired = keep_reason is None and eol is not None and eol <= now
         delete_at = None if keep_reason else _due_delete(retention, version, eol)
         fate = Fate(
             end_of_life=eol, set_end_of_life=set_eol, expired=expired, kept=keep_reason, delete_at=delete_at
@@ -199,7 +198,8 @@ def _protection(
         return "in use by a VM or scale set"
     if latest is not None and latest.name == version.name and usage.references_latest_of(image.ref):
         return "in use: `latest` resolves to it"
-    if fate.set_end_of_life is not None:
+    if fate.set_end_of_life is not None and version.provisioning_state is not ProvisioningState.FAILED:
+        # (A failed version's end-of-life is written only with a healing write; its delete needs none.)
         return "end-of-life update pending"
     if (
         version.block_deletion_before_end_of_life

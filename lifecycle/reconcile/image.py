@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from lifecycle.actions import Action, ActionKind
+from lifecycle.actions import VERSION_UPDATES, Action, ActionKind
 from lifecycle.executor import FAILED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
-from lifecycle.model import ImageRef, ObservedImage, iso
-from lifecycle.planning import ImagePlan, plan_image
+from lifecycle.model import ImageRef, ObservedImage, iso, parse_version_id
+from lifecycle.planning import ImagePlan, needs_replication_status, plan_image
 from lifecycle.planning.rebake import RunObservation
 from lifecycle.planning.retention import deletes_possible
 from lifecycle.reconcile.report import ImageResult, Trigger
@@ -109,7 +109,9 @@ def read(ctx: RunContext, target: Target, trigger: Trigger) -> Read:
             trigger.build.version.name,
             PendingBuild(tags=meta.tags(), lifetime_days=meta.lifetime_days, received=ctx.now),
         )
-    observed = ctx.rt.gallery.read_image(ref, target.location, target.tags)
+    observed = ctx.rt.gallery.read_image(
+        ref, target.location, target.tags, wants_status=lambda v: needs_replication_status(v, state)
+    )
     return Read(saved=saved, etag=etag, state=state, observed=observed)
 
 
@@ -189,7 +191,8 @@ def remember(
     if ctx.plan_only or new_state.to_json() == (claim.saved or ImageState().to_json()):
         return
     if dry_run:
-        new_state = replace(new_state, rebake=found.state.rebake)
+        # Nothing was written nor published: healing counts only real attempts.
+        new_state = replace(new_state, rebake=found.state.rebake, healing=found.state.healing)
     try:
         ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
     except PreconditionFailed:
@@ -199,6 +202,15 @@ def remember(
 def state_after(plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:
     state = plan.state
     for outcome in outcomes:
+        if outcome.action.kind in VERSION_UPDATES and outcome.status == FAILED:
+            # The update did not happen: a failed region's healing did not advance either.
+            name = parse_version_id(outcome.action.target).name
+            healing = dict(state.healing)
+            if name in before.healing:
+                healing[name] = before.healing[name]
+            else:
+                healing.pop(name, None)
+            state = replace(state, healing=healing)
         if outcome.action.kind is not ActionKind.REBAKE or outcome.status != FAILED:
             continue
         if outcome.action.after.get("publish_event"):

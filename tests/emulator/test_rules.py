@@ -200,11 +200,12 @@ def test_storage_account_type_of_an_existing_region_cannot_change(arm: Arm, emul
         "properties": {
             "publishingProfile": {
                 "targetRegions": [{"name": "westeurope", "storageAccountType": "Premium_LRS"}]
-            }
+            },
+            "storageProfile": {},
         }
     }
     _error(arm.call("PATCH", path, change), 409, "PropertyChangeNotAllowed")
-    mode = {"properties": {"publishingProfile": {"replicationMode": "Shallow"}}}
+    mode = {"properties": {"publishingProfile": {"replicationMode": "Shallow"}, "storageProfile": {}}}
     _error(arm.call("PATCH", path, mode), 409, "PropertyChangeNotAllowed")
     # Writing back what was read is fine (read-modify-write keeps the stored values).
     same = arm.call("PUT", path, current)
@@ -215,7 +216,9 @@ def test_storage_account_type_of_an_existing_region_cannot_change(arm: Arm, emul
 def test_removing_a_replicated_region_needs_the_safety_flag(arm: Arm, emulator: Any) -> None:
     image = make_image(arm)
     path = _replicated(arm, emulator, image, regions=["westeurope", "eastus"])
-    only_home = {"properties": {"publishingProfile": {"targetRegions": [{"name": "westeurope"}]}}}
+    only_home = {
+        "properties": {"publishingProfile": {"targetRegions": [{"name": "westeurope"}]}, "storageProfile": {}}
+    }
     _error(arm.call("PATCH", path, only_home), 409, "OperationNotAllowed")
     allowed = {
         "properties": {

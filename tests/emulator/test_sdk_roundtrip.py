@@ -154,7 +154,8 @@ def test_update_adds_a_region_and_delete_cleans_up(compute: Any, emulator: Any) 
         "1.0.0",
         {
             "properties": {
-                "publishingProfile": {"targetRegions": [{"name": LOCATION}, {"name": "North Europe"}]}
+                "publishingProfile": {"targetRegions": [{"name": LOCATION}, {"name": "North Europe"}]},
+                "storageProfile": {},
             }
         },
     )
@@ -173,7 +174,7 @@ def test_update_adds_a_region_and_delete_cleans_up(compute: Any, emulator: Any) 
         "gal",
         "ubuntu",
         "1.0.0",
-        {"properties": {"publishingProfile": {"targetRegions": [{"name": LOCATION}]}}},
+        {"properties": {"publishingProfile": {"targetRegions": [{"name": LOCATION}]}, "storageProfile": {}}},
     ).result(timeout=30)
     compute.gallery_image_versions.begin_delete(RG, "gal", "ubuntu", "1.0.0").result(timeout=30)
     assert list(compute.gallery_image_versions.list_by_gallery_image(RG, "gal", "ubuntu")) == []

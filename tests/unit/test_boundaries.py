@@ -61,9 +61,7 @@ def test_only_gateways_and_clients_import_azure_sdks() -> None:
 def test_deployable_package_never_imports_emulator_tests_bench_or_demo() -> None:
     for path in sorted(LIFECYCLE.rglob("*.py")):
         outside = {
-            m
-            for m in imported_modules(path)
-            if m.split(".")[0] in {"emulator", "tests", "bench", "demo"}
+            m for m in imported_modules(path) if m.split(".")[0] in {"emulator", "tests", "bench", "demo"}
         }
         assert not outside, f"{path.relative_to(LIFECYCLE.parent)} imports {sorted(outside)}"
 
