@@ -29,7 +29,16 @@ RETENTION = {"lifetime_days": 30, "keep_latest": 2, "delete_after_days": 10, "ma
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ACTIVE, EXPIRED, GONE = lt.STATE_ACTIVE, lt.STATE_EXPIRED, None
-FAILED = "failed"  # provisioning failed: reported, never written to
+FAILED = "failed"  # provisioning failed: healed while it can be, retired like any other
+
+
+def fail_for_good(env: Env, name: str, image: str = IMAGE) -> None:
+    """The version's home region fails on creation and on every retry (see emulator.galleries)."""
+    env.emulator.control(
+        "POST",
+        "replication",
+        {"version_id": vid(name, image), "region": "eastus", "outcome": "Failed", "heals_by": "readd"},
+    )
 
 
 def vid(name: str, image: str = IMAGE) -> str:
@@ -163,16 +172,17 @@ def test_versions_over_months_follow_the_rules_at_every_checkpoint(
     assert_states(env, published, {"1.1.0": EXPIRED, "1.2.0": ACTIVE, "1.3.0": ACTIVE})
     assert events_of(env, "VersionExpired") == [vid("1.0.0"), vid("1.1.0")]
 
-    # Day 46: 1.4.0 fails to provision. Failed versions do not count among the newest 2.
+    # Day 46: 1.4.0 fails to provision, in its home region, for good (retries do not cure it and the home
+    # region cannot be removed). Failed versions do not count among the newest 2.
     at_day(46)
-    env.emulator.control("POST", "faults", {"spec": "lro-fail=1"})
+    fail_for_good(env, "1.4.0")
     env.create_version(IMAGE, "1.4.0")
-    env.emulator.control("POST", "faults", {"spec": ""})
+    published_14 = env.now()
     env.advance(hours=1)
     assert env.version(IMAGE, "1.4.0")["properties"]["provisioningState"] == "Failed"
 
     # Day 51: 1.1.0 goes. Day 56: 1.2.0 is past its end-of-life (day 55) but still one of the newest 2
-    # healthy versions; the failed 1.4.0 is reported and left alone (delete_failed_after_days unset).
+    # healthy versions; the failed 1.4.0 is retried (in vain) and follows retention like any other.
     at_day(51)
     sweep(env)
     env.advance(minutes=5)
@@ -182,7 +192,8 @@ def test_versions_over_months_follow_the_rules_at_every_checkpoint(
     env.advance(minutes=5)
     assert_states(env, published, {"1.2.0": ACTIVE, "1.3.0": ACTIVE, "1.4.0": FAILED})
     plan = versions_report(report)
-    assert plan["1.4.0"]["state"] == "failed" and "deleted" not in plan["1.4.0"]
+    assert plan["1.4.0"]["state"] == "failed"
+    assert plan["1.4.0"]["deleted"] == (published_14 + timedelta(days=40)).date().isoformat()
     assert plan["1.2.0"]["protected"] == "newest 2"
     assert read(env, "1.4.0") is not None
 
@@ -401,9 +412,8 @@ def test_deletes_in_a_soft_delete_gallery_say_until_when_the_version_can_be_rest
     env.create_image(IMAGE)
     start = env.now()
     published = publish(env, "1.0.0", "1.1.0", "1.2.0")
-    env.emulator.control("POST", "faults", {"spec": "lro-fail=1"})
+    fail_for_good(env, "2.0.0")
     env.create_version(IMAGE, "2.0.0")
-    env.emulator.control("POST", "faults", {"spec": ""})
     sweep(env)
     env.emulator.set_time(start + timedelta(days=31))
     sweep(env)
@@ -423,7 +433,8 @@ def test_deletes_in_a_soft_delete_gallery_say_until_when_the_version_can_be_rest
     # Azure refuses to delete failed versions while soft delete is on: reported, not attempted.
     failed = versions_report(report)["2.0.0"]
     assert failed["notes"] == [
-        "not deleted: Azure cannot delete a failed version while the gallery has soft delete enabled"
+        "not deleted: Azure cannot delete a failed version while the gallery has soft delete enabled",
+        "replication failed; expired, so not healed",
     ]
     listed = list(env.compute.soft_deleted_resource.list_by_artifact_name(RG, GALLERY, "Images", IMAGE))
     assert [item["properties"]["resourceArmId"] for item in listed] == [vid("1.0.0")]
