@@ -85,6 +85,10 @@ class Emulator:
     def events(self) -> list[dict[str, Any]]:
         return list(self.control("GET", "events"))
 
+    def event_requests(self) -> list[dict[str, Any]]:
+        """The credentials each POST to the topic carried (Authorization, aeg-sas-key, aeg-sas-token)."""
+        return list(self.control("GET", "event-requests"))
+
     def stop(self) -> None:
         stop_process(self.process)
 

@@ -272,6 +272,13 @@ class Emulator:
             return Response(400, error_body("BadRequest", "The api-version query parameter is required."))
         try:
             with self.state.lock:
+                self.state.event_requests.append(
+                    {
+                        "authorization": req.headers.get("authorization"),
+                        "aeg-sas-key": req.headers.get("aeg-sas-key"),
+                        "aeg-sas-token": req.headers.get("aeg-sas-token"),
+                    }
+                )
                 return eventgrid.publish(self.state, req)
         except ArmError as err:
             return Response(err.status, err.body(), err.headers)
@@ -330,6 +337,9 @@ class Emulator:
         if name == "events" and req.method == "GET":
             with state.lock:
                 return Response(200, list(state.events))
+        if name == "event-requests" and req.method == "GET":
+            with state.lock:
+                return Response(200, list(state.event_requests))
         if name == "faults":
             if req.method == "POST":
                 body = self._control_body(req)

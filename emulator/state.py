@@ -94,6 +94,8 @@ class State:
         self._children: dict[str, dict[str, Resource]] = {}
         self.operations: dict[str, Operation] = {}
         self.events: list[dict[str, Any]] = []
+        # What authorized each POST to the topic (for tests: which credential reached the events endpoint).
+        self.event_requests: list[dict[str, Any]] = []
         self._seq = itertools.count()
         self._pending: list[Operation] = []
         self.fail_next_lro: Callable[[], bool] = lambda: False
@@ -110,6 +112,7 @@ class State:
             self.operations.clear()
             self.events.clear()
             self.replication_overrides.clear()
+            self.event_requests.clear()
             self._pending.clear()
             self._seq = itertools.count()
             self.rng = random.Random(self.config.seed)

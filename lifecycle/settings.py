@@ -23,6 +23,7 @@ class Settings:
     arm_token: str | None = None
     events_endpoint: str | None = None
     events_key: str | None = None
+    events_token: str | None = None  # the events endpoint's own static token; never the ARM token
     lease_seconds: int = 60
     arm_retry_total: int = 4
 
@@ -59,5 +60,6 @@ class Settings:
             arm_token=get("LIFECYCLE_ARM_TOKEN"),
             events_endpoint=get("LIFECYCLE_EVENTS_ENDPOINT"),
             events_key=get("LIFECYCLE_EVENTS_KEY"),
+            events_token=get("LIFECYCLE_EVENTS_TOKEN"),
             lease_seconds=int(lease),
         )

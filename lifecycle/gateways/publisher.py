@@ -53,7 +53,7 @@ class NullPublisher:
 
 
 class _StaticTokenCredential:
-    """A fixed bearer token (LIFECYCLE_ARM_TOKEN) as a TokenCredential: for the emulator and tests."""
+    """A fixed bearer token (LIFECYCLE_EVENTS_TOKEN) as a TokenCredential: for the emulator and tests."""
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -220,6 +220,8 @@ def publisher_from_settings(env: Mapping[str, str]) -> EventPublisher:
     return EventGridPublisher(
         endpoint,
         key=(env.get("LIFECYCLE_EVENTS_KEY") or "").strip() or None,
-        token=(env.get("LIFECYCLE_ARM_TOKEN") or "").strip() or None,
+        # The topic gets its own token, never LIFECYCLE_ARM_TOKEN: a credential for ARM must not be
+        # handed to another endpoint (a mis-set LIFECYCLE_EVENTS_ENDPOINT would otherwise receive it).
+        token=(env.get("LIFECYCLE_EVENTS_TOKEN") or "").strip() or None,
         ca_bundle=(env.get("LIFECYCLE_ARM_CA_BUNDLE") or "").strip() or None,
     )

@@ -72,7 +72,8 @@ def test_bearer_token_from_settings_delivers(emulator: Emulator) -> None:
     publisher = publisher_from_settings(
         {
             "LIFECYCLE_EVENTS_ENDPOINT": topic(emulator),
-            "LIFECYCLE_ARM_TOKEN": "emulator-token",
+            "LIFECYCLE_EVENTS_TOKEN": "events-token",
+            "LIFECYCLE_ARM_TOKEN": "arm-token",
             "LIFECYCLE_ARM_CA_BUNDLE": emulator.ca_bundle,
         }
     )
@@ -82,6 +83,20 @@ def test_bearer_token_from_settings_delivers(emulator: Emulator) -> None:
     publisher.publish(notifications())
 
     assert_cloud_events(received(emulator), notifications())
+    assert {r["authorization"] for r in emulator.event_requests()} == {"Bearer events-token"}
+
+
+def test_the_arm_token_never_reaches_the_events_endpoint(emulator: Emulator) -> None:
+    publisher = publisher_from_settings(
+        {
+            "LIFECYCLE_EVENTS_ENDPOINT": topic(emulator),
+            "LIFECYCLE_ARM_TOKEN": "arm-token",
+            "LIFECYCLE_ARM_CA_BUNDLE": emulator.ca_bundle,
+        }
+    )
+    assert isinstance(publisher, EventGridPublisher)
+    # Without a key or an events token the topic is reached with managed identity, not the ARM token.
+    assert publisher.auth == "default"
 
 
 def test_key_wins_over_token_in_settings(emulator: Emulator) -> None:
@@ -89,7 +104,7 @@ def test_key_wins_over_token_in_settings(emulator: Emulator) -> None:
         {
             "LIFECYCLE_EVENTS_ENDPOINT": topic(emulator),
             "LIFECYCLE_EVENTS_KEY": "emulator-topic-key",
-            "LIFECYCLE_ARM_TOKEN": "emulator-token",
+            "LIFECYCLE_EVENTS_TOKEN": "events-token",
             "LIFECYCLE_ARM_CA_BUNDLE": emulator.ca_bundle,
         }
     )
