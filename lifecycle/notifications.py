@@ -25,14 +25,22 @@ class NotificationType(StrEnum):
 
 @dataclass(frozen=True)
 class Notification:
-    """One outgoing event. `subject` is the resource id it is about (or the policy URL)."""
+    """One outgoing event. `subject` is the resource id it is about (or the policy URL).
+
+    `id` is the CloudEvent id: set by the outbox (`lifecycle.outbox`) so that a resend is recognisably the
+    same event; None lets the publisher make one up.
+    """
 
     type: NotificationType
     subject: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", MappingProxyType(dict(self.data)))
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type.value, "subject": self.subject, "data": dict(self.data)}
+        out = {"type": self.type.value, "subject": self.subject, "data": dict(self.data)}
+        if self.id is not None:
+            out["id"] = self.id
+        return out

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from lifecycle.model import iso, parse_time
+from lifecycle.outbox import OutboxEntry
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,8 @@ class ImageState:
     rebake: RebakeState = field(default_factory=RebakeState)
     # version name -> region name (or "*" for a failure of the version as a whole) -> healing record
     healing: Mapping[str, Mapping[str, RegionHeal]] = field(default_factory=dict)
+    # Lifecycle events not yet delivered (see lifecycle.outbox); kept with the state they belong to.
+    outbox: tuple[OutboxEntry, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pending_builds", MappingProxyType(dict(self.pending_builds)))
@@ -192,7 +195,7 @@ class ImageState:
         return replace(self, pending_builds=builds)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "replicating": sorted(self.replicating),
             "pending_builds": {k: v.to_json() for k, v in sorted(self.pending_builds.items())},
             "rebake": self.rebake.to_json(),
@@ -201,6 +204,9 @@ class ImageState:
                 for version, regions in sorted(self.healing.items())
             },
         }
+        if self.outbox:  # absent when empty: documents of images without events stay as they were
+            out["outbox"] = [e.to_json() for e in self.outbox]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> ImageState:
@@ -217,4 +223,5 @@ class ImageState:
                 for version, regions in (data.get("healing") or {}).items()
                 if isinstance(regions, Mapping)
             },
+            outbox=tuple(OutboxEntry.from_json(e) for e in data.get("outbox") or ()),
         )

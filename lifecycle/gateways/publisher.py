@@ -146,12 +146,14 @@ class EventGridPublisher:
     def _to_cloud_event(self, notification: Notification) -> Any:
         from azure.core.messaging import CloudEvent
 
+        extra: dict[str, Any] = {"id": notification.id} if notification.id else {}
         return CloudEvent(
             source=SOURCE,
             type=notification.type.value,
             subject=notification.subject,
             data=dict(notification.data),
             time=datetime.now(UTC),
+            **extra,
         )
 
     def _get_client(self) -> Any:

@@ -1,8 +1,10 @@
-"""One image's reconcile, as named steps: read, plan, claim, execute, remember, audit.
+"""One image's reconcile, as named steps: read, plan, claim, record, execute, remember, deliver, audit.
 
 `reconcile_image` runs them in order under the image's lease. Each step is a small function of what the
 previous ones produced; none knows which trigger (sweep, event, queue message, CLI) asked for the work.
-Notifications are collected in the ImageResult; the run publishes them once at its end.
+Lifecycle events go through the image's outbox (`lifecycle.outbox`): recorded in the image's state before
+the write they announce (record), settled with its outcome (remember), sent and then dropped from the
+outbox (deliver); what a run cannot send, a later run sends. The ImageResult lists them for the report.
 """
 
 from __future__ import annotations
@@ -13,11 +15,20 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from lifecycle import outbox as ob
 from lifecycle.actions import VERSION_UPDATES, Action, ActionKind
-from lifecycle.executor import FAILED, Executor, Outcome, notifications_of
+from lifecycle.executor import FAILED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
-from lifecycle.model import ImageRef, ObservedImage, iso, parse_version_id
+from lifecycle.model import (
+    ImageRef,
+    InvalidResourceId,
+    ObservedImage,
+    ObservedVersion,
+    iso,
+    parse_version_id,
+)
+from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, needs_replication_status, plan_image
 from lifecycle.planning.rebake import RunObservation
 from lifecycle.planning.retention import deletes_possible
@@ -44,12 +55,14 @@ class Read:
 
 @dataclass(frozen=True)
 class Claim:
-    """The actions left to run after the claim, and the rebake memory of a run that won it instead."""
+    """The actions left to run after the claim, and the rebake memory of a run that won it instead.
+    `written` is the state the claim (or the record step) wrote, if any."""
 
     actions: list[Action]
     etag: str | None
     saved: dict[str, Any] | None
     claimed_elsewhere: RebakeState | None = None
+    written: ImageState | None = None
 
 
 def reconcile_image(ctx: RunContext, target: Target, trigger: Trigger) -> ImageResult:
@@ -79,8 +92,14 @@ def run_image(ctx: RunContext, target: Target, trigger: Trigger, result: ImageRe
         found = read(ctx, target, trigger)
         plan = plan_step(ctx, target, found)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
+        entries = outbox_before(ctx, found, plan, claim.actions, dry_run=dry_run)
+        claim = record(ctx, target, found, claim, entries, result=result)
         outcomes = execute(ctx, claim.actions, found.observed, dry_run=dry_run)
-        remember(ctx, target, found, plan, claim, outcomes, dry_run=dry_run, result=result)
+        state, etag = remember(
+            ctx, target, found, plan, claim, outcomes, entries, dry_run=dry_run, result=result
+        )
+        if not dry_run:
+            deliver(ctx, target, state, etag, result)
     result.plan = replace(plan, actions=tuple(claim.actions))
     result.outcomes.extend(outcomes)
     if not dry_run:
@@ -152,7 +171,7 @@ def claim_step(
     name = image_state_name(target.image)
     try:
         claimed = ctx.rt.store.write_json(name, plan.state.to_json(), etag=found.etag)
-        return Claim(actions=actions, etag=claimed, saved=found.saved)
+        return Claim(actions=actions, etag=claimed, saved=plan.state.to_json(), written=plan.state)
     except PreconditionFailed:
         result.skipped.append(f"{target.image.id}: rebake already triggered by another run")
         # Standing down is not a failure: the winner's rebake memory is kept, and the rest of this plan
@@ -164,6 +183,66 @@ def claim_step(
             saved=saved,
             claimed_elsewhere=ImageState.from_json(saved).rebake,
         )
+
+
+def _announced_by_executor(action: Action) -> bool:
+    # A publish_event rebake's request IS its event: the executor sends it, and a failure fails the action.
+    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
+
+
+def outbox_before(
+    ctx: RunContext, found: Read, plan: ImagePlan, actions: list[Action], *, dry_run: bool
+) -> list[OutboxEntry]:
+    """The outbox before the writes: what earlier runs left (their intents resolved against this plan),
+    plus an intent for each event an action of this run announces. Dry runs announce nothing."""
+    if dry_run:
+        return list(found.state.outbox)
+    entries = ob.resolve_intents(found.state.outbox, (a.key for a in plan.actions))
+    recorded = iso(ctx.now)
+    intents = []
+    for action in actions:
+        if _announced_by_executor(action):
+            continue
+        version = _observed_version(found.observed, action.target)
+        for notification in action.notifications:
+            etag = version.etag if version is not None else None
+            intents.append(ob.for_action(action.key, notification, etag=etag, recorded=recorded))
+    return ob.merge(entries, intents)
+
+
+def _observed_version(observed: ObservedImage, target: str) -> ObservedVersion | None:
+    try:
+        return observed.version(parse_version_id(target).name)
+    except InvalidResourceId:
+        return None
+
+
+def record(
+    ctx: RunContext,
+    target: Target,
+    found: Read,
+    claim: Claim,
+    entries: list[OutboxEntry],
+    *,
+    result: ImageResult,
+) -> Claim:
+    """Record this run's intents in the image's state before any write starts, so that no event for a
+    write can be lost, whatever happens to the run. Without new intents nothing is written."""
+    known = {e.id for e in found.state.outbox}
+    if ctx.plan_only or not any(e.status == ob.INTENT and e.id not in known for e in entries):
+        return claim
+    base = claim.written or found.state
+    if claim.claimed_elsewhere is not None:
+        base = replace(base, rebake=claim.claimed_elsewhere)
+    document = replace(base, outbox=tuple(entries))
+    try:
+        etag = ctx.rt.store.write_json(image_state_name(target.image), document.to_json(), etag=claim.etag)
+    except PreconditionFailed:
+        result.skipped.append(
+            f"{target.image.id}: state changed by another run; its writes are left to the next run"
+        )
+        return replace(claim, actions=[])
+    return replace(claim, etag=etag, saved=document.to_json(), written=document)
 
 
 def execute(
@@ -180,23 +259,73 @@ def remember(
     plan: ImagePlan,
     claim: Claim,
     outcomes: list[Outcome],
+    entries: list[OutboxEntry],
     *,
     dry_run: bool,
     result: ImageResult,
-) -> None:
-    """Write the image's state back (only when it changed), over the ETag this run read or claimed."""
+) -> tuple[ImageState, str | None]:
+    """Write the image's state back (only when it changed), over the ETag this run read or claimed, with
+    the outbox settled: events of succeeded writes and of observations to send, those of failed writes
+    dropped. Returns the state and its ETag as now stored."""
     new_state = state_after(plan, outcomes, before=found.state)
     if claim.claimed_elsewhere is not None:
         new_state = replace(new_state, rebake=claim.claimed_elsewhere)
+    if not dry_run:
+        settled = ob.settle(
+            entries,
+            (o.action.key for o in outcomes if o.status == SUCCEEDED),
+            (o.action.key for o in outcomes if o.status == FAILED),
+        )
+        recorded = iso(ctx.now)
+        observed = [
+            ob.for_observation(n, etag=_etag_of(found.observed, n.subject), recorded=recorded)
+            for n in plan.notifications
+        ]
+        new_state = replace(new_state, outbox=tuple(ob.merge(settled, observed)))
     if ctx.plan_only or new_state.to_json() == (claim.saved or ImageState().to_json()):
-        return
+        return new_state, claim.etag
     if dry_run:
         # Nothing was written nor published: healing counts only real attempts.
         new_state = replace(new_state, rebake=found.state.rebake, healing=found.state.healing)
     try:
-        ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
+        etag = ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
     except PreconditionFailed:
         result.errors.append(f"{target.image.id}: state changed by another run; it will be re-read next time")
+        return new_state, None
+    return new_state, etag
+
+
+def _etag_of(observed: ObservedImage, subject: str) -> str | None:
+    version = _observed_version(observed, subject)
+    return version.etag if version is not None else None
+
+
+def deliver(
+    ctx: RunContext, target: Target, state: ImageState, etag: str | None, result: ImageResult
+) -> None:
+    """Send what the outbox holds unsent (this run's events and any an earlier run could not send), then
+    drop what was sent. A topic that refuses keeps them for the next run: an error of this run, never an
+    undo of its writes. Nothing is sent while the state could not be stored (etag None): unrecorded, a
+    sent event could not be marked sent."""
+    pending = ob.unsent(state.outbox)
+    if ctx.plan_only or not pending or etag is None:
+        return
+    try:
+        ctx.rt.publisher.publish([e.notification() for e in pending])
+    except Exception as exc:  # the topic's failure must not undo or hide the writes already made
+        result.errors.append(
+            f"{target.image.id}: {len(pending)} lifecycle event(s) not delivered, kept for a later run: {exc}"
+        )
+        return
+    sent = {e.id for e in pending}
+    remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in sent))
+    try:
+        ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)
+    except (PreconditionFailed, GatewayError) as exc:
+        # Sent but not marked: a later run sends them again, under the same ids.
+        log.warning(
+            "sent lifecycle events not marked sent", extra={"image": target.image.id, "error": str(exc)}
+        )
 
 
 def state_after(plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:

@@ -55,11 +55,12 @@ class Reconciler:
             report.errors.append(str(exc))
             self._record_errors(report, now, {})
             return report
+        run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
         for target in targets:
             report.add(reconcile_image(ctx, target, trigger))
         targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
         report.errors.extend(targets_of_errors)
-        self._publish(report.notifications, report)
+        self._publish(run_events, report)
         self._record_errors(report, now, targets_of_errors)
         return report
 
