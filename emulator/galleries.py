@@ -3,8 +3,10 @@
 Owns the rules Azure Compute Gallery enforces (home region in targetRegions, no duplicate regions,
 non-updatable storage settings, busy versions refuse writes, replicated regions need
 `allowDeletionOfReplicatedLocations` to be removed, `blockDeletionBeforeEndOfLife`, nested resources block
-deletes, the 2026-03-03 end-of-life defaults) and the replication model: every target region of a version
-replicates for `replication_seconds` of virtual time; the create/update operation completes when all have.
+deletes, the 2026-03-03 end-of-life defaults, storageProfile required in updates, per-region fields and
+encryption) and the replication model: every target region of a version replicates for
+`replication_seconds` of virtual time; the create/update operation completes when all have; a region may
+still read Replicating for a lag after that, and may fail on its own (see "regional replication failures").
 
 Soft delete (preview): in a gallery whose `softDeletePolicy.isSoftDeleteEnabled` is true, deleting a version
 keeps it as a soft-deleted artifact for `retentionPeriodInDays` (7, fixed today) plus `gracePeriodInDays`
