@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import eventgrid, galleries, imagebuilder, lro, vms
+from emulator import eventgrid, galleries, imagebuilder, lro, marketplace, vms
 from emulator.arm import (
     ArmPath,
     Request,
@@ -117,6 +117,7 @@ class Emulator:
                 *galleries.RESOURCE_TYPES,
                 *imagebuilder.RESOURCE_TYPES,
                 *vms.RESOURCE_TYPES,
+                *marketplace.RESOURCE_TYPES,
                 *OPERATION_TYPES,
             )
         }
@@ -340,6 +341,11 @@ class Emulator:
         if name == "event-requests" and req.method == "GET":
             with state.lock:
                 return Response(200, list(state.event_requests))
+        if name == "marketplace":
+            with state.lock:
+                if req.method == "POST":
+                    return marketplace.publish(state, self._control_body(req))
+                return marketplace.listing(state)
         if name == "faults":
             if req.method == "POST":
                 body = self._control_body(req)

@@ -96,6 +96,8 @@ class State:
         self.events: list[dict[str, Any]] = []
         # What authorized each POST to the topic (for tests: which credential reached the events endpoint).
         self.event_requests: list[dict[str, Any]] = []
+        # emulator.marketplace: (location, publisher, offer, sku) -> version -> entry.
+        self.marketplace: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self._seq = itertools.count()
         self._pending: list[Operation] = []
         self.fail_next_lro: Callable[[], bool] = lambda: False
@@ -113,6 +115,7 @@ class State:
             self.events.clear()
             self.replication_overrides.clear()
             self.event_requests.clear()
+            self.marketplace.clear()
             self._pending.clear()
             self._seq = itertools.count()
             self.rng = random.Random(self.config.seed)

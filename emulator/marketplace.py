@@ -1,0 +1,164 @@
+"""Marketplace (platform) image versions: ComputeRP's VirtualMachineImages_List and VirtualMachineImages_Get
+under `/subscriptions/{s}/providers/Microsoft.Compute/locations/{loc}/publishers/{p}/artifacttypes/vmimage
+/offers/{o}/skus/{k}/versions[/{v}]`, and the control endpoint `POST /_emulator/marketplace` that publishes
+one version (Azure's Marketplace is read-only to its consumers, so tests need another way in).
+
+Sources:
+* Paths, parameters and bodies: ComputeRP 2025-11-01 examples in ../shared/reference/arm-spec/examples/
+  computeExamples/VirtualMachineImage_{List,Get}_*_Gen.json (list = a bare JSON array of
+  `{name, location, id[, tags]}`; get = the same object with `properties`); `$expand=properties` answers
+  `{value: [...]}` as in VirtualMachineImages_ListWithProperties_MaximumSet_Gen.json.
+* The id's spelling (`/Subscriptions/.../Providers/Microsoft.Compute/Locations/{loc}/Publishers/{p}/
+  ArtifactTypes/VMImage/Offers/{o}/Skus/{k}/Versions/{v}`): a real answer quoted in Azure/azure-cli#182.
+* Unknown publisher/offer/sku/version: 404 `NotFound` "Artifact: VMImage was not found." for both list and
+  get, as real answers quoted in Azure/vagrant-azure#147 and danielsollondon/azvmimagebuilder#80 show.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from emulator import regions
+from emulator.arm import Request, ResourceType, Response, Route
+from emulator.errors import ArmError
+
+if TYPE_CHECKING:
+    from emulator.state import State
+
+TYPE_PATH = ("locations", "publishers", "artifacttypes", "offers", "skus", "versions")
+# ComputeRP's ImageReference.version: "The allowed formats are Major.Minor.Build or 'latest'. Major, Minor,
+# and Build are decimal numbers." A published version is never 'latest'. Names (publisher, offer, sku) are
+# letters, digits, '-', '_' and '.' in every published URN seen; unconfirmed, so anything else is refused.
+_VERSION = re.compile(r"^\d{1,9}\.\d{1,9}\.\d{1,18}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _not_found() -> ArmError:
+    # The exact code and text of real answers (Azure/vagrant-azure#147, danielsollondon/azvmimagebuilder#80).
+    return ArmError(404, "NotFound", "Artifact: VMImage was not found.")
+
+
+@dataclass
+class MarketplaceVersion:
+    location: str  # programmatic region name
+    publisher: str
+    offer: str
+    sku: str
+    version: str
+    seq: int
+
+    def render(self, subscription: str, with_properties: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.version,
+            "location": self.location,
+            "id": (
+                f"/Subscriptions/{subscription}/Providers/Microsoft.Compute/Locations/{self.location}"
+                f"/Publishers/{self.publisher}/ArtifactTypes/VMImage/Offers/{self.offer}/Skus/{self.sku}"
+                f"/Versions/{self.version}"
+            ),
+        }
+        if with_properties:
+            # The spec's Get example's shape; values the emulator can vouch for only.
+            body["properties"] = {"osDiskImage": {"operatingSystem": "Linux"}, "hyperVGeneration": "V2"}
+        return body
+
+
+def _key(location: str, publisher: str, offer: str, sku: str) -> tuple[str, str, str, str]:
+    # Publisher, offer and sku names are case-insensitive in ARM paths.
+    return regions.normalize(location), publisher.lower(), offer.lower(), sku.lower()
+
+
+def numeric(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def handle(state: State, req: Request, route: Route) -> Response:
+    if req.method != "GET":
+        # Consumers can only read the Marketplace (the spec defines GET operations only).
+        raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    names = route.names
+    # names: [location, publisher, artifact type, offer, sku(, version)]
+    if names[2].lower() != "vmimage":
+        raise _not_found()
+    key = _key(names[0], names[1], names[3], names[4])
+    versions = state.marketplace.get(key)
+    if not versions:
+        raise _not_found()
+    subscription = route.path.subscription
+    if route.kind == "instance":
+        found = versions.get(names[5])
+        if found is None:
+            raise _not_found()
+        return Response(200, found.render(subscription, with_properties=True))
+    if route.kind != "collection":
+        raise _not_found()
+    items = list(versions.values())
+    # The spec does not say in which order the list comes. Unconfirmed, so the stricter reading: name order
+    # as strings (2024.10.10 before 2024.10.2), which catches a client that takes the last item as newest.
+    order = (req.param("$orderby") or "name").strip().lower()
+    if order not in ("name", "name asc", "name desc"):
+        raise ArmError(400, "InvalidParameter", f"The value '{order}' of $orderby is not valid.")
+    items.sort(key=lambda v: v.version, reverse=order == "name desc")
+    top = req.param("$top")
+    if top:
+        try:
+            items = items[: max(0, int(top))]
+        except ValueError as exc:
+            raise ArmError(400, "InvalidParameter", f"The value '{top}' of $top is not valid.") from exc
+    expand = (req.param("$expand") or "").strip().lower()
+    if expand == "properties":
+        # VirtualMachineImages_ListWithProperties_MaximumSet_Gen.json: an object with `value`.
+        return Response(200, {"value": [v.render(subscription, with_properties=True) for v in items]})
+    return Response(200, [v.render(subscription, with_properties=False) for v in items])
+
+
+def publish(state: State, body: Any) -> Response:
+    """`POST /_emulator/marketplace {"location", "publisher", "offer", "sku", "version"}`."""
+    if not isinstance(body, dict):
+        raise ArmError(
+            400, "InvalidRequestContent", 'Expected {"location", "publisher", "offer", "sku", "version"}.'
+        )
+    fields = {}
+    for name in ("location", "publisher", "offer", "sku", "version"):
+        value = body.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ArmError(400, "InvalidRequestContent", f"'{name}' must be a non-empty string.")
+        fields[name] = value.strip()
+    if not regions.is_known(fields["location"]):
+        raise ArmError(400, "InvalidRequestContent", f"Unknown location '{fields['location']}'.")
+    for name in ("publisher", "offer", "sku"):
+        if not _NAME.match(fields[name]):
+            raise ArmError(400, "InvalidRequestContent", f"'{name}' {fields[name]!r} is not a valid name.")
+    if not _VERSION.match(fields["version"]):
+        raise ArmError(
+            400, "InvalidRequestContent", f"'version' {fields['version']!r} is not Major.Minor.Build."
+        )
+    key = _key(fields["location"], fields["publisher"], fields["offer"], fields["sku"])
+    versions = state.marketplace.setdefault(key, {})
+    if fields["version"] in versions:
+        raise ArmError(409, "Conflict", f"Version {fields['version']} is already published.")
+    entry = MarketplaceVersion(
+        location=regions.normalize(fields["location"]),
+        publisher=fields["publisher"],
+        offer=fields["offer"],
+        sku=fields["sku"],
+        version=fields["version"],
+        seq=state.next_seq(),
+    )
+    versions[entry.version] = entry
+    return Response(201, {**fields, "location": entry.location})
+
+
+def listing(state: State) -> Response:
+    """`GET /_emulator/marketplace`: every published version as a `publisher:offer:sku:version` URN."""
+    out = [
+        {"location": v.location, "urn": f"{v.publisher}:{v.offer}:{v.sku}:{v.version}"}
+        for versions in state.marketplace.values()
+        for v in sorted(versions.values(), key=lambda v: numeric(v.version))
+    ]
+    return Response(200, out)
+
+
+RESOURCE_TYPES = (ResourceType("Microsoft.Compute", TYPE_PATH, "vm", handle, subscription_list=False),)
