@@ -21,6 +21,8 @@ class NotificationType(StrEnum):
     REBAKE_REQUESTED = "ImageLifecycle.RebakeRequested"
     REBAKE_FAILED = "ImageLifecycle.RebakeFailed"
     CONFIG_REJECTED = "ImageLifecycle.ConfigRejected"
+    VERSION_APPROVED = "ImageLifecycle.VersionApproved"
+    VERSION_REVOKED = "ImageLifecycle.VersionRevoked"
 
 
 @dataclass(frozen=True)

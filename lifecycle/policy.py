@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
@@ -164,6 +164,10 @@ class Rebake(_Section):
     publish_event: bool = Field(
         default=False, description="Publish ImageLifecycle.RebakeRequested for a pipeline to build."
     )
+    on_base_update: bool = Field(
+        default=False,
+        description="Also rebake when the base image (lifecycle.base-image) of the newest version moved on.",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -185,9 +189,28 @@ class Rebake(_Section):
     def _one_trigger(self) -> Rebake:
         if self.image_template and self.publish_event:
             raise ValueError("set either image_template or publish_event, not both")
-        if (self.schedule or self.max_age_days) and not (self.image_template or self.publish_event):
-            raise ValueError("a rebake schedule or max_age_days needs image_template or publish_event: true")
+        if (self.schedule or self.max_age_days or self.on_base_update) and not (
+            self.image_template or self.publish_event
+        ):
+            raise ValueError(
+                "a rebake schedule, max_age_days or on_base_update needs image_template or "
+                "publish_event: true"
+            )
         return self
+
+
+class Approval(_Section):
+    required: bool = Field(
+        default=False,
+        description="A new version stays out of `latest` (lifecycle.state=pending-approval) until approved.",
+    )
+
+
+class Ancestry(_Section):
+    inherit_revocation: bool = Field(
+        default=False,
+        description="Revoking a version also revokes the versions built on it (lifecycle.base-image).",
+    )
 
 
 class ImageSettings(_Section):
@@ -197,6 +220,8 @@ class ImageSettings(_Section):
     metadata: Metadata | None = None
     retention: Retention | None = None
     rebake: Rebake | None = None
+    approval: Approval | None = None
+    ancestry: Ancestry | None = None
 
 
 class GalleryPolicy(_Section):
@@ -316,16 +341,22 @@ class ImagePolicy:
     metadata: Metadata
     retention: Retention
     rebake: Rebake
+    approval: Approval = field(default_factory=Approval)
+    ancestry: Ancestry = field(default_factory=Ancestry)
 
     @property
     def dry_run(self) -> bool:
         return self.mode == "dry-run"
 
     def digest(self) -> str:
+        rebake = self.rebake.model_dump(mode="json")
+        if not rebake.get("on_base_update"):
+            # Digests from before the key existed stay the same (a changed digest lifts a rebake halt).
+            rebake.pop("on_base_update", None)
         payload = {
             "replication": self.replication.model_dump(mode="json"),
             "retention": self.retention.model_dump(mode="json"),
-            "rebake": self.rebake.model_dump(mode="json"),
+            "rebake": rebake,
             "tags": self.metadata.tags,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -373,6 +404,8 @@ def merged_sections(defaults: ImageSettings, override: ImageSettings) -> dict[st
         "metadata": _merge_metadata(defaults.metadata, override.metadata),
         "retention": _merge(defaults.retention, override.retention, Retention),
         "rebake": _merge(defaults.rebake, override.rebake, Rebake),
+        "approval": _merge(defaults.approval, override.approval, Approval),
+        "ancestry": _merge(defaults.ancestry, override.ancestry, Ancestry),
     }
 
 

@@ -47,6 +47,35 @@ class PendingBuild:
 
 
 @dataclass(frozen=True)
+class GateRecord:
+    """An operator's approval (`by`) or revocation (`reason`) of one version, from the CLI or an event,
+    kept until its tags are on the version (a version being written cannot take them yet)."""
+
+    by: str | None = None
+    reason: str | None = None
+    source: str | None = None  # "cli", or the event's source
+    at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "reason": self.reason,
+            "source": self.source,
+            "at": iso(self.at) if self.at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GateRecord:
+        at = data.get("at")
+        return cls(
+            by=data.get("by"),
+            reason=data.get("reason"),
+            source=data.get("source"),
+            at=parse_time(at) if at else None,
+        )
+
+
+@dataclass(frozen=True)
 class RebakeState:
     """The rebake schedule's memory for one image (see `lifecycle.planning.rebake` for how it moves).
 
@@ -68,9 +97,10 @@ class RebakeState:
     run_seen: str | None = None
     run_ended: datetime | None = None
     last_message: str | None = None
+    base_seen: str | None = None  # the newest base image a rebake was already triggered for
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "last_trigger": iso(self.last_trigger) if self.last_trigger else None,
             "run_started": iso(self.run_started) if self.run_started else None,
             "run_id": self.run_id,
@@ -83,6 +113,9 @@ class RebakeState:
             "run_ended": iso(self.run_ended) if self.run_ended else None,
             "last_message": self.last_message,
         }
+        if self.base_seen is not None:
+            out["base_seen"] = self.base_seen
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RebakeState:
@@ -103,6 +136,7 @@ class RebakeState:
             run_seen=data.get("run_seen"),
             run_ended=when("run_ended"),
             last_message=data.get("last_message"),
+            base_seen=data.get("base_seen"),
         )
 
 
@@ -173,6 +207,8 @@ class ImageState:
     healing: Mapping[str, Mapping[str, RegionHeal]] = field(default_factory=dict)
     # Lifecycle events not yet delivered (see lifecycle.outbox); kept with the state they belong to.
     outbox: tuple[OutboxEntry, ...] = ()
+    approvals: Mapping[str, GateRecord] = field(default_factory=dict)
+    revocations: Mapping[str, GateRecord] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pending_builds", MappingProxyType(dict(self.pending_builds)))
@@ -181,6 +217,14 @@ class ImageState:
             "healing",
             MappingProxyType({v: MappingProxyType(dict(r)) for v, r in self.healing.items() if r}),
         )
+        object.__setattr__(self, "approvals", MappingProxyType(dict(self.approvals)))
+        object.__setattr__(self, "revocations", MappingProxyType(dict(self.revocations)))
+
+    def with_approval(self, version: str, record: GateRecord) -> ImageState:
+        return replace(self, approvals={**self.approvals, version: record})
+
+    def with_revocation(self, version: str, record: GateRecord) -> ImageState:
+        return replace(self, revocations={**self.revocations, version: record})
 
     def with_build(self, version: str, build: PendingBuild) -> ImageState:
         builds = dict(self.pending_builds)
@@ -206,6 +250,11 @@ class ImageState:
         }
         if self.outbox:  # absent when empty: documents of images without events stay as they were
             out["outbox"] = [e.to_json() for e in self.outbox]
+        # Only when there is something to keep: documents of images without gates stay as they were.
+        if self.approvals:
+            out["approvals"] = {k: v.to_json() for k, v in sorted(self.approvals.items())}
+        if self.revocations:
+            out["revocations"] = {k: v.to_json() for k, v in sorted(self.revocations.items())}
         return out
 
     @classmethod
@@ -224,4 +273,6 @@ class ImageState:
                 if isinstance(regions, Mapping)
             },
             outbox=tuple(OutboxEntry.from_json(e) for e in data.get("outbox") or ()),
+            approvals={k: GateRecord.from_json(v) for k, v in (data.get("approvals") or {}).items()},
+            revocations={k: GateRecord.from_json(v) for k, v in (data.get("revocations") or {}).items()},
         )

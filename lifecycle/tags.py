@@ -30,15 +30,26 @@ LIFETIME_DAYS = "lifecycle.lifetime-days"
 EVENT_TAGS = frozenset({BUILD_ID, COMMIT, PIPELINE_RUN, SBOM, APPROVER, BASE_IMAGE, LIFETIME_DAYS})
 
 HOLD = "lifecycle.hold"  # set by operators, never by the app: "true" keeps the version whatever the policy
+APPROVED_BY = "lifecycle.approved-by"  # set by an approver (or by the app for an `approve` / VersionApproved)
+REVOKED_REASON = "lifecycle.revoked-reason"
+PARENT_REVOKED = "lifecycle.parent-revoked"  # the revoked version this one was built on
 
 STATE_ACTIVE = "active"
 STATE_EXPIRED = "expired"
 STATE_PENDING = "pending"  # held out of `latest` until replicated (promote_when_replicated)
+STATE_PENDING_APPROVAL = "pending-approval"  # held out of `latest` until approved (approval.required)
+STATE_REVOKED = "revoked"  # out of `latest` for good; retention goes on as for an expired version
 
 MAX_TAGS = 50
 MAX_NAME = 512
 MAX_VALUE = 256
 _FORBIDDEN = set("<>%&\\?/")
+
+
+def get(tags: Mapping[str, str], name: str) -> str | None:
+    """A tag's value, its name matched case-insensitively as Azure does; blank counts as unset."""
+    value = next((v for k, v in tags.items() if k.lower() == name), None)
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def tag_changes(current: Mapping[str, str], desired: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:

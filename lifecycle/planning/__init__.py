@@ -15,8 +15,9 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
-from lifecycle.planning import healing, retention
+from lifecycle.planning import gates, healing, retention
 from lifecycle.planning import rebake as rebake_planner
+from lifecycle.planning.lineage import BaseObservation
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
 from lifecycle.policy import ImagePolicy
@@ -39,11 +40,17 @@ def plan_image(
     deletes_blocked: str | None = None,
     run: rebake_planner.RunObservation | None = None,
     soft_delete: retention.SoftDelete | None = None,
+    revoked_bases: frozenset[str] = frozenset(),
+    base: BaseObservation | None = None,
 ) -> ImagePlan:
+    """`revoked_bases`: lower-cased ids of revoked versions that versions of this image may be built on;
+    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`)."""
     state = state or ImageState()
     lifetimes = {
         name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
     }
+    version_gates = {v.name: gates.assess(policy, v, state, revoked_bases) for v in image.versions}
+    revoked = frozenset(name for name, gate in version_gates.items() if gate.revoked)
     fates = retention.assess(
         policy.retention,
         image,
@@ -53,6 +60,7 @@ def plan_image(
         budget=delete_budget,
         deletes_blocked=deletes_blocked,
         soft_delete=soft_delete,
+        revoked=revoked,
     )
     actions: list[Action] = []
     notifications: list[Notification] = []
@@ -64,8 +72,11 @@ def plan_image(
 
     for version in image.versions:
         fate = fates[version.name]
+        gate = version_gates[version.name]
         expires, deleted = retention.describe(fate)
         notes: list[str] = []
+        if gate.parent_revoked:
+            notes.append(f"built on revoked {gate.parent_revoked}")
         if fate.delete_now:
             actions.append(_delete(version, fate, soft_delete, now))
             replicating.discard(version.name)
@@ -106,9 +117,14 @@ def plan_image(
             lifecycle_state = "failed"
         else:
             version_actions, version_notes, lifecycle_state = _plan_version(
-                policy, version, fate, pending, heal
+                policy, version, fate, pending, heal, gate
             )
             notes.extend(version_notes)
+            if lifecycle_state == lt.STATE_PENDING_APPROVAL and not version.exclude_from_latest:
+                warnings.append(
+                    f"{version.name} was published into latest while approval is required: taken out at "
+                    "once (Azure may already have served it)"
+                )
         actions.extend(version_actions)
         if heal is not None:
             if version_actions:
@@ -135,8 +151,12 @@ def plan_image(
             )
         if not failed:
             build = pending.get(version.name)
+            # The gates own the approver tag once someone approved: the build's value is not waited for.
+            owned = {lt.APPROVER} if gate.approver else set()
             if build is not None and all(
-                version.tags.get(k) == v[: lt.MAX_VALUE] for k, v in _event_tags(build).items()
+                version.tags.get(k) == v[: lt.MAX_VALUE]
+                for k, v in _event_tags(build).items()
+                if k not in owned
             ):
                 pending.pop(version.name)
         reports.append(
@@ -158,18 +178,25 @@ def plan_image(
     replicating &= known
 
     decision = rebake_planner.plan_rebake(
-        policy.rebake, image, state.rebake, now, policy_digest=policy.digest(), run=run
+        policy.rebake, image, state.rebake, now, policy_digest=policy.digest(), run=run, base=base
     )
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
     heal_records = {name: records for name, records in heal_records.items() if name in known}
+    by_name = {v.name: v for v in image.versions}
     new_state = replace(
         state,
         replicating=frozenset(replicating),
         pending_builds=pending,
         rebake=decision.state,
         healing=heal_records,
+        approvals=gates.settled(state.approvals, by_name, lt.APPROVED_BY),
+        revocations=gates.settled(state.revocations, by_name, lt.STATE),
     )
+    reports = [
+        replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r
+        for r in reports
+    ]
     return ImagePlan(
         image=image.ref,
         actions=tuple(actions),
@@ -190,6 +217,11 @@ def needs_replication_status(version: ObservedVersion, state: ImageState) -> boo
         version.name in state.replicating
         or version.name in state.healing
         or version.tags.get(lt.STATE) in (None, lt.STATE_PENDING)
+        # An approved version held for approval is promoted only once replicated (promote_when_replicated).
+        or (
+            version.tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL
+            and (lt.get(version.tags, lt.APPROVED_BY) is not None or version.name in state.approvals)
+        )
     )
 
 
@@ -210,8 +242,10 @@ def _plan_version(
     fate: retention.Fate,
     pending: Mapping[str, PendingBuild],
     heal: healing.Healing | None = None,
+    gate: gates.Gate | None = None,
 ) -> tuple[list[Action], list[str], str]:
-    # An expired version is on its way out: replicating it further would only cost storage.
+    gate = gate or gates.Gate()
+    # An expired (or revoked) version is on its way out: replicating it further would only cost storage.
     if fate.expired:
         actions: list[Action] = []
         notes: list[str] = []
@@ -228,17 +262,23 @@ def _plan_version(
         # A pipeline that publishes with excludeFromLatest (the strict way to hold a new version back)
         # hands the promotion to us: treat it as held.
         current_state = lt.STATE_PENDING
+    if current_state is None and version.exclude_from_latest and policy.approval.required:
+        current_state = lt.STATE_PENDING_APPROVAL
     # "Replicated" means every region Completed. When that was not read this run (progress reads are
     # bounded), a version already held stays held; any other is taken as it is.
     replicating_now = (
         bool(actions)
         or version.replicated is False
-        or (version.replicated is None and current_state == lt.STATE_PENDING)
+        or (version.replicated is None and current_state in (lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL))
     )
     hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired
 
-    if fate.expired:
+    if gate.revoked:
+        lifecycle_state = lt.STATE_REVOKED
+    elif fate.expired:
         lifecycle_state = lt.STATE_EXPIRED
+    elif gates.held_for_approval(policy, version, gate):
+        lifecycle_state = lt.STATE_PENDING_APPROVAL
     elif hold:
         lifecycle_state = lt.STATE_PENDING
     else:
@@ -255,7 +295,26 @@ def _plan_version(
             )
         )
 
-    if lifecycle_state == lt.STATE_EXPIRED:
+    if lifecycle_state == lt.STATE_REVOKED:
+        if not version.exclude_from_latest or gate.newly_revoked:
+            data: dict[str, object] = {"reason": gate.revoked}
+            if gate.parent_revoked and policy.ancestry.inherit_revocation:
+                data["parentRevoked"] = gate.parent_revoked
+            actions.append(
+                Action(
+                    kind=ActionKind.EXCLUDE_FROM_LATEST,
+                    target=version.ref.id,
+                    reason=f"revoked: {gate.revoked}",
+                    before={"exclude_from_latest": version.exclude_from_latest},
+                    after={"exclude_from_latest": True},
+                    notifications=(
+                        (Notification(NotificationType.VERSION_REVOKED, version.ref.id, data),)
+                        if gate.newly_revoked
+                        else ()
+                    ),
+                )
+            )
+    elif lifecycle_state == lt.STATE_EXPIRED:
         if not version.exclude_from_latest or current_state != lt.STATE_EXPIRED:
             actions.append(
                 Action(
@@ -277,6 +336,18 @@ def _plan_version(
                     ),
                 )
             )
+    elif lifecycle_state == lt.STATE_PENDING_APPROVAL:
+        notes.append("waiting for approval (tag lifecycle.approved-by, `approve`, or VersionApproved)")
+        if not version.exclude_from_latest:
+            actions.append(
+                Action(
+                    kind=ActionKind.EXCLUDE_FROM_LATEST,
+                    target=version.ref.id,
+                    reason="approval required: published into latest, taken out until approved",
+                    before={"exclude_from_latest": False},
+                    after={"exclude_from_latest": True},
+                )
+            )
     elif lifecycle_state == lt.STATE_PENDING:
         if not version.exclude_from_latest:
             actions.append(
@@ -288,26 +359,48 @@ def _plan_version(
                     after={"exclude_from_latest": True},
                 )
             )
-    elif current_state in (lt.STATE_PENDING, lt.STATE_EXPIRED) and version.exclude_from_latest:
-        # We excluded it (held for replication, or expired and since kept): put it back into latest.
+    elif (
+        current_state in (lt.STATE_PENDING, lt.STATE_EXPIRED, lt.STATE_PENDING_APPROVAL)
+        and version.exclude_from_latest
+    ):
+        # We excluded it (held for replication or approval, or expired and since kept): put it back.
+        reasons = []
+        if current_state == lt.STATE_PENDING:
+            reasons.append("replicated to every region")
+        if current_state == lt.STATE_EXPIRED:
+            reasons.append("no longer expired")
+        after: dict[str, object] = {"exclude_from_latest": False}
+        data = {}
+        if gate.approver and (policy.approval.required or current_state == lt.STATE_PENDING_APPROVAL):
+            reasons.append(f"approved by {gate.approver}")
+            after["approver"] = gate.approver
+            data["approver"] = gate.approver
         actions.append(
             Action(
                 kind=ActionKind.PROMOTE,
                 target=version.ref.id,
-                reason=(
-                    "replicated to every region" if current_state == lt.STATE_PENDING else "no longer expired"
-                ),
+                reason="; ".join(reasons) or "promoted",
                 before={"exclude_from_latest": True},
-                after={"exclude_from_latest": False},
-                notifications=(Notification(NotificationType.VERSION_PROMOTED, version.ref.id, {}),),
+                after=after,
+                notifications=(Notification(NotificationType.VERSION_PROMOTED, version.ref.id, data),),
             )
         )
+    if lifecycle_state == lt.STATE_ACTIVE and gate.approver is None and policy.approval.required:
+        notes.append("in latest before approval was required")
 
     desired_tags = dict(policy.metadata.tags)
     build = pending.get(version.name)
     if build is not None:
         desired_tags.update(_event_tags(build))
     desired_tags[lt.STATE] = lifecycle_state
+    if gate.approval_to_tag:
+        desired_tags[lt.APPROVED_BY] = gate.approval_to_tag
+    if gate.approver:
+        desired_tags[lt.APPROVER] = gate.approver
+    if gate.revoked:
+        desired_tags[lt.REVOKED_REASON] = gate.revoked
+    if gate.parent_revoked:
+        desired_tags[lt.PARENT_REVOKED] = gate.parent_revoked
     changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
     notes.extend(tag_warnings)
     if changes:

@@ -21,6 +21,11 @@ Rules (all times UTC; `now` is this app's clock, ARM's run times are only compar
   request is the trigger, so it never backs off.
 * Halted: no trigger until a successful run of the template is seen (started by anyone) or the image's
   effective policy changes (`policy_digest`).
+* Base update (`on_base_update`): due when the base image of the newest healthy version has a newer
+  version (`lineage.BaseObservation.newer`) that no trigger was made for yet (`base_seen`): a base that
+  moved several times while the app was down triggers once, naming the newest. Every trigger while a newer
+  base is known records it, so a rebuild that still used the old base does not trigger again; a failed
+  run is retried by the retry rule, with the same back-off.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from croniter import croniter
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ObservedImage, ObservedVersion, iso, utc, version_key
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.types import RebakeReport
 from lifecycle.policy import Rebake
 from lifecycle.state import RebakeState
@@ -116,9 +122,10 @@ def plan_rebake(
     *,
     policy_digest: str,
     run: RunObservation | None = None,
+    base: BaseObservation | None = None,
 ) -> RebakeDecision:
     """Decide whether `image` is rebaked now; account for the watched run; report the next rebake."""
-    if not (policy.schedule or policy.max_age_days):
+    if not (policy.schedule or policy.max_age_days or policy.on_base_update):
         return RebakeDecision(state=state)
     now = utc(now)
     notifications: list[Notification] = []
@@ -157,7 +164,7 @@ def plan_rebake(
         why += "; resumes after a successful run of the template or a policy change for this image"
         return RebakeDecision(notifications=tuple(notifications), state=s, report=RebakeReport(False, why))
 
-    rules = _rules(policy, image, s, now)
+    rules = _rules(policy, image, s, now, base)
     due_now = [r for r in rules if r.at <= now]
     if s.running:
         since = iso(s.run_started) if s.run_started else "?"
@@ -176,13 +183,16 @@ def plan_rebake(
         report = (
             RebakeReport(False, upcoming.reason, iso(upcoming.at))
             if upcoming
-            else RebakeReport(False, "nothing scheduled")
+            else RebakeReport(False, _base_note(policy, base) or "nothing scheduled")
         )
         return RebakeDecision(notifications=tuple(notifications), state=s, report=report)
 
     due = min(r.at for r in due_now)
     reason = "; ".join(r.reason for r in due_now)
     action, s = _trigger(policy, image, s, now, due, reason, run)
+    if policy.on_base_update and base is not None and base.newer is not None:
+        # Whatever made this rebake due, it builds on the newest base: that update is served.
+        s = replace(s, base_seen=base.newer)
     return RebakeDecision(
         actions=(action,),
         notifications=tuple(notifications),
@@ -262,10 +272,27 @@ def _last_failure(s: RebakeState) -> str | None:
     return s.last_outcome
 
 
-def _rules(policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime) -> list[_Due]:
+def _base_note(policy: Rebake, base: BaseObservation | None) -> str | None:
+    if not policy.on_base_update:
+        return None
+    if base is None:
+        return "base image: the newest version names none (lifecycle.base-image)"
+    if base.problem:
+        return f"base image not checked: {base.problem}"
+    if base.newer is not None:
+        return f"base image {base.newer} already rebaked for"
+    return f"base image {base.current} is current"
+
+
+def _rules(
+    policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime, base: BaseObservation | None = None
+) -> list[_Due]:
     """Each configured rule's due time: at or before `now` means due now."""
     newest = _newest_healthy(image)
     rules: list[_Due] = []
+    if policy.on_base_update and base is not None and base.newer is not None and base.newer != s.base_seen:
+        # When the base moved is unknown (Marketplace lists no dates): due as soon as it is seen.
+        rules.append(_Due(now, f"base image updated: {base.current} -> {base.newer}"))
     if policy.schedule:
         anchor = s.last_trigger or (newest.published if newest else None)
         latest, upcoming = _fires_around(policy.schedule, now)
@@ -348,6 +375,12 @@ def _trigger(
         notifications=(request,),
     )
     return action, replace(s, last_trigger=now, last_outcome="Requested")
+
+
+def newest_base(image: ObservedImage) -> str | None:
+    """The `lifecycle.base-image` of the newest healthy version (the one a rebake would replace)."""
+    newest = _newest_healthy(image)
+    return base_of(newest) if newest is not None else None
 
 
 def _newest_healthy(image: ObservedImage) -> ObservedVersion | None:

@@ -51,9 +51,15 @@ def _day(value: datetime) -> str:
     return value.date().isoformat()
 
 
-def kept_versions(retention: Retention, image: ObservedImage) -> dict[str, str]:
-    """The newest `keep_latest` healthy versions (failed ones do not count), with the reason."""
-    healthy = [v for v in image.versions if v.provisioning_state is not ProvisioningState.FAILED]
+def kept_versions(
+    retention: Retention, image: ObservedImage, revoked: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The newest `keep_latest` healthy versions (failed and revoked ones do not count), with the reason."""
+    healthy = [
+        v
+        for v in image.versions
+        if v.provisioning_state is not ProvisioningState.FAILED and v.name not in revoked
+    ]
     newest = sorted(healthy, key=lambda v: version_key(v.name))[-retention.keep_latest :]
     return {v.name: f"newest {retention.keep_latest}" for v in newest}
 
@@ -128,10 +134,15 @@ def assess(
     budget: int = 0,
     deletes_blocked: str | None = None,
     soft_delete: SoftDelete | None = None,
+    revoked: frozenset[str] = frozenset(),
 ) -> dict[str, Fate]:
-    """Decide every version's fate. Deletes happen oldest first, at most `budget` of them."""
+    """Decide every version's fate. Deletes happen oldest first, at most `budget` of them.
+
+    A revoked version counts as expired (out of `latest`, not kept among the newest) but is deleted no
+    sooner than any other: at its end-of-life plus the grace period, with every protection.
+    """
     lifetimes = lifetimes or {}
-    kept = kept_versions(retention, image)
+    kept = kept_versions(retention, image, revoked)
     latest = latest_version(image)
     fates: dict[str, Fate] = {}
     due: list[tuple[ObservedVersion, Fate]] = []
@@ -148,6 +159,10 @@ def assess(
         keep_reason = kept.get(version.name)
         expired = keep_reason is None and eol is not None and eol <= now
         delete_at = None if keep_reason else _due_delete(retention, version, eol)
+        # Revoked counts as expired; its delete stays due at end-of-life + grace, never sooner.
+        expired = expired or (
+            version.name in revoked and version.provisioning_state is not ProvisioningState.FAILED
+        )
         fate = Fate(
             end_of_life=eol, set_end_of_life=set_eol, expired=expired, kept=keep_reason, delete_at=delete_at
         )

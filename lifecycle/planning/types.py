@@ -21,12 +21,16 @@ class VersionReport:
     expires: str | None = None
     deleted: str | None = None
     protected: str | None = None
+    parent: str | None = None  # what it was built on (lifecycle.base-image)
+    children: tuple[str, ...] = ()  # versions built on it, as far as the run saw
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": self.version, "state": self.state}
         if self.notes:
             out["notes"] = list(self.notes)
-        for key in ("expires", "deleted", "protected"):
+        if self.children:
+            out["children"] = list(self.children)
+        for key in ("expires", "deleted", "protected", "parent"):
             value = getattr(self, key)
             if value:
                 out[key] = value
