@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     permissions.add_argument("--config", required=True, help="policy file path")
     permissions.add_argument("--json", action="store_true", help='print {"assignments": [...], ...}')
 
+    approve = commands.add_parser("approve", help="approve a version held by approval.required")
+    approve.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    approve.add_argument("--by", required=True, help="who approves (recorded as lifecycle.approver)")
+    approve.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
+    approve.add_argument("--json", action="store_true", help="print one JSON object")
+
+    revoke = commands.add_parser("revoke", help="revoke a version, and what was built on it")
+    revoke.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    revoke.add_argument("--reason", required=True, help="why (recorded as lifecycle.revoked-reason)")
+    revoke.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
+    revoke.add_argument("--json", action="store_true", help="print one JSON object")
+
     demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
     demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
     return parser
@@ -82,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(args)
     if args.command == "permissions":
         return _permissions(args)
+    if args.command in ("approve", "revoke"):
+        return _gate(args)
     if args.command == "demo":
         return _demo(keep=args.keep)
     return EXIT_INVALID
@@ -165,6 +179,64 @@ def _permissions(args: argparse.Namespace) -> int:
     permissions = derive(policy)
     print(json.dumps(permissions.to_json(), indent=2) if args.json else render(permissions))
     return EXIT_OK
+
+
+def _gate_request(args: argparse.Namespace) -> Any:
+    """The GateRequest the arguments describe, or a message naming the bad value."""
+    from lifecycle.model import parse_version_id
+    from lifecycle.reconcile.report import GateRequest
+
+    try:
+        version = parse_version_id(args.version)
+    except InvalidResourceId as exc:
+        return f"VERSION_ID: {exc}"
+    if args.command == "approve":
+        by = args.by.strip()
+        if not by or len(by) > 256:
+            return f"--by {args.by!r}: give a name of 1 to 256 characters"
+        return GateRequest("approve", version, by=by)
+    reason = args.reason.strip()
+    if not reason or len(reason) > 256:
+        return f"--reason {args.reason!r}: give a reason of 1 to 256 characters (Azure's tag value limit)"
+    return GateRequest("revoke", version, reason=reason)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    """`approve` / `revoke`: check the request, then run the image's reconcile with it (and, for a
+    revocation, the reconciles of what was built on the version). A refusal writes nothing, exit 2."""
+    import os
+
+    from lifecycle.reconcile import Trigger, reconcile
+
+    request = _gate_request(args)
+    if isinstance(request, str):
+        print(f"error: {request}", file=sys.stderr)
+        return EXIT_INVALID
+    config = args.config or os.environ.get("LIFECYCLE_CONFIG_URL")
+    if not config:
+        print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
+        return EXIT_INVALID
+    if not config.startswith(("http://", "https://")):
+        code = _validate_quietly(config)
+        if code:
+            return code
+    try:
+        settings = Settings.from_env(LIFECYCLE_CONFIG_URL=config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    report = reconcile(Trigger("cli", scope=request.version.id, gate=request), settings=settings)
+    if report.refused or report.no_policy:
+        for line in report.refused or report.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, default=str))
+    else:
+        verb = f"approved by {request.by}" if request.kind == "approve" else f"revoked: {request.reason}"
+        print(f"{request.version.id} {verb}")
+        print(render_report(report.to_json()))
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def _validate_quietly(path: str) -> int:

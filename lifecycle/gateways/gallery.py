@@ -246,6 +246,15 @@ class GalleryGateway:
         grace = policy.get("gracePeriodInDays")
         return True, retention + (grace if isinstance(grace, int) else 0)
 
+    def marketplace_versions(
+        self, subscription: str, location: str, publisher: str, offer: str, sku: str
+    ) -> list[str]:
+        """The version names of one Marketplace image sku in one region (VirtualMachineImages_List: one
+        call, a bare array, in no promised order)."""
+        with arm_call(f"list Marketplace versions of {publisher}:{offer}:{sku} in {location}"):
+            items = self._client(subscription).virtual_machine_images.list(location, publisher, offer, sku)
+            return [str(wire(item).get("name", "")) for item in items or []]
+
     def usage(self, subscriptions: Iterable[str]) -> ImageUsage:
         """Versions that VMs and VM scale sets reference, by exact id or by image (`latest`).
 

@@ -288,7 +288,7 @@ def _rules(
     policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime, base: BaseObservation | None = None
 ) -> list[_Due]:
     """Each configured rule's due time: at or before `now` means due now."""
-    newest = _newest_healthy(image)
+    newest = newest_healthy(image)
     rules: list[_Due] = []
     if policy.on_base_update and base is not None and base.newer is not None and base.newer != s.base_seen:
         # When the base moved is unknown (Marketplace lists no dates): due as soon as it is seen.
@@ -379,11 +379,11 @@ def _trigger(
 
 def newest_base(image: ObservedImage) -> str | None:
     """The `lifecycle.base-image` of the newest healthy version (the one a rebake would replace)."""
-    newest = _newest_healthy(image)
+    newest = newest_healthy(image)
     return base_of(newest) if newest is not None else None
 
 
-def _newest_healthy(image: ObservedImage) -> ObservedVersion | None:
+def newest_healthy(image: ObservedImage) -> ObservedVersion | None:
     """The healthy version published last (publish time, not version order: age is about time)."""
     dated = [(v.published, v.name, v) for v in image.versions if v.healthy and v.published is not None]
     return max(dated, key=lambda d: (d[0], version_key(d[1])))[2] if dated else None

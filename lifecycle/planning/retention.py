@@ -232,10 +232,14 @@ def _with(fate: Fate, **changes: object) -> Fate:
 
 
 def deletes_possible(
-    retention: Retention, image: ObservedImage, now: datetime, lifetimes: Mapping[str, int]
+    retention: Retention,
+    image: ObservedImage,
+    now: datetime,
+    lifetimes: Mapping[str, int],
+    revoked: frozenset[str] = frozenset(),
 ) -> bool:
     """Whether any delete is due before protections: only then is the in-use check worth its ARM reads."""
-    fates = assess(retention, image, now, lifetimes=lifetimes, usage=ImageUsage(), budget=1)
+    fates = assess(retention, image, now, lifetimes=lifetimes, usage=ImageUsage(), budget=1, revoked=revoked)
     return any(f.delete_now or f.blocked for f in fates.values())
 
 

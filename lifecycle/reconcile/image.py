@@ -16,8 +16,9 @@ from datetime import date
 from typing import Any
 
 from lifecycle import outbox as ob
+from lifecycle import tags as lt
 from lifecycle.actions import VERSION_UPDATES, Action, ActionKind
-from lifecycle.executor import FAILED, SUCCEEDED, Executor, Outcome, notifications_of
+from lifecycle.executor import FAILED, PLANNED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
 from lifecycle.model import (
@@ -28,13 +29,15 @@ from lifecycle.model import (
     iso,
     parse_version_id,
 )
+from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
-from lifecycle.planning import ImagePlan, needs_replication_status, plan_image
-from lifecycle.planning.rebake import RunObservation
+from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_image
+from lifecycle.planning.lineage import BaseObservation, base_of
+from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
-from lifecycle.reconcile.report import ImageResult, Trigger
+from lifecycle.reconcile.report import GateRequest, ImageResult, Trigger
 from lifecycle.reconcile.runtime import RunContext, Target
-from lifecycle.state import ImageState, PendingBuild, RebakeState
+from lifecycle.state import GateRecord, ImageState, PendingBuild, RebakeState
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,15 @@ def run_image(ctx: RunContext, target: Target, trigger: Trigger, result: ImageRe
     )
     with lease:
         found = read(ctx, target, trigger)
+        if trigger.gate is not None and trigger.gate.version.image_ref.key() == ref.key():
+            refused = gate_refusal(ctx, target, found, trigger.gate)
+            if refused is not None:
+                # Nothing is written for a refused approval or revocation, and nothing else is done.
+                result.refused.append(refused)
+                if trigger.source != "cli":
+                    audit(ctx, [gate_record(trigger, ctx, refused)])
+                return
+            found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
         plan = plan_step(ctx, target, found)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
         entries = outbox_before(ctx, found, plan, claim.actions, dry_run=dry_run)
@@ -102,6 +114,8 @@ def run_image(ctx: RunContext, target: Target, trigger: Trigger, result: ImageRe
             deliver(ctx, target, state, etag, result)
     result.plan = replace(plan, actions=tuple(claim.actions))
     result.outcomes.extend(outcomes)
+    # Children reconciled later in this run see a revocation made (or, in a plan, planned) just now.
+    ctx.lineage.note_revoked(revoked_by(claim.actions, outcomes, dry_run=dry_run))
     if not dry_run:
         result.notifications.extend(notifications_of(outcomes))
         result.notifications.extend(plan.notifications)
@@ -141,8 +155,10 @@ def plan_step(ctx: RunContext, target: Target, found: Read) -> ImagePlan:
     lifetimes = {k: b.lifetime_days for k, b in found.state.pending_builds.items() if b.lifetime_days}
     usage = None
     soft_delete = None
+    revoked_bases = ctx.lineage.revoked_bases(found.observed.versions)
+    revoked = gates.revoked_names(image_policy, found.observed.versions, found.state, revoked_bases)
     if ctx.deletes_blocked is None and deletes_possible(
-        image_policy.retention, found.observed, ctx.now, lifetimes
+        image_policy.retention, found.observed, ctx.now, lifetimes, revoked
     ):
         usage = ctx.usage()
         soft_delete = ctx.soft_delete(target.image.gallery_ref)
@@ -156,9 +172,73 @@ def plan_step(ctx: RunContext, target: Target, found: Read) -> ImagePlan:
         deletes_blocked=ctx.deletes_blocked,
         run=rebake_run(ctx, target),
         soft_delete=soft_delete,
+        revoked_bases=revoked_bases,
+        base=base_step(ctx, target, found),
     )
     ctx.spend_deletes(plan.deletes)
     return plan
+
+
+def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation | None:
+    """For `rebake.on_base_update`: the newest version's base and whether it moved on (one list call per
+    distinct base per run)."""
+    if not target.image_policy.rebake.on_base_update:
+        return None
+    newest = newest_healthy(found.observed)
+    value = base_of(newest) if newest is not None else None
+    if newest is None or value is None:
+        return None
+    return ctx.lineage.base_update(target.image.subscription, newest, value)
+
+
+def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequest) -> str | None:
+    """Why an approval or revocation cannot be taken, naming the version; None when it can."""
+    version_id = request.version.id
+    version = found.observed.version(request.version.name)
+    if version is None:
+        return f"{version_id}: no such version (unknown)"
+    # The planner's own view of the version: expired, revoked, failed or being deleted.
+    view = plan_image(target.image_policy, found.observed, ctx.now, state=found.state)
+    state = next((r.state for r in view.versions if r.version == version.name), None)
+    if request.kind == "approve":
+        if state in (lt.STATE_EXPIRED, lt.STATE_REVOKED, "failed", "deleting"):
+            return f"{version_id} is {state}: it cannot be approved"
+        return None
+    if state in ("failed", "deleting"):
+        return f"{version_id} is {state}: there is nothing to revoke"
+    return None
+
+
+def with_gate(state: ImageState, request: GateRequest, ctx: RunContext) -> ImageState:
+    record = GateRecord(by=request.by, reason=request.reason, source=request.source, at=ctx.now)
+    if request.kind == "approve":
+        return state.with_approval(request.version.name, record)
+    return state.with_revocation(request.version.name, record)
+
+
+def gate_record(trigger: Trigger, ctx: RunContext, refused: str) -> dict[str, Any]:
+    request = trigger.gate
+    assert request is not None
+    return {
+        "time": iso(ctx.now),
+        "trigger": trigger.source,
+        "event_id": trigger.event_id,
+        "target": request.version.id,
+        "action": request.kind,
+        "reason": refused,
+        "after": {"by": request.by, "reason": request.reason, "source": request.source},
+        "outcome": "rejected",
+    }
+
+
+def revoked_by(actions: list[Action], outcomes: list[Outcome], *, dry_run: bool) -> list[str]:
+    """The versions these actions revoked (announced VersionRevoked): done, or in a plan planned."""
+    done = {o.action.key for o in outcomes if o.status == SUCCEEDED or (dry_run and o.status == PLANNED)}
+    return [
+        a.target
+        for a in actions
+        if a.key in done and any(n.type is NotificationType.VERSION_REVOKED for n in a.notifications)
+    ]
 
 
 def claim_step(
@@ -360,7 +440,8 @@ def rebake_run(ctx: RunContext, target: Target) -> RunObservation | None:
     template = target.image_policy.rebake.image_template
     if not template or ctx.rt.imagebuilder is None:
         return None
-    if not (target.image_policy.rebake.schedule or target.image_policy.rebake.max_age_days):
+    rebake = target.image_policy.rebake
+    if not (rebake.schedule or rebake.max_age_days or rebake.on_base_update):
         return None
     try:
         run: RunObservation | None = ctx.rt.imagebuilder.last_run(template)

@@ -12,9 +12,21 @@ from typing import Any
 
 from lifecycle.events import BuildCompleted
 from lifecycle.executor import FAILED, PLANNED, Outcome
-from lifecycle.model import iso
+from lifecycle.model import VersionRef, iso
 from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """An operator's approval (`by`) or revocation (`reason`) of one version; `source` is `cli` or the
+    event's source."""
+
+    kind: str  # "approve" | "revoke"
+    version: VersionRef
+    by: str | None = None
+    reason: str | None = None
+    source: str = "cli"
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,7 @@ class Trigger:
     scope: str | None = None
     build: BuildCompleted | None = None
     event_id: str | None = None
+    gate: GateRequest | None = None
 
 
 @dataclass
@@ -39,6 +52,7 @@ class ImageResult:
     notifications: list[Notification] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +68,7 @@ class RunReport:
     rejected: list[str] = field(default_factory=list)  # events from untrusted senders: changed nothing
     policy_problem: str | None = None
     no_policy: bool = False
+    refused: list[str] = field(default_factory=list)  # approvals/revocations refused, with why
 
     @property
     def failed(self) -> bool:
@@ -61,6 +76,7 @@ class RunReport:
 
     def add(self, result: ImageResult) -> None:
         """Fold one image's result in (callers add them in target order)."""
+        self.refused.extend(result.refused)
         self.skipped.extend(result.skipped)
         self.errors.extend(result.errors)
         if result.plan is not None:
@@ -85,6 +101,7 @@ class RunReport:
         }
 
     def to_json(self) -> dict[str, Any]:
+        children = self.children()
         return {
             "at": iso(self.at),
             "mode": self.mode,
@@ -95,7 +112,7 @@ class RunReport:
             "images": [
                 {
                     "image": p.image.id,
-                    "versions": [v.to_json() for v in p.versions],
+                    "versions": [_with_children(p.image.id, v.to_json(), children) for v in p.versions],
                     "rebake": p.rebake.to_json() if p.rebake else None,
                     "warnings": list(p.warnings),
                 }
@@ -105,5 +122,24 @@ class RunReport:
             "errors": self.errors,
             "skipped": self.skipped,
             "rejected": self.rejected,
+            "refused": self.refused,
             "summary": self.summary(),
         }
+
+    def children(self) -> dict[str, list[str]]:
+        """Lower-cased version id -> the ids of the versions this run saw built on it."""
+        out: dict[str, list[str]] = {}
+        for plan in self.plans:
+            for version in plan.versions:
+                if version.parent:
+                    out.setdefault(version.parent.strip().lower(), []).append(
+                        f"{plan.image.id}/versions/{version.version}"
+                    )
+        return out
+
+
+def _with_children(image_id: str, version: dict[str, Any], children: dict[str, list[str]]) -> dict[str, Any]:
+    built_on = children.get(f"{image_id}/versions/{version['version']}".lower())
+    if built_on:
+        version["children"] = sorted(built_on)
+    return version

@@ -11,15 +11,19 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
+from lifecycle import tags as lt
+from lifecycle.actions import Action
 from lifecycle.config import PolicyStatus, load_policy
 from lifecycle.events import BuildCompleted
+from lifecycle.executor import PLANNED, SUCCEEDED
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.storage import policy_source
 from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef, iso, parse_resource_id
-from lifecycle.notifications import Notification
+from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
 from lifecycle.reconcile.image import append_audit, reconcile_image
-from lifecycle.reconcile.report import RunReport, Trigger
+from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
 from lifecycle.trust import untrusted_reason
@@ -58,6 +62,8 @@ class Reconciler:
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
         for target in targets:
             report.add(reconcile_image(ctx, target, trigger))
+        if trigger.gate is not None:
+            self._gate_outcome(ctx, trigger, report)
         targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
         report.errors.extend(targets_of_errors)
         self._publish(run_events, report)
@@ -121,6 +127,56 @@ class Reconciler:
             )
         if records and not self.plan_only:
             append_audit(self.rt.store, records, now.date())
+
+    def _gate_outcome(self, ctx: RunContext, trigger: Trigger, report: RunReport) -> None:
+        """An approval or revocation that reached no image is refused, naming why; a revocation that
+        took effect flows to the versions built on it, across the galleries of the policy."""
+        request = trigger.gate
+        assert request is not None
+        image_key = request.version.image_ref.key()
+        if report.refused:
+            return
+        if not any(plan.image.key() == image_key for plan in report.plans):
+            why = next((s for s in report.skipped if s.lower().startswith(image_key)), None)
+            why = why or next((e for e in report.errors if e.lower().startswith(image_key)), None)
+            report.refused.append(
+                why.replace(request.version.image_ref.id, request.version.id, 1)
+                if why
+                else f"{request.version.id}: its image was not reconciled"
+            )
+            return
+        if request.kind == "revoke":
+            self._descendants(ctx, trigger, report, _revoked(report, request.version))
+
+    def _descendants(self, ctx: RunContext, trigger: Trigger, report: RunReport, revoked: set[str]) -> None:
+        """Reconcile the images holding versions built on `revoked`, then theirs, down the tree: each
+        child's own plan tags it (and, with inherit_revocation, revokes it). One read of every image in
+        the policy finds who is built on what."""
+        if not revoked:
+            return
+        children: dict[str, dict[str, Target]] = {}
+        for target in self.targets(ctx.policy, Trigger(trigger.source), report):
+            observed = ctx.lineage.image(target.image)
+            if isinstance(observed, str):
+                report.errors.append(observed)
+                continue
+            for version in observed.versions:
+                key = parent_key(version)
+                if key is not None:
+                    children.setdefault(key, {})[target.image.key()] = target
+        frontier = set(revoked)
+        for _ in range(MAX_GENERATIONS):
+            due = {key: t for parent in frontier for key, t in children.get(parent, {}).items()}
+            if not due:
+                return
+            frontier = set()
+            for target in due.values():
+                result = reconcile_image(
+                    ctx, target, Trigger(trigger.source, scope=target.image.id, event_id=trigger.event_id)
+                )
+                report.add(result)
+                frontier |= _revoked_in(result.plan.actions if result.plan else (), result)
+        report.errors.append(f"revocation stopped after {MAX_GENERATIONS} generations of descendants")
 
     def _policy(self, now: datetime, report: RunReport) -> PolicyStatus:
         status = load_policy(policy_source(self.rt.settings), self.rt.store, now, remember=not self.plan_only)
@@ -189,6 +245,37 @@ class Reconciler:
             self.rt.publisher.publish(notifications)
         except Exception as exc:  # delivery failure must not undo or hide the writes already made
             report.errors.append(f"publishing {len(notifications)} lifecycle events failed: {exc}")
+
+
+# Bounds the walk down a family tree (a base-image cycle written by hand must not loop).
+MAX_GENERATIONS = 20
+
+
+def _revoked_in(actions: Iterable[Action], result: ImageResult | None = None) -> set[str]:
+    ok = (
+        None
+        if result is None
+        else {o.action.key for o in result.outcomes if o.status in (SUCCEEDED, PLANNED)}
+    )
+    return {
+        a.target.lower()
+        for a in actions
+        if (ok is None or a.key in ok)
+        and any(n.type is NotificationType.VERSION_REVOKED for n in a.notifications)
+    }
+
+
+def _revoked(report: RunReport, version: VersionRef) -> set[str]:
+    """What the run revoked, plus the requested version when it already was (a repeated `revoke` still
+    walks the tree, so descendants missed before are caught)."""
+    found: set[str] = set()
+    for plan in report.plans:
+        found |= _revoked_in(plan.actions)
+        if plan.image.key() == version.image_ref.key() and any(
+            v.version == version.name and v.state == lt.STATE_REVOKED for v in plan.versions
+        ):
+            found.add(version.key())
+    return found
 
 
 def _deletes_paused(problem: str | None) -> str | None:

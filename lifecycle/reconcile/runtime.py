@@ -20,6 +20,7 @@ from lifecycle.gateways.storage import StateStore, state_store
 from lifecycle.model import GalleryRef, ImageRef, ImageUsage
 from lifecycle.planning.retention import SoftDelete
 from lifecycle.policy import ImagePolicy, Policy
+from lifecycle.reconcile.lineage import LineageReads
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class RunContext:
         self._usage: ImageUsage | None = None
         self._soft_delete: dict[str, SoftDelete | None] = {}
         self._deletes_used = 0
+        self.lineage = LineageReads(runtime.gallery, policy)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
         self.problems: dict[str, tuple[str, str]] = {}
 

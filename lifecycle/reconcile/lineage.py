@@ -1,0 +1,124 @@
+"""The reads provenance needs in one run, each made at most once per run: the versions of a gallery image
+that versions are built on (is the parent revoked? what does its `latest` resolve to?), and the versions
+of a Marketplace sku. Also what this run revoked, so a child reconciled later in the same run sees it.
+
+Only galleries in the policy are read: the app's permissions cover them and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from lifecycle.gateways.errors import GatewayError
+from lifecycle.gateways.gallery import GalleryGateway
+from lifecycle.model import ImageRef, ObservedImage, ObservedVersion, VersionRef, parse_version_id
+from lifecycle.planning.gates import parent_key
+from lifecycle.planning.lineage import (
+    BaseImageError,
+    BaseObservation,
+    MarketplaceImage,
+    gallery_update,
+    is_revoked,
+    marketplace_update,
+    parse_base_image,
+)
+from lifecycle.policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+class LineageReads:
+    """Run-wide, thread-safe cache of the base reads; failures are cached too (one try per run)."""
+
+    def __init__(self, gallery: GalleryGateway, policy: Policy) -> None:
+        self._gallery = gallery
+        self._policy = policy
+        self._lock = threading.Lock()
+        self._images: dict[str, ObservedImage | str] = {}
+        self._skus: dict[tuple[str, str, str, str, str], list[str] | str] = {}
+        self._revoked: set[str] = set()
+
+    # -- what this run revoked ------------------------------------------------------------------------------
+    def note_revoked(self, version_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._revoked.update(v.lower() for v in version_ids)
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def image(self, ref: ImageRef) -> ObservedImage | str:
+        """The image's versions, or why they could not be read."""
+        key = ref.key()
+        with self._lock:
+            if key in self._images:
+                return self._images[key]
+        found: ObservedImage | str
+        if self._policy.for_image(ref) is None and self._policy.gallery(ref.gallery_ref) is None:
+            found = f"{ref.id} is not in a gallery of the policy"
+        else:
+            try:
+                location_tags = self._gallery.get_image(ref)
+                if location_tags is None:
+                    found = f"{ref.id} not found"
+                else:
+                    found = self._gallery.read_image(ref, *location_tags)
+            except GatewayError as exc:
+                found = f"cannot read {ref.id}: {exc}"
+        with self._lock:
+            self._images[key] = found
+        return found
+
+    def marketplace(self, subscription: str, location: str, base: MarketplaceImage) -> list[str] | str:
+        key = (subscription.lower(), location.lower(), *base.key())
+        with self._lock:
+            if key in self._skus:
+                return self._skus[key]
+        found: list[str] | str
+        try:
+            found = self._gallery.marketplace_versions(
+                subscription, location, base.publisher, base.offer, base.sku
+            )
+        except GatewayError as exc:
+            found = (
+                f"cannot list the versions of {base.publisher}:{base.offer}:{base.sku} in {location}: {exc}"
+            )
+        with self._lock:
+            self._skus[key] = found
+        return found
+
+    # -- what the planner gets ------------------------------------------------------------------------------
+    def revoked_bases(self, versions: Iterable[ObservedVersion]) -> frozenset[str]:
+        """The lower-cased ids of revoked versions among the parents of `versions`."""
+        revoked: set[str] = set()
+        for version in versions:
+            key = parent_key(version)
+            if key is None:
+                continue
+            with self._lock:
+                if key in self._revoked:
+                    revoked.add(key)
+                    continue
+            parent = parse_version_id(key)
+            found = self.image(parent.image_ref)
+            if isinstance(found, str):
+                continue
+            observed = next((v for v in found.versions if v.name == parent.name), None)
+            if observed is not None and is_revoked(observed):
+                revoked.add(key)
+        return frozenset(revoked)
+
+    def base_update(self, subscription: str, version: ObservedVersion, value: str) -> BaseObservation:
+        """Whether the base `value` of `version` has a newer version; problems are named, never raised."""
+        try:
+            base = parse_base_image(value)
+        except BaseImageError as exc:
+            return BaseObservation(value, problem=str(exc))
+        if isinstance(base, VersionRef):
+            found = self.image(base.image_ref)
+            if isinstance(found, str):
+                return BaseObservation(base.id, problem=found)
+            return gallery_update(base, found)
+        listed = self.marketplace(subscription, version.location, base)
+        if isinstance(listed, str):
+            return BaseObservation(base.urn, problem=listed)
+        return marketplace_update(base, listed)
