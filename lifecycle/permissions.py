@@ -11,7 +11,9 @@ request the app makes with it:
   `galleries[].consumer_subscriptions`): list VMs and scale sets, the in-use check
   (GalleryGateway.usage);
 - each rebake template's resource group: read the template's last run and start a run
-  (lifecycle/gateways/imagebuilder.py).
+  (lifecycle/gateways/imagebuilder.py);
+- each subscription of a gallery with an image that rebakes on a base update: list a Marketplace
+  image's versions (`rebake.on_base_update`; a gallery base is read with the gallery actions above).
 
 Writes and deletes start long-running operations with `polling=False` and are observed by later reads, so
 the app never reads `locations/capsOperations` (which, being at subscription scope, a resource-group grant
@@ -54,9 +56,20 @@ TEMPLATE_ACTIONS: tuple[tuple[str, str], ...] = (
     ("Microsoft.VirtualMachineImages/imageTemplates/read", "rebake: read the template's last run"),
     ("Microsoft.VirtualMachineImages/imageTemplates/run/action", "rebake: start a template run"),
 )
+# VirtualMachineImages_List is a subscription-level path (/subscriptions/<s>/providers/Microsoft.Compute/
+# locations/...), so only a grant at the subscription covers it; the app calls it in the subscription of
+# the image whose base it checks (lifecycle/gateways/gallery.py marketplace_versions).
+MARKETPLACE_ACTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read",
+        "rebake.on_base_update: list a Marketplace base image's versions",
+    ),
+)
 # The order actions are printed in (and the order the Bicep lists them in).
-ACTION_ORDER = tuple(name for name, _ in (*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS))
-WHY = dict((*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS))
+ACTION_ORDER = tuple(
+    name for name, _ in (*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS, *MARKETPLACE_ACTIONS)
+)
+WHY = dict((*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS, *MARKETPLACE_ACTIONS))
 
 
 @dataclass(frozen=True)
@@ -147,13 +160,26 @@ def resource_group_scope(subscription: str, resource_group: str) -> str:
 
 def rebake_templates(policy: Policy) -> list[str]:
     """Every Image Builder template some image of the policy runs (the merged rule per image pattern),
-    when a schedule or max age can make it due."""
+    when a schedule, max age or base update can make it due."""
     found: dict[str, str] = {}
     for gallery in policy.galleries:
         for override in gallery.images.values():
             rebake = merged_sections(policy.defaults, override)["rebake"]
-            if rebake.image_template and (rebake.schedule or rebake.max_age_days):
+            if rebake.image_template and (rebake.schedule or rebake.max_age_days or rebake.on_base_update):
                 found.setdefault(rebake.image_template.lower(), rebake.image_template)
+    return list(found.values())
+
+
+def base_update_subscriptions(policy: Policy) -> list[str]:
+    """The subscriptions of galleries where some image rebakes on a base update (the Marketplace list is
+    made in the image's own subscription)."""
+    found: dict[str, str] = {}
+    for gallery in policy.galleries:
+        if any(
+            merged_sections(policy.defaults, override)["rebake"].on_base_update
+            for override in gallery.images.values()
+        ):
+            found.setdefault(gallery.ref.subscription.lower(), gallery.ref.subscription)
     return list(found.values())
 
 
@@ -176,6 +202,8 @@ def derive(policy: Policy) -> Permissions:
         )
     for subscription in policy.in_use_subscriptions():
         grant(subscription_scope(subscription), IN_USE_ACTIONS, "machines that may use the galleries")
+    for subscription in base_update_subscriptions(policy):
+        grant(subscription_scope(subscription), MARKETPLACE_ACTIONS, "Marketplace base images")
     for template in rebake_templates(policy):
         parts = template.strip("/").split("/")
         name = parts[-1]
