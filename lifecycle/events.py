@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 RESOURCE_WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
 BUILD_COMPLETED = "ImageLifecycle.BuildCompleted"
+VERSION_APPROVED = "ImageLifecycle.VersionApproved"
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 VERSION_WRITE_OPERATION = "Microsoft.Compute/galleries/images/versions/write"
@@ -116,6 +117,18 @@ class BuildCompleted:
 
 
 @dataclass(frozen=True)
+class VersionApproved:
+    """Someone approved a version held by `approval.required`. Trusted only from the gallery's
+    `build_sources`, like a build event (`source` as there)."""
+
+    version: VersionRef
+    approver: str
+    event_id: str
+    event_time: datetime | None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class PolicyChanged:
     """A blob was written in the config storage: maybe the policy (the caller compares the URL)."""
 
@@ -134,7 +147,7 @@ class Ignored:
     event_type: str | None
 
 
-InboundEvent: TypeAlias = VersionWritten | BuildCompleted | PolicyChanged | Ignored
+InboundEvent: TypeAlias = VersionWritten | BuildCompleted | VersionApproved | PolicyChanged | Ignored
 
 
 @dataclass(frozen=True)
@@ -393,6 +406,8 @@ def _classify(envelope: _Envelope) -> InboundEvent:
         return Ignored(f"{envelope.type} is not a successful write", envelope.id, envelope.type)
     if envelope.type == BUILD_COMPLETED:
         return _build_completed(envelope)
+    if envelope.type == VERSION_APPROVED:
+        return _version_approved(envelope)
     if envelope.type == BLOB_CREATED:
         return _blob_created(envelope)
     return Ignored(f"event type {envelope.type!r} is not handled", envelope.id, envelope.type)
@@ -447,6 +462,30 @@ def _build_completed(envelope: _Envelope) -> BuildCompleted:
     return BuildCompleted(
         version, BuildMetadata(**values), envelope.id, envelope.time, source=envelope.source
     )
+
+
+def _version_approved(envelope: _Envelope) -> VersionApproved:
+    data = _data_object(envelope, required=True)
+    image_version_id = _optional_data_str(data, "imageVersionId", envelope.id)
+    if image_version_id is not None:
+        version = _version(image_version_id, "data.imageVersionId", envelope.id)
+    elif envelope.subject is not None:
+        version = _version(envelope.subject, "subject", envelope.id)
+    else:
+        raise MalformedEvent(
+            "missing field 'data.imageVersionId' or 'subject' (the image version id)",
+            field="data.imageVersionId",
+            event_id=envelope.id,
+        )
+    approver = _optional_data_str(data, "approver", envelope.id)
+    if approver is None or len(approver) > 256:
+        # The approver becomes a tag value: required, and within Azure's 256 characters.
+        raise MalformedEvent(
+            "field 'data.approver' must name the approver (1 to 256 characters)",
+            field="data.approver",
+            event_id=envelope.id,
+        )
+    return VersionApproved(version, approver, envelope.id, envelope.time, source=envelope.source)
 
 
 def _lifetime_days(value: object, event_id: str) -> int | None:

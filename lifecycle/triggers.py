@@ -70,10 +70,12 @@ def handle_event(event: object) -> RunReport | None:
         Ignored,
         MalformedEvent,
         PolicyChanged,
+        VersionApproved,
         VersionWritten,
         from_trigger,
     )
     from lifecycle.reconcile import Trigger
+    from lifecycle.reconcile.report import GateRequest
     from lifecycle.settings import Settings
 
     try:
@@ -110,6 +112,17 @@ def handle_event(event: object) -> RunReport | None:
             raise EventNotProcessed(
                 f"build event {parsed.event_id} not processed: {(report.errors + report.skipped)[0]}"
             )
+        return report
+    if isinstance(parsed, VersionApproved):
+        request = GateRequest("approve", parsed.version, by=parsed.approver, source=parsed.source)
+        report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id, gate=request))
+        _summary("on_event", report, event_id=parsed.event_id, event_type="VersionApproved")
+        for refused in report.refused:
+            # Final: an expired, revoked or unknown version stays so; the refusal is audited.
+            log.warning("approval refused: %s", refused, extra={"event_id": parsed.event_id})
+        if report.errors:
+            # Nothing refused it, but the run could not finish: let Event Grid deliver it again.
+            raise EventNotProcessed(f"approval {parsed.event_id} not processed: {report.errors[0]}")
         return report
     assert isinstance(parsed, VersionWritten)
     report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id))

@@ -404,6 +404,11 @@ def _plan_version(
     changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
     notes.extend(tag_warnings)
     if changes:
+        # The approval is announced once: when the app first records the approver on the version (a
+        # repeated approval changes no tag, so it announces nothing, and cannot loop back as an event).
+        approved = (
+            gate.approver is not None and changes.get(lt.APPROVER) == gate.approver and not gate.revoked
+        )
         actions.append(
             Action(
                 kind=ActionKind.TAG,
@@ -411,6 +416,15 @@ def _plan_version(
                 reason="lifecycle and policy tags",
                 before={"tags": {k: version.tags.get(k) for k in changes}},
                 after={"tags": changes},
+                notifications=(
+                    (
+                        Notification(
+                            NotificationType.VERSION_APPROVED, version.ref.id, {"approver": gate.approver}
+                        ),
+                    )
+                    if approved
+                    else ()
+                ),
             )
         )
     return actions, notes, lifecycle_state

@@ -26,7 +26,7 @@ class GateRequest:
     version: VersionRef
     by: str | None = None
     reason: str | None = None
-    source: str = "cli"
+    source: str | None = "cli"  # "cli", or the event's sender (checked against build_sources)
 
 
 @dataclass(frozen=True)

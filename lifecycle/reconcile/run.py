@@ -22,7 +22,7 @@ from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef,
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
-from lifecycle.reconcile.image import append_audit, reconcile_image
+from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
@@ -49,6 +49,12 @@ class Reconciler:
         policy = status.policy
         report.mode = "plan" if self.plan_only else policy.mode
         if trigger.build is not None and self._build_rejected(policy, trigger.build, now, report):
+            return report
+        if (
+            trigger.gate is not None
+            and trigger.source == "event"
+            and self._gate_rejected(policy, trigger, now, report)
+        ):
             return report
         ctx = RunContext(
             self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=_deletes_paused(status.problem)
@@ -128,6 +134,35 @@ class Reconciler:
         if records and not self.plan_only:
             append_audit(self.rt.store, records, now.date())
 
+    def _gate_rejected(self, policy: Policy, trigger: Trigger, now: datetime, report: RunReport) -> bool:
+        """An approval event from a sender the gallery does not trust changes nothing; it is audited."""
+        request = trigger.gate
+        assert request is not None
+        gallery = request.version.image_ref.gallery_ref
+        reason = untrusted_reason(policy, gallery, request.source)
+        if reason is None:
+            return False
+        report.rejected.append(f"{request.version.id}: {request.kind} event rejected: {reason}")
+        log.warning("%s event rejected: %s", request.kind, reason, extra={"event_id": trigger.event_id})
+        if not self.plan_only:
+            append_audit(
+                self.rt.store,
+                [
+                    {
+                        "time": iso(now),
+                        "trigger": trigger.source,
+                        "event_id": trigger.event_id,
+                        "target": request.version.id,
+                        "action": request.kind,
+                        "reason": reason,
+                        "after": {"by": request.by, "source": request.source},
+                        "outcome": "rejected",
+                    }
+                ],
+                now.date(),
+            )
+        return True
+
     def _gate_outcome(self, ctx: RunContext, trigger: Trigger, report: RunReport) -> None:
         """An approval or revocation that reached no image is refused, naming why; a revocation that
         took effect flows to the versions built on it, across the galleries of the policy."""
@@ -139,11 +174,14 @@ class Reconciler:
         if not any(plan.image.key() == image_key for plan in report.plans):
             why = next((s for s in report.skipped if s.lower().startswith(image_key)), None)
             why = why or next((e for e in report.errors if e.lower().startswith(image_key)), None)
-            report.refused.append(
+            refused = (
                 why.replace(request.version.image_ref.id, request.version.id, 1)
                 if why
                 else f"{request.version.id}: its image was not reconciled"
             )
+            report.refused.append(refused)
+            if trigger.source != "cli" and not self.plan_only:
+                append_audit(self.rt.store, [gate_record(trigger, ctx, refused)], ctx.now.date())
             return
         if request.kind == "revoke":
             self._descendants(ctx, trigger, report, _revoked(report, request.version))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +15,12 @@ from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import state_store
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.settings import Settings
+from lifecycle.triggers import handle_event
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
 
 pytestmark = pytest.mark.integration
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+PIPELINE = "/pipelines/platform-images"
 
 APP = "app"
 APP_ID = f"{GALLERY_ID}/images/{APP}"
@@ -53,11 +57,19 @@ def set_tags(env: Env, image: str, name: str, tags: dict[str, str]) -> None:
     env.advance(seconds=61)
 
 
-def policy(images: dict[str, Any] | None = None, **defaults: Any) -> str:
+def policy(images: dict[str, Any] | None = None, sources: list[str] | None = None, **defaults: Any) -> str:
     sections: dict[str, Any] = {"replication": {"regions": {"eastus": 1}}, **defaults}
-    return json.dumps(
-        {"schema": 1, "defaults": sections, "galleries": [{"id": GALLERY_ID, "images": images or {"*": {}}}]}
-    )
+    gallery: dict[str, Any] = {"id": GALLERY_ID, "images": images or {"*": {}}}
+    if sources is not None:
+        gallery["build_sources"] = sources
+    return json.dumps({"schema": 1, "defaults": sections, "galleries": [gallery]})
+
+
+def approval_event(version_id: str, source: str, approver: str = "carol") -> dict[str, Any]:
+    event = json.loads((EVENTS / "version_approved.cloudevent.json").read_text())
+    event.update(source=source, subject=version_id, id=f"approval-{source[-6:]}")
+    event["data"] = {"imageVersionId": version_id, "approver": approver}
+    return event
 
 
 def sweep(env: Env) -> Any:
@@ -108,6 +120,7 @@ def test_approval_by_tag_holds_then_promotes_once_naming_the_approver(env: Env) 
     assert (state, excluded, tags[lt.APPROVER]) == (lt.STATE_ACTIVE, False, "alice")
     promoted = events(env, "VersionPromoted")
     assert [(e["subject"], e["data"]) for e in promoted] == [(vid(APP, "1.0.0"), {"approver": "alice"})]
+    assert [e["data"] for e in events(env, "VersionApproved")] == [{"approver": "alice"}]
     record = next(r for r in audit(env) if r["action"] == "promote")
     assert "approved by alice" in record["reason"] and record["after"]["approver"] == "alice"
     settle(env)
@@ -151,6 +164,36 @@ def test_approval_by_cli_and_refusals(env: Env, capsys: pytest.CaptureFixture[st
         "bob",
     )
     assert [e["data"] for e in events(env, "VersionPromoted")] == [{"approver": "bob"}]
+
+
+def test_approval_by_trusted_event_and_untrusted_refused(env: Env) -> None:
+    env.put_policy(policy(sources=[PIPELINE], approval={"required": True}))
+    env.create_image(APP)
+    publish(env, APP, "1.0.0", excluded=True)
+    publish(env, APP, "1.0.1", excluded=True)
+    settle(env)
+    writes = env.writes()
+
+    report = handle_event(approval_event(vid(APP, "1.0.0"), "/pipelines/someone-else", "mallory"))
+    assert report is not None and report.rejected and not report.plans
+    assert env.writes() == writes  # an untrusted approval changes nothing
+    rejected = [r for r in audit(env) if r["outcome"] == "rejected"]
+    assert [(r["action"], r["target"]) for r in rejected] == [("approve", vid(APP, "1.0.0"))]
+    assert "not in build_sources" in rejected[0]["reason"]
+
+    report = handle_event(approval_event(vid(APP, "1.0.0"), PIPELINE, "carol"))
+    assert report is not None and not report.failed, report.to_json()
+    env.advance(seconds=61)
+    state, excluded, tags = state_of(env, APP, "1.0.0")
+    assert (state, excluded, tags[lt.APPROVER]) == (lt.STATE_ACTIVE, False, "carol")
+    assert state_of(env, APP, "1.0.1")[:2] == (lt.STATE_PENDING_APPROVAL, True)
+    assert [e["data"] for e in events(env, "VersionPromoted")] == [{"approver": "carol"}]
+
+    # An approval of an unknown version from a trusted sender is refused and audited, not retried.
+    report = handle_event(approval_event(vid(APP, "7.0.0"), PIPELINE))
+    assert report is not None and report.refused and not report.errors
+    refused = [r for r in audit(env) if r["outcome"] == "rejected" and r["target"] == vid(APP, "7.0.0")]
+    assert len(refused) == 1 and "no such version" in refused[0]["reason"]
 
 
 def test_refusal_messages_name_the_value(env: Env, capsys: pytest.CaptureFixture[str]) -> None:

@@ -725,3 +725,28 @@ def test_build_source_is_the_eventgrid_topic_or_the_cloudevents_source() -> None
     ce_event = ce(BUILD, {"imageVersionId": VERSION_ID})
     parsed = parse_event(ce_event)
     assert isinstance(parsed, BuildCompleted) and parsed.source == ce_event["source"]
+
+
+def test_local_version_approved_both_schemas() -> None:
+    from lifecycle.events import VersionApproved
+
+    ce = parse_event(local("version_approved.cloudevent.json"))
+    eg = parse_event(local("version_approved.eventgrid.json"))
+    assert isinstance(ce, VersionApproved) and isinstance(eg, VersionApproved)
+    assert ce.version.id == eg.version.id == VERSION_ID
+    assert (ce.approver, ce.source) == ("carol@contoso.com", "/pipelines/platform-images")
+    # Event Grid sets `topic` itself: that is the sender checked against build_sources.
+    assert eg.source is not None and eg.source.endswith("/topics/image-builds")
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [({"approver": ""}, "data.approver"), ({}, "data.approver"), ({"approver": 7}, "data.approver")],
+    ids=["empty", "missing", "number"],
+)
+def test_version_approved_needs_an_approver(data: dict[str, object], field: str) -> None:
+    event = local("version_approved.cloudevent.json")
+    event["data"] = data
+    with pytest.raises(MalformedEvent) as caught:
+        parse_event(event)
+    assert caught.value.field == field

@@ -113,6 +113,7 @@ def test_approval_promotes_once_naming_the_approver() -> None:
         (NotificationType.VERSION_PROMOTED, {"approver": "alice"})
     ]
     assert tags_written(plan) == {lt.STATE: lt.STATE_ACTIVE, lt.APPROVER: "alice"}
+    assert sorted(events(plan)) == ["ImageLifecycle.VersionApproved", "ImageLifecycle.VersionPromoted"]
     # What the write leaves behind plans nothing more.
     done = version(
         "1.0.0",
