@@ -47,6 +47,11 @@ galleries:
       windows-2025:
         replication: {{regions: {{eastus: 1, westeurope: 1}}}}
         rebake: {{max_age_days: 30, publish_event: true}}
+      base-hardened:
+        rebake: {{on_base_update: true, publish_event: true}}
+      app-web:
+        approval: {{required: true}}
+        ancestry: {{inherit_revocation: true}}
 """
 
 # (image, version, days before "now" it was published)
@@ -261,6 +266,8 @@ def _run(demo: Demo, workdir: Path) -> int:
     )
     print(f"{report.summary()['actions']} actions, {writes} ARM writes")
 
+    _release_gates(demo)
+
     _section("Lifecycle events received by the Event Grid topic")
     received = demo.control("GET", "events")
     counts: dict[str, int] = {}
@@ -281,3 +288,116 @@ def _run(demo: Demo, workdir: Path) -> int:
     stats = demo.control("GET", "stats")
     print(f"\nARM calls served by the emulator: {json.dumps(stats['by_method'])}")
     return 0
+
+
+# --- release gates and provenance ---------------------------------------------------------------------------
+
+MARKETPLACE = {"location": "eastus", "publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
+URN = "Canonical:ubuntu-24_04-lts:server"
+
+
+def _gate_lines(report: Any, images: tuple[str, ...]) -> str:
+    """The actions and version states of `images` in a run, one line each."""
+    lines = []
+    for plan in report.plans:
+        if plan.image.image not in images:
+            continue
+        for action in plan.actions:
+            target = action.target.rsplit("/images/", 1)[-1]
+            lines.append(f"  {action.kind.value:20} {target:28} {action.reason}")
+        if plan.rebake is not None and plan.rebake.reason and not plan.rebake.due:
+            lines.append(f"  {'(rebake)':20} {plan.image.image:28} {plan.rebake.reason}")
+    return "\n".join(lines) or "  nothing to do"
+
+
+def _family_table(demo: Demo) -> str:
+    rows = []
+    for image in ("base-hardened", "app-web"):
+        for item in demo.compute.gallery_image_versions.list_by_gallery_image(RG, GALLERY, image):
+            tags = item.get("tags") or {}
+            profile = item["properties"]["publishingProfile"]
+            rows.append(
+                [
+                    image,
+                    item["name"],
+                    tags.get("lifecycle.state", ""),
+                    "yes" if profile.get("excludeFromLatest") else "",
+                    tags.get("lifecycle.approver", ""),
+                    tags.get("lifecycle.base-image", "").rsplit("/images/", 1)[-1],
+                    tags.get("lifecycle.revoked-reason", "").replace(f"{GALLERY_ID}/images/", ""),
+                ]
+            )
+    return table(["image", "version", "state", "excluded", "approver", "built on", "revoked because"], rows)
+
+
+def _release_gates(demo: Demo) -> None:
+    from lifecycle.cli import main as cli
+    from lifecycle.reconcile import Trigger, reconcile
+
+    def settle(minutes: int = 31) -> None:
+        demo.set_time(demo.now() + timedelta(minutes=minutes))
+
+    base_id = f"{GALLERY_ID}/images/base-hardened/versions/1.0.0"
+    _section(
+        "Release gates: base-hardened 1.0.0 is built on a Marketplace image, app-web on base-hardened;\n"
+        "app-web needs an approval, and a revocation flows down to what was built on a version"
+    )
+    demo.control("POST", "marketplace", {**MARKETPLACE, "version": "24.04.202611010"})
+    for image in ("base-hardened", "app-web"):
+        body = {
+            "location": "eastus",
+            "properties": {
+                "osType": "Linux",
+                "osState": "Generalized",
+                "hyperVGeneration": "V2",
+                "identifier": {"publisher": "contoso", "offer": image, "sku": "hardened"},
+            },
+        }
+        demo.compute.gallery_images.begin_create_or_update(RG, GALLERY, image, body).result()
+    demo_publish_tagged(demo, "base-hardened", "1.0.0", {"lifecycle.base-image": f"{URN}:24.04.202611010"})
+    demo_publish_tagged(demo, "app-web", "1.1.0", {"lifecycle.base-image": base_id})
+    settle()
+    report = reconcile(Trigger("sweep"), at=demo.now())
+    print("app-web 1.1.0 was published into latest without an approval; the sweep takes it out at once:")
+    print(_gate_lines(report, ("base-hardened", "app-web")))
+    for warning in (w for p in report.plans for w in p.warnings):
+        print(f"  reported: {warning}")
+    settle()
+
+    _section("python -m lifecycle approve .../app-web/versions/1.1.0 --by alice@contoso.com")
+    cli(["approve", f"{GALLERY_ID}/images/app-web/versions/1.1.0", "--by", "alice@contoso.com"])
+    settle()
+    print(_family_table(demo))
+
+    _section(
+        "Canonical publishes 24.04.202611090 and 24.04.202611100 (string order would pick ...090):\n"
+        "base-hardened is rebaked once, whatever the number of sweeps"
+    )
+    for version in ("24.04.202611090", "24.04.202611100"):
+        demo.control("POST", "marketplace", {**MARKETPLACE, "version": version})
+    for sweep in range(2):
+        report = reconcile(Trigger("sweep"), at=demo.now())
+        print(f"sweep {sweep + 1}:")
+        print(_gate_lines(report, ("base-hardened",)))
+        settle(15)
+
+    _section(
+        "python -m lifecycle revoke .../base-hardened/versions/1.0.0 --reason 'CVE-2026-1234 in openssl'"
+    )
+    cli(["revoke", base_id, "--reason", "CVE-2026-1234 in openssl"])
+    settle()
+    print(_family_table(demo))
+
+
+def demo_publish_tagged(demo: Demo, image: str, version: str, tags: dict[str, str]) -> None:
+    body = {
+        "location": "eastus",
+        "tags": tags,
+        "properties": {
+            "publishingProfile": {"targetRegions": [{"name": "East US", "regionalReplicaCount": 1}]},
+            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
+        },
+    }
+    demo.compute.gallery_image_versions.begin_create_or_update(
+        RG, GALLERY, image, version, body, polling=False
+    )

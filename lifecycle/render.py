@@ -54,6 +54,10 @@ def render_report(report: dict[str, Any]) -> str:
                     f"expires {version['expires']}" if version.get("expires") else "",
                     f"deleted {version['deleted']}" if version.get("deleted") else "",
                     *version.get("notes", []),
+                    f"built on {short_id(version['parent'])}" if version.get("parent") else "",
+                    f"base of {', '.join(short_id(c) for c in version['children'])}"
+                    if version.get("children")
+                    else "",
                 )
                 if x
             )

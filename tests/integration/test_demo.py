@@ -29,3 +29,11 @@ def test_demo_runs_offline_and_ends_with_nothing_to_do() -> None:
         assert f"ImageLifecycle.{event}" in out
     assert "not deleted: in use by a VM or scale set" in out
     assert "20261123.7" in out  # the build id from the BuildCompleted event, as a tag
+    # Release gates: an approval, a revocation flowing to a child image, a base-image rebake.
+    for event in ("VersionApproved", "VersionPromoted", "VersionRevoked"):
+        assert f"ImageLifecycle.{event}" in out
+    assert "approval required: published into latest, taken out until approved" in out
+    assert "revoked: built on revoked" in out
+    urn = "Canonical:ubuntu-24_04-lts:server"
+    assert f"base image updated: {urn}:24.04.202611010 -> {urn}:24.04.202611100" in out
+    assert out.count("base image updated:") == 1

@@ -14,6 +14,7 @@ from lifecycle import tags as lt
 from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import state_store
 from lifecycle.reconcile import Trigger, reconcile
+from lifecycle.render import render_report
 from lifecycle.settings import Settings
 from lifecycle.triggers import handle_event
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
@@ -267,6 +268,9 @@ def test_plan_shows_parent_and_children(env: Env, capsys: pytest.CaptureFixture[
     assert versions[vid(APP, "1.0.0")]["parent"] == vid("base", "1.0.0")
     assert versions[vid(APP, "1.0.0")]["children"] == [vid("svc", "1.0.0")]
     assert versions[vid("base", "1.0.0")]["children"] == [vid(APP, "1.0.0")]
+    text = render_report(report)
+    assert f"built on {GALLERY}/images/base/versions/1.0.0" in text
+    assert f"base of {GALLERY}/images/svc/versions/1.0.0" in text
 
 
 # --- base image rebakes -------------------------------------------------------------------------------------
