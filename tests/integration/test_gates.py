@@ -339,7 +339,12 @@ def test_gallery_base_update_rebakes_once(env: Env) -> None:
         GALLERY,
         "base",
         "1.1.0",
-        {"properties": {"publishingProfile": {"excludeFromLatest": False}}},
+        {
+            "properties": {
+                "publishingProfile": {"excludeFromLatest": False},
+                "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
+            }
+        },
         polling=False,
     )
     env.advance(seconds=61)
