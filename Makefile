@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: setup demo test lint typecheck unit bench clean infra-tools
+.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -38,6 +38,11 @@ test: setup infra-tools lint typecheck
 
 unit: setup
 	$(PY) -m pytest tests/unit
+
+# Reliability suites at full size (`make test` runs a short version of each); each prints its figures.
+fuzz: setup
+	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_fuzz_events.py \
+		tests/reliability/test_fuzz_policies.py tests/reliability/test_hostile.py
 
 demo: setup
 	$(PY) -m lifecycle demo

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.model import InvalidResourceId, parse_resource_id, parse_time
-from lifecycle.policy import PolicyError, json_schema, parse_policy
+from lifecycle.policy import MAX_POLICY_BYTES, PolicyError, json_schema, parse_policy
 from lifecycle.render import render_report, short_id
 from lifecycle.settings import Settings, SettingsError
 
@@ -115,7 +115,7 @@ def _demo(*, keep: bool) -> int:
 def _validate(path: str) -> int:
     try:
         with open(path, "rb") as handle:
-            policy = parse_policy(handle.read(), source=path)
+            policy = parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_INVALID
@@ -242,7 +242,7 @@ def _gate(args: argparse.Namespace) -> int:
 def _validate_quietly(path: str) -> int:
     try:
         with open(path, "rb") as handle:
-            parse_policy(handle.read(), source=path)
+            parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_INVALID

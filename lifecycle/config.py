@@ -16,7 +16,7 @@ from lifecycle.gateways.errors import GatewayError, PreconditionFailed
 from lifecycle.gateways.storage import PolicySource, StateStore
 from lifecycle.model import iso
 from lifecycle.notifications import Notification, NotificationType
-from lifecycle.policy import Policy, PolicyError, parse_policy
+from lifecycle.policy import MAX_POLICY_BYTES, Policy, PolicyError, parse_policy
 
 log = logging.getLogger(__name__)
 ACCEPTED = "policy/accepted.json"
@@ -46,7 +46,7 @@ def load_policy(
     source: PolicySource, store: StateStore, now: datetime, *, remember: bool = True
 ) -> PolicyStatus:
     try:
-        document = source.read()
+        document = source.read(max_bytes=MAX_POLICY_BYTES)
     except GatewayError as exc:
         fallback = _last_accepted(store)
         return PolicyStatus(fallback, None, problem=f"policy cannot be read: {exc}")
@@ -58,6 +58,14 @@ def load_policy(
         return PolicyStatus(cached[1], document.etag, problem=cached[2])
 
     try:
+        if document.oversized:
+            raise PolicyError(
+                [
+                    f"the document is {document.size} bytes; a policy may be at most "
+                    f"{MAX_POLICY_BYTES} bytes (it was not downloaded)"
+                ],
+                source.url,
+            )
         policy = parse_policy(document.content, source=source.url)
     except PolicyError as exc:
         log.error(

@@ -56,13 +56,23 @@ class MalformedEvent(ValueError):
     """An event the product cannot use: not an object, a missing or mistyped field, a bad resource id.
 
     `field` is the offending key path (e.g. `data.lifetimeDays`) when one is to blame; `event_id` is the
-    event's id when it could be read, so a log line can point at the delivery.
+    event's id when it could be read, so a log line can point at the delivery; `event_type` is its type when
+    that could be read. An event whose type cannot be read must not be dropped (PRODUCT.md section 5): the
+    caller fails the invocation so Event Grid redelivers it and finally dead-letters it.
     """
 
-    def __init__(self, message: str, *, field: str | None = None, event_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        event_id: str | None = None,
+        event_type: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.event_id = event_id
+        self.event_type = event_type
 
 
 @dataclass(frozen=True)
@@ -179,13 +189,25 @@ def _parse_decoded(body: object) -> InboundEvent:
         )
     if not isinstance(body, Mapping):
         raise MalformedEvent(f"an event must be a JSON object, got {type(body).__name__}")
-    envelope = _envelope(body)
+    try:
+        envelope = _envelope(body)
+    except MalformedEvent as exc:
+        exc.event_type = _raw_type(body)
+        raise
     try:
         return _classify(envelope)
     except MalformedEvent as exc:
         if exc.event_id is None:
             exc.event_id = envelope.id
+        exc.event_type = envelope.type
         raise
+
+
+def _raw_type(body: Mapping[str, Any]) -> str | None:
+    """The event's type as sent, when it is a readable string, for an event whose envelope is broken."""
+    key = "type" if _spec_version_key(body) is not None else "eventType"
+    value = body.get(key)
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def parse_batch(payload: Sequence[Any] | str | bytes) -> list[InboundEvent | MalformedEvent]:
@@ -267,6 +289,9 @@ def _decode(payload: object) -> Any:
             return json.loads(payload)
         except json.JSONDecodeError as exc:
             raise MalformedEvent(f"event body is not valid JSON: {exc}") from exc
+        except RecursionError:
+            # json's decoder recurses per level: a body nested thousands deep is not an event of ours.
+            raise MalformedEvent("event body is nested too deeply to be an event") from None
     return payload
 
 

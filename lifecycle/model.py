@@ -15,11 +15,36 @@ from typing import Any
 
 from lifecycle.regions import normalize_region
 
+# Each segment is held to Azure's naming rules, not just "no slash": a name is pasted into ARM request
+# paths, so `..`, `?`, `#`, `%`, spaces or control characters in a policy or an event would address something
+# else. Sources: learn.microsoft.com, "Naming rules and restrictions for Azure resources", and the Bicep
+# references of Microsoft.Compute/galleries and galleries/images. A subscription id is a GUID; a resource
+# group has 1-90 letters, digits, underscores, hyphens, periods and parentheses and does not end with a
+# period; a gallery has 1-80 alphanumerics and periods (underscores, which the API accepts, are kept here);
+# an image 1-80 alphanumerics, underscores, hyphens and periods. Both start and end with an alphanumeric
+# (an underscore is allowed at the ends: the stricter reading would refuse names the API has accepted).
+SUBSCRIPTION_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+RESOURCE_GROUP_PATTERN = r"[\w\-.()]{0,89}[\w\-()]"
+NAME_PATTERN = r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,78}[A-Za-z0-9_])?"
 _GALLERY_ID = re.compile(
-    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
-    r"/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/]+)"
-    r"(?:/images/(?P<image>[^/]+)(?:/versions/(?P<version>[^/]+))?)?/?$",
+    rf"^/subscriptions/(?P<sub>{SUBSCRIPTION_PATTERN})/resourceGroups/(?P<rg>{RESOURCE_GROUP_PATTERN})"
+    rf"/providers/Microsoft\.Compute/galleries/(?P<gallery>{NAME_PATTERN})"
+    rf"(?:/images/(?P<image>{NAME_PATTERN})(?:/versions/(?P<version>[^/]+))?)?/?$",
     re.IGNORECASE,
+)
+# The same shape with any segment: tells a misnamed segment (say `galleries/g?x=1`) from a wrong id.
+_LOOSE_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]*)/resourceGroups/(?P<rg>[^/]*)"
+    r"/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/]*)"
+    r"(?:/images/(?P<image>[^/]*)(?:/versions/(?P<version>[^/]*))?)?/?$",
+    re.IGNORECASE,
+)
+_NAME_RULE = "1-80 letters, digits, _ - ., starting and ending with a letter, digit or _"
+_SEGMENTS = (
+    ("sub", SUBSCRIPTION_PATTERN, "subscription id", "a GUID"),
+    ("rg", RESOURCE_GROUP_PATTERN, "resource group", "1-90 letters, digits, _ - . ( ), not ending with '.'"),
+    ("gallery", NAME_PATTERN, "gallery name", _NAME_RULE),
+    ("image", NAME_PATTERN, "image name", _NAME_RULE),
 )
 _VERSION_NAME = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -109,7 +134,7 @@ def parse_resource_id(resource_id: str) -> GalleryRef | ImageRef | VersionRef:
     """Parse a gallery, image definition or image version id (case-insensitive segment names)."""
     match = _GALLERY_ID.match(resource_id.strip()) if isinstance(resource_id, str) else None
     if not match:
-        raise InvalidResourceId(f"not a Compute Gallery resource id: {resource_id!r}")
+        raise InvalidResourceId(_why_invalid(resource_id))
     gallery = GalleryRef(match["sub"], match["rg"], match["gallery"])
     if match["image"] is None:
         return gallery
@@ -121,6 +146,18 @@ def parse_resource_id(resource_id: str) -> GalleryRef | ImageRef | VersionRef:
             f"image version name must be MAJOR.MINOR.PATCH, got {match['version']!r} in {resource_id!r}"
         )
     return image.version(match["version"])
+
+
+def _why_invalid(resource_id: object) -> str:
+    text = repr(resource_id) if len(repr(resource_id)) <= 300 else repr(resource_id)[:300] + "..."
+    loose = _LOOSE_ID.match(resource_id.strip()) if isinstance(resource_id, str) else None
+    if loose:
+        for group, pattern, what, rule in _SEGMENTS:
+            value = loose[group]
+            if value is not None and not re.fullmatch(pattern, value):
+                shown = repr(value) if len(value) <= 100 else repr(value[:100]) + "..."
+                return f"{what} {shown} is not a valid Azure name ({rule}) in {text}"
+    return f"not a Compute Gallery resource id: {text}"
 
 
 def parse_version_id(resource_id: str) -> VersionRef:

@@ -18,13 +18,22 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, parse_resource_id
+from lifecycle.model import (
+    NAME_PATTERN,
+    RESOURCE_GROUP_PATTERN,
+    SUBSCRIPTION_PATTERN,
+    GalleryRef,
+    ImageRef,
+    InvalidResourceId,
+    parse_resource_id,
+)
 from lifecycle.regions import is_known_region, normalize_region, suggest_region
 
 StorageAccountType = Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS", "PremiumV2_LRS"]
+# Held to the same naming rules as gallery ids (lifecycle.model): the id is pasted into ARM request paths.
 _IMAGE_TEMPLATE_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.VirtualMachineImages"
-    r"/imageTemplates/[^/]+$",
+    rf"^/subscriptions/{SUBSCRIPTION_PATTERN}/resourceGroups/{RESOURCE_GROUP_PATTERN}"
+    rf"/providers/Microsoft\.VirtualMachineImages/imageTemplates/{NAME_PATTERN}\Z",
     re.IGNORECASE,
 )
 _DISK_ENCRYPTION_SET_ID = re.compile(
@@ -35,6 +44,15 @@ _TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 _SUBSCRIPTION_ID = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
 )
+
+# Bounds on a policy document, enforced before and while it is parsed, so a hostile or broken blob is refused
+# in well under a second and a few MB instead of exhausting the worker: a real policy is a few KB, nests a
+# handful of levels, and has no reason to expand to many nodes through YAML aliases ("billion laughs").
+MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_DEPTH = 32
+MAX_POLICY_NODES = 100_000
+MAX_PROBLEMS = 50  # a rejection names at most this many key paths (it travels in a ConfigRejected event)
+_IMAGE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*?\[\]!]{1,80}\Z")
 
 
 _S = TypeVar("_S", bound="_Section")
@@ -251,6 +269,17 @@ class GalleryPolicy(_Section):
             seen.add(key)
         return [s.strip() for s in value]
 
+    @field_validator("images")
+    @classmethod
+    def _image_patterns(cls, value: dict[str, ImageSettings]) -> dict[str, ImageSettings]:
+        for pattern in value:
+            if not _IMAGE_PATTERN.match(pattern):
+                shown = pattern if len(pattern) <= 100 else pattern[:100] + "..."
+                raise ValueError(
+                    f"image name or glob {shown!r} is not allowed (1-80 letters, digits, _ - . and * ? [ ] !)"
+                )
+        return value
+
     @field_validator("id")
     @classmethod
     def _gallery_id(cls, value: str) -> str:
@@ -297,14 +326,16 @@ class Policy(_Section):
     defaults: ImageSettings = Field(default_factory=ImageSettings)
     galleries: list[GalleryPolicy] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_galleries(self) -> Policy:
+    @field_validator("galleries")
+    @classmethod
+    def _unique_galleries(cls, value: list[GalleryPolicy]) -> list[GalleryPolicy]:
+        # A field validator, so the rejection names the key path `galleries`.
         seen: set[str] = set()
-        for gallery in self.galleries:
+        for gallery in value:
             if gallery.id.lower() in seen:
                 raise ValueError(f"gallery {gallery.id} is listed twice")
             seen.add(gallery.id.lower())
-        return self
+        return value
 
     @property
     def dry_run(self) -> bool:
@@ -420,6 +451,13 @@ def _merged_problems(policy: Policy) -> list[str]:
     problems = []
     for index, gallery in enumerate(policy.galleries):
         for name, override in gallery.images.items():
+            try:
+                # Tags add up across the defaults and the image: 40 and 40 are each fine, 80 are not.
+                _merge_metadata(policy.defaults.metadata, override.metadata)
+            except ValidationError as exc:
+                for error in exc.errors():
+                    path = ("galleries", index, "images", name, "metadata", *error.get("loc", ()))
+                    problems.append(_describe({**error, "loc": path}) + " (after merging the defaults)")
             for section, kind in sections:
                 try:
                     _merge(getattr(policy.defaults, section), getattr(override, section), kind)
@@ -430,30 +468,140 @@ def _merged_problems(policy: Policy) -> list[str]:
     return problems
 
 
+class _DocumentTooLarge(yaml.YAMLError):
+    """A bound of the document (depth, nodes after alias expansion) was crossed while composing it."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting limit while composing (its composer recurses: a deep document
+    would end in RecursionError) and an expanded-size limit checked before anything is constructed."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_POLICY_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _DocumentTooLarge(
+                    f"nested more than {MAX_POLICY_DEPTH} levels deep "
+                    f"(at line {mark.line + 1}, column {mark.column + 1})"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_nodes_within_limit(root: yaml.Node) -> bool:
+    """Count nodes as the constructed document would have them (an alias counts its whole target each
+    time it is used), stopping as soon as the limit is crossed: a billion-laughs stops within the limit."""
+    count = 0
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_POLICY_NODES:
+            return False
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+    return True
+
+
+def _json_within_limits(document: Any) -> None:
+    """The depth and size bounds for a document read as JSON (no aliases there, but the same limits)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_POLICY_NODES:
+            raise _DocumentTooLarge(f"has more than {MAX_POLICY_NODES} values")
+        if depth > MAX_POLICY_DEPTH:
+            raise _DocumentTooLarge(f"nested more than {MAX_POLICY_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+
+
+def _load_document(text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        # JSON is read as JSON first: YAML refuses characters JSON allows raw in strings (DEL, C1 controls),
+        # so a valid JSON policy would otherwise be rejected. A flow-style YAML mapping falls through.
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            pass
+        except RecursionError:
+            raise _DocumentTooLarge(f"nested more than {MAX_POLICY_DEPTH} levels deep") from None
+        else:
+            _json_within_limits(document)
+            return document
+    loader = _BoundedLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        if not _expanded_nodes_within_limit(root):
+            raise _DocumentTooLarge(
+                f"expands to more than {MAX_POLICY_NODES} values (YAML aliases used as a multiplier?)"
+            )
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def parse_policy(text: str | bytes, source: str = "policy") -> Policy:
-    """Parse and validate a YAML or JSON policy; raise PolicyError naming every bad key path."""
+    """Parse and validate a YAML or JSON policy; raise PolicyError naming every bad key path.
+
+    Documents beyond the bounds above (size, nesting, expanded size) are refused before or while parsing."""
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            [f"the document is {size} bytes or more; a policy may be at most {MAX_POLICY_BYTES} bytes"],
+            source,
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise PolicyError([f"not UTF-8 text ({exc})"], source) from None
     try:
-        document = yaml.safe_load(text)
+        document = _load_document(text)
+    except _DocumentTooLarge as exc:
+        raise PolicyError([f"the document is too large: {exc}"], source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([f"not valid YAML or JSON{where}: {problem}"], source) from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        # The constructor's own failures outside YAMLError (a mapping key that cannot be hashed, say).
+        raise PolicyError([f"not a usable YAML or JSON document: {exc.__class__.__name__}"], source) from None
     if not isinstance(document, dict):
         raise PolicyError([f"the document must be a mapping, got {type(document).__name__}"], source)
     try:
         policy = Policy.model_validate(document)
     except ValidationError as exc:
-        raise PolicyError([_describe(err) for err in exc.errors()], source) from None
+        raise PolicyError(_capped([_describe(err) for err in exc.errors()]), source) from None
     problems = _merged_problems(policy)
     if problems:
-        raise PolicyError(problems, source)
+        raise PolicyError(_capped(problems), source)
     return policy
+
+
+def _capped(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return [*problems[:MAX_PROBLEMS], f"... and {len(problems) - MAX_PROBLEMS} more problems"]
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -465,7 +613,14 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error.get("type") == "missing":
         return f"{path}: required key is missing"
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) or repr(value) in message else f" (got {value!r})"
+    text = repr(value)
+    if len(text) > 200:  # a huge value is named, not echoed whole into logs and events
+        text = f"{text[:200]}... ({len(text)} chars)"
+    shown = "" if isinstance(value, dict | list) or repr(value) in message else f" (got {text})"
+    if len(path) > 300:
+        path = path[:300] + "..."
+    if len(message) > 500:
+        message = message[:500] + "..."
     return f"{path}: {message}{shown}"
 
 

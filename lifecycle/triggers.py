@@ -62,8 +62,9 @@ def _run(trigger: Trigger) -> RunReport:
 def handle_event(event: object) -> RunReport | None:
     """Parse one Event Grid delivery (either schema) and reconcile what it points at.
 
-    Malformed and irrelevant events are logged and dropped without any ARM call. Returns the run report,
-    or None when nothing ran.
+    Malformed and irrelevant events are logged and dropped without any ARM call; one whose type cannot be
+    read raises EventNotProcessed (no ARM call either) so Event Grid redelivers and finally dead-letters it.
+    Returns the run report, or None when nothing ran.
     """
     from lifecycle.events import (
         BuildCompleted,
@@ -81,8 +82,21 @@ def handle_event(event: object) -> RunReport | None:
     try:
         parsed = from_trigger(event)
     except MalformedEvent as exc:
+        if exc.event_type is None:
+            # Without its type nobody can tell what the event meant: never drop it silently. Failing the
+            # invocation makes Event Grid redeliver it and finally dead-letter it, where it can be read.
+            log.error(
+                "event not processed: its type cannot be read: %s",
+                exc,
+                extra={"function": "on_event", "event_id": exc.event_id},
+            )
+            raise EventNotProcessed(
+                f"event {exc.event_id or '(no id)'} not processed: its type cannot be read: {exc}"
+            ) from exc
         log.error(
-            "event dropped: malformed: %s", exc, extra={"function": "on_event", "event_id": exc.event_id}
+            "event dropped: malformed: %s",
+            exc,
+            extra={"function": "on_event", "event_id": exc.event_id, "event_type": exc.event_type},
         )
         return None
     if isinstance(parsed, Ignored):

@@ -35,9 +35,17 @@ _MAX_APPEND = 4 * 1024 * 1024 - 1024
 
 @dataclass(frozen=True)
 class PolicyDocument:
+    """The policy blob's bytes and ETag. A document larger than the reader's limit is not downloaded:
+    `content` is then empty and `size` says how large it is, so the caller can refuse it by name."""
+
     content: bytes
     etag: str
     source: str
+    size: int | None = None
+
+    @property
+    def oversized(self) -> bool:
+        return self.size is not None and self.size > len(self.content)
 
 
 class StateStore(Protocol):
@@ -116,14 +124,24 @@ class BlobPolicySource:
         self._container = _Blobs(settings).container(self._location)
         self.url = settings.config_url
 
-    def read(self) -> PolicyDocument:
+    def read(self, max_bytes: int | None = None) -> PolicyDocument:
+        """Download the policy, or, when it is larger than `max_bytes`, only its size and ETag: a hostile
+        50 MB blob costs one HEAD, not 50 MB of the worker's memory."""
+        from azure.core import MatchConditions
+
         try:
-            downloader = self._container.get_blob_client(self._location.blob).download_blob()
-            content = downloader.readall()
-            etag = str(downloader.properties.etag)
+            blob = self._container.get_blob_client(self._location.blob)
+            properties = blob.get_blob_properties()
+            etag, size = str(properties.etag), int(properties.size)
+            if max_bytes is not None and size > max_bytes:
+                return PolicyDocument(b"", etag, self.url, size=size)
+            # The bytes of exactly that version: a blob replaced in between answers 412, read next time.
+            content = blob.download_blob(
+                etag=properties.etag, match_condition=MatchConditions.IfNotModified
+            ).readall()
         except Exception as exc:
             raise _translate_storage(exc, f"read policy {self.url}") from exc
-        return PolicyDocument(content, etag, self.url)
+        return PolicyDocument(content, etag, self.url, size=len(content))
 
 
 class LocalPolicySource:
@@ -131,12 +149,19 @@ class LocalPolicySource:
         self.url = path
         self._path = Path(path)
 
-    def read(self) -> PolicyDocument:
+    def read(self, max_bytes: int | None = None) -> PolicyDocument:
         try:
-            content = self._path.read_bytes()
+            with self._path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if max_bytes is not None and size > max_bytes:
+                    stat = os.fstat(handle.fileno())
+                    return PolicyDocument(b"", f"{size}-{stat.st_mtime_ns}", str(self._path), size=size)
+                content = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
         except OSError as exc:
             raise PermanentError(f"read policy {self._path}: {exc.strerror}") from exc
-        return PolicyDocument(content, hashlib.sha256(content).hexdigest()[:16], str(self._path))
+        return PolicyDocument(
+            content, hashlib.sha256(content).hexdigest()[:16], str(self._path), size=len(content)
+        )
 
 
 PolicySource = BlobPolicySource | LocalPolicySource

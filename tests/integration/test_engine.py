@@ -12,7 +12,7 @@ import pytest
 
 from lifecycle import tags as lt
 from lifecycle.reconcile import Trigger, reconcile
-from lifecycle.triggers import handle_event
+from lifecycle.triggers import EventNotProcessed, handle_event
 from tests.integration.conftest import GALLERY_ID, Env
 
 pytestmark = pytest.mark.integration
@@ -167,7 +167,8 @@ def test_events_outside_the_galleries_make_no_arm_call(env: Env, policy_text: Ca
     other = VERSION_ID.replace("rg-images", "rg-elsewhere")
     report = handle_event(write_event(other))
     assert report is not None and report.plans == [] and report.skipped
-    assert handle_event({"id": "x"}) is None  # malformed: dropped
+    with pytest.raises(EventNotProcessed, match="type cannot be read"):
+        handle_event({"id": "x"})  # no type: Event Grid must redeliver, then dead-letter it
     storage_write = json.loads((EVENTS / "version_write_success.eventgrid.json").read_text())
     storage_write["data"]["operationName"] = "Microsoft.Storage/storageAccounts/write"
     assert handle_event(storage_write) is None

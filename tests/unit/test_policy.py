@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lifecycle.policy import PolicyError, json_schema, parse_policy
-from tests.unit.builders import GALLERY_ID, IMAGE
+from tests.unit.builders import GALLERY_ID, IMAGE, SUB
 
 VALID = f"""
 schema: 1
@@ -153,7 +153,9 @@ def test_schema_is_json_schema_with_every_section() -> None:
 
 
 def test_an_image_may_switch_the_rebake_trigger() -> None:
-    template = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.VirtualMachineImages/imageTemplates/t"
+    template = (
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.VirtualMachineImages/imageTemplates/t"
+    )
     doc = {
         "schema": 1,
         "defaults": {"rebake": {"schedule": "0 4 * * 1", "image_template": template}},

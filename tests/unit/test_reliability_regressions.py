@@ -1,0 +1,64 @@
+"""Inputs the reliability suites (tests/reliability) found breaking the product, kept as plain tests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifecycle.events import MalformedEvent, parse_event
+
+VERSION_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-images/providers/Microsoft.Compute"
+    "/galleries/golden/images/ubuntu-24.04/versions/0.0.0"
+)
+
+
+def test_an_event_nested_thousands_deep_is_malformed_not_a_recursion_error() -> None:
+    # Found by test_fuzz_events: json's decoder raised RecursionError through parse_event.
+    head = json.dumps(
+        {
+            "id": "8e0a3eca-55d2-4169-bc1e-685dfd2e2c6f",
+            "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+            "data": None,
+            "subject": VERSION_ID,
+        }
+    )[:-1]
+    payload = head + ', "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    with pytest.raises(MalformedEvent, match="nested too deeply") as caught:
+        parse_event(payload)
+    assert caught.value.event_type is None  # nothing could be read: the invocation must fail
+
+
+GALLERY_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-images/providers/Microsoft.Compute"
+    "/galleries/golden"
+)
+
+
+def test_a_json_policy_with_a_raw_del_character_is_accepted() -> None:
+    # Found by test_fuzz_policies: JSON allows U+007F raw in strings, YAML's reader refused it, so a valid
+    # JSON policy was rejected.
+    from lifecycle.policy import parse_policy
+
+    document = json.dumps(
+        {"schema": 1, "defaults": {"metadata": {"tags": {"0": "\x7f"}}}, "galleries": [{"id": GALLERY_ID}]},
+        ensure_ascii=False,
+    )
+    assert parse_policy(document).defaults.metadata is not None
+
+
+def test_tags_that_add_up_to_more_than_40_are_rejected_when_the_policy_is_read() -> None:
+    # Found by test_fuzz_policies: 40 default tags plus 40 image tags were accepted, then every reconcile of
+    # that image failed with a validation error.
+    from lifecycle.policy import PolicyError, parse_policy
+
+    document = {
+        "schema": 1,
+        "defaults": {"metadata": {"tags": {f"a{i}": "v" for i in range(40)}}},
+        "galleries": [
+            {"id": GALLERY_ID, "images": {"*": {"metadata": {"tags": {f"b{i}": "v" for i in range(40)}}}}}
+        ],
+    }
+    with pytest.raises(PolicyError, match=r"galleries\.0\.images\.\*\.metadata\.tags: 80 static tags"):
+        parse_policy(json.dumps(document))
