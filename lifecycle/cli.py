@@ -169,7 +169,7 @@ def _permissions(args: argparse.Namespace) -> int:
 
     try:
         with open(args.config, "rb") as handle:
-            policy = parse_policy(handle.read(), source=args.config)
+            policy = parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=args.config)
     except OSError as exc:
         print(f"error: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
         return EXIT_INVALID
