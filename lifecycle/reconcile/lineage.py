@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from lifecycle.gateways.errors import GatewayError
+from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.gallery import GalleryGateway
 from lifecycle.model import ImageRef, ObservedImage, ObservedVersion, VersionRef, parse_version_id
 from lifecycle.planning.gates import parent_key
@@ -57,11 +57,10 @@ class LineageReads:
             found = f"{ref.id} is not in a gallery of the policy"
         else:
             try:
-                location_tags = self._gallery.get_image(ref)
-                if location_tags is None:
-                    found = f"{ref.id} not found"
-                else:
-                    found = self._gallery.read_image(ref, *location_tags)
+                # One list of the image's versions; its own location and tags are not needed here.
+                found = self._gallery.read_image(ref, "", {})
+            except NotFoundError:
+                found = f"{ref.id} not found"
             except GatewayError as exc:
                 found = f"cannot read {ref.id}: {exc}"
         with self._lock:

@@ -315,12 +315,15 @@ def test_unreadable_base_image_is_named_and_disturbs_nothing(env: Env) -> None:
     publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: "Canonical:no-such-offer:server:1.0.0"})
     env.create_image("svc")
     publish(env, "svc", "1.0.0", tags={lt.BASE_IMAGE: "not-a-base"})
+    env.create_image("web")
+    publish(env, "web", "1.0.0", tags={lt.BASE_IMAGE: vid("no-such-image", "1.0.0")})
     report = settle(env)
     reasons = {p.image.image: p.rebake.reason for p in report.plans if p.rebake}
+    assert f"{vid('no-such-image', '1.0.0').rsplit('/versions/', 1)[0]} not found" in reasons["web"]
     assert "Canonical:no-such-offer:server" in reasons[APP] and "not checked" in reasons[APP]
     assert "'not-a-base'" in reasons["svc"]
     assert events(env, "RebakeRequested") == []
-    assert all(state_of(env, image, "1.0.0")[0] == lt.STATE_ACTIVE for image in (APP, "svc"))
+    assert all(state_of(env, image, "1.0.0")[0] == lt.STATE_ACTIVE for image in (APP, "svc", "web"))
 
 
 def test_gallery_base_update_rebakes_once(env: Env) -> None:

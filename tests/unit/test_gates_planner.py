@@ -423,3 +423,20 @@ def test_busy_and_failed_versions_are_not_gated() -> None:
     creating = version("1.0.0", state=ProvisioningState.CREATING)
     plan = plan_image(policy(APPROVAL), image(creating), T0)
     assert plan.actions == ()
+
+
+def test_permissions_grant_the_marketplace_read_at_the_subscription_only_when_needed() -> None:
+    from lifecycle.permissions import derive
+
+    marketplace = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
+    document: dict[str, Any] = {"schema": 1, "galleries": [{"id": GALLERY_ID}]}
+    assert marketplace not in {
+        a for x in derive(parse_policy(json.dumps(document))).assignments for a in x.actions
+    }
+    document["galleries"][0]["images"] = {
+        "*": {},
+        "ubuntu-*": {"rebake": {"on_base_update": True, "publish_event": True}},
+    }
+    permissions = derive(parse_policy(json.dumps(document)))
+    assert marketplace in permissions.actions_at(f"/subscriptions/{SUB}")
+    assert all(marketplace not in a.actions for a in permissions.assignments if "/resourceGroups/" in a.scope)
