@@ -375,6 +375,8 @@ def _plan_version(
             reasons.append(f"approved by {gate.approver}")
             after["approver"] = gate.approver
             data["approver"] = gate.approver
+        elif current_state == lt.STATE_PENDING_APPROVAL:
+            reasons.append("approval no longer required")
         actions.append(
             Action(
                 kind=ActionKind.PROMOTE,

@@ -171,6 +171,13 @@ def test_with_promote_when_replicated_both_must_hold(
     assert ("promote" in kinds(plan)) is promoted
 
 
+def test_turning_the_gate_off_releases_held_versions() -> None:
+    held = version("1.0.0", tags={lt.STATE: lt.STATE_PENDING_APPROVAL}, excluded=True)
+    plan = plan_image(policy(), image(held), T0)
+    assert only(plan, ActionKind.PROMOTE).reason == "approval no longer required"
+    assert plan.versions[0].state == lt.STATE_ACTIVE
+
+
 def test_expired_version_is_not_promoted_by_an_approval() -> None:
     old = version(
         "1.0.0",
