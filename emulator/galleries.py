@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro, regions
+from emulator import disks, lro, regions
 from emulator.arm import Request, ResourceType, Response, Route, api_at_least, page, resource_id
 from emulator.clock import add_months, format_iso, parse_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found, parent_not_found
@@ -953,7 +953,7 @@ def _version_properties(
                 "storageProfile.osDiskImage.source.",
                 "galleryImageVersion.properties.storageProfile",
             )
-        storage = copy.deepcopy(storage)
+        storage = disks.with_sizes(state, storage)  # sizeInGB as Azure reports it from the source
     else:
         storage = copy.deepcopy(current.get("storageProfile", {}))
         new_source = _object(_object(storage_in, "storageProfile").get("source"), "source")

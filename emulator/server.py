@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import eventgrid, galleries, imagebuilder, lro, marketplace, vms
+from emulator import disks, eventgrid, galleries, imagebuilder, lro, marketplace, vms
 from emulator.arm import (
     ArmPath,
     Request,
@@ -47,6 +47,9 @@ log = logging.getLogger("emulator")
 API_WINDOWS: dict[str, tuple[str, str]] = {
     "compute": ("2019-12-01", "2026-03-03"),  # galleries (GalleryRP)
     "vm": ("2019-12-01", "2026-04-01"),  # virtual machines and scale sets (ComputeRP)
+    # disks and snapshots (DiskRP): the recordings use 2020-06-30..2021-04-01; azure-mgmt-compute 39.0.0's
+    # request builders default to 2026-03-02
+    "disk": ("2019-07-01", "2026-03-02"),
     "imagebuilder": ("2018-02-01", "2025-10-01"),
 }
 
@@ -118,6 +121,7 @@ class Emulator:
                 *imagebuilder.RESOURCE_TYPES,
                 *vms.RESOURCE_TYPES,
                 *marketplace.RESOURCE_TYPES,
+                *disks.RESOURCE_TYPES,
                 *OPERATION_TYPES,
             )
         }

@@ -1,0 +1,221 @@
+"""Microsoft.Compute disks and snapshots, kept just deep enough to be gallery image version sources, and
+the disk sizes a version reports from its source.
+
+Disks and snapshots: PUT (202 + DiskOperations, as the recordings show), GET, list, DELETE. Only what a
+version needs is modelled: `properties.diskSizeGB`, `creationData`, `sku`, `uniqueId`, `timeCreated`.
+
+Version sizes (`storageProfile.osDiskImage.sizeInGB`, `dataDiskImages[].sizeInGB`) follow Azure:
+- a disk or snapshot source reports that resource's `diskSizeGB` (GalleryImageVersion_Create_
+  WithSnapshotsAsSource.json: snapshot/disk sources answer with `sizeInGB`; the 2021-07-01 recording:
+  a version made from a 200 GiB disk's snapshot);
+- a managed image, VM or gallery version as `storageProfile.source` makes Azure derive `osDiskImage`
+  (GalleryImageVersion_Create.json, _WithVmAsSource.json, _WithImageVersionAsSource.json answer
+  `osDiskImage: {sizeInGB, hostCaching: ReadOnly}` for a request with only `source.id`); from a gallery
+  version the emulator knows, its sizes are copied;
+- a VHD source (`source.uri`) reports no `sizeInGB` (GalleryImageVersion_Get_WithVhdAsSource.json);
+- a source the emulator does not know (an id outside it) is taken as 30 GiB, the size of Azure's
+  smallest standard OS disk images (an assumption: Azure reads the real source, which we cannot).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from emulator import lro
+from emulator.arm import (
+    Request,
+    ResourceType,
+    Response,
+    Route,
+    page,
+    put_location_and_properties,
+    request_object,
+    resource_id,
+)
+from emulator.clock import format_iso
+from emulator.errors import ArmError, invalid_parameter, not_found
+from emulator.state import Operation, Resource, validate_tags
+
+if TYPE_CHECKING:
+    from emulator.state import State
+
+DISK = "Microsoft.Compute/disks"
+SNAPSHOT = "Microsoft.Compute/snapshots"
+VERSION = "Microsoft.Compute/galleries/images/versions"
+DEFAULT_SIZE_GB = 30
+# The recordings' disk answers carry a sku of {name, tier}; Standard_LRS is DiskRP's default.
+TIERS = {
+    "Standard_LRS": "Standard",
+    "Premium_LRS": "Premium",
+    "StandardSSD_LRS": "Standard",
+    "Standard_ZRS": "Standard",
+    "Premium_ZRS": "Premium",
+    "StandardSSD_ZRS": "Standard",
+}
+
+
+def handle(state: State, req: Request, route: Route) -> Response:
+    type_name = route.rtype.full_type
+    if route.kind == "collection":
+        if req.method != "GET":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
+            )
+        items = state.of_type(type_name, route.path.subscription, route.path.resource_group)
+        return page(state, req, [render(r) for r in items])
+    if route.path.resource_group is None:
+        raise ArmError(404, "InvalidResourceType", f"The resource type '{type_name}' needs a resource group.")
+    rid = resource_id(route.path)
+    existing = state.get(rid)
+    if req.method == "GET":
+        if existing is None:
+            raise not_found(type_name, route.names[-1], route.path.resource_group)
+        return Response(200, render(existing))
+    if req.method == "PUT":
+        return _put(state, req, route, existing)
+    if req.method == "DELETE":
+        if existing is None:
+            return Response(204)
+
+        def complete(op: Operation) -> None:
+            if op.outcome == "Succeeded" and state.get(existing.id) is existing:
+                state.remove(existing.id)
+
+        op = lro.start(
+            state,
+            existing.subscription,
+            existing.location,
+            state.now(),
+            complete,
+            collection="DiskOperations",
+        )
+        return Response(202, None, lro.headers(req, op, with_location=True))
+    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+
+
+def _put(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
+    body = request_object(req)
+    type_name = route.rtype.full_type
+    location, props = put_location_and_properties(body, existing.location if existing else None, type_name)
+    props.pop("provisioningState", None)
+    creation = props.get("creationData")
+    if not isinstance(creation, dict) or not creation.get("createOption"):
+        # DiskRP requires creationData.createOption on every disk and snapshot (the recordings send it).
+        raise invalid_parameter(
+            "Required parameter 'creationData.createOption' is missing (null).",
+            "properties.creationData.createOption",
+        )
+    size = props.get("diskSizeGB")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise invalid_parameter(f"The value '{size}' of parameter 'diskSizeGB' is invalid.", "diskSizeGB")
+    if size is None:
+        # A copy takes its source's size (the recorded snapshot of a 200 GiB disk reports 200).
+        source = creation.get("sourceResourceId") or creation.get("sourceUri")
+        size = source_size(state, source) if source else None
+        props["diskSizeGB"] = size if size is not None else DEFAULT_SIZE_GB
+    if (
+        creation.get("sourceUri")
+        and not creation.get("sourceResourceId")
+        and str(creation["sourceUri"]).startswith("/")
+    ):
+        # The recorded snapshot PUT sent the disk id as sourceUri; the GET answered it as sourceResourceId.
+        creation["sourceResourceId"] = creation.pop("sourceUri")
+    props["diskSizeBytes"] = props["diskSizeGB"] * 1024**3
+    props["uniqueId"] = existing.properties.get("uniqueId") if existing else str(uuid.uuid4())
+    props["timeCreated"] = existing.properties.get("timeCreated") if existing else format_iso(state.now())
+    sku = body.get("sku") or (existing.extra.get("sku") if existing else None) or {"name": "Standard_LRS"}
+    sku = {"name": sku.get("name", "Standard_LRS"), "tier": TIERS.get(sku.get("name", ""), "Standard")}
+    res = Resource(
+        id=existing.id if existing else resource_id(route.path),
+        name=existing.name if existing else route.names[-1],
+        type=type_name,
+        location=location,
+        subscription=existing.subscription if existing else route.path.subscription,
+        resource_group=existing.resource_group if existing else str(route.path.resource_group),
+        properties=props,
+        tags=validate_tags(body.get("tags")),
+        seq=existing.seq if existing else state.next_seq(),
+        provisioning_state="Succeeded",
+        extra={"sku": sku},
+    )
+    state.put(res)
+    op = lro.start(
+        state, res.subscription, res.location, state.now(), None, collection="DiskOperations", may_fail=False
+    )
+    answer = render(res)
+    answer["properties"]["provisioningState"] = "Updating"
+    return Response(202, answer, lro.headers(req, op, with_location=True))
+
+
+def render(res: Resource) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
+    if res.tags is not None:
+        body["tags"] = dict(res.tags)
+    body.update(copy.deepcopy(res.extra))
+    props = copy.deepcopy(res.properties)
+    props["provisioningState"] = res.provisioning_state
+    body["properties"] = props
+    return body
+
+
+def source_size(state: State, source_id: Any) -> int | None:
+    """The size in GiB of a disk or snapshot the emulator holds, else None."""
+    if not isinstance(source_id, str):
+        return None
+    found = state.get(source_id)
+    if found is None or found.type.lower() not in (DISK.lower(), SNAPSHOT.lower()):
+        return None
+    size = found.properties.get("diskSizeGB")
+    return size if isinstance(size, int) else None
+
+
+def _disk_image_size(state: State, disk: dict[str, Any]) -> int | None:
+    source = disk.get("source")
+    if not isinstance(source, dict):
+        return None
+    if source.get("id"):
+        return source_size(state, source["id"]) or DEFAULT_SIZE_GB
+    return None  # a VHD (`uri`): Azure reports no size
+
+
+def with_sizes(state: State, storage: dict[str, Any]) -> dict[str, Any]:
+    """The storage profile of a new version, with the disk sizes Azure reports for its source."""
+    storage = copy.deepcopy(storage)
+    given = storage.get("source")
+    source: dict[str, Any] = given if isinstance(given, dict) else {}
+    source_id = source.get("id") or source.get("virtualMachineId") or source.get("communityGalleryImageId")
+    if source_id and not isinstance(storage.get("osDiskImage"), dict):
+        found = state.get(str(source_id)) if source.get("id") else None
+        if found is not None and found.type.lower() == VERSION.lower():
+            parent = found.properties.get("storageProfile") or {}
+            os_disk = {k: v for k, v in (parent.get("osDiskImage") or {}).items() if k != "source"}
+            storage["osDiskImage"] = os_disk or {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+            data = [{k: v for k, v in d.items() if k != "source"} for d in parent.get("dataDiskImages") or []]
+            if data:
+                storage["dataDiskImages"] = data
+        else:
+            storage["osDiskImage"] = {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+    os_image = storage.get("osDiskImage")
+    if isinstance(os_image, dict) and isinstance(os_image.get("source"), dict):
+        size = _disk_image_size(state, os_image)
+        if size is None:
+            os_image.pop("sizeInGB", None)
+        else:
+            os_image["sizeInGB"] = size
+    for disk in storage.get("dataDiskImages") or []:
+        if isinstance(disk, dict) and isinstance(disk.get("source"), dict):
+            size = _disk_image_size(state, disk)
+            if size is None:
+                disk.pop("sizeInGB", None)
+            else:
+                disk["sizeInGB"] = size
+    return storage
+
+
+RESOURCE_TYPES = (
+    ResourceType("Microsoft.Compute", ("disks",), "disk", handle),
+    ResourceType("Microsoft.Compute", ("snapshots",), "disk", handle),
+    ResourceType("Microsoft.Compute", ("locations", "DiskOperations"), "disk", lro.handle_status),
+)
