@@ -288,6 +288,8 @@ class ObservedVersion:
     allow_deletion_of_replicated_locations: bool = False
     block_deletion_before_end_of_life: bool | None = None
     etag: str | None = None
+    # OS disk plus data disks, GiB (`storageProfile.*.sizeInGB`); None when ARM does not report it.
+    size_gb: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "location", normalize_region(self.location))

@@ -100,7 +100,25 @@ def version_from_arm(body: Mapping[str, Any], ref: VersionRef | None = None) -> 
         allow_deletion_of_replicated_locations=bool(safety.get("allowDeletionOfReplicatedLocations", False)),
         block_deletion_before_end_of_life=safety.get("blockDeletionBeforeEndOfLife"),
         etag=body.get("etag"),
+        size_gb=disk_size_gb(props.get("storageProfile")),
     )
+
+
+def disk_size_gb(storage: Any) -> float | None:
+    """OS disk plus data disks in GiB, from `storageProfile.osDiskImage.sizeInGB` and
+    `dataDiskImages[].sizeInGB`; None when the OS disk's size is not reported."""
+    if not isinstance(storage, Mapping):
+        return None
+    os_disk = storage.get("osDiskImage")
+    os_size = os_disk.get("sizeInGB") if isinstance(os_disk, Mapping) else None
+    if not isinstance(os_size, int | float) or isinstance(os_size, bool):
+        return None
+    total = float(os_size)
+    for disk in storage.get("dataDiskImages") or []:
+        size = disk.get("sizeInGB") if isinstance(disk, Mapping) else None
+        if isinstance(size, int | float) and not isinstance(size, bool):
+            total += float(size)
+    return total
 
 
 def _replication_state(value: Any) -> ReplicationState:

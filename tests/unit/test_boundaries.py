@@ -17,6 +17,8 @@ PURE = [
     "state.py",
     "notifications.py",
     "planning",
+    "pricing",
+    "report",
 ]
 # Only these may import Azure SDKs (azure.functions, the host binding library, is allowed anywhere).
 SDK_ALLOWED = {"gateways", "clients.py"}
