@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz
+.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -17,6 +17,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Debian's Chromium and its driver, for the report's browser test (tests/browser). Idempotent: nothing
+# happens when both are on the PATH; otherwise installed with apt (CI and the dev machines run as root).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 # Bicep parsing and checkov live in their own environment: checkov pins many packages of its own.
 infra-tools: $(INFRA_VENV)/.installed
@@ -33,7 +39,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: setup infra-tools lint typecheck
+test: setup browser infra-tools lint typecheck
 	$(PY) -m pytest
 
 unit: setup
@@ -50,6 +56,7 @@ demo: setup
 bench: setup
 	$(PY) bench/cold_start.py
 	$(PY) bench/sweep.py
+	$(PY) bench/report.py
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
