@@ -49,6 +49,24 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
         cmd.add_argument("--scope", help="a gallery, image or version resource id")
         cmd.add_argument("--json", action="store_true", help="print one JSON object")
+        cmd.add_argument("--prices", help="price table JSON for costs (default: the shipped table)")
+
+    report = commands.add_parser("report", help="the fleet report: one self-contained HTML file")
+    report.add_argument("--config", required=True, help="policy file path or blob URL")
+    report.add_argument("--out", help="HTML file to write (default: report.html; with --json only if given)")
+    report.add_argument("--json", action="store_true", help="print the report's data as one JSON object")
+    report.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
+    report.add_argument("--prices", help="price table JSON for costs (default: the shipped table)")
+
+    prices = commands.add_parser("prices", help="the replica storage price table")
+    price_commands = prices.add_subparsers(dest="prices_command", required=True, parser_class=_Parser)
+    show = price_commands.add_parser("show", help="print the price table in use")
+    show.add_argument("--prices", help="price table JSON (default: the shipped table)")
+    refresh = price_commands.add_parser("refresh", help="rebuild the table from the Azure Retail Prices API")
+    refresh.add_argument("--endpoint", help="Retail Prices API URL (default: Azure's)")
+    refresh.add_argument("--out", help="where to write the table (default: the shipped table)")
+    refresh.add_argument("--currency", default="USD", help="ISO currency code (default: USD)")
+    refresh.add_argument("--ca-bundle", help="extra CA bundle to trust for the endpoint")
 
     audit = commands.add_parser("audit", help="print the audit log of a day")
     audit.add_argument("--config", required=True, help="policy file path or blob URL (locates the state)")
@@ -90,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command in ("plan", "apply"):
         return _plan_or_apply(args, apply=args.command == "apply")
+    if args.command == "report":
+        return _report(args)
+    if args.command == "prices":
+        return _prices(args)
     if args.command == "audit":
         return _audit(args)
     if args.command == "permissions":
@@ -129,9 +151,25 @@ def _validate(path: str) -> int:
     return EXIT_OK
 
 
+def _price_table(path: str | None) -> Any:
+    """The price table to cost with; prints the problem and returns None when it cannot be read."""
+    from lifecycle.pricing import PriceTableError, load_prices
+
+    try:
+        return load_prices(path)
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+    except (PriceTableError, ValueError) as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+    return None
+
+
 def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
     from lifecycle.reconcile import Trigger, reconcile
 
+    prices = _price_table(args.prices)
+    if prices is None:
+        return EXIT_INVALID
     try:
         at = parse_time(args.at) if args.at else None
     except ValueError:
@@ -153,6 +191,7 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     report = reconcile(Trigger("cli", scope=args.scope), settings=settings, plan_only=not apply, at=at)
+    report.prices = prices
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))
     else:
@@ -162,6 +201,98 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
     ):
         return EXIT_INVALID
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lifecycle.reconcile import Trigger, reconcile
+    from lifecycle.report import render_html
+
+    prices = _price_table(args.prices)
+    if prices is None:
+        return EXIT_INVALID
+    try:
+        at = parse_time(args.at) if args.at else None
+    except ValueError:
+        print(f"error: --at {args.at!r} is not an ISO 8601 time", file=sys.stderr)
+        return EXIT_INVALID
+    if not args.config.startswith(("http://", "https://")):
+        code = _validate_quietly(args.config)
+        if code:
+            return code
+    try:
+        settings = Settings.from_env(LIFECYCLE_CONFIG_URL=args.config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    run = reconcile(Trigger("cli"), settings=settings, plan_only=True, at=at)
+    if run.no_policy:
+        print(f"error: {run.errors[0] if run.errors else 'no valid policy'}", file=sys.stderr)
+        return EXIT_INVALID
+    run.prices = prices
+    data = run.fleet_report()
+    out = args.out or (None if args.json else "report.html")
+    if out:
+        try:
+            Path(out).write_text(render_html(data), encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILED
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        s = data["summary"]
+        print(
+            f"{Path(out or '').resolve()}\n"
+            f"{s['images']} images, {s['versions']} versions, {s['regions']} regions; "
+            f"{data['cost']['total']:,.2f} {data['cost']['currency']}/month (prices of {prices.date}); "
+            f"{s['rebakes_due']} rebakes due; {s['failures']} failures"
+        )
+    return EXIT_FAILED if run.errors else EXIT_OK
+
+
+def _prices(args: argparse.Namespace) -> int:
+    from lifecycle.pricing import PriceTableError, shipped_prices_path
+
+    if args.prices_command == "show":
+        table = _price_table(args.prices)
+        if table is None:
+            return EXIT_INVALID
+        print(table.label())
+        for kind, regions in table.to_json()["prices"].items():
+            values = sorted(set(regions.values()))
+            span = f"{values[0]}" if len(values) == 1 else f"{values[0]}..{values[-1]}"
+            print(f"  {kind:14} {len(regions):3} regions  {span} {table.currency}/GiB-month")
+        return EXIT_OK
+    from lifecycle.gateways.errors import GatewayError
+    from lifecycle.gateways.retail_prices import DEFAULT_ENDPOINT, retail_items
+    from lifecycle.pricing import RETAIL_FILTER, table_from_retail_items
+
+    endpoint = args.endpoint or DEFAULT_ENDPOINT
+    try:
+        items = list(
+            retail_items(RETAIL_FILTER, endpoint=endpoint, currency=args.currency, ca_file=args.ca_bundle)
+        )
+        table = table_from_retail_items(
+            items,
+            date=datetime.now(UTC).date().isoformat(),
+            source=f"Azure Retail Prices API ({endpoint}), {len(items)} items",
+            currency=args.currency,
+        )
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except PriceTableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    out = args.out or shipped_prices_path()
+    try:
+        Path(out).write_text(json.dumps(table.to_json(), indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    regions = {r for kinds in table.prices.values() for r in kinds}
+    print(f"{out}: {table.label()}; {len(table.prices)} storage types, {len(regions)} regions")
+    return EXIT_OK
 
 
 def _permissions(args: argparse.Namespace) -> int:

@@ -78,6 +78,14 @@ def render_report(report: dict[str, Any]) -> str:
         out.append(f"skipped: {line}")
     for line in report.get("errors", []):
         out.append(f"error: {line}")
+    cost = report.get("cost")
+    if cost is not None:
+        out.append(
+            f"cost change: {report['cost_delta_per_month']:+,.2f} {cost['currency']}/month "
+            f"(replica storage, prices of {cost['prices_date']})"
+        )
+        if cost["unpriced"]:
+            out.append(f"  not costed (size or price unknown): {', '.join(cost['unpriced'][:5])}")
     s = report["summary"]
     out.append(
         f"\n{s['images']} images, {s['actions']} actions: {s['succeeded']} succeeded, {s['failed']} failed, "

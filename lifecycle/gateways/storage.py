@@ -53,6 +53,8 @@ class StateStore(Protocol):
 
     def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str: ...
 
+    def write_file(self, name: str, body: bytes, *, content_type: str) -> None: ...
+
     def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None: ...
 
     def read_audit(self, day: date) -> list[dict[str, Any]]: ...
@@ -237,6 +239,18 @@ class BlobStateStore:
             raise _translate_storage(exc, f"write state {name}") from exc
         return str(result["etag"])
 
+    def write_file(self, name: str, body: bytes, *, content_type: str) -> None:
+        """Overwrite a whole blob (reports: the last writer wins, nothing depends on the old one)."""
+        from azure.storage.blob import ContentSettings
+
+        self._ensure()
+        try:
+            self._container.get_blob_client(name).upload_blob(
+                body, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+            )
+        except Exception as exc:
+            raise _translate_storage(exc, f"write {name}") from exc
+
     def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None:
         from azure.core.exceptions import ResourceExistsError
 
@@ -321,6 +335,12 @@ class LocalStateStore:
             tmp.write_bytes(body)
             tmp.replace(path)
         return hashlib.sha256(body).hexdigest()[:16]
+
+    def write_file(self, name: str, body: bytes, *, content_type: str) -> None:
+        path = self._path(name)
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(body)
+        tmp.replace(path)  # readers see the old file or the new one, never half of one
 
     def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None:
         if records:

@@ -102,6 +102,7 @@ def run_image(ctx: RunContext, target: Target, trigger: Trigger, result: ImageRe
                     audit(ctx, [gate_record(trigger, ctx, refused)])
                 return
             found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
+        result.image_policy, result.observed = target.image_policy, found.observed
         plan = plan_step(ctx, target, found)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
         entries = outbox_before(ctx, found, plan, claim.actions, dry_run=dry_run)

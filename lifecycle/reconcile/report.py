@@ -12,9 +12,12 @@ from typing import Any
 
 from lifecycle.events import BuildCompleted
 from lifecycle.executor import FAILED, PLANNED, Outcome
-from lifecycle.model import VersionRef, iso
+from lifecycle.model import ObservedImage, VersionRef, iso
 from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan
+from lifecycle.policy import ImagePolicy
+from lifecycle.pricing import CostDelta, PriceTable, load_prices, plan_cost
+from lifecycle.report.data import ImageInput, build_report
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class ImageResult:
     errors: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # What the read step saw, for the cost of the plan and the fleet report.
+    image_policy: ImagePolicy | None = None
+    observed: ObservedImage | None = None
 
 
 @dataclass
@@ -69,6 +75,9 @@ class RunReport:
     policy_problem: str | None = None
     no_policy: bool = False
     refused: list[str] = field(default_factory=list)  # approvals/revocations refused, with why
+    # (policy, observed, plan) of each image that ran to its end; the price table costs are taken from.
+    images: list[ImageInput] = field(default_factory=list)
+    prices: PriceTable | None = None
 
     @property
     def failed(self) -> bool:
@@ -81,6 +90,8 @@ class RunReport:
         self.errors.extend(result.errors)
         if result.plan is not None:
             self.plans.append(result.plan)
+            if result.observed is not None and result.image_policy is not None:
+                self.images.append(ImageInput(result.image_policy, result.observed, result.plan))
         self.outcomes.extend(result.outcomes)
         self.notifications.extend(result.notifications)
 
@@ -100,8 +111,31 @@ class RunReport:
             "errors": len(self.errors),
         }
 
+    def price_table(self) -> PriceTable:
+        if self.prices is None:
+            self.prices = load_prices()
+        return self.prices
+
+    def cost(self) -> CostDelta:
+        """The monthly cost change of the planned replicate and delete actions."""
+        versions = {v.ref.key(): v for item in self.images for v in item.observed.versions}
+        return plan_cost((a for p in self.plans for a in p.actions), versions, self.price_table())
+
+    def fleet_report(self) -> dict[str, Any]:
+        """The fleet report's data for what this run read and planned."""
+        return build_report(
+            now=self.at,
+            mode=self.mode,
+            images=self.images,
+            prices=self.price_table(),
+            outcomes=self.outcomes,
+            errors=self.errors,
+            skipped=self.skipped,
+        )
+
     def to_json(self) -> dict[str, Any]:
         children = self.children()
+        cost = self.cost()
         return {
             "at": iso(self.at),
             "mode": self.mode,
@@ -123,6 +157,8 @@ class RunReport:
             "skipped": self.skipped,
             "rejected": self.rejected,
             "refused": self.refused,
+            "cost_delta_per_month": cost.total,
+            "cost": cost.to_json(),
             "summary": self.summary(),
         }
 

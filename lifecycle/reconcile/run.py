@@ -7,9 +7,11 @@ writes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from lifecycle import tags as lt
 from lifecycle.actions import Action
@@ -74,6 +76,8 @@ class Reconciler:
         report.errors.extend(targets_of_errors)
         self._publish(run_events, report)
         self._record_errors(report, now, targets_of_errors)
+        if trigger.source == "sweep" and not self.plan_only:
+            write_fleet_report(self.rt.store, report)
         return report
 
     def _build_rejected(
@@ -314,6 +318,23 @@ def _revoked(report: RunReport, version: VersionRef) -> set[str]:
         ):
             found.add(version.key())
     return found
+
+
+REPORT_HTML, REPORT_JSON = "reports/latest.html", "reports/latest.json"
+
+
+def write_fleet_report(store: Any, report: RunReport) -> None:
+    """Write the fleet report of a sweep to the state container. A report that cannot be written is
+    logged and noted as skipped: it never fails the sweep whose writes are already made."""
+    from lifecycle.report import render_html
+
+    try:
+        data = report.fleet_report()
+        store.write_file(REPORT_JSON, json.dumps(data, indent=1).encode(), content_type="application/json")
+        store.write_file(REPORT_HTML, render_html(data).encode(), content_type="text/html; charset=utf-8")
+    except GatewayError as exc:
+        log.warning("fleet report not written", extra={"error": str(exc)})
+        report.skipped.append(f"fleet report not written: {exc}")
 
 
 def _deletes_paused(problem: str | None) -> str | None:
