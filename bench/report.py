@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lifecycle.executor import PLANNED, Outcome
 from lifecycle.model import (
     ImageRef,
     ImageUsage,
@@ -86,7 +87,8 @@ def main() -> int:
     images = fleet()
     prices = load_prices()
     started = time.perf_counter()
-    data = build_report(now=NOW, mode="plan", images=images, prices=prices)
+    outcomes = [Outcome(a, PLANNED) for item in images for a in item.plan.actions]
+    data = build_report(now=NOW, mode="plan", images=images, prices=prices, outcomes=outcomes)
     built = time.perf_counter()
     html = render_html(data)
     done = time.perf_counter()

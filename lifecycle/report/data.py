@@ -162,12 +162,12 @@ def _failures(
     for item in images:
         for version in item.observed.versions:
             if version.provisioning_state is ProvisioningState.FAILED:
-                out.append({"target": version.ref.id, "what": "provisioning failed"})
+                out.append({"target": _short(version.ref.id), "what": "provisioning failed"})
             for status in version.region_status:
                 if status.state is ReplicationState.FAILED:
                     out.append(
                         {
-                            "target": version.ref.id,
+                            "target": _short(version.ref.id),
                             "what": f"replication to {status.region} failed: "
                             f"{status.details or 'no details'}",
                         }
@@ -175,7 +175,10 @@ def _failures(
     for outcome in outcomes:
         if outcome.status == FAILED:
             out.append(
-                {"target": outcome.action.target, "what": f"{outcome.action.kind.value}: {outcome.error}"}
+                {
+                    "target": _short(outcome.action.target),
+                    "what": f"{outcome.action.kind.value}: {outcome.error}",
+                }
             )
     out += [{"target": "", "what": error} for error in errors]
     return out
@@ -197,12 +200,16 @@ def _deferred(
             {"target": item.observed.ref.image, "what": note, "versions": names}
             for note, names in grouped.items()
         ]
+    planned: dict[tuple[str, str], list[str]] = {}
     for outcome in outcomes:
         if outcome.status == "planned":
             action = outcome.action
-            out.append(
-                {"target": _short(action.target), "what": f"{action.kind.value} (planned): {action.reason}"}
-            )
+            image, _, version = _short(action.target).partition("/versions/")
+            planned.setdefault((image, action.kind.value), []).append(version or image)
+    out += [
+        {"target": image, "what": f"{kind} planned", "versions": names}
+        for (image, kind), names in planned.items()
+    ]
     out += [{"target": "", "what": f"skipped: {line}"} for line in skipped]
     return out
 
