@@ -88,6 +88,15 @@ class Demo:
         self.compute.galleries.begin_create_or_update(
             RG, GALLERY, {"location": "eastus", "properties": {}}
         ).result()
+        # The build's OS disk snapshot: every version made from it reports 64 GiB, as Azure does.
+        self.compute.snapshots.begin_create_or_update(
+            RG,
+            SOURCE.rsplit("/", 1)[-1],
+            {
+                "location": "eastus",
+                "properties": {"creationData": {"createOption": "Import"}, "diskSizeGB": 64},
+            },
+        ).result()
         for image in sorted({i for i, _, _ in HISTORY}):
             body = {
                 "location": "eastus",
@@ -287,6 +296,28 @@ def _run(demo: Demo, workdir: Path) -> int:
         print(f"  {record['time']}  {record['outcome']:9} {record['action']:20} {target}")
     stats = demo.control("GET", "stats")
     print(f"\nARM calls served by the emulator: {json.dumps(stats['by_method'])}")
+
+    _section(
+        "What a policy edit costs: plan with southeastasia added (python -m lifecycle plan --config <edit>)"
+    )
+    from lifecycle.render import cost_summary
+    from lifecycle.settings import Settings
+
+    edited = workdir / "policy-southeastasia.yaml"
+    edited.write_text(POLICY.replace("japaneast: 1}", "japaneast: 1, southeastasia: 1}"))
+    plan = reconcile(
+        Trigger("cli"),
+        settings=Settings.from_env(LIFECYCLE_CONFIG_URL=str(edited)),
+        plan_only=True,
+        at=demo.now(),
+    )
+    print(cost_summary(plan.to_json()))
+
+    _section("The fleet report (python -m lifecycle report --config <policy> --out report.html)")
+    report = reconcile(Trigger("cli"), plan_only=True, at=demo.now())
+    path = write_report(report.fleet_report())
+    print("Each sweep also writes it to the state container as reports/latest.html and reports/latest.json.")
+    print(f"Open it in a browser: {path}")
     return 0
 
 
@@ -401,3 +432,12 @@ def demo_publish_tagged(demo: Demo, image: str, version: str, tags: dict[str, st
     demo.compute.gallery_image_versions.begin_create_or_update(
         RG, GALLERY, image, version, body, polling=False
     )
+
+
+def write_report(data: dict[str, Any]) -> Path:
+    """The report outlives the demo's working directory: it goes to the checkout (git-ignored)."""
+    from lifecycle.report import render_html
+
+    path = Path(__file__).resolve().parents[1] / "demo-report.html"
+    path.write_text(render_html(data), encoding="utf-8")
+    return path

@@ -78,17 +78,29 @@ def render_report(report: dict[str, Any]) -> str:
         out.append(f"skipped: {line}")
     for line in report.get("errors", []):
         out.append(f"error: {line}")
-    cost = report.get("cost")
-    if cost is not None:
-        out.append(
-            f"cost change: {report['cost_delta_per_month']:+,.2f} {cost['currency']}/month "
-            f"(replica storage, prices of {cost['prices_date']})"
-        )
-        if cost["unpriced"]:
-            out.append(f"  not costed (size or price unknown): {', '.join(cost['unpriced'][:5])}")
+    if report.get("cost") is not None:
+        out.append(cost_summary(report))
     s = report["summary"]
     out.append(
         f"\n{s['images']} images, {s['actions']} actions: {s['succeeded']} succeeded, {s['failed']} failed, "
         f"{s['planned']} planned; {s['notifications']} events; {s['errors']} errors"
     )
     return "\n".join(out)
+
+
+def cost_summary(report: dict[str, Any]) -> str:
+    """The monthly cost change of a run's plan, with the date of the prices it used."""
+    cost = report["cost"]
+    lines = [
+        f"cost change: {report['cost_delta_per_month']:+,.2f} {cost['currency']}/month "
+        f"(replica storage, prices of {cost['prices_date']})"
+    ]
+    by_region: dict[str, float] = {}
+    for line in cost["lines"]:
+        if line["delta_per_month"] is not None:
+            by_region[line["region"]] = by_region.get(line["region"], 0.0) + line["delta_per_month"]
+    if by_region:
+        lines.append("  by region: " + ", ".join(f"{r} {v:+,.2f}" for r, v in sorted(by_region.items())))
+    if cost["unpriced"]:
+        lines.append(f"  not costed (size or price unknown): {', '.join(cost['unpriced'][:5])}")
+    return "\n".join(lines)

@@ -37,3 +37,9 @@ def test_demo_runs_offline_and_ends_with_nothing_to_do() -> None:
     urn = "Canonical:ubuntu-24_04-lts:server"
     assert f"base image updated: {urn}:24.04.202611010 -> {urn}:24.04.202611100" in out
     assert out.count("base image updated:") == 1
+    # It ends with what a region costs and the fleet report's path.
+    assert "cost change: +" in out and "southeastasia +" in out
+    report = out.rstrip().splitlines()[-1].removeprefix("Open it in a browser: ")
+    assert report.endswith("demo-report.html")
+    with open(report, encoding="utf-8") as handle:
+        assert 'id="replication-matrix"' in handle.read()
