@@ -29,6 +29,13 @@ STATE_CLASS = {
     "failed": "failed",
 }
 CELL_STATES = ("Completed", "Replicating", "Failed", "missing")
+# Release-gate tags (the product contract's section 9): who approved a version, why it was revoked, and the
+# revoked version it was built from.
+APPROVED_BY, REVOKED_REASON, PARENT_REVOKED = (
+    "lifecycle.approved-by",
+    "lifecycle.revoked-reason",
+    "lifecycle.parent-revoked",
+)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,33 @@ def _costs(images: Sequence[ImageInput], prices: PriceTable) -> dict[str, Any]:
     }
 
 
+def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
+    """Versions approved, awaiting approval, revoked, or built from a revoked version."""
+    out = []
+    for item in images:
+        for version in item.observed.versions:
+            tags = version.tags
+            state = tags.get(lt.STATE)
+            if not (
+                tags.get(APPROVED_BY) or tags.get(REVOKED_REASON) or tags.get(PARENT_REVOKED)
+            ) and state not in (
+                "pending-approval",
+                "revoked",
+            ):
+                continue
+            out.append(
+                {
+                    "image": item.observed.ref.image,
+                    "version": version.name,
+                    "state": state,
+                    "approved_by": tags.get(APPROVED_BY),
+                    "revoked_reason": tags.get(REVOKED_REASON),
+                    "parent_revoked": tags.get(PARENT_REVOKED),
+                }
+            )
+    return out
+
+
 def _failures(
     images: Sequence[ImageInput], outcomes: Iterable[Outcome], errors: Iterable[str]
 ) -> list[dict[str, str]]:
@@ -276,6 +310,7 @@ def build_report(
         "axis": {"start": start, "end": max(end, (now + timedelta(days=1)).date().isoformat())},
         "images": rows,
         "rebakes": rebakes,
+        "approvals": _gates(ordered),
         "deferred": _deferred(ordered, outcomes, skipped),
         "failures": failures,
         "cost": _costs(ordered, prices),

@@ -42,6 +42,7 @@ def fleet() -> dict:  # type: ignore[type-arg]
         ),
     )
     failed = version("1.0.2", published=T0 - days(1), state=ProvisioningState.FAILED)
+    old = replace(old, tags={"lifecycle.state": "revoked", "lifecycle.revoked-reason": "CVE-2026-0001"})
     observed = image(old, new, failed)
     plan = plan_image(POLICY, observed, T0, usage=ImageUsage(), delete_budget=10)
     outcomes = [Outcome(a, PLANNED) for a in plan.actions]
@@ -75,7 +76,7 @@ def test_timeline_dates_and_states() -> None:
     assert timeline["1.0.0"]["published"] == "2025-06-15"
     assert timeline["1.0.0"]["end_of_life"] == "2025-09-13"
     assert timeline["1.0.0"]["delete"] == "2025-10-13"
-    assert (timeline["1.0.0"]["state"], timeline["1.0.0"]["class"]) == ("deleting", "expired")
+    assert (timeline["1.0.0"]["state"], timeline["1.0.0"]["class"]) == ("revoked", "revoked")
     assert timeline["1.0.1"]["published"] == "2025-12-12"
     assert timeline["1.0.1"]["end_of_life"] == "2026-03-12"
     assert timeline["1.0.1"]["class"] == "active"
@@ -105,6 +106,20 @@ def test_failures_deferred_and_rebakes() -> None:
     assert "a gallery was out of reach" in failures
     assert report["summary"]["failures"] == len(failures)
     assert report["deferred"] and all(d["what"].endswith(" planned") for d in report["deferred"])
+
+
+def test_approvals_and_revocations() -> None:
+    report = fleet()
+    assert report["approvals"] == [
+        {
+            "image": "ubuntu-24.04",
+            "version": "1.0.0",
+            "state": "revoked",
+            "approved_by": None,
+            "revoked_reason": "CVE-2026-0001",
+            "parent_revoked": None,
+        }
+    ]
 
 
 def test_html_is_self_contained_and_carries_the_data() -> None:
