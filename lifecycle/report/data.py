@@ -29,13 +29,6 @@ STATE_CLASS = {
     "failed": "failed",
 }
 CELL_STATES = ("Completed", "Replicating", "Failed", "missing")
-# Release-gate tags (the product contract's section 9): who approved a version, why it was revoked, and the
-# revoked version it was built from.
-APPROVED_BY, REVOKED_REASON, PARENT_REVOKED = (
-    "lifecycle.approved-by",
-    "lifecycle.revoked-reason",
-    "lifecycle.parent-revoked",
-)
 
 
 @dataclass(frozen=True)
@@ -107,8 +100,8 @@ def _timeline(item: ImageInput, now: datetime) -> list[dict[str, Any]]:
     for version in item.observed.versions:
         report = reports.get(version.name)
         state = report.state if report else version.tags.get(lt.STATE, "active")
-        if version.tags.get(lt.STATE) == "revoked":
-            state = "revoked"
+        if version.tags.get(lt.STATE) == lt.STATE_REVOKED:
+            state = lt.STATE_REVOKED
         eol = planned_eol.get(version.ref.id.lower()) or (
             iso(version.end_of_life) if version.end_of_life else None
         )
@@ -170,7 +163,7 @@ def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
             tags = version.tags
             state = tags.get(lt.STATE)
             if not (
-                tags.get(APPROVED_BY) or tags.get(REVOKED_REASON) or tags.get(PARENT_REVOKED)
+                tags.get(lt.APPROVED_BY) or tags.get(lt.REVOKED_REASON) or tags.get(lt.PARENT_REVOKED)
             ) and state not in (
                 "pending-approval",
                 "revoked",
@@ -181,9 +174,9 @@ def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
                     "image": item.observed.ref.image,
                     "version": version.name,
                     "state": state,
-                    "approved_by": tags.get(APPROVED_BY),
-                    "revoked_reason": tags.get(REVOKED_REASON),
-                    "parent_revoked": tags.get(PARENT_REVOKED),
+                    "approved_by": tags.get(lt.APPROVED_BY),
+                    "revoked_reason": tags.get(lt.REVOKED_REASON),
+                    "parent_revoked": tags.get(lt.PARENT_REVOKED),
                 }
             )
     return out
