@@ -18,7 +18,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium and its driver, for the report's browser test (tests/browser). Idempotent: nothing
+# Debian's Chromium and its driver, for the report's browser test (tests/integration/test_report_browser.py). Idempotent: nothing
 # happens when both are on the PATH; otherwise installed with apt (CI and the dev machines run as root).
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
