@@ -126,3 +126,25 @@ def test_bodies_have_the_spec_examples_keys(emulator: Emulator, reference_dir: P
     assert set(single["responses"]["200"]["body"]) <= set(got_one)
     full = json.loads((examples / "VirtualMachineImage_Get_MaximumSet_Gen.json").read_text())
     assert set(got_one["properties"]) <= set(full["responses"]["200"]["body"]["properties"])
+
+
+def test_expanded_list_has_the_list_with_properties_example_shape(
+    emulator: Emulator, reference_dir: Path
+) -> None:
+    publish(emulator, "2024.10.1")
+    example = json.loads(
+        (
+            reference_dir
+            / "arm-spec"
+            / "examples"
+            / "computeExamples"
+            / "VirtualMachineImages_ListWithProperties_MaximumSet_Gen.json"
+        ).read_text()
+    )
+    want = example["responses"]["200"]["body"]
+    got = Arm(emulator).call("GET", BASE, api_version=API, **{"$expand": "Properties"}).body
+    assert isinstance(want, dict) and isinstance(got, dict) and "value" in want and "value" in got
+    assert {"name", "location", "id"} <= set(want["value"][0]) and {"name", "location", "id"} <= set(
+        got["value"][0]
+    )
+    assert set(got["value"][0]["properties"]) <= set(want["value"][0]["properties"])

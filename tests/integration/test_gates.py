@@ -204,6 +204,13 @@ def test_refusal_messages_name_the_value(env: Env, capsys: pytest.CaptureFixture
     assert f"{vid(APP, '3.0.0')}: no such version" in capsys.readouterr().err
     assert cli_main(["revoke", "/subscriptions/x/nonsense", "--reason", "x"]) == 2
     assert "'/subscriptions/x/nonsense'" in capsys.readouterr().err
+    outside = vid(APP, "1.0.0").replace(f"/galleries/{GALLERY}/", "/galleries/elsewhere/")
+    writes = env.writes()
+    assert cli_main(["revoke", outside, "--reason", "x"]) == 2
+    assert f"{outside}: not in the policy's scope" in capsys.readouterr().err
+    assert cli_main(["revoke", vid(APP, "1.0.0"), "--reason", ""]) == 2
+    assert "--reason ''" in capsys.readouterr().err
+    assert env.writes() == writes
 
 
 # --- revocation ---------------------------------------------------------------------------------------------
