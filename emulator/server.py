@@ -76,6 +76,7 @@ class Stats:
             self.by_method: Counter[str] = Counter({m: 0 for m in self.METHODS})
             self.by_operation: Counter[str] = Counter()
             self.throttled = 0
+            self.throttled_by_policy: Counter[str] = Counter()
             self.faults = 0
 
     def count(self, method: str, operation: str) -> None:
@@ -83,10 +84,12 @@ class Stats:
             self.by_method[method] += 1
             self.by_operation[f"{method} {operation}"] += 1
 
-    def add(self, *, throttled: int = 0, faults: int = 0) -> None:
+    def add(self, *, throttled: int = 0, faults: int = 0, policy: str | None = None) -> None:
         with self._lock:
             self.throttled += throttled
             self.faults += faults
+            if policy:
+                self.throttled_by_policy[policy] += throttled
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -94,6 +97,7 @@ class Stats:
                 "by_method": dict(self.by_method),
                 "by_operation": dict(sorted(self.by_operation.items())),
                 "throttled": self.throttled,
+                "throttled_by_policy": dict(sorted(self.throttled_by_policy.items())),
                 "faults": self.faults,
             }
 
@@ -108,7 +112,7 @@ class Emulator:
         self.rbac = Rbac(rbac)
         self.state = state
         self.stats = Stats()
-        self.throttle = Throttle(config.throttle)
+        self.throttle = Throttle(config.throttle, clock=lambda: state.clock.now().timestamp())
         self.faults = Faults(faults, config.seed)
         self._initial_config = dataclasses.replace(config)
         self._initial_faults = faults
@@ -190,17 +194,27 @@ class Emulator:
                     ),
                     headers,
                 )
+        # Past ARM's front door, Compute counts the request against its operation's policies and may
+        # refuse it on its own (see emulator/throttle.py for the source and the stricter readings).
+        policy = (
+            resource_policy(req.method, route.rtype.full_type)
+            if route is not None and arm_path is not None
+            else None
+        )
+        if policy and arm_path is not None:
+            refusal = self.throttle.admit(arm_path.subscription, policy)
+            if refusal is not None:
+                self.stats.add(throttled=1, policy=refusal.policy)
+                return Response(429, refusal.body(), {**headers, **refusal.headers})
         try:
             answer = self._arm(req, arm_path, route)
         except ArmError as err:
             answer = Response(err.status, err.body(), err.headers)
         answer.headers.update(headers)
-        if route is not None and arm_path is not None:
-            policy = resource_policy(req.method, route.rtype.full_type)
-            if policy:
-                answer.headers["x-ms-ratelimit-remaining-resource"] = self.throttle.resource_header(
-                    arm_path.subscription, policy
-                )
+        if policy and arm_path is not None:
+            answer.headers["x-ms-ratelimit-remaining-resource"] = self.throttle.resource_header(
+                arm_path.subscription, policy
+            )
         return answer
 
     @staticmethod
@@ -396,6 +410,14 @@ class Emulator:
             if "throttle" in body:
                 cfg.throttle = bool(body["throttle"])
                 self.throttle.enabled = cfg.throttle
+            if "compute_limits" in body:
+                # Scaled-down Compute policies, so a test can fill a 30-minute window with a few writes:
+                # {"CreateUpdateGalleryImageVersion": [3-minute limit, 30-minute limit], ...}.
+                for name, pair in dict(body["compute_limits"]).items():
+                    short, long = (int(x) for x in pair)
+                    if short < 1 or long < 1:
+                        raise ValueError(f"limits of {name} must be positive")
+                    self.throttle.limits[str(name)] = (short, long)
         except (TypeError, ValueError) as exc:
             raise ArmError(400, "InvalidRequestContent", f"Bad config value: {exc}") from exc
 
@@ -408,6 +430,7 @@ class Emulator:
             "page_size": cfg.page_size,
             "latency_ms": cfg.latency_ms,
             "throttle": cfg.throttle,
+            "compute_limits": {k: list(v) for k, v in sorted(self.throttle.limits.items())},
             "faults": self.faults.spec.describe(),
         }
 
