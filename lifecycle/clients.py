@@ -63,12 +63,46 @@ def trust_bundle(extra: str) -> str:
     return str(path)
 
 
+def _retry_policy(settings: Settings, **options: Any) -> Any:
+    """azure-core's RetryPolicy, which sleeps for a 429's whole Retry-After, with that sleep capped: an
+    answer asking to wait longer than `retry_after_max_seconds` (Compute asks for minutes) is not retried
+    inside the invocation; it surfaces as a retryable error and the work is deferred to a later run."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    cap = settings.retry_after_max_seconds
+
+    class CappedRetryPolicy(RetryPolicy):
+        def is_retry(self, retry_settings: Any, response: Any) -> bool:
+            wait = self.get_retry_after(response)
+            if wait is not None and wait > cap:
+                return False
+            return bool(super().is_retry(retry_settings, response))
+
+    return CappedRetryPolicy(**options)
+
+
+def _rate_limit_hook() -> Any:
+    """Feeds every answer's rate-limit headers (each try, 429s included) to the run's write budget."""
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    from lifecycle.budget import observe_answer
+
+    class RateLimitObserver(SansIOHTTPPolicy):
+        def on_response(self, request: Any, response: Any) -> None:
+            http = response.http_response
+            observe_answer(str(request.http_request.url), int(http.status_code), http.headers)
+
+    return RateLimitObserver()
+
+
 def _sdk_options(settings: Settings) -> dict[str, Any]:
-    """The one retry policy: ARM's retry honours Retry-After on 429 and backs off on 5xx."""
+    """The one retry policy: ARM's retry honours Retry-After on 429 (up to a cap) and backs off on 5xx."""
+    retry = {"retry_total": settings.arm_retry_total, "retry_backoff_factor": 0.5, "retry_backoff_max": 30}
     options: dict[str, Any] = {
-        "retry_total": settings.arm_retry_total,
-        "retry_backoff_factor": 0.5,
-        "retry_backoff_max": 30,
+        **retry,
+        "retry_policy": _retry_policy(settings, **retry),
+        # The client places its custom hook policy after the retry policy, so it sees every try.
+        "custom_hook_policy": _rate_limit_hook(),
         "credential_scopes": [_audience(settings.arm_endpoint) + ARM_SCOPE_SUFFIX],
         "polling_interval": 5,
     }

@@ -1,7 +1,10 @@
 """Carry out a plan: one outcome per action, dry-run honoured, and going on after a failure.
 
 Updates of one version are folded into a single PATCH (a version being updated cannot take a second
-write). Long-running operations are started, not awaited.
+write). Long-running operations are started, not awaited. Writes run in priority order (what a new build
+needs, then bulk work, then deletions); each asks the write budget and the run's deadline first, and a
+write either may not start (or Azure throttles it) is deferred: not done, not failed, planned again by the
+next run.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Protocol
 
 from lifecycle import tags as lt
 from lifecycle.actions import VERSION_UPDATES, Action, ActionKind, thaw
+from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane
 from lifecycle.gateways.errors import GatewayError, RetryableError
 from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
 from lifecycle.notifications import Notification
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 PLANNED = "planned"  # dry-run: recorded, not done
+DEFERRED = "deferred"  # not started (budget, throttling or the run's time): the next run plans it again
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,28 @@ class Publisher(Protocol):
     def publish(self, notifications: Sequence[Notification]) -> None: ...
 
 
+class Gate(Protocol):
+    """Whether one write may start now: None, or why it waits for a later run."""
+
+    def __call__(self, subscription: str, operation: str, lane: Lane) -> str | None: ...
+
+
+def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
+    """The priority of one write: deletions last; what a new build needs first (promotion, and the
+    version's first replication: a version the app has not tagged yet, or holds out of `latest` until
+    replicated); everything else (end-of-life, tags, re-replication of versions already handled) is bulk."""
+    kinds = {a.kind for a in actions}
+    if ActionKind.DELETE in kinds:
+        return Lane.DELETE
+    if ActionKind.PROMOTE in kinds:
+        return Lane.NEW_BUILD
+    if ActionKind.REPLICATE in kinds and version is not None:
+        state = version.tags.get(lt.STATE)
+        if state is None or state == lt.STATE_PENDING:
+            return Lane.NEW_BUILD
+    return Lane.BULK
+
+
 def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
     """One PATCH body carrying every change planned for the version."""
     profile: dict[str, Any] = {}
@@ -93,11 +120,13 @@ class Executor:
         publisher: Publisher | None = None,
         *,
         dry_run: bool = False,
+        gate: Gate | None = None,
     ) -> None:
         self._gallery = gallery
         self._rebakes = rebakes
         self._publisher = publisher
         self.dry_run = dry_run
+        self._gate = gate
 
     def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
         if self.dry_run:
@@ -107,26 +136,47 @@ class Executor:
         for action in actions:
             if action.kind in VERSION_UPDATES:
                 updates[action.target.lower()].append(action)
+        writes: list[tuple[Lane, int, list[Action], Any, str, str]] = []
         for grouped in updates.values():
-            version = image.version(parse_version_id(grouped[0].target).name)
+            ref = parse_version_id(grouped[0].target)
+            version = image.version(ref.name)
             if version is None:
                 outcomes.extend(
                     Outcome(a, FAILED, "version not found in the observed image") for a in grouped
                 )
                 continue
-            outcomes.extend(
-                self._run(
-                    grouped, lambda v=version, g=grouped: self._gallery.update_version(v, version_patch(v, g))
+            writes.append(
+                (
+                    lane_of(grouped, version),
+                    len(writes),
+                    grouped,
+                    lambda v=version, g=grouped: self._gallery.update_version(v, version_patch(v, g)),
+                    ref.image_ref.subscription,
+                    UPDATE_VERSION,
                 )
             )
         for action in actions:
             if action.kind is ActionKind.DELETE:
-                outcomes.extend(
-                    self._run(
-                        [action], lambda a=action: self._gallery.delete_version(parse_version_id(a.target))
+                ref = parse_version_id(action.target)
+                writes.append(
+                    (
+                        Lane.DELETE,
+                        len(writes),
+                        [action],
+                        lambda r=ref: self._gallery.delete_version(r),
+                        ref.image_ref.subscription,
+                        DELETE_VERSION,
                     )
                 )
-            elif action.kind is ActionKind.REBAKE:
+        # Stable within a lane: the planner's order is kept for writes of equal priority.
+        for lane, _, grouped, call, subscription, operation in sorted(writes, key=lambda w: (w[0], w[1])):
+            why = self._gate(subscription, operation, lane) if self._gate is not None else None
+            if why is not None:
+                outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
+                continue
+            outcomes.extend(self._run(grouped, call))
+        for action in actions:
+            if action.kind is ActionKind.REBAKE:
                 outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
         return outcomes
 
@@ -158,6 +208,9 @@ class Executor:
                 },
             )
             retryable = isinstance(exc, RetryableError)
+            if retryable and exc.status == 429:
+                # Throttled, and asked to wait longer than an invocation may sleep: a later run does it.
+                return [Outcome(a, DEFERRED, str(exc), True) for a in actions]
             return [Outcome(a, FAILED, str(exc), retryable) for a in actions]
         return [Outcome(a, SUCCEEDED) for a in actions]
 

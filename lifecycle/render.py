@@ -76,6 +76,8 @@ def render_report(report: dict[str, Any]) -> str:
         out += ["", table(["image", "version", "state", "next"], version_rows)]
     for line in report.get("skipped", []):
         out.append(f"skipped: {line}")
+    for line in report.get("deferred", []):
+        out.append(f"deferred: {line}")
     for line in report.get("errors", []):
         out.append(f"error: {line}")
     if report.get("cost") is not None:
@@ -83,7 +85,9 @@ def render_report(report: dict[str, Any]) -> str:
     s = report["summary"]
     out.append(
         f"\n{s['images']} images, {s['actions']} actions: {s['succeeded']} succeeded, {s['failed']} failed, "
-        f"{s['planned']} planned; {s['notifications']} events; {s['errors']} errors"
+        f"{s['planned']} planned, {s.get('deferred', 0)} deferred; {s['notifications']} events; "
+        f"{s['errors']} errors"
+        + (f"; {s['deferred_images']} images deferred to the next run" if s.get("deferred_images") else "")
     )
     return "\n".join(out)
 

@@ -26,6 +26,11 @@ class Settings:
     events_token: str | None = None  # the events endpoint's own static token; never the ARM token
     lease_seconds: int = 60
     arm_retry_total: int = 4
+    retry_after_max_seconds: int = 10
+    write_reserve: int = 25
+    bulk_headroom: int = 50
+    time_budget_seconds: int = 480
+    image_concurrency: int = 4
 
     @property
     def config_is_blob(self) -> bool:
@@ -51,6 +56,9 @@ class Settings:
         endpoint = (get("LIFECYCLE_ARM_ENDPOINT") or DEFAULT_ARM_ENDPOINT).rstrip("/")
         if not endpoint.startswith("https://"):
             raise SettingsError(f"LIFECYCLE_ARM_ENDPOINT must be an https URL, got {endpoint!r}")
+        numbers = {
+            name: _number(get(key), default, low, high, key) for name, key, default, low, high in _NUMBERS
+        }
         return cls(
             config_url=config_url,
             storage_connection_string=get("LIFECYCLE_STORAGE_CONNECTION_STRING"),
@@ -62,4 +70,24 @@ class Settings:
             events_key=get("LIFECYCLE_EVENTS_KEY"),
             events_token=get("LIFECYCLE_EVENTS_TOKEN"),
             lease_seconds=int(lease),
+            **numbers,
         )
+
+
+# (field, setting, default, lowest, highest)
+_NUMBERS = (
+    ("retry_after_max_seconds", "LIFECYCLE_RETRY_AFTER_MAX_SECONDS", 10, 0, 60),
+    ("write_reserve", "LIFECYCLE_WRITE_RESERVE", 25, 0, 1000),
+    ("bulk_headroom", "LIFECYCLE_BULK_HEADROOM", 50, 0, 1000),
+    # Well under host.json's functionTimeout (10 minutes): the run stops starting work after it.
+    ("time_budget_seconds", "LIFECYCLE_TIME_BUDGET_SECONDS", 480, 10, 3600),
+    ("image_concurrency", "LIFECYCLE_IMAGE_CONCURRENCY", 4, 1, 32),
+)
+
+
+def _number(value: str | None, default: int, low: int, high: int, key: str) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise SettingsError(f"{key} must be a whole number {low}..{high}, got {value!r}")
+    return int(value)

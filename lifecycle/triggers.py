@@ -34,20 +34,25 @@ def _summary(function: str, report: RunReport, **fields: Any) -> None:
     level = logging.ERROR if report.failed else logging.INFO
     log.log(
         level,
-        "%s: %s images, %s actions (%s succeeded, %s failed, %s planned), %s errors",
+        "%s: %s images, %s actions (%s succeeded, %s failed, %s planned, %s deferred), %s errors, "
+        "%s images deferred",
         function,
         summary["images"],
         summary["actions"],
         summary["succeeded"],
         summary["failed"],
         summary["planned"],
+        summary["deferred"],
         summary["errors"],
+        summary["deferred_images"],
         extra={
             "function": function,
             "mode": report.mode,
             "summary": summary,
             "errors": report.errors[:20],
             "skipped": report.skipped[:20],
+            "deferred": report.deferred[:20],
+            "budget": report.budget,
             **fields,
         },
     )

@@ -18,7 +18,7 @@ from typing import Any
 from lifecycle import outbox as ob
 from lifecycle import tags as lt
 from lifecycle.actions import VERSION_UPDATES, Action, ActionKind
-from lifecycle.executor import FAILED, PLANNED, SUCCEEDED, Executor, Outcome, notifications_of
+from lifecycle.executor import DEFERRED, FAILED, PLANNED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
 from lifecycle.model import (
@@ -68,20 +68,32 @@ class Claim:
     written: ImageState | None = None
 
 
-def reconcile_image(ctx: RunContext, target: Target, trigger: Trigger) -> ImageResult:
-    """Run one image's unit. A gateway error stops it: a retryable one is recorded as skipped (the next
-    run picks the image up), any other as an error; what the steps recorded before is kept."""
+def reconcile_image(
+    ctx: RunContext, target: Target, trigger: Trigger, index: int | None = None
+) -> ImageResult:
+    """Run one image's unit (`index`: its place among the run's targets, for planning in turn). A
+    gateway error stops it: a retryable one is recorded as skipped (the next run picks the image up), any
+    other as an error; what the steps recorded before is kept. An image that cannot finish within the
+    invocation's time budget is not started: it is deferred whole."""
     result = ImageResult(image_id=target.image.id)
     try:
-        run_image(ctx, target, trigger, result)
+        why = ctx.image_may_start()
+        if why is not None:
+            result.deferred.append(f"{target.image.id}: not started: {why}")
+            return result
+        run_image(ctx, target, trigger, result, index)
     except RetryableError as exc:
         result.skipped.append(f"{target.image.id}: {exc}")
     except GatewayError as exc:
         result.errors.append(f"{target.image.id}: {exc}")
+    finally:
+        ctx.pass_turn(index)
     return result
 
 
-def run_image(ctx: RunContext, target: Target, trigger: Trigger, result: ImageResult) -> None:
+def run_image(
+    ctx: RunContext, target: Target, trigger: Trigger, result: ImageResult, index: int | None = None
+) -> None:
     """The unit: read, plan, claim, execute, remember, audit, filling `result` as it goes."""
     ref = target.image
     dry_run = ctx.plan_only or target.image_policy.dry_run
@@ -103,7 +115,8 @@ def run_image(ctx: RunContext, target: Target, trigger: Trigger, result: ImageRe
                 return
             found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
         result.image_policy, result.observed = target.image_policy, found.observed
-        plan = plan_step(ctx, target, found)
+        with ctx.plan_turn(index):
+            plan = plan_step(ctx, target, found)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
         entries = outbox_before(ctx, found, plan, claim.actions, dry_run=dry_run)
         claim = record(ctx, target, found, claim, entries, result=result)
@@ -329,7 +342,7 @@ def record(
 def execute(
     ctx: RunContext, actions: list[Action], observed: ObservedImage, *, dry_run: bool
 ) -> list[Outcome]:
-    executor = Executor(ctx.rt.gallery, ctx.rt.imagebuilder, ctx.rt.publisher, dry_run=dry_run)
+    executor = Executor(ctx.rt.gallery, ctx.rt.imagebuilder, ctx.rt.publisher, dry_run=dry_run, gate=ctx.gate)
     return executor.execute(actions, observed)
 
 
@@ -355,7 +368,9 @@ def remember(
         settled = ob.settle(
             entries,
             (o.action.key for o in outcomes if o.status == SUCCEEDED),
-            (o.action.key for o in outcomes if o.status == FAILED),
+            # A deferred write did not run: its event is dropped like a failed one's; the next run plans
+            # the write again with a new intent.
+            (o.action.key for o in outcomes if o.status in (FAILED, DEFERRED)),
         )
         recorded = iso(ctx.now)
         observed = [

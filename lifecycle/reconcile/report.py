@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.events import BuildCompleted
-from lifecycle.executor import FAILED, PLANNED, Outcome
+from lifecycle.executor import DEFERRED, FAILED, PLANNED, Outcome
 from lifecycle.model import ObservedImage, VersionRef, iso
 from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan
@@ -59,6 +59,7 @@ class ImageResult:
     # What the read step saw, for the cost of the plan and the fleet report.
     image_policy: ImagePolicy | None = None
     observed: ObservedImage | None = None
+    deferred: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,12 +73,16 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # events from untrusted senders: changed nothing
+    # Images not started, and why (the invocation's time budget): the next run takes them.
+    deferred: list[str] = field(default_factory=list)
     policy_problem: str | None = None
     no_policy: bool = False
     refused: list[str] = field(default_factory=list)  # approvals/revocations refused, with why
     # (policy, observed, plan) of each image that ran to its end; the price table costs are taken from.
     images: list[ImageInput] = field(default_factory=list)
     prices: PriceTable | None = None
+    # Per subscription: Compute's write budget left at the end of the run, and 429s received.
+    budget: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -88,6 +93,7 @@ class RunReport:
         self.refused.extend(result.refused)
         self.skipped.extend(result.skipped)
         self.errors.extend(result.errors)
+        self.deferred.extend(result.deferred)
         if result.plan is not None:
             self.plans.append(result.plan)
             if result.observed is not None and result.image_policy is not None:
@@ -107,6 +113,8 @@ class RunReport:
             "succeeded": sum(1 for o in self.outcomes if o.status == "succeeded"),
             "failed": sum(1 for o in self.outcomes if o.status == FAILED),
             "planned": sum(1 for o in self.outcomes if o.status == PLANNED),
+            "deferred": sum(1 for o in self.outcomes if o.status == DEFERRED),
+            "deferred_images": len(self.deferred),
             "notifications": len(self.notifications),
             "errors": len(self.errors),
         }
@@ -159,6 +167,8 @@ class RunReport:
             "refused": self.refused,
             "cost_delta_per_month": cost.total,
             "cost": cost.to_json(),
+            "deferred": self.deferred,
+            "budget": self.budget,
             "summary": self.summary(),
         }
 

@@ -7,14 +7,18 @@ writes.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from lifecycle import budget
 from lifecycle import tags as lt
 from lifecycle.actions import Action
+from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION
 from lifecycle.config import PolicyStatus, load_policy
 from lifecycle.events import BuildCompleted
 from lifecycle.executor import PLANNED, SUCCEEDED
@@ -68,10 +72,15 @@ class Reconciler:
             self._record_errors(report, now, {})
             return report
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
-        for target in targets:
-            report.add(reconcile_image(ctx, target, trigger))
-        if trigger.gate is not None:
-            self._gate_outcome(ctx, trigger, report)
+        token = budget.current.set(ctx.budget)
+        try:
+            for result in self.run_images(ctx, targets, trigger):
+                report.add(result)
+            if trigger.gate is not None:
+                self._gate_outcome(ctx, trigger, report)
+        finally:
+            budget.current.reset(token)
+        report.budget = _budget_report(ctx, targets)
         targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
         report.errors.extend(targets_of_errors)
         self._publish(run_events, report)
@@ -220,6 +229,36 @@ class Reconciler:
                 frontier |= _revoked_in(result.plan.actions if result.plan else (), result)
         report.errors.append(f"revocation stopped after {MAX_GENERATIONS} generations of descendants")
 
+    def run_images(self, ctx: RunContext, targets: list[Target], trigger: Trigger) -> list[ImageResult]:
+        """Every target's unit; subscriptions side by side, up to `image_concurrency` images at once in
+        each. Results come back in target order, so the report (and the events it publishes) are those of
+        a sequential run."""
+        width = self.rt.settings.image_concurrency
+        if width <= 1 or len(targets) <= 1:
+            return [reconcile_image(ctx, t, trigger, i) for i, t in enumerate(targets)]
+        by_subscription: dict[str, list[int]] = {}
+        for i, target in enumerate(targets):
+            by_subscription.setdefault(target.image.subscription.lower(), []).append(i)
+        results: list[ImageResult | None] = [None] * len(targets)
+
+        def one(i: int) -> None:
+            results[i] = reconcile_image(ctx, targets[i], trigger, i)
+
+        def subscription(indexes: list[int]) -> None:
+            with ThreadPoolExecutor(max_workers=min(width, len(indexes))) as pool:
+                # Each task runs in a copy of this context: the SDK hook finds the run's write budget.
+                for future in [pool.submit(contextvars.copy_context().run, one, i) for i in indexes]:
+                    future.result()
+
+        with ThreadPoolExecutor(max_workers=len(by_subscription)) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, subscription, indexes)
+                for indexes in by_subscription.values()
+            ]
+            for future in futures:
+                future.result()
+        return [r for r in results if r is not None]
+
     def _policy(self, now: datetime, report: RunReport) -> PolicyStatus:
         status = load_policy(policy_source(self.rt.settings), self.rt.store, now, remember=not self.plan_only)
         report.policy_problem = status.problem
@@ -335,6 +374,19 @@ def write_fleet_report(store: Any, report: RunReport) -> None:
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
         report.skipped.append(f"fleet report not written: {exc}")
+
+
+def _budget_report(ctx: RunContext, targets: list[Target]) -> dict[str, Any]:
+    """What each subscription's Compute write budget had left when the run ended (None: no answer said)."""
+    subscriptions = sorted({t.image.subscription.lower() for t in targets})
+    return {
+        "throttled": ctx.budget.throttled,
+        "deferred_writes": ctx.budget.deferred,
+        "remaining": {
+            sub: {op: ctx.budget.remaining(sub, op) for op in (UPDATE_VERSION, DELETE_VERSION)}
+            for sub in subscriptions
+        },
+    }
 
 
 def _deletes_paused(problem: str | None) -> str | None:

@@ -6,14 +6,17 @@ run-wide delete budget; every image's unit reads it, none of the steps knows whi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lifecycle.budget import Lane, WriteBudget
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.gallery import GalleryGateway
 from lifecycle.gateways.storage import StateStore, state_store
@@ -36,6 +39,8 @@ class Runtime:
     publisher: Any
     imagebuilder: Any = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Elapsed time for the invocation's time budget (seconds; replaceable in tests).
+    timer: Callable[[], float] = time.monotonic
 
     @classmethod
     def from_settings(cls, settings: Settings, env: dict[str, str] | None = None) -> Runtime:
@@ -61,10 +66,18 @@ class Target:
     tags: dict[str, str]
 
 
-class RunContext:
-    """What one run's images share: the policy, the time, the reads made once, the delete budget.
+# Near the end of the time budget: no image starts with less than this left, no write with less than
+# WRITE_MARGIN (an image's unit is a few reads, its writes and a state write; each is one request).
+IMAGE_MARGIN = 30.0
+WRITE_MARGIN = 5.0
 
-    Thread-safe: images of one run may be reconciled side by side.
+
+class RunContext:
+    """What one run's images share: the policy, the time, the reads made once, the delete budget, the
+    write budget and the deadline.
+
+    Thread-safe: images of one run may be reconciled side by side. Planning takes turns in target order
+    (`plan_turn`), so the run-wide delete budget is spent exactly as a sequential run would spend it.
     """
 
     def __init__(
@@ -88,11 +101,59 @@ class RunContext:
         self.lineage = LineageReads(runtime.gallery, policy)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
         self.problems: dict[str, tuple[str, str]] = {}
+        settings = runtime.settings
+        self.budget = WriteBudget(reserve=settings.write_reserve, bulk_headroom=settings.bulk_headroom)
+        self.time_budget = float(settings.time_budget_seconds)
+        self._started = runtime.timer()
+        self._turn = 0
+        self._done_turns: set[int] = set()
+        self._turns = threading.Condition()
 
     def problem(self, target: str, what: str, error: str) -> None:
         """Record a failed run-wide read once: the run reports it as an error and audits it."""
         with self._lock:
             self.problems.setdefault(f"{what} {target}".lower(), (target, f"{what}: {error}"))
+
+    def time_left(self) -> float:
+        return self.time_budget - (self.rt.timer() - self._started)
+
+    def image_may_start(self) -> str | None:
+        """None, or why an image is left to the next run (the invocation's time budget is nearly spent)."""
+        margin = min(IMAGE_MARGIN, self.time_budget / 4)
+        if self.time_left() < margin:
+            return f"time budget of {self.time_budget:.0f} s nearly spent"
+        return None
+
+    def gate(self, subscription: str, operation: str, lane: Lane) -> str | None:
+        """Whether one write may start: the run's deadline first, then the subscription's budget."""
+        if self.time_left() < min(WRITE_MARGIN, self.time_budget / 10):
+            return f"time budget of {self.time_budget:.0f} s spent"
+        return self.budget.admit(subscription, operation, lane)
+
+    @contextlib.contextmanager
+    def plan_turn(self, index: int | None) -> Iterator[None]:
+        """Hold the planning turn of the `index`-th target (None: no ordering, a single image)."""
+        if index is None:
+            yield
+            return
+        with self._turns:
+            self._turns.wait_for(lambda: self._turn >= index)
+        try:
+            yield
+        finally:
+            self.pass_turn(index)
+
+    def pass_turn(self, index: int | None) -> None:
+        """Let the next target plan (also called when an image stops before planning)."""
+        if index is None:
+            return
+        with self._turns:
+            if index >= self._turn:
+                self._done_turns.add(index)
+            while self._turn in self._done_turns:
+                self._done_turns.discard(self._turn)
+                self._turn += 1
+            self._turns.notify_all()
 
     def usage(self) -> ImageUsage:
         with self._lock:

@@ -1,0 +1,163 @@
+"""The write budget per subscription, read from the rate-limit headers of ARM's answers.
+
+Compute throttles each operation per subscription over windows (PRODUCT.md section 2: e.g.
+CreateUpdateGalleryImageVersion 375 per 3 minutes and 1,200 per 30 minutes) and reports what is left in
+`x-ms-ratelimit-remaining-resource` (`Microsoft.Compute/<policy><window>;<left>`, one value per window).
+The app writes to a subscription only while that budget, less a reserve kept for everyone else (pipelines
+publishing new builds), stays positive; a 429 blocks the operation for its `Retry-After`. Bulk work stops
+earlier than new-build work, leaving headroom so a new build is never stuck behind a fleet-wide change.
+
+What is refused is deferred to a later run, never slept on. One WriteBudget lives for one run (the SDK
+clients feed it through `current`, a context variable the run sets), so every run starts by trusting the
+first answer it gets. Pure and thread-safe; imports nothing from Azure.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+# Compute's operation groups for the writes the app makes (FACTS.md, ../shared/reference/throttling).
+UPDATE_VERSION = "CreateUpdateGalleryImageVersion"
+DELETE_VERSION = "DeleteGalleryImageVersion"
+
+_RESOURCE_VALUE = re.compile(r"^\s*(?P<rp>[^/;]+)/(?P<name>[^;]+);(?P<left>-?\d+)\s*$")
+_WINDOW = re.compile(r"(?P<minutes>\d+)Min$")
+_SUBSCRIPTION = re.compile(r"/subscriptions/(?P<sub>[^/?]+)", re.IGNORECASE)
+
+
+class Lane(IntEnum):
+    """Work in the order it may spend the budget: what a new build needs, bulk work, deletions."""
+
+    NEW_BUILD = 0
+    BULK = 1
+    DELETE = 2
+
+
+@dataclass
+class _Window:
+    left: int
+    seen: float
+    seconds: float
+
+
+@dataclass
+class _Operation:
+    windows: dict[str, _Window] = field(default_factory=dict)
+    blocked_until: float = 0.0
+    spent: int = 0  # writes started since the last answer that reported this operation's budget
+
+
+class WriteBudget:
+    """Remaining Compute budget per (subscription, operation), spent before each write."""
+
+    def __init__(
+        self,
+        *,
+        reserve: int = 25,
+        bulk_headroom: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reserve = reserve
+        self.bulk_headroom = bulk_headroom
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ops: dict[tuple[str, str], _Operation] = {}
+        self._blocked_sub: dict[str, float] = {}
+        self.throttled = 0  # 429 answers seen
+        self.deferred = 0  # writes this budget refused
+
+    def observe(self, url: str, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from one answer (any request: reads report read policies, writes write policies)."""
+        match = _SUBSCRIPTION.search(url)
+        if match is None:
+            return
+        sub = match.group("sub").lower()
+        lowered = {k.lower(): v for k, v in headers.items()}
+        now = self._clock()
+        retry_after = _seconds(lowered.get("retry-after"))
+        values = [
+            m
+            for m in (
+                _RESOURCE_VALUE.match(v)
+                for v in lowered.get("x-ms-ratelimit-remaining-resource", "").split(",")
+            )
+            if m
+        ]
+        with self._lock:
+            touched: set[str] = set()
+            for m in values:
+                name = m.group("name")
+                window = _WINDOW.search(name)
+                policy = name[: window.start()] if window else name
+                seconds = int(window.group("minutes")) * 60.0 if window else 180.0
+                op = self._ops.setdefault((sub, policy), _Operation())
+                op.windows[name] = _Window(int(m.group("left")), now, seconds)
+                touched.add(policy)
+                if status == 429 and retry_after and int(m.group("left")) <= 0:
+                    op.blocked_until = max(op.blocked_until, now + retry_after)
+            for policy in touched:
+                self._ops[(sub, policy)].spent = 0
+            if status == 429:
+                self.throttled += 1
+                if not touched and retry_after:
+                    # ARM's own subscription limit (no Compute policy named): every write waits.
+                    self._blocked_sub[sub] = max(self._blocked_sub.get(sub, 0.0), now + retry_after)
+
+    def admit(self, subscription: str, operation: str, lane: Lane) -> str | None:
+        """Spend one write of `operation` in `subscription`, or say why it must wait for a later run."""
+        sub = subscription.lower()
+        now = self._clock()
+        with self._lock:
+            if self._blocked_sub.get(sub, 0.0) > now:
+                self.deferred += 1
+                return f"subscription {sub} throttled by ARM for {self._blocked_sub[sub] - now:.0f} s more"
+            op = self._ops.setdefault((sub, operation), _Operation())
+            if op.blocked_until > now:
+                self.deferred += 1
+                return f"{operation} throttled in subscription {sub} for {op.blocked_until - now:.0f} s more"
+            keep = self.reserve + (self.bulk_headroom if lane is not Lane.NEW_BUILD else 0)
+            for name, window in sorted(op.windows.items()):
+                if now - window.seen >= window.seconds:
+                    continue  # that window has slid past everything it counted
+                if window.left - op.spent <= keep:
+                    self.deferred += 1
+                    return (
+                        f"{operation} budget in subscription {sub} kept for "
+                        f"{'others' if lane is Lane.NEW_BUILD else 'new builds and others'}: "
+                        f"{max(0, window.left - op.spent)} left in {name}"
+                    )
+            op.spent += 1
+            return None
+
+    def remaining(self, subscription: str, operation: str) -> int | None:
+        """The smallest known remaining count (for reports), or None when no answer said."""
+        now = self._clock()
+        with self._lock:
+            op = self._ops.get((subscription.lower(), operation))
+            if op is None:
+                return None
+            lefts = [w.left - op.spent for w in op.windows.values() if now - w.seen < w.seconds]
+            return min(lefts) if lefts else None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+current: contextvars.ContextVar[WriteBudget | None] = contextvars.ContextVar("write_budget", default=None)
+
+
+def observe_answer(url: str, status: int, headers: Mapping[str, str]) -> None:
+    """Called by the SDK clients' pipeline for every answer: feeds the run's budget, if one is set."""
+    budget = current.get()
+    if budget is not None:
+        budget.observe(url, status, headers)
