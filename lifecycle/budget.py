@@ -26,6 +26,8 @@ from enum import IntEnum
 UPDATE_VERSION = "CreateUpdateGalleryImageVersion"
 DELETE_VERSION = "DeleteGalleryImageVersion"
 
+ANSWER_SKEW = 5.0  # seconds within which a higher count than the last one seen is an older answer
+
 _RESOURCE_VALUE = re.compile(r"^\s*(?P<rp>[^/;]+)/(?P<name>[^;]+);(?P<left>-?\d+)\s*$")
 _WINDOW = re.compile(r"(?P<minutes>\d+)Min$")
 _SUBSCRIPTION = re.compile(r"/subscriptions/(?P<sub>[^/?]+)", re.IGNORECASE)
@@ -50,7 +52,8 @@ class _Window:
 class _Operation:
     windows: dict[str, _Window] = field(default_factory=dict)
     blocked_until: float = 0.0
-    spent: int = 0  # writes started since the last answer that reported this operation's budget
+    spent: int = 0  # writes admitted whose answers have not come back yet (in flight)
+    probing: bool = False  # a first write is out and nothing is known yet: the others wait for its answer
 
 
 class WriteBudget:
@@ -65,8 +68,9 @@ class WriteBudget:
     ) -> None:
         self.reserve = reserve
         self.bulk_headroom = bulk_headroom
+        self.probe_wait = 10.0  # seconds a write waits for the first answer before going anyway
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._ops: dict[tuple[str, str], _Operation] = {}
         self._blocked_sub: dict[str, float] = {}
         self.throttled = 0  # 429 answers seen
@@ -97,17 +101,30 @@ class WriteBudget:
                 policy = name[: window.start()] if window else name
                 seconds = int(window.group("minutes")) * 60.0 if window else 180.0
                 op = self._ops.setdefault((sub, policy), _Operation())
-                op.windows[name] = _Window(int(m.group("left")), now, seconds)
+                left = int(m.group("left"))
+                known = op.windows.get(name)
+                if known is not None and now - known.seen < ANSWER_SKEW and known.left < left:
+                    left = known.left  # answers of parallel writes can arrive out of order
+                op.windows[name] = _Window(left, now, seconds)
                 touched.add(policy)
                 if status == 429 and retry_after and int(m.group("left")) <= 0:
                     op.blocked_until = max(op.blocked_until, now + retry_after)
             for policy in touched:
-                self._ops[(sub, policy)].spent = 0
+                # This answer's count includes its own request: one fewer in flight.
+                op = self._ops[(sub, policy)]
+                op.spent = max(0, op.spent - 1)
+                op.probing = False
+            if touched:
+                self._lock.notify_all()
             if status == 429:
                 self.throttled += 1
                 if not touched and retry_after:
                     # ARM's own subscription limit (no Compute policy named): every write waits.
                     self._blocked_sub[sub] = max(self._blocked_sub.get(sub, 0.0), now + retry_after)
+                    for (s, _), op in self._ops.items():
+                        if s == sub:
+                            op.probing = False
+                    self._lock.notify_all()
 
     def admit(self, subscription: str, operation: str, lane: Lane) -> str | None:
         """Spend one write of `operation` in `subscription`, or say why it must wait for a later run."""
@@ -118,6 +135,13 @@ class WriteBudget:
                 self.deferred += 1
                 return f"subscription {sub} throttled by ARM for {self._blocked_sub[sub] - now:.0f} s more"
             op = self._ops.setdefault((sub, operation), _Operation())
+            # Nothing known yet: one write goes first, the others wait (briefly) for what its answer says,
+            # so parallel images do not all meet a full window at once.
+            if not op.windows and op.probing:
+                self._lock.wait_for(lambda: not op.probing, timeout=self.probe_wait)
+                now = self._clock()
+            if not op.windows:
+                op.probing = True
             if op.blocked_until > now:
                 self.deferred += 1
                 return f"{operation} throttled in subscription {sub} for {op.blocked_until - now:.0f} s more"

@@ -1,0 +1,108 @@
+"""The write budget (decisions from the rate-limit headers Compute answers with) and the priority lanes;
+no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from lifecycle import tags as lt
+from lifecycle.actions import Action, ActionKind
+from lifecycle.budget import UPDATE_VERSION, Lane, WriteBudget
+from lifecycle.executor import lane_of
+from tests.unit import builders
+
+SUB = "00000000-0000-0000-0000-0000000000aa"
+URL = f"https://management.azure.com/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/x"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def header(short: int, long: int) -> dict[str, str]:
+    return {
+        "x-ms-ratelimit-remaining-resource": (
+            f"Microsoft.Compute/{UPDATE_VERSION}3Min;{short},Microsoft.Compute/{UPDATE_VERSION}30Min;{long}"
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    ("short", "long", "lane", "admitted"),
+    [
+        pytest.param(100, 900, Lane.BULK, True, id="plenty-left"),
+        pytest.param(15, 900, Lane.BULK, False, id="bulk-stops-at-reserve-plus-headroom"),
+        pytest.param(15, 900, Lane.NEW_BUILD, True, id="new-build-uses-the-headroom"),
+        pytest.param(5, 900, Lane.NEW_BUILD, False, id="nobody-eats-the-reserve"),
+        pytest.param(100, 12, Lane.BULK, False, id="the-30-minute-window-binds-too"),
+    ],
+)
+def test_admission_by_lane(short: int, long: int, lane: Lane, admitted: bool) -> None:
+    budget = WriteBudget(reserve=5, bulk_headroom=10, clock=Clock())
+    budget.observe(URL, 200, header(short, long))
+    assert (budget.admit(SUB, UPDATE_VERSION, lane) is None) is admitted
+
+
+def test_writes_spend_until_the_next_answer_and_windows_expire() -> None:
+    clock = Clock()
+    budget = WriteBudget(reserve=1, bulk_headroom=0, clock=clock)
+    budget.observe(URL, 200, header(4, 900))
+    assert [budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is None for _ in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert budget.remaining(SUB, UPDATE_VERSION) == 1
+    clock.now += 181  # the 3-minute window has slid past what it counted
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is None
+
+
+def test_a_429_blocks_the_operation_for_its_retry_after() -> None:
+    clock = Clock()
+    budget = WriteBudget(reserve=0, bulk_headroom=0, clock=clock)
+    budget.observe(URL, 429, {**header(0, 500), "Retry-After": "120"})
+    why = budget.admit(SUB, UPDATE_VERSION, Lane.NEW_BUILD)
+    assert why is not None and "throttled" in why
+    assert budget.throttled == 1
+    clock.now += 181
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.NEW_BUILD) is None
+
+
+def test_arm_subscription_throttling_blocks_every_write_of_the_subscription() -> None:
+    clock = Clock()
+    budget = WriteBudget(clock=clock)
+    budget.observe(URL, 429, {"Retry-After": "7", "x-ms-ratelimit-remaining-subscription-writes": "0"})
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.NEW_BUILD) is not None
+    assert budget.admit("other", UPDATE_VERSION, Lane.NEW_BUILD) is None
+    clock.now += 8
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.NEW_BUILD) is None
+
+
+def test_answers_without_a_subscription_are_ignored() -> None:
+    budget = WriteBudget()
+    budget.observe("https://example.com/api/events", 429, {"Retry-After": "100"})
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is None
+
+
+def _action(kind: ActionKind) -> Action:
+    return Action(kind, builders.IMAGE.version("1.0.0").id, "test")
+
+
+@pytest.mark.parametrize(
+    ("kinds", "tags", "lane"),
+    [
+        pytest.param([ActionKind.REPLICATE, ActionKind.TAG], {}, Lane.NEW_BUILD, id="first-replication"),
+        pytest.param([ActionKind.REPLICATE], {lt.STATE: lt.STATE_PENDING}, Lane.NEW_BUILD, id="held-pending"),
+        pytest.param([ActionKind.PROMOTE], {lt.STATE: lt.STATE_PENDING}, Lane.NEW_BUILD, id="promotion"),
+        pytest.param([ActionKind.REPLICATE], {lt.STATE: lt.STATE_ACTIVE}, Lane.BULK, id="re-replication"),
+        pytest.param([ActionKind.END_OF_LIFE, ActionKind.TAG], {}, Lane.BULK, id="eol-and-tags"),
+        pytest.param([ActionKind.DELETE], {}, Lane.DELETE, id="deletion"),
+    ],
+)
+def test_priority_lanes(kinds: list[ActionKind], tags: dict[str, str], lane: Lane) -> None:
+    assert lane_of([_action(k) for k in kinds], builders.version("1.0.0", tags=tags)) is lane
