@@ -64,7 +64,7 @@ class Publisher(Protocol):
     def publish(self, notifications: Sequence[Notification]) -> None: ...
 
 
-class Gate(Protocol):
+class WritePermit(Protocol):
     """Whether one write may start now: None, or why it waits for a later run."""
 
     def __call__(self, subscription: str, operation: str, lane: Lane) -> str | None: ...
@@ -120,13 +120,13 @@ class Executor:
         publisher: Publisher | None = None,
         *,
         dry_run: bool = False,
-        gate: Gate | None = None,
+        may_write: WritePermit | None = None,
     ) -> None:
         self._gallery = gallery
         self._rebakes = rebakes
         self._publisher = publisher
         self.dry_run = dry_run
-        self._gate = gate
+        self._may_write = may_write
 
     def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
         if self.dry_run:
@@ -170,7 +170,7 @@ class Executor:
                 )
         # Stable within a lane: the planner's order is kept for writes of equal priority.
         for lane, _, grouped, call, subscription, operation in sorted(writes, key=lambda w: (w[0], w[1])):
-            why = self._gate(subscription, operation, lane) if self._gate is not None else None
+            why = self._may_write(subscription, operation, lane) if self._may_write is not None else None
             if why is not None:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue

@@ -342,7 +342,9 @@ def record(
 def execute(
     ctx: RunContext, actions: list[Action], observed: ObservedImage, *, dry_run: bool
 ) -> list[Outcome]:
-    executor = Executor(ctx.rt.gallery, ctx.rt.imagebuilder, ctx.rt.publisher, dry_run=dry_run, gate=ctx.gate)
+    executor = Executor(
+        ctx.rt.gallery, ctx.rt.imagebuilder, ctx.rt.publisher, dry_run=dry_run, may_write=ctx.may_write
+    )
     return executor.execute(actions, observed)
 
 

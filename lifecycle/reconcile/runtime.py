@@ -124,7 +124,7 @@ class RunContext:
             return f"time budget of {self.time_budget:.0f} s nearly spent"
         return None
 
-    def gate(self, subscription: str, operation: str, lane: Lane) -> str | None:
+    def may_write(self, subscription: str, operation: str, lane: Lane) -> str | None:
         """Whether one write may start: the run's deadline first, then the subscription's budget."""
         if self.time_left() < min(WRITE_MARGIN, self.time_budget / 10):
             return f"time budget of {self.time_budget:.0f} s spent"
