@@ -227,11 +227,28 @@ def _policy(
     policy_text: Callable[..., str],
     regions: dict[str, int] | None = None,
     tags: dict[str, str] | None = None,
+    mode: str = "enforce",
     **replication: Any,
 ) -> str:
     replication = {"retry_backoff_minutes": 30, "remove_readd_after": 2, **replication}
     text: str = policy_text(
+        mode=mode,
         replication={"regions": regions or BOTH, **replication},
         **({"metadata": {"tags": tags}} if tags else {}),
     )
     return text
+
+
+def test_dry_run_plans_the_healing_but_counts_no_attempt(env: Env, policy_text: Callable[..., str]) -> None:
+    published(env)
+    force(env, "westeurope")
+    env.put_policy(_policy(policy_text))
+    sweep(env)  # enforce: adds West Europe, which fails
+    env.advance(minutes=2)
+    env.put_policy(_policy(policy_text, mode="dry-run", retry_backoff_minutes=0))
+    for _ in range(2):
+        report = sweep(env)
+        assert [o.status for o in report.outcomes] == ["planned"]
+        assert "(failure 1 of 2)" in report.plans[0].actions[0].reason
+        env.advance(minutes=5)
+    assert replication(env)[0] == "Failed"  # nothing was written

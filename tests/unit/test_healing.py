@@ -371,3 +371,26 @@ def test_healing_records_round_trip_through_the_state_document() -> None:
     )
     state = ImageState(healing={"1.0.0": {"westeurope": record}})
     assert ImageState.from_json(state.to_json()) == state
+
+
+# --- a healing write ARM refused does not count -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["failed", "succeeded"])
+def test_a_refused_healing_write_leaves_the_records_as_they_were(status: str) -> None:
+    from lifecycle.executor import Outcome
+    from lifecycle.reconcile.image import state_after
+
+    before = ImageState(
+        healing={"1.0.0": {"westeurope": RegionHeal(1, "retried", True, T0, T0 + minutes(30))}}
+    )
+    plan = plan_image(HEAL, image(failed_west()), T0 + minutes(120), state=before)
+    [action] = plan.actions
+    assert heal_of(plan).failures == 2 and heal_of(plan).step == "removed" and heal_of(plan).pending
+    after = state_after(
+        plan, [Outcome(action, status, "throttled" if status == "failed" else None)], before=before
+    )
+    if status == "failed":
+        assert after.healing == before.healing
+    else:
+        assert after.healing == plan.state.healing
