@@ -429,8 +429,9 @@ def deliver(
 def state_after(plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:
     state = plan.state
     for outcome in outcomes:
-        if outcome.action.kind in VERSION_UPDATES and outcome.status == FAILED:
-            # The update did not happen: a failed region's healing did not advance either.
+        if outcome.action.kind in VERSION_UPDATES and outcome.status in (FAILED, DEFERRED):
+            # The update did not happen (refused, or deferred by the write budget): a failed region's
+            # healing did not advance either.
             name = parse_version_id(outcome.action.target).name
             healing = dict(state.healing)
             if name in before.healing:
