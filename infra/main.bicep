@@ -195,6 +195,7 @@ module functionApp 'modules/function-app.bicep' = {
     configContainerName: storage.outputs.configContainerName
     policyBlobName: policyBlobName
     stateContainerName: storage.outputs.stateContainerName
+    fanoutQueueName: storage.outputs.fanoutQueueName
     eventsEndpoint: lifecycleTopic.outputs.endpoint
     sweepSchedule: sweepSchedule
     applicationInsightsConnectionString: monitoring.outputs.connectionString

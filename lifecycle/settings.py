@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ class Settings:
     bulk_headroom: int = 50
     time_budget_seconds: int = 480
     image_concurrency: int = 4
+    fanout_queue: str | None = None
+    queue_max_dequeue: int = 5
 
     @property
     def config_is_blob(self) -> bool:
@@ -70,6 +73,7 @@ class Settings:
             events_key=get("LIFECYCLE_EVENTS_KEY"),
             events_token=get("LIFECYCLE_EVENTS_TOKEN"),
             lease_seconds=int(lease),
+            fanout_queue=_queue_name(get("LIFECYCLE_FANOUT_QUEUE")),
             **numbers,
         )
 
@@ -82,7 +86,21 @@ _NUMBERS = (
     # Well under host.json's functionTimeout (10 minutes): the run stops starting work after it.
     ("time_budget_seconds", "LIFECYCLE_TIME_BUDGET_SECONDS", 480, 10, 3600),
     ("image_concurrency", "LIFECYCLE_IMAGE_CONCURRENCY", 4, 1, 32),
+    # Must match host.json extensions.queues.maxDequeueCount: the try after which a message is poison.
+    ("queue_max_dequeue", "LIFECYCLE_QUEUE_MAX_DEQUEUE", 5, 1, 100),
 )
+
+
+def _queue_name(value: str | None) -> str | None:
+    """A Storage queue name: 3-63 lowercase letters, digits and single hyphens, not at either end."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}", value):
+        raise SettingsError(
+            f"LIFECYCLE_FANOUT_QUEUE must be a Storage queue name (3-63 lowercase letters, digits, "
+            f"single hyphens), got {value!r}"
+        )
+    return value
 
 
 def _number(value: str | None, default: int, low: int, high: int, key: str) -> int:

@@ -25,6 +25,19 @@ SWEEP_SCHEDULE = (
 )
 
 
+DEFAULT_FANOUT_QUEUE = "lifecycle-images"
+# The queue function listens on the fan-out queue; the binding expression needs the setting to exist.
+FANOUT_QUEUE = (
+    "%LIFECYCLE_FANOUT_QUEUE%" if os.environ.get("LIFECYCLE_FANOUT_QUEUE") else DEFAULT_FANOUT_QUEUE
+)
+# The queue lives in the app's own storage account, the one AzureWebJobsStorage names (identity-based).
+QUEUE_CONNECTION = "AzureWebJobsStorage"
+
+
+class MessageNotProcessed(RuntimeError):
+    """Raised so the host tries a queue message again (and, after maxDequeueCount, moves it to poison)."""
+
+
 class EventNotProcessed(RuntimeError):
     """Raised so Event Grid redelivers (and finally dead-letters) an event whose work was not done."""
 
@@ -170,4 +183,56 @@ def sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("sweep is running late", extra={"function": "sweep"})
     report = _run(Trigger("sweep"))
-    _summary("sweep", report)
+    _summary("sweep", report, enqueued=len(report.enqueued), poison=report.poison[:20])
+
+
+def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
+    """Reconcile the one image a fan-out message names, with the same unit as every other trigger.
+
+    A malformed message is logged and dropped (trying again cannot help). Work that failed or was skipped
+    for a retryable reason raises, so the host tries again; at the last try (LIFECYCLE_QUEUE_MAX_DEQUEUE,
+    host.json's maxDequeueCount) the give-up is logged as an error before the host moves the message to the
+    poison queue, which the next sweep reports and enqueues again. Deferred work completes the message:
+    the next sweep takes it up.
+    """
+    import json
+
+    from lifecycle.model import ImageRef, InvalidResourceId, parse_resource_id
+    from lifecycle.reconcile import Trigger
+    from lifecycle.settings import Settings
+
+    tries = int(getattr(message, "dequeue_count", None) or 1)
+    try:
+        body = json.loads(message.get_body())
+        image = parse_resource_id(str(body["image"]))
+        if not isinstance(image, ImageRef):
+            raise InvalidResourceId(f"not an image definition id: {body['image']!r}")
+    except (ValueError, TypeError, KeyError, InvalidResourceId) as exc:
+        log.error(
+            "queue message dropped: malformed: %s",
+            exc,
+            extra={"function": "reconcile_image", "id": message.id},
+        )
+        return None
+    report = _run(Trigger("queue", scope=image.id, event_id=message.id))
+    _summary("reconcile_image", report, image=image.id, dequeue_count=tries)
+    problems = report.errors + [
+        s for s in report.skipped if "not in the policy" not in s and "not found" not in s
+    ]
+    if problems:
+        last = Settings.from_env().queue_max_dequeue
+        if tries >= last:
+            log.error(
+                "queue message for %s gives up after %s tries; the next sweep enqueues the image again",
+                image.id,
+                tries,
+                extra={"function": "reconcile_image", "image": image.id, "problems": problems[:5]},
+            )
+        raise MessageNotProcessed(f"{image.id} not reconciled (try {tries} of {last}): {problems[0]}")
+    return report
+
+
+@bp.function_name("reconcile_image")
+@bp.queue_trigger(arg_name="message", queue_name=FANOUT_QUEUE, connection=QUEUE_CONNECTION)
+def reconcile_image(message: func.QueueMessage) -> None:
+    handle_queue_message(message)

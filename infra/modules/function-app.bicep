@@ -56,6 +56,12 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Queue the sweep fans out into (in the app\'s storage account, reached through AzureWebJobsStorage).')
+param fanoutQueueName string
+
+@description('Tries of a fan-out message before the host moves it to the poison queue; host.json extensions.queues.maxDequeueCount says the same.')
+param queueMaxDequeueCount int = 5
+
 @description('Extra app settings merged over the generated ones (for example LIFECYCLE_* tuning).')
 param extraAppSettings object = {}
 
@@ -75,6 +81,8 @@ var generatedAppSettings = {
   LIFECYCLE_ARM_ENDPOINT: armEndpointTrimmed
   LIFECYCLE_EVENTS_ENDPOINT: eventsEndpoint
   LIFECYCLE_SWEEP_SCHEDULE: sweepSchedule
+  LIFECYCLE_FANOUT_QUEUE: fanoutQueueName
+  LIFECYCLE_QUEUE_MAX_DEQUEUE: string(queueMaxDequeueCount)
   // DefaultAzureCredential picks the user-assigned identity by this id.
   AZURE_CLIENT_ID: identityClientId
   AzureWebJobsStorage__accountName: storageAccountName

@@ -208,8 +208,24 @@ resource lifecycleRules 'Microsoft.Storage/storageAccounts/managementPolicies@20
   }
 }
 
+@description('Queue the timer sweep fans out into: one message per image definition; the queue function reconciles each. The Functions host adds `<name>-poison` for messages it gives up on.')
+param fanoutQueueName string = 'lifecycle-images'
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource fanoutQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: fanoutQueueName
+}
+
 @description('Resource id of the storage account.')
 output id string = storage.id
+
+@description('Name of the fan-out queue.')
+output fanoutQueueName string = fanoutQueue.name
 
 @description('Name of the storage account.')
 output name string = storage.name

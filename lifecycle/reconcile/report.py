@@ -81,6 +81,10 @@ class RunReport:
     # (policy, observed, plan) of each image that ran to its end; the price table costs are taken from.
     images: list[ImageInput] = field(default_factory=list)
     prices: PriceTable | None = None
+    # A fanned-out sweep: the images it enqueued, and the poison messages (images the queue function gave
+    # up on) it found and enqueued again.
+    enqueued: list[str] = field(default_factory=list)
+    poison: list[str] = field(default_factory=list)
     # Per subscription: Compute's write budget left at the end of the run, and 429s received.
     budget: dict[str, Any] = field(default_factory=dict)
 
@@ -115,6 +119,7 @@ class RunReport:
             "planned": sum(1 for o in self.outcomes if o.status == PLANNED),
             "deferred": sum(1 for o in self.outcomes if o.status == DEFERRED),
             "deferred_images": len(self.deferred),
+            "enqueued": len(self.enqueued),
             "notifications": len(self.notifications),
             "errors": len(self.errors),
         }
@@ -168,6 +173,8 @@ class RunReport:
             "cost_delta_per_month": cost.total,
             "cost": cost.to_json(),
             "deferred": self.deferred,
+            "enqueued": self.enqueued,
+            "poison": self.poison,
             "budget": self.budget,
             "summary": self.summary(),
         }

@@ -72,6 +72,12 @@ class Reconciler:
             self._record_errors(report, now, {})
             return report
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
+        if trigger.source == "sweep" and self.rt.queue is not None and not self.plan_only:
+            # Fan-out: one message per image; the queue function runs each image's unit.
+            self._fan_out(targets, report)
+            self._publish(run_events, report)
+            self._record_errors(report, now, {})
+            return report
         token = budget.current.set(ctx.budget)
         try:
             for result in self.run_images(ctx, targets, trigger):
@@ -228,6 +234,25 @@ class Reconciler:
                 report.add(result)
                 frontier |= _revoked_in(result.plan.actions if result.plan else (), result)
         report.errors.append(f"revocation stopped after {MAX_GENERATIONS} generations of descendants")
+
+    def _fan_out(self, targets: list[Target], report: RunReport) -> None:
+        """Report what the queue function gave up on (those images are in this sweep's messages again),
+        then enqueue one message per image."""
+        try:
+            for message in self.rt.queue.take_poison():
+                image = str(message.get("image") or message.get("raw") or "?")
+                line = f"{image}: gave up after {message.get('dequeue_count')} tries; enqueued again"
+                report.poison.append(line)
+                log.error("poison message: %s", line, extra={"image": image})
+        except GatewayError as exc:
+            report.errors.append(f"reading the poison queue failed: {exc}")
+        messages = [{"image": t.image.id, "sweep": iso(report.at)} for t in targets]
+        try:
+            self.rt.queue.send(messages)
+        except GatewayError as exc:
+            report.errors.append(str(exc))
+            return
+        report.enqueued.extend(t.image.id for t in targets)
 
     def run_images(self, ctx: RunContext, targets: list[Target], trigger: Trigger) -> list[ImageResult]:
         """Every target's unit; subscriptions side by side, up to `image_concurrency` images at once in

@@ -41,6 +41,8 @@ class Runtime:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Elapsed time for the invocation's time budget (seconds; replaceable in tests).
     timer: Callable[[], float] = time.monotonic
+    # The sweep's fan-out queue (LIFECYCLE_FANOUT_QUEUE): when set, a sweep enqueues its images.
+    queue: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings, env: dict[str, str] | None = None) -> Runtime:
@@ -53,7 +55,16 @@ class Runtime:
             store=state_store(settings),
             publisher=publisher_from_settings(dict(os.environ) if env is None else env),
             imagebuilder=ImageBuilderGateway(settings),
+            queue=_fanout_queue(settings),
         )
+
+
+def _fanout_queue(settings: Settings) -> Any:
+    if not settings.fanout_queue:
+        return None
+    from lifecycle.gateways.queue import FanoutQueue
+
+    return FanoutQueue(settings, settings.fanout_queue)
 
 
 @dataclass(frozen=True)

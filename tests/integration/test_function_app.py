@@ -40,7 +40,9 @@ def functions(app: Any) -> dict[str, Any]:
 def test_indexed_functions_and_bindings(monkeypatch: pytest.MonkeyPatch) -> None:
     app = load_app(monkeypatch, "0 */5 * * * *")
     found = functions(app)
-    assert set(found) == {"on_event", "sweep"}
+    assert set(found) == {"on_event", "sweep", "reconcile_image"}
+    (queue_binding,) = found["reconcile_image"].get_bindings_dict()["bindings"]
+    assert queue_binding["type"] == "queueTrigger" and queue_binding["connection"] == "AzureWebJobsStorage"
     (event_binding,) = found["on_event"].get_bindings_dict()["bindings"]
     assert event_binding["type"] == "eventGridTrigger" and event_binding["name"] == "event"
     (timer_binding,) = found["sweep"].get_bindings_dict()["bindings"]
