@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.gallery import GalleryGateway
@@ -32,9 +32,16 @@ log = logging.getLogger(__name__)
 class LineageReads:
     """Run-wide, thread-safe cache of the base reads; failures are cached too (one try per run)."""
 
-    def __init__(self, gallery: GalleryGateway, policy: Policy) -> None:
+    def __init__(
+        self,
+        gallery: GalleryGateway,
+        policy: Policy,
+        on_problem: Callable[[str, str, str], None] | None = None,
+    ) -> None:
         self._gallery = gallery
         self._policy = policy
+        # A read ARM refused (a 403 names the action and scope) is an error of the run, not only a note.
+        self._on_problem = on_problem or (lambda target, what, error: None)
         self._lock = threading.Lock()
         self._images: dict[str, ObservedImage | str] = {}
         self._skus: dict[tuple[str, str, str, str, str], list[str] | str] = {}
@@ -63,6 +70,9 @@ class LineageReads:
                 found = f"{ref.id} not found"
             except GatewayError as exc:
                 found = f"cannot read {ref.id}: {exc}"
+                self._on_problem(
+                    ref.id, "reading a base image failed, what is built on it is not checked", str(exc)
+                )
         with self._lock:
             self._images[key] = found
         return found
@@ -81,6 +91,9 @@ class LineageReads:
             found = (
                 f"cannot list the versions of {base.publisher}:{base.offer}:{base.sku} in {location}: {exc}"
             )
+            if not isinstance(exc, NotFoundError):  # a sku that does not exist is a bad tag, not a failure
+                what = "listing a Marketplace base image failed, no base rebake is decided"
+                self._on_problem(f"{base.publisher}:{base.offer}:{base.sku}", what, str(exc))
         with self._lock:
             self._skus[key] = found
         return found

@@ -109,7 +109,7 @@ class RunContext:
         self._usage: ImageUsage | None = None
         self._soft_delete: dict[str, SoftDelete | None] = {}
         self._deletes_used = 0
-        self.lineage = LineageReads(runtime.gallery, policy)
+        self.lineage = LineageReads(runtime.gallery, policy, self.problem)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
         self.problems: dict[str, tuple[str, str]] = {}
         settings = runtime.settings

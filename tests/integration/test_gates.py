@@ -373,3 +373,18 @@ def test_bad_subscription_in_base_is_not_read(env: Env) -> None:
     publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: outside})
     report = settle(env)
     assert "not in a gallery of the policy" in report.plans[0].rebake.reason
+
+
+def test_denied_marketplace_read_is_an_error_naming_action_and_scope(env: Env) -> None:
+    env.emulator.control("POST", "marketplace", {**MARKET, "version": "2024.10.1"})
+    env.put_policy(policy(rebake={"on_base_update": True, "publish_event": True}))
+    env.create_image(APP)
+    publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: f"{URN}:2024.10.1"})
+    action = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
+    assert env.grants is not None
+    without = [{**a, "actions": [x for x in a["actions"] if x != action]} for a in env.grants["assignments"]]
+    env.emulator.set_rbac(without, principal=env.grants["principal"])
+    report = reconcile(Trigger("sweep"), at=env.now())
+    assert any(action in e and "AuthorizationFailed" in e for e in report.errors), report.errors
+    assert events(env, "RebakeRequested") == []
+    assert any(r["action"] == "error" and action in (r.get("error") or "") for r in audit(env))
