@@ -15,6 +15,9 @@ of virtual time. It is gone from GET and the versions list, listed under
 version with `properties.restore: true` (or a PUT with no properties, as the docs show); a DELETE on the
 artifact deletes it for good. Failed versions cannot be deleted while soft delete is on, and an image
 definition with soft-deleted versions cannot be deleted (both documented limitations).
+
+Sharing: `sharingProfile.permissions` Private, Groups or Community on PUT; `POST .../share` adds or removes
+groups, resets to Private or enables community sharing; a Community gallery gets generated public names.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -114,6 +118,8 @@ def handle(state: State, req: Request, route: Route) -> Response:
                 405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
             )
         return _list(state, req, route, depth)
+    if route.kind == "action" and route.action == "share":
+        return _share(state, req, route)
     if depth == 3:
         _check_version_name(route.names[-1])
     if req.method == "GET":
@@ -162,7 +168,7 @@ def handle_soft_deleted(state: State, req: Request, route: Route) -> Response:
 
 
 RESOURCE_TYPES = (
-    ResourceType(PROVIDER, ("galleries",), "compute", handle),
+    ResourceType(PROVIDER, ("galleries",), "compute", handle, actions=("share",)),
     ResourceType(PROVIDER, ("galleries", "images"), "compute", handle, subscription_list=False),
     ResourceType(PROVIDER, ("galleries", "images", "versions"), "compute", handle, subscription_list=False),
     ResourceType(
@@ -449,6 +455,8 @@ def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[
     body = _envelope(res)
     props = copy.deepcopy(res.properties)
     if res.type == GALLERY:
+        # The name shared images are addressed by (`/SharedGalleries/{uniqueName}/...`): the subscription id,
+        # a dash and the gallery name upper-cased (sharingExamples/Gallery_Create_WithSharingProfile.json).
         props["identifier"] = {"uniqueName": f"{res.subscription}-{res.name.upper()}"}
         props.setdefault("sharingProfile", {"permissions": "Private"})
         props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})
@@ -659,16 +667,108 @@ def _wants_restore(body: dict[str, Any], method: str) -> bool:
     return method == "PUT" and not props
 
 
+SHARING_PERMISSIONS = ("Private", "Groups", "Community")  # GalleryRP.json GallerySharingPermissionTypes
+
+
 def _gallery_properties(existing: Resource | None, props_in: dict[str, Any]) -> dict[str, Any]:
     props = dict(existing.properties) if existing else {}
     for key, value in props_in.items():
         if key in ("provisioningState", "identifier", "sharingStatus"):
             continue
         props[key] = value
+    if "sharingProfile" in props_in:
+        previous = existing.properties.get("sharingProfile") if existing else None
+        props["sharingProfile"] = _sharing_profile(props_in["sharingProfile"], previous)
     soft_delete = props.get("softDeletePolicy")
     if isinstance(soft_delete, dict) and soft_delete.get("isSoftDeleteEnabled") is True:
         props["softDeletePolicy"] = {"retentionPeriodInDays": SOFT_DELETE_RETENTION_DAYS, **soft_delete}
     return props
+
+
+def _sharing_profile(value: Any, previous: Any) -> dict[str, Any]:
+    """A gallery's `sharingProfile` as ARM keeps it (GalleryRP.json `SharingProfile`).
+
+    `groups` is readOnly (set through `POST .../share`), as are `communityGalleryInfo.publicNames` and
+    `communityGalleryEnabled`: what a PUT sends for them is ignored. A Community gallery gets its public
+    name from Azure: `publicNamePrefix` + `-` + a generated suffix (communityGalleryExamples/
+    CommunityGallery_Get.json shows `prefix-xxxxx`), and it is enabled by `share` `EnableCommunity`
+    (sharingExamples/Gallery_EnableCommunityGallery.json). The names stay once given.
+    """
+    profile = _object(value, "sharingProfile")
+    previous = previous if isinstance(previous, dict) else {}
+    permissions = _choice(
+        profile.get("permissions", "Private"), SHARING_PERMISSIONS, "sharingProfile.permissions"
+    )
+    out: dict[str, Any] = {"permissions": permissions}
+    if previous.get("groups") and permissions == "Groups":
+        out["groups"] = copy.deepcopy(previous["groups"])
+    info = profile.get("communityGalleryInfo")
+    if permissions == "Community":
+        info = _object(info or {}, "sharingProfile.communityGalleryInfo")
+        prior = previous.get("communityGalleryInfo") or {}
+        kept = {k: v for k, v in info.items() if k not in ("publicNames", "communityGalleryEnabled")}
+        prefix = str(kept.get("publicNamePrefix") or prior.get("publicNamePrefix") or "")
+        if not prefix:
+            # Stricter reading (unconfirmed): a community gallery needs the prefix its public name is made of.
+            raise invalid_parameter(
+                "The property 'sharingProfile.communityGalleryInfo.publicNamePrefix' is required when "
+                "sharing a gallery to the community.",
+                "sharingProfile.communityGalleryInfo.publicNamePrefix",
+            )
+        names = prior.get("publicNames") or [f"{prefix}-{uuid.uuid4().hex[:8]}"]
+        out["communityGalleryInfo"] = {
+            **kept,
+            "publicNames": list(names),
+            "communityGalleryEnabled": bool(prior.get("communityGalleryEnabled", False)),
+        }
+    return out
+
+
+def _share(state: State, req: Request, route: Route) -> Response:
+    """`POST .../galleries/{g}/share` (GallerySharingProfile_Update): Add / Remove groups, Reset to
+    Private, EnableCommunity (sharingExamples/Gallery_EnableCommunityGallery.json answers 200 with the
+    update echoed)."""
+    if req.method != "POST":
+        raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    gallery = state.get(resource_id(route.path))
+    if gallery is None:
+        raise not_found(GALLERY, route.names[0], route.path.resource_group)
+    body = _object(req.json(), "sharingUpdate")
+    operation = _choice(
+        body.get("operationType"),
+        ("Add", "Remove", "Reset", "EnableCommunity"),  # GalleryRP.json SharingUpdateOperationTypes
+        "operationType",
+    )
+    profile = dict(gallery.properties.get("sharingProfile") or {"permissions": "Private"})
+    groups = [dict(g) for g in profile.get("groups") or []]
+    if operation == "EnableCommunity":
+        info = profile.get("communityGalleryInfo")
+        if profile.get("permissions") != "Community" or not isinstance(info, dict):
+            raise invalid_parameter(
+                "Community sharing can only be enabled on a gallery whose sharingProfile.permissions is "
+                "Community.",
+                "operationType",
+            )
+        profile["communityGalleryInfo"] = {**info, "communityGalleryEnabled": True}
+    elif operation == "Reset":
+        profile = {"permissions": "Private"}
+    else:
+        for group in body.get("groups") or []:
+            group = _object(group, "groups")
+            kind = _choice(group.get("type"), ("Subscriptions", "AADTenants"), "groups.type")
+            ids = [str(i) for i in group.get("ids") or []]
+            entry = next((g for g in groups if g.get("type") == kind), None)
+            if entry is None:
+                entry = {"type": kind, "ids": []}
+                groups.append(entry)
+            current = [i for i in entry["ids"] if i not in ids] if operation == "Remove" else entry["ids"]
+            entry["ids"] = (
+                current if operation == "Remove" else [*current, *[i for i in ids if i not in current]]
+            )
+        groups = [g for g in groups if g["ids"]]
+        profile = {"permissions": "Groups" if groups else "Private", **({"groups": groups} if groups else {})}
+    gallery.properties["sharingProfile"] = profile
+    return Response(200, body)
 
 
 IMAGE_IMMUTABLE = ("osType", "osState", "hyperVGeneration", "architecture")

@@ -362,6 +362,26 @@ class ObservedImage:
 
 
 @dataclass(frozen=True)
+class GallerySharing:
+    """How a gallery is shared (`sharingProfile`) and the names consumers outside it use for it.
+
+    `unique_name` is `identifier.uniqueName`, the gallery's name in `sharedGalleryImageId`
+    (`/SharedGalleries/<uniqueName>/Images/<image>/Versions/<v>`); `public_names` are
+    `sharingProfile.communityGalleryInfo.publicNames`, its names in `communityGalleryImageId`.
+    """
+
+    permissions: str = "Private"  # Private | Groups | Community
+    unique_name: str | None = None
+    public_names: tuple[str, ...] = ()
+
+    @property
+    def beyond_subscription(self) -> bool:
+        """Shared with other subscriptions or tenants (Groups) or with everyone (Community): consumers the
+        app cannot list may use its versions."""
+        return self.permissions.strip().lower() != "private"
+
+
+@dataclass(frozen=True)
 class ImageUsage:
     """Which versions running VMs and scale sets reference, by exact id or through `latest`.
 

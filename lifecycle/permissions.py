@@ -36,7 +36,10 @@ from typing import Any
 from lifecycle.policy import Policy, merged_sections
 
 GALLERY_ACTIONS: tuple[tuple[str, str], ...] = (
-    ("Microsoft.Compute/galleries/read", "read the gallery's soft-delete policy before a delete"),
+    (
+        "Microsoft.Compute/galleries/read",
+        "read the gallery's sharing and soft-delete policy before a delete (and its shared names)",
+    ),
     ("Microsoft.Compute/galleries/images/read", "list and read the gallery's image definitions"),
     ("Microsoft.Compute/galleries/images/versions/read", "list versions, read replication progress"),
     (
@@ -45,12 +48,14 @@ GALLERY_ACTIONS: tuple[tuple[str, str], ...] = (
     ),
     ("Microsoft.Compute/galleries/images/versions/delete", "delete retired versions"),
 )
-# When the in-use check also lists scale-set instances, it needs
-# `Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read` at the same subscriptions: add it here
-# with the call (the integration tests prove every action listed is used, and every call is listed).
+# The integration tests prove every action listed is used, and every call is listed.
 IN_USE_ACTIONS: tuple[tuple[str, str], ...] = (
     ("Microsoft.Compute/virtualMachines/read", "in-use check: list the subscription's VMs"),
     ("Microsoft.Compute/virtualMachineScaleSets/read", "in-use check: list the subscription's scale sets"),
+    (
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        "in-use check: list Uniform scale sets' instances (those not on the latest model)",
+    ),
 )
 TEMPLATE_ACTIONS: tuple[tuple[str, str], ...] = (
     ("Microsoft.VirtualMachineImages/imageTemplates/read", "rebake: read the template's last run"),

@@ -256,6 +256,14 @@ class GalleryPolicy(_Section):
         ),
     )
 
+    delete_when_shared: bool = Field(
+        default=False,
+        description=(
+            "Allow deletes although the gallery is shared beyond its subscription (sharingProfile Groups or "
+            "Community), whose consumers the app cannot list. Default: no delete in a shared gallery."
+        ),
+    )
+
     @field_validator("build_sources")
     @classmethod
     def _sources(cls, value: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.VirtualMachineImages/imageTemplates/run/action'
           'Microsoft.Compute/virtualMachines/read'
           'Microsoft.Compute/virtualMachineScaleSets/read'
+          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read'
           'Microsoft.Compute/locations/capsOperations/read'
         ]
         notActions: []

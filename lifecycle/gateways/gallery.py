@@ -9,16 +9,20 @@ observes the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.clients import compute_client
 from lifecycle.gateways.arm import arm_call, wire
-from lifecycle.gateways.errors import GatewayError, NotFoundError
+from lifecycle.gateways.errors import GatewayError, NotFoundError, PermanentError
 from lifecycle.model import (
     OWNED_REGION_FIELDS,
     GalleryRef,
+    GallerySharing,
     ImageRef,
     ImageUsage,
     InvalidResourceId,
@@ -248,21 +252,14 @@ class GalleryGateway:
                 image.resource_group, image.gallery, image.image, ref.name, polling=False
             )
 
-    def soft_delete(self, gallery: GalleryRef) -> tuple[bool, int | None]:
-        """Whether the gallery soft-deletes versions (`softDeletePolicy`), and for how many days a deleted
-        version stays restorable (retention plus grace period) when ARM says."""
+    def gallery_info(self, gallery: GalleryRef) -> GalleryInfo:
+        """One GET of the gallery: its soft delete and its sharing."""
         with arm_call(f"read gallery {gallery.id}"):
             body = wire(
                 self._client(gallery.subscription).galleries.get(gallery.resource_group, gallery.gallery)
             )
-        policy = (body.get("properties") or {}).get("softDeletePolicy") or {}
-        if policy.get("isSoftDeleteEnabled") is not True:
-            return False, None
-        retention = policy.get("retentionPeriodInDays")
-        if not isinstance(retention, int):
-            return True, None
-        grace = policy.get("gracePeriodInDays")
-        return True, retention + (grace if isinstance(grace, int) else 0)
+        props = body.get("properties") or {}
+        return GalleryInfo(soft_delete=_soft_delete(props), sharing=_sharing(props))
 
     def marketplace_versions(
         self, subscription: str, location: str, publisher: str, offer: str, sku: str
@@ -273,51 +270,161 @@ class GalleryGateway:
             items = self._client(subscription).virtual_machine_images.list(location, publisher, offer, sku)
             return [str(wire(item).get("name", "")) for item in items or []]
 
-    def usage(self, subscriptions: Iterable[str]) -> ImageUsage:
-        """Versions that VMs and VM scale sets reference, by exact id or by image (`latest`).
+    def soft_delete(self, gallery: GalleryRef) -> tuple[bool, int | None]:
+        """Whether the gallery soft-deletes versions (`softDeletePolicy`), and for how many days a deleted
+        version stays restorable (retention plus grace period) when ARM says."""
+        return self.gallery_info(gallery).soft_delete
+
+    def usage(self, subscriptions: Iterable[str], names: SharedNames | None = None) -> ImageUsage:
+        """Versions that VMs, VM scale sets and scale-set instances reference, by exact id or by image
+        (`latest`), in each of the three forms an image reference takes: `id`, `sharedGalleryImageId`
+        (resolved through `names.shared`, the galleries' `identifier.uniqueName`) and
+        `communityGalleryImageId` (through `names.community`, their public names).
+
+        A Uniform scale set's instances are listed too: one that has not taken the latest model
+        (`latestModelApplied` false) still runs the image it was created or last upgraded with. A Flexible
+        scale set's instances are VMs, already in the VM list.
 
         Any failure yields an incomplete answer, and the planner deletes nothing on doubt.
         """
-        versions: set[str] = set()
-        images: set[str] = set()
+        resolve = _Resolver(names or SharedNames())
         try:
             for subscription in sorted({s.lower() for s in subscriptions}):
                 client = self._client(subscription)
                 with arm_call(f"list VMs in subscription {subscription}"):
                     for vm in client.virtual_machines.list_all():
-                        _collect(
-                            wire(vm), ("properties", "storageProfile", "imageReference"), versions, images
-                        )
+                        resolve.reference(_at(wire(vm), "properties", "storageProfile", "imageReference"))
                 with arm_call(f"list VM scale sets in subscription {subscription}"):
-                    for vmss in client.virtual_machine_scale_sets.list_all():
-                        _collect(
-                            wire(vmss),
-                            ("properties", "virtualMachineProfile", "storageProfile", "imageReference"),
-                            versions,
-                            images,
-                        )
+                    scale_sets = [wire(v) for v in client.virtual_machine_scale_sets.list_all()]
+                for vmss in scale_sets:
+                    props = vmss.get("properties") or {}
+                    resolve.reference(_at(props, "virtualMachineProfile", "storageProfile", "imageReference"))
+                    if str(props.get("orchestrationMode") or "Uniform").lower() != "uniform":
+                        continue
+                    resource_group, name = _group_and_name(str(vmss.get("id", "")))
+                    with arm_call(f"list instances of scale set {vmss.get('id')}"):
+                        for instance in client.virtual_machine_scale_set_vms.list(resource_group, name):
+                            body = wire(instance).get("properties") or {}
+                            if body.get("latestModelApplied") is False:
+                                resolve.reference(_at(body, "storageProfile", "imageReference"))
         except GatewayError as exc:
             log.error("in-use check failed; no version will be deleted this run", extra={"error": str(exc)})
-            return ImageUsage(frozenset(versions), frozenset(images), complete=False, problem=str(exc))
-        return ImageUsage(frozenset(versions), frozenset(images), complete=True)
+            return resolve.usage(complete=False, problem=str(exc))
+        return resolve.usage(complete=True)
 
 
-def _collect(body: Mapping[str, Any], path: tuple[str, ...], versions: set[str], images: set[str]) -> None:
+@dataclass(frozen=True)
+class GalleryInfo:
+    soft_delete: tuple[bool, int | None]
+    sharing: GallerySharing
+
+
+@dataclass(frozen=True)
+class SharedNames:
+    """Lower-cased shared (`identifier.uniqueName`) and community (public) names -> the gallery."""
+
+    shared: Mapping[str, GalleryRef] = field(default_factory=dict)
+    community: Mapping[str, GalleryRef] = field(default_factory=dict)
+
+
+def _soft_delete(props: Mapping[str, Any]) -> tuple[bool, int | None]:
+    policy = props.get("softDeletePolicy") or {}
+    if policy.get("isSoftDeleteEnabled") is not True:
+        return False, None
+    retention = policy.get("retentionPeriodInDays")
+    if not isinstance(retention, int):
+        return True, None
+    grace = policy.get("gracePeriodInDays")
+    return True, retention + (grace if isinstance(grace, int) else 0)
+
+
+def _sharing(props: Mapping[str, Any]) -> GallerySharing:
+    profile = props.get("sharingProfile") or {}
+    info = profile.get("communityGalleryInfo") or {}
+    unique = (props.get("identifier") or {}).get("uniqueName")
+    return GallerySharing(
+        permissions=str(profile.get("permissions") or "Private"),
+        unique_name=str(unique) if unique else None,
+        public_names=tuple(str(n) for n in info.get("publicNames") or () if n),
+    )
+
+
+def _at(body: Mapping[str, Any], *path: str) -> Any:
     node: Any = body
     for key in path:
         node = node.get(key) if isinstance(node, Mapping) else None
-    reference = node.get("id") if isinstance(node, Mapping) else None
-    if not reference:
-        return
-    reference = str(reference)
-    # `.../versions/latest` follows `latest`, exactly like a reference to the image definition.
-    if reference.lower().rstrip("/").endswith("/versions/latest"):
-        reference = reference.rstrip("/")[: -len("/versions/latest")]
-    try:
-        ref = parse_resource_id(reference)
-    except InvalidResourceId:
-        return
-    if isinstance(ref, VersionRef):
-        versions.add(ref.key())
-    elif isinstance(ref, ImageRef):
-        images.add(ref.key())
+    return node
+
+
+def _group_and_name(resource_id: str) -> tuple[str, str]:
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" not in lowered or len(parts) < 2:
+        raise PermanentError(f"not a scale set id: {resource_id!r}")
+    return parts[lowered.index("resourcegroups") + 1], parts[-1]
+
+
+# `/SharedGalleries/<uniqueName>/Images/<image>[/Versions/<version or latest>]` and the same under
+# `/CommunityGalleries/<publicName>` (computeExamples/VirtualMachine_Create_FromASharedGalleryImage.json,
+# ..._FromACommunityGalleryImage.json). Segment names are case-insensitive, as in every ARM id.
+_SHARED_ID = re.compile(
+    r"^/(?P<kind>SharedGalleries|CommunityGalleries)/(?P<gallery>[^/]+)/Images/(?P<image>[^/]+)"
+    r"(?:/Versions/(?P<version>[^/]+))?/?$",
+    re.IGNORECASE,
+)
+
+
+class _Resolver:
+    """Collects what image references point at, as version and image keys of the policy's galleries."""
+
+    def __init__(self, names: SharedNames) -> None:
+        self._names = names
+        self.versions: set[str] = set()
+        self.images: set[str] = set()
+
+    def usage(self, *, complete: bool, problem: str | None = None) -> ImageUsage:
+        return ImageUsage(
+            frozenset(self.versions), frozenset(self.images), complete=complete, problem=problem
+        )
+
+    def reference(self, node: Any) -> None:
+        if not isinstance(node, Mapping):
+            return
+        if node.get("id"):
+            self._by_id(str(node["id"]), node.get("exactVersion"))
+        for key, kind in (("sharedGalleryImageId", "shared"), ("communityGalleryImageId", "community")):
+            if node.get(key):
+                self._by_shared_id(str(node[key]), kind)
+
+    def _by_id(self, reference: str, exact: Any) -> None:
+        # `.../versions/latest` follows `latest`, exactly like a reference to the image definition.
+        if reference.lower().rstrip("/").endswith("/versions/latest"):
+            reference = reference.rstrip("/")[: -len("/versions/latest")]
+        try:
+            ref = parse_resource_id(reference)
+        except InvalidResourceId:
+            return
+        if isinstance(ref, VersionRef):
+            self.versions.add(ref.key())
+        elif isinstance(ref, ImageRef):
+            self.images.add(ref.key())
+            if isinstance(exact, str) and exact:
+                # The version `latest` resolved to when the machine was built: in use whatever latest is now.
+                with contextlib.suppress(InvalidResourceId):
+                    self.versions.add(parse_resource_id(f"{ref.id}/versions/{exact}").key())
+
+    def _by_shared_id(self, reference: str, kind: str) -> None:
+        match = _SHARED_ID.match(reference.strip())
+        if not match:
+            return
+        names = self._names.shared if kind == "shared" else self._names.community
+        gallery = names.get(match["gallery"].lower())
+        if gallery is None:
+            return  # another publisher's gallery: not ours to protect
+        image = gallery.image(match["image"])
+        version = match["version"]
+        if version is None or version.lower() == "latest":
+            self.images.add(image.key())
+            return
+        with contextlib.suppress(InvalidResourceId):
+            self.versions.add(parse_resource_id(f"{image.id}/versions/{version}").key())

@@ -171,11 +171,15 @@ def plan_step(ctx: RunContext, target: Target, found: Read) -> ImagePlan:
     soft_delete = None
     revoked_bases = ctx.lineage.revoked_bases(found.observed.versions)
     revoked = gates.revoked_names(image_policy, found.observed.versions, found.state, revoked_bases)
-    if ctx.deletes_blocked is None and deletes_possible(
+    deletes_blocked = ctx.deletes_blocked
+    if deletes_blocked is None and deletes_possible(
         image_policy.retention, found.observed, ctx.now, lifetimes, revoked
     ):
-        usage = ctx.usage()
-        soft_delete = ctx.soft_delete(target.image.gallery_ref)
+        # Only once a delete is possible: is the gallery shared where its consumers cannot be seen?
+        deletes_blocked = ctx.shared_block(target.image.gallery_ref)
+        if deletes_blocked is None:
+            usage = ctx.usage()
+            soft_delete = ctx.soft_delete(target.image.gallery_ref)
     plan = plan_image(
         image_policy,
         found.observed,
@@ -183,7 +187,7 @@ def plan_step(ctx: RunContext, target: Target, found: Read) -> ImagePlan:
         state=found.state,
         usage=usage,
         delete_budget=ctx.delete_budget(image_policy),
-        deletes_blocked=ctx.deletes_blocked,
+        deletes_blocked=deletes_blocked,
         run=rebake_run(ctx, target),
         soft_delete=soft_delete,
         revoked_bases=revoked_bases,

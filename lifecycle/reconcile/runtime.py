@@ -12,13 +12,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from lifecycle.budget import Lane, WriteBudget
 from lifecycle.gateways.errors import GatewayError
-from lifecycle.gateways.gallery import GalleryGateway
+from lifecycle.gateways.gallery import GalleryGateway, GalleryInfo, SharedNames
 from lifecycle.gateways.storage import StateStore, state_store
 from lifecycle.model import GalleryRef, ImageRef, ImageUsage
 from lifecycle.planning.retention import SoftDelete
@@ -107,7 +107,7 @@ class RunContext:
         self.deletes_blocked = deletes_blocked
         self._lock = threading.Lock()
         self._usage: ImageUsage | None = None
-        self._soft_delete: dict[str, SoftDelete | None] = {}
+        self._galleries: dict[str, GalleryInfo | None] = {}
         self._deletes_used = 0
         self.lineage = LineageReads(runtime.gallery, policy, self.problem)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
@@ -166,11 +166,50 @@ class RunContext:
                 self._turn += 1
             self._turns.notify_all()
 
-    def usage(self) -> ImageUsage:
+    def gallery_info(self, gallery: GalleryRef) -> GalleryInfo | None:
+        """The gallery as read once per run (soft delete, sharing); None when ARM could not say, which
+        is recorded as a problem of the run."""
+        key = gallery.key()
         with self._lock:
-            if self._usage is None:
-                self._usage = self.rt.gallery.usage(self.policy.in_use_subscriptions())
+            if key in self._galleries:
+                return self._galleries[key]
+        try:
+            info: GalleryInfo | None = self.rt.gallery.gallery_info(gallery)
+        except GatewayError as exc:
+            log.warning("could not read the gallery", extra={"gallery": gallery.id, "error": str(exc)})
+            info = None
+            with self._lock:
+                self.problems.setdefault(f"gallery {key}", (gallery.id, f"reading the gallery failed: {exc}"))
+        with self._lock:
+            return self._galleries.setdefault(key, info)
+
+    def usage(self) -> ImageUsage:
+        """What the machines in the in-use subscriptions use, read once per run. Shared and community
+        image ids are resolved through every policy gallery's names; a gallery that cannot be read leaves
+        the answer incomplete (its shared references could not be recognised)."""
+        with self._lock:
             usage = self._usage
+        if usage is None:
+            shared: dict[str, GalleryRef] = {}
+            community: dict[str, GalleryRef] = {}
+            unread = []
+            for gallery in self.policy.galleries:
+                info = self.gallery_info(gallery.ref)
+                if info is None:
+                    unread.append(gallery.ref.id)
+                    continue
+                if info.sharing.unique_name:
+                    shared[info.sharing.unique_name.lower()] = gallery.ref
+                community.update({name.lower(): gallery.ref for name in info.sharing.public_names})
+            usage = self.rt.gallery.usage(
+                self.policy.in_use_subscriptions(), SharedNames(shared=shared, community=community)
+            )
+            if unread and usage.complete:
+                usage = replace(
+                    usage, complete=False, problem=f"gallery not readable, shared ids unresolved: {unread[0]}"
+                )
+            with self._lock:
+                usage = self._usage = self._usage or usage
         if not usage.complete:
             subscriptions = ", ".join(self.policy.in_use_subscriptions())
             self.problem(subscriptions, "in-use check failed, no version is deleted", usage.problem or "")
@@ -179,19 +218,25 @@ class RunContext:
     def soft_delete(self, gallery: GalleryRef) -> SoftDelete | None:
         """The gallery's soft delete, read once per run; unknown (None) if ARM cannot say: it only
         changes what the delete reports, never whether it happens."""
-        key = gallery.key()
-        with self._lock:
-            if key not in self._soft_delete:
-                try:
-                    enabled, days = self.rt.gallery.soft_delete(gallery)
-                    self._soft_delete[key] = SoftDelete(enabled, days)
-                except GatewayError as exc:
-                    log.warning("could not read the gallery's soft delete policy", extra={"error": str(exc)})
-                    self._soft_delete[key] = None
-                    self.problems.setdefault(
-                        f"soft delete {key}", (gallery.id, f"reading the gallery failed: {exc}")
-                    )
-            return self._soft_delete[key]
+        info = self.gallery_info(gallery)
+        return None if info is None else SoftDelete(*info.soft_delete)
+
+    def shared_block(self, gallery: GalleryRef) -> str | None:
+        """Why deletes in `gallery` wait: it is shared beyond its subscription (its consumers cannot be
+        listed) and the policy does not opt in with `delete_when_shared`, or its sharing is unknown."""
+        rule = self.policy.gallery(gallery)
+        if rule is not None and rule.delete_when_shared:
+            return None
+        info = self.gallery_info(gallery)
+        if info is None:
+            return f"gallery {gallery.gallery} could not be read: its sharing is unknown"
+        if info.sharing.beyond_subscription:
+            return (
+                f"gallery {gallery.gallery} is shared beyond its subscription (sharingProfile "
+                f"{info.sharing.permissions}): consumers elsewhere cannot be listed; set "
+                "delete_when_shared on the gallery to allow deletes"
+            )
+        return None
 
     def delete_budget(self, image_policy: ImagePolicy) -> int:
         with self._lock:

@@ -34,6 +34,7 @@ CUSTOM_ROLE_ACTIONS = [
     "Microsoft.VirtualMachineImages/imageTemplates/run/action",
     "Microsoft.Compute/virtualMachines/read",
     "Microsoft.Compute/virtualMachineScaleSets/read",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
     "Microsoft.Compute/locations/capsOperations/read",
 ]
 

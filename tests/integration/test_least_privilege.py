@@ -47,6 +47,7 @@ PARTIAL_VIEW = {
     "Microsoft.Compute/galleries/images/versions/delete",
     "Microsoft.Compute/virtualMachines/read",
     "Microsoft.Compute/virtualMachineScaleSets/read",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
 }
 
 
@@ -69,6 +70,21 @@ def setup_fleet(env: Env) -> None:
     assert not first.failed, first.to_json()
     env.emulator.set_time(start + timedelta(days=50))
     env.create_version(IMAGE, "3.0.0")
+    # A Uniform scale set on 3.0.0: the in-use check lists its instances too.
+    newest = f"{GALLERY_ID}/images/{IMAGE}/versions/3.0.0"
+    env.compute.virtual_machine_scale_sets.begin_create_or_update(
+        RG,
+        "web",
+        {
+            "location": "eastus",
+            "sku": {"name": "Standard_D2s_v5", "capacity": 1},
+            "properties": {
+                "virtualMachineProfile": {
+                    "storageProfile": {"imageReference": {"id": newest}}
+                }
+            },
+        },
+    ).result()
     env.emulator.set_time(start + timedelta(days=55))
 
 
