@@ -459,6 +459,13 @@ def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[
         # a dash and the gallery name upper-cased (sharingExamples/Gallery_Create_WithSharingProfile.json).
         props["identifier"] = {"uniqueName": f"{res.subscription}-{res.name.upper()}"}
         props.setdefault("sharingProfile", {"permissions": "Private"})
+        if props["sharingProfile"].get("permissions", "Private") != "Private":
+            # Sharing completes at once here; Azure reports it per region (sharingExamples/
+            # CommunityGallery_Get.json: aggregatedState and a summary entry for the gallery's region).
+            props["sharingStatus"] = {
+                "aggregatedState": "Succeeded",
+                "summary": [{"region": regions.normalize(res.location), "state": "Succeeded", "details": ""}],
+            }
         props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})
     props["provisioningState"] = res.provisioning_state
     if isinstance(res, ImageVersion) and expand:
