@@ -214,7 +214,8 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
             extra={"function": "reconcile_image", "id": message.id},
         )
         return None
-    report = _run(Trigger("queue", scope=image.id, event_id=message.id))
+    sweep = body.get("sweep") if isinstance(body.get("sweep"), str) else None
+    report = _run(Trigger("queue", scope=image.id, event_id=message.id, sweep=sweep))
     _summary("reconcile_image", report, image=image.id, dequeue_count=tries)
     problems = report.errors + [
         s for s in report.skipped if "not in the policy" not in s and "not found" not in s

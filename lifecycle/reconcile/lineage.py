@@ -7,12 +7,15 @@ Only galleries in the policy are read: the app's permissions cover them and noth
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
 
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.gallery import GalleryGateway
+from lifecycle.gateways.storage import StateStore
 from lifecycle.model import ImageRef, ObservedImage, ObservedVersion, VersionRef, parse_version_id
 from lifecycle.planning.gates import parent_key
 from lifecycle.planning.lineage import (
@@ -46,6 +49,33 @@ class LineageReads:
         self._images: dict[str, ObservedImage | str] = {}
         self._skus: dict[tuple[str, str, str, str, str], list[str] | str] = {}
         self._revoked: set[str] = set()
+        self._shared: tuple[StateStore, str] | None = None
+
+    def share(self, store: StateStore, sweep: str) -> None:
+        """Share Marketplace lists with the other images of the same sweep (fan-out runs each image apart):
+        the first to list a sku keeps the answer in the state container, the others of that sweep read it."""
+        self._shared = (store, sweep)
+
+    def _shared_list(self, key: str) -> tuple[list[str] | None, str | None]:
+        if self._shared is None:
+            return None, None
+        store, sweep = self._shared
+        try:
+            document, etag = store.read_json(_shared_name(key))
+        except GatewayError:
+            return None, None  # the cache is only a saving: ARM is asked instead
+        if document and document.get("sweep") == sweep and isinstance(document.get("versions"), list):
+            return [str(v) for v in document["versions"]], etag
+        return None, etag
+
+    def _keep_list(self, key: str, versions: list[str], etag: str | None) -> None:
+        if self._shared is None:
+            return
+        store, sweep = self._shared
+        # Another image of the sweep kept it first (PreconditionFailed), or the store is out of reach: the
+        # list is in hand either way.
+        with contextlib.suppress(GatewayError):
+            store.write_json(_shared_name(key), {"sweep": sweep, "sku": key, "versions": versions}, etag=etag)
 
     # -- what this run revoked ------------------------------------------------------------------------------
     def note_revoked(self, version_ids: Iterable[str]) -> None:
@@ -83,10 +113,17 @@ class LineageReads:
             if key in self._skus:
                 return self._skus[key]
         found: list[str] | str
+        shared_key = "|".join(key)
+        kept, etag = self._shared_list(shared_key)
+        if kept is not None:
+            with self._lock:
+                self._skus[key] = kept
+            return kept
         try:
             found = self._gallery.marketplace_versions(
                 subscription, location, base.publisher, base.offer, base.sku
             )
+            self._keep_list(shared_key, found, etag)
         except GatewayError as exc:
             found = (
                 f"cannot list the versions of {base.publisher}:{base.offer}:{base.sku} in {location}: {exc}"
@@ -134,3 +171,7 @@ class LineageReads:
         if isinstance(listed, str):
             return BaseObservation(base.urn, problem=listed)
         return marketplace_update(base, listed)
+
+
+def _shared_name(key: str) -> str:
+    return f"bases/{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"

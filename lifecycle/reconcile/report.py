@@ -42,6 +42,7 @@ class Trigger:
     build: BuildCompleted | None = None
     event_id: str | None = None
     gate: GateRequest | None = None
+    sweep: str | None = None  # the sweep a fan-out message belongs to (its time): shares reads across images
 
 
 @dataclass

@@ -65,6 +65,9 @@ class Reconciler:
         ctx = RunContext(
             self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=_deletes_paused(status.problem)
         )
+        if trigger.sweep and not self.plan_only:
+            # The images of one fanned-out sweep run apart: they share base-image reads through the store.
+            ctx.lineage.share(self.rt.store, trigger.sweep)
         try:
             targets = list(self.targets(policy, trigger, report))
         except GatewayError as exc:
