@@ -26,6 +26,12 @@ from enum import IntEnum
 UPDATE_VERSION = "CreateUpdateGalleryImageVersion"
 DELETE_VERSION = "DeleteGalleryImageVersion"
 
+# ARM's own buckets refill at 10 writes and 10 deletes per second per subscription (PRODUCT.md section 2):
+# when `x-ms-ratelimit-remaining-subscription-writes` says the bucket is nearly empty, a write waits the
+# fraction of a second the refill takes instead of meeting a 429.
+ARM_REFILL = 10.0
+ARM_KEEP = 2.0
+MAX_PACE = 2.0  # seconds one write may wait for ARM's bucket; a longer wait defers it
 ANSWER_SKEW = 5.0  # seconds within which a higher count than the last one seen is an older answer
 
 _RESOURCE_VALUE = re.compile(r"^\s*(?P<rp>[^/;]+)/(?P<name>[^;]+);(?P<left>-?\d+)\s*$")
@@ -73,6 +79,9 @@ class WriteBudget:
         self._lock = threading.Condition()
         self._ops: dict[tuple[str, str], _Operation] = {}
         self._blocked_sub: dict[str, float] = {}
+        self._arm: dict[tuple[str, str], list[float]] = {}  # (sub, writes|deletes) -> [left, seen, in flight]
+        self.sleep: Callable[[float], None] = time.sleep
+        self.paced = 0.0  # seconds writes waited for ARM's bucket
         self.throttled = 0  # 429 answers seen
         self.deferred = 0  # writes this budget refused
 
@@ -84,6 +93,12 @@ class WriteBudget:
         sub = match.group("sub").lower()
         lowered = {k.lower(): v for k, v in headers.items()}
         now = self._clock()
+        for kind in ("writes", "deletes"):
+            arm_left = _seconds(lowered.get(f"x-ms-ratelimit-remaining-subscription-{kind}"))
+            if arm_left is not None:
+                with self._lock:
+                    bucket = self._arm.get((sub, kind))
+                    self._arm[(sub, kind)] = [arm_left, now, max(0.0, (bucket[2] if bucket else 0.0) - 1)]
         retry_after = _seconds(lowered.get("retry-after"))
         values = [
             m
@@ -157,7 +172,26 @@ class WriteBudget:
                         f"{max(0, window.left - op.spent)} left in {name}"
                     )
             op.spent += 1
-            return None
+            wait = self._arm_wait(sub, "deletes" if operation == DELETE_VERSION else "writes", now)
+        if wait > MAX_PACE:
+            with self._lock:
+                op.spent = max(0, op.spent - 1)
+                self.deferred += 1
+            return f"ARM's write bucket in subscription {sub} is empty for {wait:.1f} s"
+        if wait > 0:
+            self.paced += wait
+            self.sleep(wait)
+        return None
+
+    def _arm_wait(self, sub: str, kind: str, now: float) -> float:
+        """Take one token of ARM's bucket as last reported (refilled since); seconds until it is there."""
+        known = self._arm.get((sub, kind))
+        if known is None:
+            return 0.0
+        left, seen, in_flight = known
+        tokens = left + (now - seen) * ARM_REFILL - in_flight
+        known[2] = in_flight + 1
+        return max(0.0, (ARM_KEEP + 1 - tokens) / ARM_REFILL)
 
     def remaining(self, subscription: str, operation: str) -> int | None:
         """The smallest known remaining count (for reports), or None when no answer said."""

@@ -106,3 +106,14 @@ def _action(kind: ActionKind) -> Action:
 )
 def test_priority_lanes(kinds: list[ActionKind], tags: dict[str, str], lane: Lane) -> None:
     assert lane_of([_action(k) for k in kinds], builders.version("1.0.0", tags=tags)) is lane
+
+
+def test_a_nearly_empty_arm_bucket_paces_writes_instead_of_meeting_a_429() -> None:
+    clock = Clock()
+    budget = WriteBudget(clock=clock)
+    waits: list[float] = []
+    budget.sleep = waits.append
+    budget.observe(URL, 200, {**header(300, 1000), "x-ms-ratelimit-remaining-subscription-writes": "4"})
+    assert [budget.admit(SUB, UPDATE_VERSION, Lane.BULK) for _ in range(4)] == [None] * 4
+    # 4 tokens, 2 kept: two writes go at once, the next ones wait for the refill (10 per second).
+    assert waits == pytest.approx([0.1, 0.2])
