@@ -56,6 +56,7 @@ demo: setup
 bench: setup
 	$(PY) bench/cold_start.py
 	$(PY) bench/sweep.py
+	$(PY) bench/fleet.py
 	$(PY) bench/report.py
 
 clean:

@@ -116,7 +116,7 @@ def setup(emulator: Any, subs: list[str], images: int, versions: int) -> tuple[P
     build(emulator, subs, images, versions, start)
     now = start + timedelta(days=10)
     emulator.set_time(now)
-    time.sleep(max(0.0, ARM_BURST / ARM_RATE / 4))  # ARM's buckets refill on real time
+    time.sleep(ARM_BURST / ARM_RATE + 1)  # ARM's buckets refill on real time: start the edit with them full
     emulator.control("POST", "config", {"latency_ms": 100, "throttle": True})
     workdir = Path(tempfile.mkdtemp(prefix="lifecycle-fleet-"))
     os.environ.update(
