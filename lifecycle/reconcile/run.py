@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle import budget
+from lifecycle import outbox as ob
 from lifecycle import tags as lt
 from lifecycle.actions import Action
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION
@@ -348,12 +349,45 @@ class Reconciler:
             report.skipped.append(f"{scope.id}: not in the policy's scope")
 
     def _publish(self, notifications: list[Notification], report: RunReport) -> None:
-        if not notifications:
+        """Deliver the run's own events (ConfigRejected) through the run outbox (`outbox/run.json` in the
+        state container): recorded first, sent, then dropped; what the topic refuses is sent again by a
+        later run under the same id, like an image's events."""
+        if self.plan_only:
             return
         try:
-            self.rt.publisher.publish(notifications)
+            saved, etag = self.rt.store.read_json(RUN_OUTBOX)
+            entries = [ob.OutboxEntry.from_json(e) for e in (saved or {}).get("outbox", [])]
+            recorded = iso(self.at or self.rt.clock())
+            new = [ob.for_observation(n, etag=None, recorded=recorded) for n in notifications]
+            merged = ob.merge(entries, new)
+            if len(merged) != len(entries):
+                etag = self.rt.store.write_json(RUN_OUTBOX, _outbox_document(merged), etag=etag)
+        except GatewayError as exc:
+            # Without its record the event can still go out now; it is only not kept for a retry.
+            log.warning("run outbox unavailable", extra={"error": str(exc)})
+            merged, etag = [ob.for_observation(n, etag=None) for n in notifications], None
+        pending = ob.unsent(merged)
+        if not pending:
+            return
+        try:
+            self.rt.publisher.publish([e.notification() for e in pending])
         except Exception as exc:  # delivery failure must not undo or hide the writes already made
-            report.errors.append(f"publishing {len(notifications)} lifecycle events failed: {exc}")
+            report.errors.append(
+                f"publishing {len(pending)} lifecycle events failed, kept for a later run: {exc}"
+            )
+            return
+        if etag is not None:
+            try:
+                self.rt.store.write_json(RUN_OUTBOX, _outbox_document([]), etag=etag)
+            except GatewayError as exc:  # sent but not marked: resent later under the same ids
+                log.warning("sent run events not marked sent", extra={"error": str(exc)})
+
+
+RUN_OUTBOX = "outbox/run.json"
+
+
+def _outbox_document(entries: list[ob.OutboxEntry]) -> dict[str, Any]:
+    return {"outbox": [e.to_json() for e in entries]}
 
 
 # Bounds the walk down a family tree (a base-image cycle written by hand must not loop).

@@ -132,3 +132,22 @@ def test_a_failed_write_announces_nothing(env: Env) -> None:
     assert [(o.action.kind.value, o.status) for o in report.outcomes] == [("delete", "failed")]
     assert env.emulator.events()[before:] == []
     assert outbox(env) == []
+
+
+def test_a_policy_rejection_announced_while_the_topic_is_down_arrives_later_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.put_policy(policy())
+    sweep(env)
+    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", DOWN)
+    env.put_policy(policy().replace('"keep_latest": 1', '"keep_latest": -1'))
+    down = sweep(env)
+    assert any("kept for a later run" in e for e in down.errors), down.errors
+    assert [e["type"] for e in env.emulator.events()] == []
+
+    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{env.emulator.endpoint}/api/events")
+    sweep(env)
+    sweep(env)
+    received = env.emulator.events()
+    assert [e["type"] for e in received] == ["ImageLifecycle.ConfigRejected"]
+    assert "keep_latest" in json.dumps(received[0]["data"])
