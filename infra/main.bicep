@@ -1,6 +1,8 @@
 // Image lifecycle automation for Azure Compute Gallery: composition only, every resource lives in a module.
-// Deploys the app's resource group, the function app and its storage, telemetry, Event Grid wiring and the
-// least-privilege roles it needs on the galleries' resource groups.
+// Deploys the app's resource group, the function app and its storage, telemetry, Event Grid wiring and
+// exactly the ARM permissions `python -m lifecycle permissions` derives from the policy: the gallery role
+// at the galleries' resource groups, VM and scale-set reads at the subscriptions whose machines may use
+// the galleries, Image Builder read and run at the templates' resource groups.
 targetScope = 'subscription'
 
 @description('Name of the environment (azd environment name); seeds resource names and the azd-env-name tag.')
@@ -14,9 +16,21 @@ param location string
 @description('Name of the resource group created for the app; empty means rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Names of the existing resource groups (in this subscription) that hold the galleries the policy manages. The app gets its custom role on each of them and nowhere else.')
+@description('Name of the existing resource group (in this subscription) that holds the galleries the policy manages (LIFECYCLE_GALLERY_RESOURCE_GROUP). The app gets its gallery role there.')
 @minLength(1)
-param galleryResourceGroupNames array
+param galleryResourceGroupName string
+
+@description('Names of more existing galleries\' resource groups in this subscription, beyond galleryResourceGroupName.')
+param additionalGalleryResourceGroupNames array = []
+
+@description('Resource group (in this subscription) of the Image Builder template the policy\'s rebakes run (rebake.image_template; LIFECYCLE_TEMPLATE_RESOURCE_GROUP); empty when no rebake runs a template. The app may read and run templates there and nowhere else.')
+param imageTemplateResourceGroupName string = ''
+
+@description('Names of more Image Builder templates\' resource groups in this subscription.')
+param additionalImageTemplateResourceGroupNames array = []
+
+@description('Subscriptions, besides this one, whose VMs and scale sets may use the galleries\' images (the policy\'s galleries[].consumer_subscriptions): the in-use check reads the machines there.')
+param consumerSubscriptionIds array = []
 
 @description('Where ARM resource events are taken from: resourceGroup = one Event Grid system topic in each galleries\' resource group; subscription = one subscription-wide system topic (use it when a resource group already has a system topic, since Azure allows one per source).')
 @allowed([
@@ -85,7 +99,7 @@ param logDailyQuotaGb int = -1
 @description('Object ids of users or groups allowed to upload the policy (Storage Blob Data Contributor on the lifecycle-config container only). azd passes the signed-in principal.')
 param policyEditorPrincipalIds array = []
 
-@description('Object ids of build pipelines allowed to publish ImageLifecycle.BuildCompleted (EventGrid Data Sender on the custom topic only).')
+@description('Object ids of build pipelines allowed to publish ImageLifecycle.BuildCompleted and VersionApproved (EventGrid Data Sender on the builds topic only).')
 param eventPublisherPrincipalIds array = []
 
 @description('Tags applied to every resource, in addition to azd-env-name.')
@@ -98,6 +112,29 @@ var allTags = union(tags, {
 })
 var functionName = 'on_event'
 var deploymentContainerName = 'app-package-${resourceToken}'
+
+var galleryResourceGroupNames = union([galleryResourceGroupName], additionalGalleryResourceGroupNames)
+var imageTemplateResourceGroupNames = union(empty(imageTemplateResourceGroupName) ? [] : [imageTemplateResourceGroupName], additionalImageTemplateResourceGroupNames)
+var inUseSubscriptionIds = union([subscription().subscriptionId], consumerSubscriptionIds)
+
+// The ARM actions, exactly as `python -m lifecycle permissions` lists them per scope
+// (tests/infra/test_infra_permissions.py compares the two).
+var galleryActions = [
+  'Microsoft.Compute/galleries/read'
+  'Microsoft.Compute/galleries/images/read'
+  'Microsoft.Compute/galleries/images/versions/read'
+  'Microsoft.Compute/galleries/images/versions/write'
+  'Microsoft.Compute/galleries/images/versions/delete'
+]
+var inUseActions = [
+  'Microsoft.Compute/virtualMachines/read'
+  'Microsoft.Compute/virtualMachineScaleSets/read'
+  'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read'
+]
+var templateActions = [
+  'Microsoft.VirtualMachineImages/imageTemplates/read'
+  'Microsoft.VirtualMachineImages/imageTemplates/run/action'
+]
 
 var galleryFilters = [
   for rgName in galleryResourceGroupNames: {
@@ -156,6 +193,28 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  scope: rg
+  params: {
+    name: 'sthost${take(resourceToken, 18)}'
+    location: location
+    skuName: storageSkuName
+    publicNetworkAccess: storagePublicNetworkAccess
+    tags: allTags
+  }
+}
+
+module deploymentIdentity 'modules/identity.bicep' = {
+  name: 'deployment-identity'
+  scope: rg
+  params: {
+    name: 'id-deploy-${resourceToken}'
+    location: location
+    tags: allTags
+  }
+}
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg
@@ -169,6 +228,20 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// Two custom topics, so no sender can pass for another: pipelines publish builds and approvals into one
+// (the function subscribes to it); only the app publishes lifecycle events into the other.
+module buildsTopic 'modules/lifecycle-topic.bicep' = {
+  name: 'builds-topic'
+  scope: rg
+  params: {
+    name: 'evgt-builds-${resourceToken}'
+    location: location
+    publicNetworkAccess: topicPublicNetworkAccess
+    deadLetterIdentity: true
+    tags: allTags
+  }
+}
+
 module lifecycleTopic 'modules/lifecycle-topic.bicep' = {
   name: 'lifecycle-topic'
   scope: rg
@@ -176,6 +249,7 @@ module lifecycleTopic 'modules/lifecycle-topic.bicep' = {
     name: 'evgt-lifecycle-${resourceToken}'
     location: location
     publicNetworkAccess: topicPublicNetworkAccess
+    deadLetterIdentity: false
     tags: allTags
   }
 }
@@ -189,7 +263,8 @@ module functionApp 'modules/function-app.bicep' = {
     location: location
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    storageAccountName: storage.outputs.name
+    deploymentIdentityId: deploymentIdentity.outputs.id
+    hostStorageAccountName: hostStorage.outputs.name
     blobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
     configContainerName: storage.outputs.configContainerName
@@ -208,7 +283,7 @@ module buildEvents 'modules/build-events.bicep' = {
   name: 'build-events'
   scope: rg
   params: {
-    topicName: lifecycleTopic.outputs.name
+    topicName: buildsTopic.outputs.name
     functionAppId: functionApp.outputs.id
     functionName: functionName
     subscribeFunction: subscribeFunctionToEvents
@@ -262,11 +337,39 @@ module resourceEvents 'modules/resource-events.bicep' = [
   }
 ]
 
-module customRole 'modules/role-definition.bicep' = {
+module galleryRole 'modules/role-definition.bicep' = {
   name: 'role-definition-${resourceToken}'
   params: {
     roleName: 'Gallery lifecycle operator (${environmentName}, ${resourceToken})'
+    // The key of the role this deployment has always created: an upgrade updates it in place.
+    roleKey: 'gallery-lifecycle-operator'
+    roleDescription: 'Image lifecycle automation: read galleries and image definitions; read, write and delete image versions.'
+    actions: galleryActions
     assignableScopes: [for rgName in galleryResourceGroupNames: '${subscription().id}/resourceGroups/${rgName}']
+    nameSeed: '${environmentName}-${resourceToken}'
+  }
+}
+
+module inUseRole 'modules/role-definition.bicep' = {
+  name: 'role-definition-in-use-${resourceToken}'
+  params: {
+    roleName: 'Gallery lifecycle in-use reader (${environmentName}, ${resourceToken})'
+    roleKey: 'gallery-lifecycle-in-use-reader'
+    roleDescription: 'Image lifecycle automation: list VMs and scale sets to find the image versions in use.'
+    actions: inUseActions
+    assignableScopes: [for subscriptionId in inUseSubscriptionIds: '/subscriptions/${subscriptionId}']
+    nameSeed: '${environmentName}-${resourceToken}'
+  }
+}
+
+module templateRole 'modules/role-definition.bicep' = if (!empty(imageTemplateResourceGroupNames)) {
+  name: 'role-definition-templates-${resourceToken}'
+  params: {
+    roleName: 'Gallery lifecycle template runner (${environmentName}, ${resourceToken})'
+    roleKey: 'gallery-lifecycle-template-runner'
+    roleDescription: 'Image lifecycle automation: read Image Builder templates and start their runs (rebakes).'
+    actions: templateActions
+    assignableScopes: [for rgName in imageTemplateResourceGroupNames: '${subscription().id}/resourceGroups/${rgName}']
     nameSeed: '${environmentName}-${resourceToken}'
   }
 }
@@ -276,13 +379,18 @@ module appRoles 'modules/roles-app.bicep' = {
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
+    hostStorageAccountName: hostStorage.outputs.name
     configContainerName: storage.outputs.configContainerName
+    stateContainerName: storage.outputs.stateContainerName
+    deploymentContainerName: storage.outputs.deploymentContainerName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
-    topicName: lifecycleTopic.outputs.name
+    buildsTopicName: buildsTopic.outputs.name
+    lifecycleTopicName: lifecycleTopic.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appPrincipalId: identity.outputs.principalId
+    deploymentPrincipalId: deploymentIdentity.outputs.principalId
     deadLetterWriterPrincipalIds: [
-      lifecycleTopic.outputs.principalId
+      buildsTopic.outputs.principalId
       policyEvents.outputs.principalId
     ]
     resourceEventsPrincipalIds: [for i in range(0, length(resourceEventTopics)): resourceEvents[i].outputs.principalId]
@@ -291,7 +399,7 @@ module appRoles 'modules/roles-app.bicep' = {
   }
 }
 
-module galleryRoles 'modules/roles-gallery.bicep' = [
+module galleryRoles 'modules/roles-resource-group.bicep' = [
   for rgName in galleryResourceGroupNames: {
     name: 'roles-gallery-${uniqueString(rgName)}-${resourceToken}'
     scope: resourceGroup(rgName)
@@ -299,9 +407,43 @@ module galleryRoles 'modules/roles-gallery.bicep' = [
       roleAssignments: [
         {
           principalId: identity.outputs.principalId
-          roleDefinitionId: customRole.outputs.id
+          roleDefinitionId: galleryRole.outputs.id
           principalType: 'ServicePrincipal'
           description: 'Image lifecycle function app: manage image versions in this resource group\'s galleries.'
+        }
+      ]
+    }
+  }
+]
+
+module inUseRoles 'modules/roles-subscription.bicep' = [
+  for subscriptionId in inUseSubscriptionIds: {
+    name: 'roles-in-use-${uniqueString(subscriptionId)}-${resourceToken}'
+    scope: subscription(subscriptionId)
+    params: {
+      roleAssignments: [
+        {
+          principalId: identity.outputs.principalId
+          roleDefinitionId: inUseRole.outputs.id
+          principalType: 'ServicePrincipal'
+          description: 'Image lifecycle function app: list VMs and scale sets to find image versions in use.'
+        }
+      ]
+    }
+  }
+]
+
+module templateRoles 'modules/roles-resource-group.bicep' = [
+  for rgName in imageTemplateResourceGroupNames: {
+    name: 'roles-template-${uniqueString(rgName)}-${resourceToken}'
+    scope: resourceGroup(rgName)
+    params: {
+      roleAssignments: [
+        {
+          principalId: identity.outputs.principalId
+          roleDefinitionId: templateRole.outputs.id
+          principalType: 'ServicePrincipal'
+          description: 'Image lifecycle function app: read and run the Image Builder templates of rebakes.'
         }
       ]
     }
@@ -329,11 +471,20 @@ output LIFECYCLE_POLICY_BLOB string = policyBlobName
 @description('URL the app reads the policy from.')
 output LIFECYCLE_CONFIG_URL string = '${storage.outputs.blobEndpoint}${storage.outputs.configContainerName}/${policyBlobName}'
 
-@description('Endpoint of the custom topic that takes ImageLifecycle.BuildCompleted and carries lifecycle events out.')
+@description('Endpoint of the topic the app publishes lifecycle events to (subscribe your consumers here).')
 output LIFECYCLE_EVENTS_ENDPOINT string = lifecycleTopic.outputs.endpoint
 
+@description('Endpoint of the topic build pipelines publish ImageLifecycle.BuildCompleted and VersionApproved to.')
+output LIFECYCLE_BUILDS_ENDPOINT string = buildsTopic.outputs.endpoint
+
 @description('Resource id of the custom role assigned at the galleries\' resource groups.')
-output LIFECYCLE_ROLE_DEFINITION_ID string = customRole.outputs.id
+output LIFECYCLE_ROLE_DEFINITION_ID string = galleryRole.outputs.id
+
+@description('Principal id of the app\'s identity (the predown hook removes its role assignments outside the app\'s resource group).')
+output LIFECYCLE_APP_PRINCIPAL_ID string = identity.outputs.principalId
+
+@description('Token in this environment\'s resource names (the predown hook finds the system topics and custom roles by it).')
+output LIFECYCLE_RESOURCE_TOKEN string = resourceToken
 
 @description('Whether the Event Grid subscriptions to the function exist (the postdeploy hook turns them on).')
 output LIFECYCLE_SUBSCRIBE_EVENTS bool = subscribeFunctionToEvents

@@ -1,5 +1,5 @@
-// The custom topic's subscription to the function: only ImageLifecycle.BuildCompleted is routed to it, so the
-// app never receives the lifecycle events it publishes into the same topic.
+// The builds topic's subscription to the function: ImageLifecycle.BuildCompleted and VersionApproved from the
+// pipelines. The app's own lifecycle events go to another topic and never reach it.
 
 @description('Name of the existing custom topic.')
 param topicName string
@@ -49,6 +49,7 @@ resource buildCompleted 'Microsoft.EventGrid/topics/eventSubscriptions@2025-02-1
     filter: {
       includedEventTypes: [
         'ImageLifecycle.BuildCompleted'
+        'ImageLifecycle.VersionApproved'
       ]
     }
     retryPolicy: {

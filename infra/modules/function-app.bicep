@@ -16,8 +16,11 @@ param identityId string
 @description('Client id of the user-assigned identity (AZURE_CLIENT_ID and AzureWebJobsStorage__clientId).')
 param identityClientId string
 
-@description('Name of the app\'s storage account (host storage, policy, state, deployment package).')
-param storageAccountName string
+@description('Resource id of the user-assigned identity the platform reads and writes the deployment package with (the app\'s own identity has no access to the package).')
+param deploymentIdentityId string
+
+@description('Name of the Functions host\'s storage account (AzureWebJobsStorage).')
+param hostStorageAccountName string
 
 @description('Blob endpoint of the app\'s storage account, with a trailing slash.')
 param blobEndpoint string
@@ -85,11 +88,15 @@ var generatedAppSettings = {
   LIFECYCLE_QUEUE_MAX_DEQUEUE: string(queueMaxDequeueCount)
   // DefaultAzureCredential picks the user-assigned identity by this id.
   AZURE_CLIENT_ID: identityClientId
-  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__accountName: hostStorageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // On Python 3.10-3.12 the worker loads its own bundled azure-functions unless told to prefer the app's:
+  // the Event Grid trigger's CloudEvents need the app's azure-functions >= 1.25
+  // (Azure/azure-functions-python-worker#1642). The app checks the version it got at start-up.
+  PYTHON_ISOLATE_WORKER_DEPENDENCIES: '1'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -122,6 +129,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     type: 'UserAssigned'
     userAssignedIdentities: {
       '${identityId}': {}
+      '${deploymentIdentityId}': {}
     }
   }
   properties: {
@@ -148,7 +156,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: '${blobEndpoint}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identityId
+            userAssignedIdentityResourceId: deploymentIdentityId
           }
         }
       }

@@ -1,7 +1,7 @@
-// The custom Event Grid topic of the product (CloudEvents 1.0, Entra auth only): build pipelines publish
-// ImageLifecycle.BuildCompleted into it, the app publishes its ImageLifecycle.* events out through it.
-// Its subscription to the function is a separate module (build-events.bicep): the app needs this topic's
-// endpoint, and the subscription needs the app.
+// A custom Event Grid topic of the product (CloudEvents 1.0, Entra auth only), deployed twice: the builds
+// topic (pipelines publish ImageLifecycle.BuildCompleted and VersionApproved; the function subscribes to it,
+// in build-events.bicep) and the lifecycle topic (only the app publishes ImageLifecycle.* events out).
+// Separate topics mean a pipeline cannot forge lifecycle events and the app cannot forge builds.
 
 @description('Name of the custom topic.')
 param name string
@@ -16,6 +16,9 @@ param location string
 ])
 param publicNetworkAccess string = 'Enabled'
 
+@description('Give the topic a managed identity to write dead letters with (only a topic with subscriptions to the function needs one).')
+param deadLetterIdentity bool
+
 @description('Tags applied to the topic.')
 param tags object = {}
 
@@ -26,7 +29,7 @@ resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   tags: tags
   identity: {
     // Used to write dead letters: no storage key or SAS lives in the subscription.
-    type: 'SystemAssigned'
+    type: deadLetterIdentity ? 'SystemAssigned' : 'None'
   }
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
@@ -45,5 +48,6 @@ output name string = topic.name
 @description('Publishing endpoint of the topic.')
 output endpoint string = topic.properties.endpoint
 
-@description('Principal id of the topic\'s identity, which writes dead letters.')
-output principalId string = topic.identity.principalId
+@description('Principal id of the topic\'s identity, which writes dead letters (empty without one).')
+output principalId string = deadLetterIdentity ? topic.identity.principalId : ''
+

@@ -1,12 +1,21 @@
-// The custom role holding exactly the ARM actions the app performs on galleries, Image Builder templates and
-// the VMs / scale sets it checks for versions in use. Defined at subscription scope, assignable only at the
-// galleries' resource groups.
+// One custom role holding exactly the ARM actions the app performs at one kind of scope (see
+// `python -m lifecycle permissions`). Defined at subscription scope, assignable only where it is assigned.
 targetScope = 'subscription'
 
 @description('Display name of the role; unique in the tenant, so it carries the environment and subscription.')
 param roleName string
 
-@description('Resource ids of the resource groups the role may be assigned at (the galleries\' resource groups).')
+@description('Stable key of the role within the deployment (seeds the role definition\'s guid).')
+param roleKey string
+
+@description('What the role is for.')
+param roleDescription string
+
+@description('The ARM actions of the role (no wildcards, no data actions).')
+@minLength(1)
+param actions array
+
+@description('Resource ids of the scopes the role may be assigned at: the scopes it is assigned at and no others.')
 @minLength(1)
 param assignableScopes array
 
@@ -14,27 +23,15 @@ param assignableScopes array
 param nameSeed string
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'gallery-lifecycle-operator', nameSeed)
+  name: guid(subscription().id, roleKey, nameSeed)
   properties: {
     roleName: roleName
-    description: 'Image lifecycle automation: read galleries and image definitions; read, write and delete image versions; read and run Image Builder templates; read VMs and scale sets to find versions in use; poll compute long-running operations.'
+    description: roleDescription
     type: 'CustomRole'
     assignableScopes: assignableScopes
     permissions: [
       {
-        actions: [
-          'Microsoft.Compute/galleries/read'
-          'Microsoft.Compute/galleries/images/read'
-          'Microsoft.Compute/galleries/images/versions/read'
-          'Microsoft.Compute/galleries/images/versions/write'
-          'Microsoft.Compute/galleries/images/versions/delete'
-          'Microsoft.VirtualMachineImages/imageTemplates/read'
-          'Microsoft.VirtualMachineImages/imageTemplates/run/action'
-          'Microsoft.Compute/virtualMachines/read'
-          'Microsoft.Compute/virtualMachineScaleSets/read'
-          'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read'
-          'Microsoft.Compute/locations/capsOperations/read'
-        ]
+        actions: actions
         notActions: []
         dataActions: []
         notDataActions: []

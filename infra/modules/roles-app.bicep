@@ -1,18 +1,32 @@
 // Every role assignment inside the app's resource group, each on the narrowest resource that works:
-// the app's identity on its own storage account, topic and telemetry; the Event Grid topics' identities on
-// the dead-letter container only; policy editors on the policy container only; publishers on the topic only.
+// the app's identity reads the policy container, writes the state container, owns the host's storage
+// account, sends to the lifecycle topic and publishes telemetry; the deployment identity writes the package
+// container; the topics' identities write the dead-letter container; policy editors write the policy
+// container; pipelines send to the builds topic. The data roles listed by `python -m lifecycle permissions`.
 
-@description('Name of the app\'s storage account.')
+@description('Name of the app\'s data storage account (policy, state, dead letters, deployment package).')
 param storageAccountName string
+
+@description('Name of the Functions host\'s storage account (AzureWebJobsStorage).')
+param hostStorageAccountName string
 
 @description('Container holding the policy document.')
 param configContainerName string
 
+@description('Container holding run state, leases and the audit log.')
+param stateContainerName string
+
+@description('Container the Flex Consumption plan deploys the package from.')
+param deploymentContainerName string
+
 @description('Container Event Grid dead-letters into.')
 param deadLetterContainerName string
 
-@description('Name of the custom Event Grid topic.')
-param topicName string
+@description('Name of the builds topic (pipelines publish into it).')
+param buildsTopicName string
+
+@description('Name of the lifecycle topic (the app publishes into it).')
+param lifecycleTopicName string
 
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
@@ -20,7 +34,10 @@ param applicationInsightsName string
 @description('Principal id of the function app\'s user-assigned identity.')
 param appPrincipalId string
 
-@description('Principal ids of the custom topic\'s and the storage system topic\'s identities (they write dead letters).')
+@description('Principal id of the identity the platform reads and writes the deployment package with.')
+param deploymentPrincipalId string
+
+@description('Principal ids of the builds topic\'s and the storage system topic\'s identities (they write dead letters).')
 param deadLetterWriterPrincipalIds array
 
 @description('Principal ids of the ARM resource-event system topics\' identities (they write dead letters).')
@@ -29,53 +46,23 @@ param resourceEventsPrincipalIds array
 @description('Principal ids (users or groups) allowed to upload the policy: Storage Blob Data Contributor on the policy container only.')
 param policyEditorPrincipalIds array = []
 
-@description('Principal ids (build pipelines) allowed to publish ImageLifecycle.BuildCompleted: EventGrid Data Sender on the topic only.')
+@description('Principal ids (build pipelines) allowed to publish ImageLifecycle.BuildCompleted and VersionApproved: EventGrid Data Sender on the builds topic only.')
 param eventPublisherPrincipalIds array = []
 
-// Built-in role ids. Storage Blob Data Contributor, not Owner: blob leases and container creation by the
-// Functions host are covered by it; Owner would only add POSIX ACL management.
+// Built-in role ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var storageBlobDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
-var storageQueueDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
+var storageBlobDataReader = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1')
 var eventGridDataSender = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'd5a91429-5739-47e2-a06b-3470a27159e7')
 var monitoringMetricsPublisher = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '3913510d-42f4-4e42-8a64-420c390055eb')
 
-var storageAccountAssignments = [
-  {
-    principalId: appPrincipalId
-    roleDefinitionId: storageBlobDataContributor
-    principalType: 'ServicePrincipal'
-    description: 'Function app: policy, state, leases, audit log, host storage and deployment package.'
-  }
-  {
-    principalId: appPrincipalId
-    roleDefinitionId: storageQueueDataContributor
-    principalType: 'ServicePrincipal'
-    description: 'Function app: Functions host queues.'
-  }
-]
-
-var topicAssignments = [
-  {
-    principalId: appPrincipalId
-    roleDefinitionId: eventGridDataSender
-    principalType: 'ServicePrincipal'
-    description: 'Function app: publishes ImageLifecycle events.'
-  }
-]
-
-var appInsightsAssignments = [
-  {
-    principalId: appPrincipalId
-    roleDefinitionId: monitoringMetricsPublisher
-    principalType: 'ServicePrincipal'
-    description: 'Function app: sends telemetry with Entra auth (local auth is disabled).'
-  }
-]
-
-var deadLetterWriters = concat(deadLetterWriterPrincipalIds, resourceEventsPrincipalIds)
+var deadLetterWriters = filter(concat(deadLetterWriterPrincipalIds, resourceEventsPrincipalIds), id => !empty(id))
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageAccountName
 }
 
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
@@ -88,54 +75,111 @@ resource configContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
   name: configContainerName
 }
 
+resource stateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: stateContainerName
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: deploymentContainerName
+}
+
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: deadLetterContainerName
 }
 
-resource topic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
-  name: topicName
+resource buildsTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
+  name: buildsTopicName
+}
+
+resource lifecycleTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
+  name: lifecycleTopicName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-resource storageAccountRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for assignment in storageAccountAssignments: {
-    name: guid(storage.id, assignment.principalId, assignment.roleDefinitionId)
-    scope: storage
+// The app reads its policy and never writes it: an app that could rewrite its own policy could grant itself
+// deletes.
+resource configReaderRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in [appPrincipalId]: {
+    name: guid(configContainer.id, principalId, storageBlobDataReader)
+    scope: configContainer
     properties: {
-      principalId: assignment.principalId
-      roleDefinitionId: assignment.roleDefinitionId
-      principalType: assignment.principalType
-      description: assignment.description
+      principalId: principalId
+      roleDefinitionId: storageBlobDataReader
+      principalType: 'ServicePrincipal'
+      description: 'Function app: reads the lifecycle policy.'
     }
   }
 ]
 
-resource topicRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for assignment in topicAssignments: {
-    name: guid(topic.id, assignment.principalId, assignment.roleDefinitionId)
-    scope: topic
+resource stateWriterRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in [appPrincipalId]: {
+    name: guid(stateContainer.id, principalId, storageBlobDataContributor)
+    scope: stateContainer
     properties: {
-      principalId: assignment.principalId
-      roleDefinitionId: assignment.roleDefinitionId
-      principalType: assignment.principalType
-      description: assignment.description
+      principalId: principalId
+      roleDefinitionId: storageBlobDataContributor
+      principalType: 'ServicePrincipal'
+      description: 'Function app: run state, leases, audit log, the last accepted policy.'
+    }
+  }
+]
+
+// The host creates its own containers (locks, timer state, keys): it needs the whole account, which holds
+// nothing else.
+resource hostStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in [appPrincipalId]: {
+    name: guid(hostStorage.id, principalId, storageBlobDataContributor)
+    scope: hostStorage
+    properties: {
+      principalId: principalId
+      roleDefinitionId: storageBlobDataContributor
+      principalType: 'ServicePrincipal'
+      description: 'Function app: Functions host storage (AzureWebJobsStorage).'
+    }
+  }
+]
+
+resource packageWriterRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in [deploymentPrincipalId]: {
+    name: guid(deploymentContainer.id, principalId, storageBlobDataContributor)
+    scope: deploymentContainer
+    properties: {
+      principalId: principalId
+      roleDefinitionId: storageBlobDataContributor
+      principalType: 'ServicePrincipal'
+      description: 'Deployment identity: the Flex Consumption package.'
+    }
+  }
+]
+
+resource lifecycleSenderRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in [appPrincipalId]: {
+    name: guid(lifecycleTopic.id, principalId, eventGridDataSender)
+    scope: lifecycleTopic
+    properties: {
+      principalId: principalId
+      roleDefinitionId: eventGridDataSender
+      principalType: 'ServicePrincipal'
+      description: 'Function app: publishes ImageLifecycle events.'
     }
   }
 ]
 
 resource appInsightsRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for assignment in appInsightsAssignments: {
-    name: guid(appInsights.id, assignment.principalId, assignment.roleDefinitionId)
+  for principalId in [appPrincipalId]: {
+    name: guid(appInsights.id, principalId, monitoringMetricsPublisher)
     scope: appInsights
     properties: {
-      principalId: assignment.principalId
-      roleDefinitionId: assignment.roleDefinitionId
-      principalType: assignment.principalType
-      description: assignment.description
+      principalId: principalId
+      roleDefinitionId: monitoringMetricsPublisher
+      principalType: 'ServicePrincipal'
+      description: 'Function app: sends telemetry with Entra auth (local auth is disabled).'
     }
   }
 ]
@@ -167,18 +211,18 @@ resource policyEditorRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 ]
 
-// Build pipelines that announce finished builds.
+// Build pipelines that announce finished builds and approvals: the builds topic only.
 resource eventPublisherRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for principalId in eventPublisherPrincipalIds: {
-    name: guid(topic.id, principalId, eventGridDataSender)
-    scope: topic
+    name: guid(buildsTopic.id, principalId, eventGridDataSender)
+    scope: buildsTopic
     properties: {
       principalId: principalId
       roleDefinitionId: eventGridDataSender
-      description: 'Build pipeline: publishes ImageLifecycle.BuildCompleted.'
+      description: 'Build pipeline: publishes ImageLifecycle.BuildCompleted and VersionApproved.'
     }
   }
 ]
 
 @description('Number of role assignments this module manages.')
-output count int = length(storageAccountAssignments) + length(topicAssignments) + length(appInsightsAssignments) + length(deadLetterWriters) + length(policyEditorPrincipalIds) + length(eventPublisherPrincipalIds)
+output count int = 6 + length(deadLetterWriters) + length(policyEditorPrincipalIds) + length(eventPublisherPrincipalIds)

@@ -14,6 +14,7 @@ EXPECTED_FILES = {
     "main.bicep",
     "modules/build-events.bicep",
     "modules/function-app.bicep",
+    "modules/host-storage.bicep",
     "modules/identity.bicep",
     "modules/lifecycle-topic.bicep",
     "modules/monitoring.bicep",
@@ -21,7 +22,8 @@ EXPECTED_FILES = {
     "modules/resource-events.bicep",
     "modules/role-definition.bicep",
     "modules/roles-app.bicep",
-    "modules/roles-gallery.bicep",
+    "modules/roles-resource-group.bicep",
+    "modules/roles-subscription.bicep",
     "modules/storage.bicep",
 }
 

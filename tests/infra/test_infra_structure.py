@@ -19,24 +19,10 @@ USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
 # Built-in roles the deployment may hand out, each on one resource (see modules/roles-app.bicep).
 ALLOWED_BUILT_IN_ROLES = {
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
-    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
     "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
-
-CUSTOM_ROLE_ACTIONS = [
-    "Microsoft.Compute/galleries/read",
-    "Microsoft.Compute/galleries/images/read",
-    "Microsoft.Compute/galleries/images/versions/read",
-    "Microsoft.Compute/galleries/images/versions/write",
-    "Microsoft.Compute/galleries/images/versions/delete",
-    "Microsoft.VirtualMachineImages/imageTemplates/read",
-    "Microsoft.VirtualMachineImages/imageTemplates/run/action",
-    "Microsoft.Compute/virtualMachines/read",
-    "Microsoft.Compute/virtualMachineScaleSets/read",
-    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
-    "Microsoft.Compute/locations/capsOperations/read",
-]
 
 APP_SETTINGS = {
     "LIFECYCLE_CONFIG_URL",
@@ -50,6 +36,7 @@ APP_SETTINGS = {
     "AzureWebJobsStorage__clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ISOLATE_WORKER_DEPENDENCIES",
 }
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -155,16 +142,15 @@ def test_dead_letter_writers_get_the_dead_letter_container_only() -> None:
     assert "scope: deadLetterContainer\n" in block
 
 
-def test_custom_role_holds_exactly_the_actions_the_app_uses(templates: dict[str, dict[str, Any]]) -> None:
+def test_custom_roles_hold_only_the_actions_they_are_given(templates: dict[str, dict[str, Any]]) -> None:
+    # Which actions, at which scopes: tests/infra/test_infra_permissions.py compares them with `permissions`.
     definitions = _resources(templates, "Microsoft.Authorization/roleDefinitions")
-    assert len(definitions) == 1
+    assert [file for file, _, _ in definitions] == ["modules/role-definition.bicep"]
     file, _, definition = definitions[0]
     assert templates[file]["globals"]["scope"]["value"] == "subscription"
     permissions = _body(definition)["properties"]["permissions"]
-    assert len(permissions) == 1
-    assert permissions[0]["actions"] == CUSTOM_ROLE_ACTIONS
-    assert permissions[0]["notActions"] == []
-    assert permissions[0]["dataActions"] == []
+    assert permissions == [{"actions": "actions", "notActions": [], "dataActions": [], "notDataActions": []}]
+    assert _body(definition)["properties"]["assignableScopes"] == "assignableScopes"
 
 
 def test_custom_role_is_assignable_at_the_galleries_resource_groups_only() -> None:
@@ -218,8 +204,11 @@ def test_function_app_settings(templates: dict[str, dict[str, Any]]) -> None:
     # The Flex Consumption plan rejects these: the runtime is set in functionAppConfig.
     assert "FUNCTIONS_WORKER_RUNTIME" not in settings
     assert "FUNCTIONS_EXTENSION_VERSION" not in settings
-    # No key-based connection string for the host storage.
+    # No key-based connection string for the host storage, which is an account of its own.
     assert "AzureWebJobsStorage" not in settings
+    assert settings["AzureWebJobsStorage__accountName"] == "hostStorageAccountName"
+    # The worker must load the app's azure-functions (CloudEvents need >= 1.25), not its bundled copy.
+    assert settings["PYTHON_ISOLATE_WORKER_DEPENDENCIES"] == "1"
 
 
 def test_schedule_defaults(templates: dict[str, dict[str, Any]]) -> None:
@@ -228,14 +217,16 @@ def test_schedule_defaults(templates: dict[str, dict[str, Any]]) -> None:
     assert "rebakeSchedule" not in parameters  # rebakes are evaluated on every sweep
 
 
-def test_storage_account_is_identity_only(templates: dict[str, dict[str, Any]]) -> None:
-    [(_, _, account)] = _resources(templates, "Microsoft.Storage/storageAccounts")
-    properties = _body(account)["properties"]
-    assert properties["allowSharedKeyAccess"] is False
-    assert properties["allowBlobPublicAccess"] is False
-    assert properties["minimumTlsVersion"] == "TLS1_2"
-    assert properties["supportsHttpsTrafficOnly"] is True
-    assert properties["publicNetworkAccess"] == "publicNetworkAccess"  # a parameter
+def test_storage_accounts_are_identity_only(templates: dict[str, dict[str, Any]]) -> None:
+    accounts = _resources(templates, "Microsoft.Storage/storageAccounts")
+    assert sorted(file for file, _, _ in accounts) == ["modules/host-storage.bicep", "modules/storage.bicep"]
+    for _, _, account in accounts:
+        properties = _body(account)["properties"]
+        assert properties["allowSharedKeyAccess"] is False
+        assert properties["allowBlobPublicAccess"] is False
+        assert properties["minimumTlsVersion"] == "TLS1_2"
+        assert properties["supportsHttpsTrafficOnly"] is True
+        assert properties["publicNetworkAccess"] == "publicNetworkAccess"  # a parameter
     defaults = {
         name: parameter.get("default")
         for name, parameter in templates["modules/storage.bicep"]["parameters"].items()
@@ -248,6 +239,54 @@ def test_storage_account_is_identity_only(templates: dict[str, dict[str, Any]]) 
     assert all(_body(c)["properties"]["publicAccess"] == "None" for _, _, c in containers)
 
 
+def _assignments_of(text: str, block: str) -> str:
+    start = text.index(f"resource {block} ")
+    return text[start : text.index("\n]\n", start)]
+
+
+@pytest.mark.parametrize(
+    ("block", "principals", "role", "scope"),
+    [
+        ("configReaderRoles", "[appPrincipalId]", "storageBlobDataReader", "configContainer"),
+        ("stateWriterRoles", "[appPrincipalId]", "storageBlobDataContributor", "stateContainer"),
+        ("hostStorageRoles", "[appPrincipalId]", "storageBlobDataContributor", "hostStorage"),
+        (
+            "packageWriterRoles",
+            "[deploymentPrincipalId]",
+            "storageBlobDataContributor",
+            "deploymentContainer",
+        ),
+        ("lifecycleSenderRoles", "[appPrincipalId]", "eventGridDataSender", "lifecycleTopic"),
+        ("appInsightsRoles", "[appPrincipalId]", "monitoringMetricsPublisher", "appInsights"),
+        ("eventPublisherRoles", "eventPublisherPrincipalIds", "eventGridDataSender", "buildsTopic"),
+        ("policyEditorRoles", "policyEditorPrincipalIds", "storageBlobDataContributor", "configContainer"),
+    ],
+)
+def test_each_data_role_sits_on_one_resource(block: str, principals: str, role: str, scope: str) -> None:
+    text = _assignments_of((INFRA / "modules" / "roles-app.bicep").read_text(encoding="utf-8"), block)
+    assert f"for principalId in {principals}:" in text
+    assert f"roleDefinitionId: {role}\n" in text
+    assert f"scope: {scope}\n" in text
+
+
+def test_the_app_never_writes_its_policy_or_its_package() -> None:
+    text = (INFRA / "modules" / "roles-app.bicep").read_text(encoding="utf-8")
+    blocks = [b.split(" ", 1)[0] for b in text.split("\nresource ")[1:] if "roleAssignments@" in b]
+    for block in blocks:
+        body = _assignments_of(text, block)
+        if "appPrincipalId" in body:
+            assert "scope: deploymentContainer\n" not in body, block
+            assert not ("scope: configContainer\n" in body and "storageBlobDataContributor\n" in body), block
+
+
+def test_the_app_sends_to_the_lifecycle_topic_and_the_function_listens_to_the_builds_topic() -> None:
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    build_events = main[main.index("module buildEvents") :]
+    assert "topicName: buildsTopic.outputs.name" in build_events[: build_events.index("\n}\n")]
+    app = main[main.index("module functionApp") :]
+    assert "eventsEndpoint: lifecycleTopic.outputs.endpoint" in app[: app.index("\n}\n")]
+
+
 def test_telemetry_and_topic_accept_entra_auth_only(templates: dict[str, dict[str, Any]]) -> None:
     [(_, _, insights)] = _resources(templates, "Microsoft.Insights/components")
     assert _body(insights)["properties"]["DisableLocalAuth"] is True
@@ -258,9 +297,12 @@ def test_telemetry_and_topic_accept_entra_auth_only(templates: dict[str, dict[st
 
 
 EVENT_SUBSCRIPTIONS = {
-    "modules/resource-events.bicep": ("Microsoft.Resources.ResourceWriteSuccess", "EventGridSchema"),
-    "modules/policy-events.bicep": ("Microsoft.Storage.BlobCreated", "EventGridSchema"),
-    "modules/build-events.bicep": ("ImageLifecycle.BuildCompleted", "CloudEventSchemaV1_0"),
+    "modules/resource-events.bicep": (["Microsoft.Resources.ResourceWriteSuccess"], "EventGridSchema"),
+    "modules/policy-events.bicep": (["Microsoft.Storage.BlobCreated"], "EventGridSchema"),
+    "modules/build-events.bicep": (
+        ["ImageLifecycle.BuildCompleted", "ImageLifecycle.VersionApproved"],
+        "CloudEventSchemaV1_0",
+    ),
 }
 
 
@@ -277,7 +319,7 @@ def test_each_event_source_reaches_on_event_with_retry_and_dead_letter(
     assert set(found) == set(EVENT_SUBSCRIPTIONS)
     for file, properties in found.items():
         event_type, schema = EVENT_SUBSCRIPTIONS[file]
-        assert properties["filter"]["includedEventTypes"] == [event_type], file
+        assert properties["filter"]["includedEventTypes"] == event_type, file
         assert properties["eventDeliverySchema"] == schema, file
         destination = properties["destination"]
         assert destination["endpointType"] == "AzureFunction", file

@@ -1,4 +1,5 @@
-// Role assignments inside one galleries' resource group. Deployed once per resource group (scope differs).
+// Role assignments at one resource group: a galleries' resource group, or an Image Builder templates' one.
+// Deployed once per resource group (the module's scope differs).
 
 @description('Assignments at this resource group: objects with principalId, roleDefinitionId (full resource id), principalType and description.')
 param roleAssignments array
