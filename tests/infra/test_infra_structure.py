@@ -392,11 +392,6 @@ def test_azd_project_deploys_the_repository_as_the_lifecycle_function() -> None:
     assert "param serviceName string = 'lifecycle'" in site
 
 
-def test_posix_hook_is_executable() -> None:
-    hook = INFRA / "hooks" / "subscribe-events.sh"
-    assert hook.stat().st_mode & 0o111, f"{hook} is not executable"
-
-
 def test_deployment_package_excludes_infra() -> None:
     ignored = (REPO / ".funcignore").read_text(encoding="utf-8").split()
     assert "infra/" in ignored
