@@ -102,16 +102,16 @@ DATA_ROLES: tuple[DataRole, ...] = (
     DataRole(
         "EventGrid Data Sender",
         "d5a91429-5739-47e2-a06b-3470a27159e7",
-        "the lifecycle events topic (LIFECYCLE_EVENTS_ENDPOINT; the topic for builds in is a different one)",
+        "the lifecycle events topic (LIFECYCLE_EVENTS_ENDPOINT)",
         ("Microsoft.EventGrid/events/send/action",),
-        "publish ImageLifecycle.* events",
+        "publish ImageLifecycle.* events; builds come in through another topic",
     ),
     DataRole(
         "Storage Blob Data Reader",
         "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
-        "the policy container (LIFECYCLE_CONFIG_URL): read only, the app never rewrites its policy",
+        "the policy container (LIFECYCLE_CONFIG_URL)",
         ("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",),
-        "read the policy document",
+        "read the policy, never write it",
     ),
     DataRole(
         "Storage Blob Data Contributor",
@@ -228,5 +228,5 @@ def render(permissions: Permissions) -> str:
         lines += [f"  {action:66} {WHY[action]}" for action in assignment.actions]
     lines += ["", "Data-plane roles on the deployment's own resources (not ARM actions):"]
     for role in permissions.data_roles:
-        lines.append(f"  {role.role} on {role.resource}: {role.why}")
+        lines += [f"  {role.role:30} {role.resource}", f"  {'':30} {role.why}"]
     return "\n".join(lines)
