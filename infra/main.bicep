@@ -29,6 +29,9 @@ param imageTemplateResourceGroupName string = ''
 @description('Names of more Image Builder templates\' resource groups in this subscription.')
 param additionalImageTemplateResourceGroupNames array = []
 
+@description('Whether the policy rebakes images when their Marketplace base image has a newer version (rebake.on_base_update; LIFECYCLE_REBAKE_ON_BASE_UPDATE): the app then lists Marketplace image versions, which ARM checks at the subscription.')
+param rebakeOnBaseUpdate bool = false
+
 @description('Subscriptions, besides this one, whose VMs and scale sets may use the galleries\' images (the policy\'s galleries[].consumer_subscriptions): the in-use check reads the machines there.')
 param consumerSubscriptionIds array = []
 
@@ -116,6 +119,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var galleryResourceGroupNames = union([galleryResourceGroupName], additionalGalleryResourceGroupNames)
 var imageTemplateResourceGroupNames = union(empty(imageTemplateResourceGroupName) ? [] : [imageTemplateResourceGroupName], additionalImageTemplateResourceGroupNames)
 var inUseSubscriptionIds = union([subscription().subscriptionId], consumerSubscriptionIds)
+var baseImageSubscriptionIds = rebakeOnBaseUpdate ? [subscription().subscriptionId] : []
 
 // The ARM actions, exactly as `python -m lifecycle permissions` lists them per scope
 // (tests/infra/test_infra_permissions.py compares the two).
@@ -134,6 +138,9 @@ var inUseActions = [
 var templateActions = [
   'Microsoft.VirtualMachineImages/imageTemplates/read'
   'Microsoft.VirtualMachineImages/imageTemplates/run/action'
+]
+var baseImageActions = [
+  'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read'
 ]
 
 var galleryFilters = [
@@ -374,6 +381,18 @@ module templateRole 'modules/role-definition.bicep' = if (!empty(imageTemplateRe
   }
 }
 
+module baseImageRole 'modules/role-definition.bicep' = if (rebakeOnBaseUpdate) {
+  name: 'role-definition-base-images-${resourceToken}'
+  params: {
+    roleName: 'Gallery lifecycle base image reader (${environmentName}, ${resourceToken})'
+    roleKey: 'gallery-lifecycle-base-image-reader'
+    roleDescription: 'Image lifecycle automation: list Marketplace image versions to rebake when a base image has a newer one.'
+    actions: baseImageActions
+    assignableScopes: [for subscriptionId in baseImageSubscriptionIds: '/subscriptions/${subscriptionId}']
+    nameSeed: '${environmentName}-${resourceToken}'
+  }
+}
+
 module appRoles 'modules/roles-app.bicep' = {
   name: 'roles-app'
   scope: rg
@@ -427,6 +446,23 @@ module inUseRoles 'modules/roles-subscription.bicep' = [
           roleDefinitionId: inUseRole.outputs.id
           principalType: 'ServicePrincipal'
           description: 'Image lifecycle function app: list VMs and scale sets to find image versions in use.'
+        }
+      ]
+    }
+  }
+]
+
+module baseImageRoles 'modules/roles-subscription.bicep' = [
+  for subscriptionId in baseImageSubscriptionIds: {
+    name: 'roles-base-images-${uniqueString(subscriptionId)}-${resourceToken}'
+    scope: subscription(subscriptionId)
+    params: {
+      roleAssignments: [
+        {
+          principalId: identity.outputs.principalId
+          roleDefinitionId: baseImageRole.outputs.id
+          principalType: 'ServicePrincipal'
+          description: 'Image lifecycle function app: list Marketplace image versions (rebake on base update).'
         }
       ]
     }

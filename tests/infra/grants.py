@@ -26,7 +26,11 @@ class Evaluator:
         self.values: dict[str, Any] = {}
         for name, declared in (template.get("parameters") or {}).items():
             if name in parameters:
-                self.values[name] = parameters[name]
+                value = parameters[name]
+                # azd passes every `${VAR}` as a string and ARM converts it to the declared type.
+                if declared.get("type") == "bool" and isinstance(value, str):
+                    value = value.strip().lower() == "true"
+                self.values[name] = value
             elif "default" in declared:
                 self.values[name] = declared["default"]
         self.variables = {k: v["value"] for k, v in (template.get("variables") or {}).items()}

@@ -39,6 +39,8 @@ def described_policy(parameters: dict[str, Any]) -> str:
     template_groups = [g for g in [parameters.get("imageTemplateResourceGroupName", "")] if g]
     template_groups += parameters.get("additionalImageTemplateResourceGroupNames", [])
     images: dict[str, Any] = {"*": {}}
+    if str(parameters.get("rebakeOnBaseUpdate", False)).lower() == "true":
+        images["*"] = {"rebake": {"on_base_update": True, "publish_event": True}}
     for index, group in enumerate(template_groups):
         template = f"/subscriptions/{SUB}/resourceGroups/{group}/providers/{BUILDER}/t{index}"
         images[f"image-{index}"] = {"rebake": {"max_age_days": 30, "image_template": template}}
@@ -75,6 +77,22 @@ def test_the_parameters_file_grants_exactly_what_permissions_lists(
         f"/subscriptions/{SUB}/resourcegroups/rg-images",
         f"/subscriptions/{SUB}/resourcegroups/rg-builds",
     }
+
+
+def test_rebakes_on_base_updates_add_the_marketplace_read_at_the_subscription(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    environment = {**ENVIRONMENT, "LIFECYCLE_REBAKE_ON_BASE_UPDATE": "true"}
+    parameters = parameters_file(INFRA / "main.parameters.json", environment)
+    found = bicep(templates, parameters)
+
+    assert not found["problems"], found["problems"]
+    assert found["grants"] == expected(parameters)
+    marketplace = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
+    assert marketplace in found["grants"][f"/subscriptions/{SUB}"]
+    assert not bicep(templates, parameters_file(INFRA / "main.parameters.json", ENVIRONMENT))["roles"][
+        "baseImageRole"
+    ]["deployed"]
 
 
 def test_without_a_template_group_no_template_role_is_deployed(templates: dict[str, dict[str, Any]]) -> None:
@@ -155,7 +173,9 @@ def test_an_extra_action_fails_the_comparison(infra_copy: Callable[[], Path]) ->
     assert app_grants(template, parameters, SUB)["grants"] != expected(parameters)
 
 
-@pytest.mark.parametrize("variable", ["galleryActions", "inUseActions", "templateActions"])
+@pytest.mark.parametrize(
+    "variable", ["galleryActions", "inUseActions", "templateActions", "baseImageActions"]
+)
 def test_the_role_actions_are_literal_lists_of_real_operation_names(
     templates: dict[str, dict[str, Any]], variable: str, reference_dir: Path
 ) -> None:
