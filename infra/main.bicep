@@ -278,6 +278,7 @@ module functionApp 'modules/function-app.bicep' = {
     policyBlobName: policyBlobName
     stateContainerName: storage.outputs.stateContainerName
     fanoutQueueName: storage.outputs.fanoutQueueName
+    queueEndpoint: storage.outputs.queueEndpoint
     eventsEndpoint: lifecycleTopic.outputs.endpoint
     sweepSchedule: sweepSchedule
     applicationInsightsConnectionString: monitoring.outputs.connectionString
@@ -403,6 +404,10 @@ module appRoles 'modules/roles-app.bicep' = {
     stateContainerName: storage.outputs.stateContainerName
     deploymentContainerName: storage.outputs.deploymentContainerName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
+    queueNames: [
+      storage.outputs.fanoutQueueName
+      storage.outputs.poisonQueueName
+    ]
     buildsTopicName: buildsTopic.outputs.name
     lifecycleTopicName: lifecycleTopic.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName

@@ -125,6 +125,19 @@ DATA_ROLES: tuple[DataRole, ...] = (
         ),
         "run state, leases, the audit log, the last accepted policy",
     ),
+    DataRole(
+        "Storage Queue Data Contributor",
+        "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+        "the fan-out queue (LIFECYCLE_FANOUT_QUEUE) and its -poison queue",
+        (
+            "Microsoft.Storage/storageAccounts/queueServices/queues/messages/read",
+            "Microsoft.Storage/storageAccounts/queueServices/queues/messages/write",
+            "Microsoft.Storage/storageAccounts/queueServices/queues/messages/delete",
+            "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action",
+            "Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action",
+        ),
+        "the sweep sends one message per image; the queue function takes them",
+    ),
 )
 
 

@@ -30,8 +30,10 @@ DEFAULT_FANOUT_QUEUE = "lifecycle-images"
 FANOUT_QUEUE = (
     "%LIFECYCLE_FANOUT_QUEUE%" if os.environ.get("LIFECYCLE_FANOUT_QUEUE") else DEFAULT_FANOUT_QUEUE
 )
-# The queue lives in the app's own storage account, the one AzureWebJobsStorage names (identity-based).
-QUEUE_CONNECTION = "AzureWebJobsStorage"
+# The queue lives in the app's data account (beside the policy, where the sweep sends to it), not in the
+# host's AzureWebJobsStorage account: its own connection, identity-based in Azure
+# (LIFECYCLE_QUEUE__queueServiceUri, __credential, __clientId), a connection string locally.
+QUEUE_CONNECTION = "LIFECYCLE_QUEUE"
 
 
 class MessageNotProcessed(RuntimeError):

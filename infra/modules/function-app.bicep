@@ -59,8 +59,11 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
-@description('Queue the sweep fans out into (in the app\'s storage account, reached through AzureWebJobsStorage).')
+@description('Queue the sweep fans out into (in the app\'s data storage account, beside the policy).')
 param fanoutQueueName string
+
+@description('Queue endpoint of the app\'s data storage account (the queue trigger\'s identity-based LIFECYCLE_QUEUE connection).')
+param queueEndpoint string
 
 @description('Tries of a fan-out message before the host moves it to the poison queue; host.json extensions.queues.maxDequeueCount says the same.')
 param queueMaxDequeueCount int = 5
@@ -85,6 +88,10 @@ var generatedAppSettings = {
   LIFECYCLE_EVENTS_ENDPOINT: eventsEndpoint
   LIFECYCLE_SWEEP_SCHEDULE: sweepSchedule
   LIFECYCLE_FANOUT_QUEUE: fanoutQueueName
+  // The queue trigger's connection: the data account's queue service, with the app's identity.
+  LIFECYCLE_QUEUE__queueServiceUri: queueEndpoint
+  LIFECYCLE_QUEUE__credential: 'managedidentity'
+  LIFECYCLE_QUEUE__clientId: identityClientId
   LIFECYCLE_QUEUE_MAX_DEQUEUE: string(queueMaxDequeueCount)
   // DefaultAzureCredential picks the user-assigned identity by this id.
   AZURE_CLIENT_ID: identityClientId

@@ -22,6 +22,9 @@ param deploymentContainerName string
 @description('Container Event Grid dead-letters into.')
 param deadLetterContainerName string
 
+@description('The sweep\'s fan-out queue and its poison queue: the app sends, receives and deletes messages there.')
+param queueNames array
+
 @description('Name of the builds topic (pipelines publish into it).')
 param buildsTopicName string
 
@@ -51,6 +54,7 @@ param eventPublisherPrincipalIds array = []
 
 // Built-in role ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var storageBlobDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
+var storageQueueDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
 var storageBlobDataReader = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1')
 var eventGridDataSender = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'd5a91429-5739-47e2-a06b-3470a27159e7')
 var monitoringMetricsPublisher = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '3913510d-42f4-4e42-8a64-420c390055eb')
@@ -89,6 +93,18 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   parent: blobService
   name: deadLetterContainerName
 }
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: storage
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = [
+  for name in queueNames: {
+    parent: queueService
+    name: name
+  }
+]
 
 resource buildsTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
   name: buildsTopicName
@@ -141,6 +157,21 @@ resource hostStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' =
       roleDefinitionId: storageBlobDataContributor
       principalType: 'ServicePrincipal'
       description: 'Function app: Functions host storage (AzureWebJobsStorage).'
+    }
+  }
+]
+
+// The fan-out: the sweep sends one message per image, the queue trigger receives and deletes them, the
+// sweep reads what the host moved to the poison queue. Each queue, not the account.
+resource queueRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (name, i) in queueNames: {
+    name: guid(queues[i].id, appPrincipalId, storageQueueDataContributor)
+    scope: queues[i]
+    properties: {
+      principalId: appPrincipalId
+      roleDefinitionId: storageQueueDataContributor
+      principalType: 'ServicePrincipal'
+      description: 'Function app: the sweep\'s fan-out queue.'
     }
   }
 ]
@@ -225,4 +256,4 @@ resource eventPublisherRoles 'Microsoft.Authorization/roleAssignments@2022-04-01
 ]
 
 @description('Number of role assignments this module manages.')
-output count int = 6 + length(deadLetterWriters) + length(policyEditorPrincipalIds) + length(eventPublisherPrincipalIds)
+output count int = 6 + length(queueNames) + length(deadLetterWriters) + length(policyEditorPrincipalIds) + length(eventPublisherPrincipalIds)

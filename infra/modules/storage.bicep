@@ -221,11 +221,23 @@ resource fanoutQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: fanoutQueueName
 }
 
+// Created here rather than by the host, so the app's queue role can be scoped to exactly these two queues.
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${fanoutQueueName}-poison'
+}
+
 @description('Resource id of the storage account.')
 output id string = storage.id
 
 @description('Name of the fan-out queue.')
 output fanoutQueueName string = fanoutQueue.name
+
+@description('Name of the fan-out queue\'s poison queue.')
+output poisonQueueName string = poisonQueue.name
+
+@description('Queue endpoint of the account, with a trailing slash.')
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
 
 @description('Name of the storage account.')
 output name string = storage.name

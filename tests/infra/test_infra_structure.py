@@ -20,6 +20,7 @@ USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
 ALLOWED_BUILT_IN_ROLES = {
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
     "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
@@ -37,6 +38,9 @@ APP_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "PYTHON_ISOLATE_WORKER_DEPENDENCIES",
+    "LIFECYCLE_QUEUE__queueServiceUri",
+    "LIFECYCLE_QUEUE__credential",
+    "LIFECYCLE_QUEUE__clientId",
 }
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -267,6 +271,17 @@ def test_each_data_role_sits_on_one_resource(block: str, principals: str, role: 
     assert f"for principalId in {principals}:" in text
     assert f"roleDefinitionId: {role}\n" in text
     assert f"scope: {scope}\n" in text
+
+
+def test_the_app_may_use_the_fan_out_queues_and_no_other() -> None:
+    text = _assignments_of((INFRA / "modules" / "roles-app.bicep").read_text(encoding="utf-8"), "queueRoles")
+    assert "for (name, i) in queueNames:" in text and "scope: queues[i]\n" in text
+    assert "roleDefinitionId: storageQueueDataContributor\n" in text
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert (
+        "queueNames: [\n      storage.outputs.fanoutQueueName\n      storage.outputs.poisonQueueName\n    ]"
+        in main
+    )
 
 
 def test_the_app_never_writes_its_policy_or_its_package() -> None:

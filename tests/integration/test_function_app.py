@@ -42,7 +42,7 @@ def test_indexed_functions_and_bindings(monkeypatch: pytest.MonkeyPatch) -> None
     found = functions(app)
     assert set(found) == {"on_event", "sweep", "reconcile_image"}
     (queue_binding,) = found["reconcile_image"].get_bindings_dict()["bindings"]
-    assert queue_binding["type"] == "queueTrigger" and queue_binding["connection"] == "AzureWebJobsStorage"
+    assert queue_binding["type"] == "queueTrigger" and queue_binding["connection"] == "LIFECYCLE_QUEUE"
     (event_binding,) = found["on_event"].get_bindings_dict()["bindings"]
     assert event_binding["type"] == "eventGridTrigger" and event_binding["name"] == "event"
     (timer_binding,) = found["sweep"].get_bindings_dict()["bindings"]

@@ -78,11 +78,7 @@ def setup_fleet(env: Env) -> None:
         {
             "location": "eastus",
             "sku": {"name": "Standard_D2s_v5", "capacity": 1},
-            "properties": {
-                "virtualMachineProfile": {
-                    "storageProfile": {"imageReference": {"id": newest}}
-                }
-            },
+            "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"id": newest}}}},
         },
     ).result()
     env.emulator.set_time(start + timedelta(days=55))

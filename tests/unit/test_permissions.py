@@ -80,7 +80,12 @@ def test_data_roles_are_kept_apart_from_the_arm_assignments() -> None:
     assert set(document) == {"assignments", "data_roles"}
     assert all(set(a) == {"scope", "actions"} for a in document["assignments"])
     roles = {r["role"] for r in document["data_roles"]}
-    assert roles == {"EventGrid Data Sender", "Storage Blob Data Reader", "Storage Blob Data Contributor"}
+    assert roles == {
+        "EventGrid Data Sender",
+        "Storage Blob Data Reader",
+        "Storage Blob Data Contributor",
+        "Storage Queue Data Contributor",
+    }
 
 
 @pytest.mark.parametrize(
