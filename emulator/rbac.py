@@ -20,6 +20,11 @@ provider-operations.json, extracted from https://learn.microsoft.com/azure/role-
 permissions/compute, and rbac/imagebuilder_OperationsList.2024-02-01.json, Azure/azure-rest-api-specs
 Microsoft.VirtualMachineImages Operations_List example).
 
+Operation status. Polling `.../locations/{loc}/capsOperations/{id}` (or `operations`) is authorized like any
+read, as `Microsoft.Compute/locations/capsOperations/read` at the subscription (the operations list names the
+action; the message scope of location-based paths is the subscription, Azure/vagrant-azure#164). Whether ARM
+checks status polls against RBAC at all is not confirmed here: the stricter reading is taken.
+
 Scopes. A grant applies at its scope and every scope below it (learn.microsoft.com/azure/
 role-based-access-control/scope-overview: "permissions are inherited by child scopes"); a grant at a
 resource group does not cover a list at the subscription. Scope ids compare case-insensitively, as ARM
