@@ -38,8 +38,9 @@ class PriceTableError(ValueError):
 
 
 def money(value: float | Decimal) -> float:
-    """Round to the cent, half up, as a bill shows it."""
-    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    """Round to the cent, half up, as a bill shows it (from the float's shortest decimal form, so 5.875
+    rounds to 5.88)."""
+    return float(Decimal(repr(float(value))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) + 0.0
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class PriceTable:
     def price(self, region: str, storage_type: str | None) -> float | None:
         """Price per GiB-month, or None when the table has none for this region and type."""
         kind = storage_type or DEFAULT_STORAGE_TYPE
-        kind = PRICED_AS.get(kind, kind)
-        return self.prices.get(kind, {}).get(normalize_region(region))
+        table = self.prices.get(PRICED_AS.get(kind, kind), {})
+        found = table.get(region)  # names from the model are already normalized: skip the lookup
+        return found if found is not None else table.get(normalize_region(region))
 
     def label(self) -> str:
         return f"{self.currency} prices of {self.date} ({self.source})"
@@ -115,7 +117,8 @@ def replica_cost(size_gb: float | None, replicas: int, price: float | None) -> f
     """Monthly cost of `replicas` copies of a version of `size_gb` GiB; None when size or price is unknown."""
     if size_gb is None or price is None:
         return None
-    return float(Decimal(str(size_gb)) * replicas * Decimal(str(price)))
+    # Floats: sizes and prices have few digits, and totals are rounded to the cent by `money` once.
+    return float(size_gb) * replicas * float(price)
 
 
 @dataclass(frozen=True)

@@ -73,11 +73,15 @@ def _cells(item: ImageInput) -> dict[str, dict[str, Any]]:
     version = _matrix_version(item.observed)
     wanted = {r: c for r, c in item.policy.replication.regions.items()}
     present = current_replicas(version) if version is not None else {}
+    counts: dict[str, int] = {}
+    for v in item.observed.versions:
+        for region in current_replicas(v):
+            counts[region] = counts.get(region, 0) + 1
     cells: dict[str, dict[str, Any]] = {}
     for region in sorted(set(wanted) | set(present)):
         reported = present.get(region)
         state = "missing" if reported is None or version is None else _region_state(version, region)
-        in_region = sum(1 for v in item.observed.versions if region in current_replicas(v))
+        in_region = counts.get(region, 0)
         cells[region] = {
             "region": region,
             "version": version.name if version else None,
@@ -162,12 +166,8 @@ def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
         for version in item.observed.versions:
             tags = version.tags
             state = tags.get(lt.STATE)
-            if not (
-                tags.get(lt.APPROVED_BY) or tags.get(lt.REVOKED_REASON) or tags.get(lt.PARENT_REVOKED)
-            ) and state not in (
-                "pending-approval",
-                "revoked",
-            ):
+            flagged = tags.get(lt.APPROVED_BY) or tags.get(lt.REVOKED_REASON) or tags.get(lt.PARENT_REVOKED)
+            if not flagged and state not in (lt.STATE_PENDING_APPROVAL, lt.STATE_REVOKED):
                 continue
             out.append(
                 {

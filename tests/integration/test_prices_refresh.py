@@ -141,3 +141,45 @@ def test_an_unreachable_api_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "Retail Prices API unreachable" in err
+
+
+def test_a_bad_price_table_is_a_usage_error_naming_the_problem(tmp_path: Path) -> None:
+    broken = tmp_path / "prices.json"
+    broken.write_text(
+        json.dumps({"date": "2026-12-01", "currency": "USD", "source": "x", "prices": {"Gold": {}}})
+    )
+    policy = tmp_path / "policy.json"
+    policy.write_text("{}")
+    for args in (
+        ("prices", "show", "--prices", str(broken)),
+        ("plan", "--config", str(policy), "--prices", str(broken)),
+        ("report", "--config", str(policy), "--prices", str(tmp_path / "missing.json")),
+    ):
+        code, _, err = run(*args)
+        assert code == 2, args
+        assert "unknown storage type 'Gold'" in err or "cannot read" in err, err
+
+
+def test_the_plan_text_names_the_prices_date_and_what_was_not_costed() -> None:
+    from lifecycle.render import cost_summary
+
+    text = cost_summary(
+        {
+            "cost_delta_per_month": -4.5,
+            "cost": {
+                "currency": "USD",
+                "prices_date": "2026-12-01",
+                "lines": [
+                    {"region": "eastus", "delta_per_month": -3.0},
+                    {"region": "westeurope", "delta_per_month": -1.5},
+                    {"region": "japaneast", "delta_per_month": None},
+                ],
+                "unpriced": [".../versions/1.0.0 in japaneast"],
+            },
+        }
+    )
+    assert text.splitlines() == [
+        "cost change: -4.50 USD/month (replica storage, prices of 2026-12-01)",
+        "  by region: eastus -3.00, westeurope -1.50",
+        "  not costed (size or price unknown): .../versions/1.0.0 in japaneast",
+    ]
