@@ -8,7 +8,6 @@ writes.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef,
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
+from lifecycle.reconcile import fleet_report
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
@@ -81,6 +81,7 @@ class Reconciler:
             self._fan_out(targets, report)
             self._publish(run_events, report)
             self._record_errors(report, now, {})
+            fleet_report.write_from_parts(self.rt.store, report, [t.image for t in targets])
             return report
         token = budget.current.set(ctx.budget)
         try:
@@ -96,7 +97,9 @@ class Reconciler:
         self._publish(run_events, report)
         self._record_errors(report, now, targets_of_errors)
         if trigger.source == "sweep" and not self.plan_only:
-            write_fleet_report(self.rt.store, report)
+            fleet_report.write(self.rt.store, report)
+        elif trigger.source == "queue" and not self.plan_only:
+            fleet_report.write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
         return report
 
     def _build_rejected(
@@ -419,23 +422,6 @@ def _revoked(report: RunReport, version: VersionRef) -> set[str]:
         ):
             found.add(version.key())
     return found
-
-
-REPORT_HTML, REPORT_JSON = "reports/latest.html", "reports/latest.json"
-
-
-def write_fleet_report(store: Any, report: RunReport) -> None:
-    """Write the fleet report of a sweep to the state container. A report that cannot be written is
-    logged and noted as skipped: it never fails the sweep whose writes are already made."""
-    from lifecycle.report import render_html
-
-    try:
-        data = report.fleet_report()
-        store.write_file(REPORT_JSON, json.dumps(data, indent=1).encode(), content_type="application/json")
-        store.write_file(REPORT_HTML, render_html(data).encode(), content_type="text/html; charset=utf-8")
-    except GatewayError as exc:
-        log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(f"fleet report not written: {exc}")
 
 
 def _budget_report(ctx: RunContext, targets: list[Target]) -> dict[str, Any]:

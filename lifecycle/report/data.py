@@ -315,3 +315,50 @@ def build_report(
             "failures": len(failures),
         },
     }
+
+
+def merge_reports(parts: Sequence[dict[str, Any]], *, now: datetime, mode: str) -> dict[str, Any]:
+    """One fleet report from reports of parts of the fleet (a fanned-out sweep's images, each reported by
+    its own queue run): images, lists and costs are combined, totals and the time axis recomputed."""
+    now = utc(now)
+    images = sorted((i for p in parts for i in p["images"]), key=lambda i: str(i["id"]).lower())
+    dates = [now.date().isoformat()] + [p["axis"][k] for p in parts for k in ("start", "end")]
+    per_region: dict[str, float] = {}
+    for part in parts:
+        for region, value in part["cost"]["per_region"].items():
+            per_region[region] = per_region.get(region, 0.0) + value
+    failures = [f for p in parts for f in p["failures"]]
+    rebakes = [b for p in parts for b in p["rebakes"]]
+    first = parts[0]["cost"] if parts else {"currency": "", "prices_date": "", "prices_source": ""}
+    dated = sorted({p["cost"]["prices_date"] for p in parts})
+    return {
+        "generated": iso(now),
+        "today": now.date().isoformat(),
+        "mode": mode,
+        "regions": sorted({r for p in parts for r in p["regions"]}),
+        "axis": {"start": min(dates), "end": max(max(dates), (now + timedelta(days=1)).date().isoformat())},
+        "images": images,
+        "rebakes": rebakes,
+        "approvals": [a for p in parts for a in p.get("approvals", [])],
+        "deferred": [d for p in parts for d in p["deferred"]],
+        "failures": failures,
+        "cost": {
+            "currency": first["currency"],
+            # Parts costed with different tables (a refresh between runs) say so in the date.
+            "prices_date": " / ".join(dated) if dated else first["prices_date"],
+            "prices_source": first["prices_source"],
+            "per_image": sorted(
+                (c for p in parts for c in p["cost"]["per_image"]), key=lambda c: str(c["id"]).lower()
+            ),
+            "per_region": {r: _money(v) for r, v in sorted(per_region.items())},
+            "total": _money(sum(per_region.values())),
+            "unpriced": [u for p in parts for u in p["cost"]["unpriced"]],
+        },
+        "summary": {
+            "images": len(images),
+            "versions": sum(len(i["versions"]) for i in images),
+            "regions": len({r for p in parts for r in p["regions"]}),
+            "rebakes_due": sum(1 for r in rebakes if r["due"]),
+            "failures": len(failures),
+        },
+    }

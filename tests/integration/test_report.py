@@ -111,3 +111,52 @@ def test_each_sweep_writes_the_report_to_the_state_container(
     before = blob.get_blob_properties().etag
     reconcile(Trigger("cli"), plan_only=True)
     assert blob.get_blob_properties().etag == before
+
+
+def test_a_fanned_out_sweep_assembles_the_report_from_each_queue_run(
+    env: Env, policy_text: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    from lifecycle.triggers import handle_queue_message
+    from tests.integration.test_fanout import worker_message
+
+    name = f"report-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("LIFECYCLE_FANOUT_QUEUE", name)
+    sized_fleet(env, policy_text, {"eastus": 1, "westeurope": 1})
+    env.create_image("windows")
+    env.create_version("windows", "1.0.0", {"eastus": 1})
+    env.advance(hours=1)
+    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+
+    def latest() -> dict[str, Any]:
+        return json.loads(container.get_blob_client("reports/latest.json").download_blob().readall())
+
+    # The first sweep only enqueues: no image has reported yet.
+    assert not reconcile(Trigger("sweep"), at=env.now()).failed
+    first = latest()
+    assert first["images"] == [] and len(first["deferred"]) == 2
+    queue = QueueClient.from_connection_string(
+        env.azurite.connection_string,
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+    try:
+        for message in queue.receive_messages(messages_per_page=10, visibility_timeout=60):
+            assert handle_queue_message(worker_message(message)) is not None
+            queue.delete_message(message)
+        # The next sweep assembles the parts the queue runs wrote.
+        env.advance(minutes=15)
+        assert not reconcile(Trigger("sweep"), at=env.now()).failed
+        data = latest()
+        assert [i["image"] for i in data["images"]] == [IMAGE, "windows"]
+        assert data["regions"] == ["eastus", "westeurope"]
+        assert data["summary"]["versions"] == 3
+        assert data["cost"]["total"] == pytest.approx(sum(data["cost"]["per_region"].values()), abs=0.011)
+        html = container.get_blob_client("reports/latest.html").download_blob().readall()
+        assert b'data-image="windows" data-region="eastus"' in html
+    finally:
+        queue.delete_queue()
