@@ -33,7 +33,7 @@ def _store_report(store: Any, data: dict[str, Any]) -> None:
     store.write_file(REPORT_HTML, render_html(data).encode(), content_type="text/html; charset=utf-8")
 
 
-def write(store: Any, report: RunReport) -> None:
+def write_fleet_report(store: Any, report: RunReport) -> None:
     """The report of a sweep that reconciled every image itself."""
     try:
         _store_report(store, report.fleet_report())

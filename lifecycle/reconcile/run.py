@@ -28,7 +28,7 @@ from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef,
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
-from lifecycle.reconcile import fleet_report
+from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
@@ -81,7 +81,7 @@ class Reconciler:
             self._fan_out(targets, report)
             self._publish(run_events, report)
             self._record_errors(report, now, {})
-            fleet_report.write_from_parts(self.rt.store, report, [t.image for t in targets])
+            write_from_parts(self.rt.store, report, [t.image for t in targets])
             return report
         token = budget.current.set(ctx.budget)
         try:
@@ -97,9 +97,9 @@ class Reconciler:
         self._publish(run_events, report)
         self._record_errors(report, now, targets_of_errors)
         if trigger.source == "sweep" and not self.plan_only:
-            fleet_report.write(self.rt.store, report)
+            write_fleet_report(self.rt.store, report)
         elif trigger.source == "queue" and not self.plan_only:
-            fleet_report.write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
+            write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
         return report
 
     def _build_rejected(

@@ -130,3 +130,27 @@ def test_html_is_self_contained_and_carries_the_data() -> None:
     assert "default-src 'none'" in html
     assert 'data-region="japaneast" data-state="missing"' in html
     assert load_prices().date in html
+
+
+def test_parts_merge_into_the_report_of_the_whole_fleet() -> None:
+    from lifecycle.model import ImageRef
+    from lifecycle.report import merge_reports
+    from tests.unit.builders import SUB
+
+    def item(name: str, regions: dict[str, int], gb: float) -> ImageInput:
+        ref = ImageRef(SUB, "rg-images", "golden", name)
+        v = replace(
+            version("1.0.0", published=T0 - days(5), regions=regions), ref=ref.version("1.0.0"), size_gb=gb
+        )
+        observed = replace(image(v), ref=ref)
+        return ImageInput(POLICY, observed, plan_image(POLICY, observed, T0))
+
+    items = [item("a", {"eastus": 2}, 30.0), item("b", {"eastus": 1, "westeurope": 1}, 94.0)]
+    prices = load_prices()
+    whole = build_report(now=T0, mode="enforce", images=items, prices=prices)
+    parts = [build_report(now=T0, mode="enforce", images=[i], prices=prices) for i in items]
+    merged = merge_reports(parts, now=T0, mode="enforce")
+    for key in ("images", "regions", "axis", "summary", "rebakes", "approvals", "failures"):
+        assert merged[key] == whole[key], key
+    assert merged["cost"] == whole["cost"]
+    assert render_html(merged)
