@@ -40,8 +40,10 @@ POLICY = json.dumps(
     }
 )
 GRANTS = derive(parse_policy(POLICY)).to_json()["assignments"]
-# Taking these away leaves the app without a full view of versions or machines: nothing may be deleted.
+# Taking these away leaves the app without a full view of versions, machines or the gallery's sharing:
+# nothing may be deleted. (Without a write or a template action the view is whole: deletes due go ahead.)
 PARTIAL_VIEW = {
+    "Microsoft.Compute/galleries/read",
     "Microsoft.Compute/galleries/images/read",
     "Microsoft.Compute/galleries/images/versions/read",
     "Microsoft.Compute/galleries/images/versions/delete",
