@@ -6,6 +6,11 @@ CreateUpdateGalleryImageVersion 375 per 3 minutes and 1,200 per 30 minutes) and 
 The app writes to a subscription only while that budget, less a reserve kept for everyone else (pipelines
 publishing new builds), stays positive; a 429 blocks the operation for its `Retry-After`. Bulk work stops
 earlier than new-build work, leaving headroom so a new build is never stuck behind a fleet-wide change.
+A sweep that sees every image of a subscription releases that headroom once each of them has passed its
+new-build lane (`expect_new_builds`, `new_builds_done`): no new-build write can come later in that run. It
+does so only in windows of at most `RELEASE_WINDOW`, which slide before the next sweep (every 15 minutes by
+default): a build published after the sweep waits at most that long for budget. Longer windows (30
+minutes) span the next sweep and keep the headroom for its new builds.
 
 What is refused is deferred to a later run, never slept on. One WriteBudget lives for one run (the SDK
 clients feed it through `current`, a context variable the run sets), so every run starts by trusting the
@@ -32,6 +37,7 @@ DELETE_VERSION = "DeleteGalleryImageVersion"
 ARM_REFILL = 10.0
 ARM_KEEP = 2.0
 MAX_PACE = 2.0  # seconds one write may wait for ARM's bucket; a longer wait defers it
+RELEASE_WINDOW = 300.0  # seconds: windows a sweep may spend its new-build headroom in (Compute's 3Min)
 ANSWER_SKEW = 5.0  # seconds within which a higher count than the last one seen is an older answer
 
 _RESOURCE_VALUE = re.compile(r"^\s*(?P<rp>[^/;]+)/(?P<name>[^;]+);(?P<left>-?\d+)\s*$")
@@ -68,7 +74,7 @@ class WriteBudget:
     def __init__(
         self,
         *,
-        reserve: int = 25,
+        reserve: int = 3,
         bulk_headroom: int = 50,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -80,6 +86,9 @@ class WriteBudget:
         self._ops: dict[tuple[str, str], _Operation] = {}
         self._blocked_sub: dict[str, float] = {}
         self._arm: dict[tuple[str, str], list[float]] = {}  # (sub, writes|deletes) -> [left, seen, in flight]
+        # Images of a subscription whose new-build writes may still come in this run. A subscription absent
+        # here is not known whole (an event's run, a fanned-out image): its headroom is always kept.
+        self._new_builds_open: dict[str, set[str]] = {}
         self.sleep: Callable[[float], None] = time.sleep
         self.paced = 0.0  # seconds writes waited for ARM's bucket
         self.throttled = 0  # 429 answers seen
@@ -141,6 +150,25 @@ class WriteBudget:
                             op.probing = False
                     self._lock.notify_all()
 
+    def expect_new_builds(self, subscription: str, images: list[str]) -> None:
+        """This run sees the whole subscription: `images` are all that can still bring new-build work."""
+        with self._lock:
+            self._new_builds_open.setdefault(subscription.lower(), set()).update(i.lower() for i in images)
+
+    def new_builds_done(self, subscription: str, image: str) -> None:
+        """`image` has admitted (or deferred) every new-build write it had, or stopped without any."""
+        with self._lock:
+            self._new_builds_open.get(subscription.lower(), set()).discard(image.lower())
+
+    def _headroom(self, sub: str, lane: Lane, window: _Window) -> int:
+        if lane is Lane.NEW_BUILD:
+            return 0
+        open_images = self._new_builds_open.get(sub)
+        # Released only when every image of the subscription is known to be past its new-build lane, and
+        # only in a window that slides before the next sweep.
+        released = open_images is not None and not open_images and window.seconds <= RELEASE_WINDOW
+        return 0 if released else self.bulk_headroom
+
     def admit(self, subscription: str, operation: str, lane: Lane) -> str | None:
         """Spend one write of `operation` in `subscription`, or say why it must wait for a later run."""
         sub = subscription.lower()
@@ -160,10 +188,10 @@ class WriteBudget:
             if op.blocked_until > now:
                 self.deferred += 1
                 return f"{operation} throttled in subscription {sub} for {op.blocked_until - now:.0f} s more"
-            keep = self.reserve + (self.bulk_headroom if lane is not Lane.NEW_BUILD else 0)
             for name, window in sorted(op.windows.items()):
                 if now - window.seen >= window.seconds:
                     continue  # that window has slid past everything it counted
+                keep = self.reserve + self._headroom(sub, lane, window)
                 if window.left - op.spent <= keep:
                     self.deferred += 1
                     return (

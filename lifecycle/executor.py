@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -121,12 +121,14 @@ class Executor:
         *,
         dry_run: bool = False,
         may_write: WritePermit | None = None,
+        new_builds_done: Callable[[], None] | None = None,
     ) -> None:
         self._gallery = gallery
         self._rebakes = rebakes
         self._publisher = publisher
         self.dry_run = dry_run
         self._may_write = may_write
+        self._new_builds_done = new_builds_done
 
     def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
         if self.dry_run:
@@ -170,15 +172,24 @@ class Executor:
                 )
         # Stable within a lane: the planner's order is kept for writes of equal priority.
         for lane, _, grouped, call, subscription, operation in sorted(writes, key=lambda w: (w[0], w[1])):
+            if lane is not Lane.NEW_BUILD:
+                self._lane_passed()
             why = self._may_write(subscription, operation, lane) if self._may_write is not None else None
             if why is not None:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue
             outcomes.extend(self._run(grouped, call))
+        self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
                 outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
         return outcomes
+
+    def _lane_passed(self) -> None:
+        """Every new-build write of this image has been admitted or deferred: say so (once)."""
+        if self._new_builds_done is not None:
+            self._new_builds_done()
+            self._new_builds_done = None
 
     def _rebake(self, action: Action) -> None:
         template = action.after.get("image_template")

@@ -28,7 +28,7 @@ class Settings:
     lease_seconds: int = 60
     arm_retry_total: int = 4
     retry_after_max_seconds: int = 10
-    write_reserve: int = 25
+    write_reserve: int = 3
     bulk_headroom: int = 50
     time_budget_seconds: int = 480
     image_concurrency: int = 4
@@ -81,7 +81,11 @@ class Settings:
 # (field, setting, default, lowest, highest)
 _NUMBERS = (
     ("retry_after_max_seconds", "LIFECYCLE_RETRY_AFTER_MAX_SECONDS", 10, 0, 60),
-    ("write_reserve", "LIFECYCLE_WRITE_RESERVE", 25, 0, 1000),
+    # The run counts its own writes in flight and folds out-of-order answers to the lowest count, so the
+    # header lags it by nothing; the reserve covers what the header cannot show yet: a few writes started
+    # elsewhere between two answers (a pipeline's publish). Fanned-out images (up to 40 instances, one
+    # write in flight each, unseen by each other) always keep the bulk headroom (50) on top of it.
+    ("write_reserve", "LIFECYCLE_WRITE_RESERVE", 3, 0, 1000),
     ("bulk_headroom", "LIFECYCLE_BULK_HEADROOM", 50, 0, 1000),
     # Well under host.json's functionTimeout (10 minutes): the run stops starting work after it.
     ("time_budget_seconds", "LIFECYCLE_TIME_BUDGET_SECONDS", 480, 10, 3600),

@@ -88,6 +88,8 @@ def reconcile_image(
         result.errors.append(f"{target.image.id}: {exc}")
     finally:
         ctx.pass_turn(index)
+        # Stopped or finished: no new-build write of this image can come later in this run.
+        ctx.budget.new_builds_done(target.image.subscription, target.image.id)
     return result
 
 
@@ -120,7 +122,7 @@ def run_image(
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
         entries = outbox_before(ctx, found, plan, claim.actions, dry_run=dry_run)
         claim = record(ctx, target, found, claim, entries, result=result)
-        outcomes = execute(ctx, claim.actions, found.observed, dry_run=dry_run)
+        outcomes = execute(ctx, claim.actions, found.observed, dry_run=dry_run, target=target)
         state, etag = remember(
             ctx, target, found, plan, claim, outcomes, entries, dry_run=dry_run, result=result
         )
@@ -344,10 +346,16 @@ def record(
 
 
 def execute(
-    ctx: RunContext, actions: list[Action], observed: ObservedImage, *, dry_run: bool
+    ctx: RunContext, actions: list[Action], observed: ObservedImage, *, dry_run: bool, target: Target
 ) -> list[Outcome]:
+    image = target.image
     executor = Executor(
-        ctx.rt.gallery, ctx.rt.imagebuilder, ctx.rt.publisher, dry_run=dry_run, may_write=ctx.may_write
+        ctx.rt.gallery,
+        ctx.rt.imagebuilder,
+        ctx.rt.publisher,
+        dry_run=dry_run,
+        may_write=ctx.may_write,
+        new_builds_done=lambda: ctx.budget.new_builds_done(image.subscription, image.id),
     )
     return executor.execute(actions, observed)
 

@@ -266,6 +266,11 @@ class Reconciler:
         each. Results come back in target order, so the report (and the events it publishes) are those of
         a sequential run."""
         width = self.rt.settings.image_concurrency
+        if trigger.source == "sweep":
+            # A sweep lists every image in scope: once each has passed its new-build lane, the headroom
+            # kept for new builds goes to bulk work (see WriteBudget.expect_new_builds).
+            for target in targets:
+                ctx.budget.expect_new_builds(target.image.subscription, [target.image.id])
         if width <= 1 or len(targets) <= 1:
             return [reconcile_image(ctx, t, trigger, i) for i, t in enumerate(targets)]
         by_subscription: dict[str, list[int]] = {}

@@ -117,3 +117,59 @@ def test_a_nearly_empty_arm_bucket_paces_writes_instead_of_meeting_a_429() -> No
     assert [budget.admit(SUB, UPDATE_VERSION, Lane.BULK) for _ in range(4)] == [None] * 4
     # 4 tokens, 2 kept: two writes go at once, the next ones wait for the refill (10 per second).
     assert waits == pytest.approx([0.1, 0.2])
+
+
+def test_a_sweep_releases_the_new_build_headroom_once_every_image_is_past_its_new_build_lane() -> None:
+    clock = Clock()
+    budget = WriteBudget(reserve=5, bulk_headroom=10, clock=clock)
+    budget.observe(URL, 200, header(15, 900))
+    # Unknown whether new-build work may still come (an event's run): the headroom is kept.
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is not None
+    budget.expect_new_builds(SUB, ["image-a", "image-b"])
+    budget.new_builds_done(SUB, "IMAGE-A")
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is not None  # image-b may still bring a new build
+    budget.new_builds_done(SUB, "image-b")
+    admitted = [budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is None for _ in range(12)]
+    # 15 left, only the reserve of 5 kept now: ten bulk writes, then nothing.
+    assert admitted == [True] * 10 + [False] * 2
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.NEW_BUILD) is not None  # nobody eats the reserve
+
+
+def test_the_30_minute_window_keeps_the_headroom_for_the_next_sweep() -> None:
+    budget = WriteBudget(reserve=5, bulk_headroom=10, clock=Clock())
+    budget.observe(URL, 200, header(300, 15))
+    budget.expect_new_builds(SUB, ["image-a"])
+    budget.new_builds_done(SUB, "image-a")
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.BULK) is not None
+    assert budget.admit(SUB, UPDATE_VERSION, Lane.NEW_BUILD) is None
+
+
+def test_the_executor_says_when_its_new_build_lane_is_passed() -> None:
+    from lifecycle.executor import Executor
+
+    seen: list[str] = []
+
+    class Gallery:
+        def update_version(self, version: object, patch: object) -> None:
+            seen.append("write")
+
+        def delete_version(self, ref: object) -> None:
+            seen.append("delete")
+
+    def permit(subscription: str, operation: str, lane: Lane) -> str | None:
+        seen.append(lane.name)
+        return None
+
+    old, new = builders.version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE}), builders.version("2.0.0", tags={})
+    image = builders.image(old, new)
+    actions = [  # in the planner's order: the bulk write first
+        Action(ActionKind.TAG, old.ref.id, "test", after={"tags": {"team": "x"}}),
+        Action(ActionKind.PROMOTE, new.ref.id, "test", after={"exclude_from_latest": False}),
+    ]
+    executor = Executor(
+        Gallery(),  # type: ignore[arg-type]
+        may_write=permit,
+        new_builds_done=lambda: seen.append("done"),
+    )
+    executor.execute(actions, image)
+    assert seen == ["NEW_BUILD", "write", "done", "BULK", "write"]
