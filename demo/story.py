@@ -276,6 +276,7 @@ def _run(demo: Demo, workdir: Path) -> int:
     print(f"{report.summary()['actions']} actions, {writes} ARM writes")
 
     _release_gates(demo)
+    _healing(demo)
 
     _section("Lifecycle events received by the Event Grid topic")
     received = demo.control("GET", "events")
@@ -319,6 +320,42 @@ def _run(demo: Demo, workdir: Path) -> int:
     print("Each sweep also writes it to the state container as reports/latest.html and reports/latest.json.")
     print(f"Open it in a browser: {path}")
     return 0
+
+
+# --- replication healing ------------------------------------------------------------------------------------
+
+
+def _healing(demo: Demo) -> None:
+    """A region that keeps failing is healed the way Azure's error text advises, one step per sweep."""
+    from lifecycle.reconcile import Trigger, reconcile
+
+    image, version = "windows-2025", "2025.11.0"
+    version_id = f"{GALLERY_ID}/images/{image}/versions/{version}"
+    _section(
+        f"{image} {version} fails to replicate to West Europe, and retrying does not help (forced on the\n"
+        "emulator): the app retries, then removes the region and adds it back, one step per 15-minute sweep"
+    )
+    demo.control(
+        "POST",
+        "replication",
+        {"version_id": version_id, "region": "westeurope", "outcome": "Failed", "heals_by": "readd"},
+    )
+    demo.publish(image, version)
+    start = demo.now()
+    for step in range(1, 40):
+        at = start + timedelta(minutes=15 * step)
+        demo.set_time(at)
+        report = reconcile(Trigger("sweep", scope=f"{GALLERY_ID}/images/{image}"), at=at)
+        versions = [v for p in report.plans for v in p.versions if v.version == version]
+        actions = [
+            a.reason for p in report.plans for a in p.actions if a.target.lower() == version_id.lower()
+        ]
+        notes = [n for v in versions for n in v.notes if "fail" in n or "healed" in n]
+        what = "; ".join(actions + notes)
+        if what:
+            print(f"{iso(at)}  {(versions[0].state if versions else ''):9} {what}")
+        if any("healed" in n for n in notes):
+            break
 
 
 # --- release gates and provenance ---------------------------------------------------------------------------

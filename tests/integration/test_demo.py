@@ -29,6 +29,10 @@ def test_demo_runs_offline_and_ends_with_nothing_to_do() -> None:
         assert f"ImageLifecycle.{event}" in out
     assert "not deleted: in use by a VM or scale set" in out
     assert "20261123.7" in out  # the build id from the BuildCompleted event, as a tag
+    # A region failing on every retry is removed and added back, then healed.
+    assert "retry failed region westeurope by updating the version again (failure 1 of 2)" in out
+    assert "remove failed region westeurope after 2 failures, to add it back next" in out
+    assert "region westeurope healed after 2 failure(s)" in out
     # Release gates: an approval, a revocation flowing to a child image, a base-image rebake.
     for event in ("VersionApproved", "VersionPromoted", "VersionRevoked"):
         assert f"ImageLifecycle.{event}" in out
