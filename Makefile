@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser
+.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser storm
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -49,6 +49,9 @@ unit: setup
 fuzz: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_fuzz_events.py \
 		tests/reliability/test_fuzz_policies.py tests/reliability/test_hostile.py
+
+storm: setup
+	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_storm.py
 
 demo: setup
 	$(PY) -m lifecycle demo

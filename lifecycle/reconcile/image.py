@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lifecycle import outbox as ob
@@ -106,6 +107,9 @@ def run_image(
         else ctx.rt.store.lease(ref.key(), ctx.rt.settings.lease_seconds)
     )
     with lease:
+        # The wall-clock interval this run held the image, in its audit records: two runs that held one
+        # image at once would show as overlapping intervals (the storm test reads them back).
+        held = {"run": uuid.uuid4().hex[:16], "from": _wall_clock()}
         found = read(ctx, target, trigger)
         if trigger.gate is not None and trigger.gate.version.image_ref.key() == ref.key():
             refused = gate_refusal(ctx, target, found, trigger.gate)
@@ -128,6 +132,7 @@ def run_image(
         )
         if not dry_run:
             deliver(ctx, target, state, etag, result)
+        held["until"] = _wall_clock()
     result.plan = replace(plan, actions=tuple(claim.actions))
     result.outcomes.extend(outcomes)
     # Children reconciled later in this run see a revocation made (or, in a plan, planned) just now.
@@ -136,7 +141,7 @@ def run_image(
         result.notifications.extend(notifications_of(outcomes))
         result.notifications.extend(plan.notifications)
     if not ctx.plan_only:
-        audit(ctx, [audit_record(o, trigger, ctx) for o in outcomes])
+        audit(ctx, [audit_record(o, trigger, ctx, lease=held) for o in outcomes])
     log.info(
         "image reconciled",
         extra={
@@ -500,8 +505,15 @@ def append_audit(store: StateStore, records: list[dict[str, Any]], day: date) ->
         log.error("audit log append failed", extra={"error": str(exc), "records": len(records)})
 
 
-def audit_record(outcome: Outcome, trigger: Trigger, ctx: RunContext) -> dict[str, Any]:
+def _wall_clock() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def audit_record(
+    outcome: Outcome, trigger: Trigger, ctx: RunContext, *, lease: dict[str, str] | None = None
+) -> dict[str, Any]:
     record = outcome.action.to_json()
+    extra = {"lease": dict(lease)} if lease else {}
     return {
         "time": iso(ctx.now),
         "trigger": trigger.source,
@@ -514,4 +526,5 @@ def audit_record(outcome: Outcome, trigger: Trigger, ctx: RunContext) -> dict[st
         "key": record["key"],
         "outcome": outcome.status,
         "error": outcome.error,
+        **extra,
     }
