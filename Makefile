@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser storm
+.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser storm chaos
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -52,6 +52,9 @@ fuzz: setup
 
 storm: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_storm.py
+
+chaos: setup
+	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_chaos.py
 
 demo: setup
 	$(PY) -m lifecycle demo

@@ -56,6 +56,19 @@ class Faults:
         self._seed = seed
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        # How many of each kind were injected since start or reset (a chaos run reports them).
+        self.injected: dict[str, int] = dict.fromkeys(KINDS, 0)
+
+    def reseed(self, seed: int) -> None:
+        """Start a new seeded sequence of decisions (one per chaos seed) and zero the counts."""
+        with self._lock:
+            self._seed = seed
+            self._rng = random.Random(seed)
+            self.injected = dict.fromkeys(KINDS, 0)
+
+    def _count(self, kind: str | None) -> None:
+        if kind is not None:
+            self.injected[kind] += 1
 
     def set(self, spec: FaultSpec) -> None:
         with self._lock:
@@ -64,6 +77,7 @@ class Faults:
     def reset(self) -> None:
         with self._lock:
             self._rng = random.Random(self._seed)
+            self.injected = dict.fromkeys(KINDS, 0)
 
     def draw_request(self) -> str | None:
         """None, or one of reset / 429 / 500 / 503."""
@@ -75,15 +89,20 @@ class Faults:
             for kind in ("reset", "429", "500", "503"):
                 edge += self.spec.rates.get(kind, 0.0)
                 if roll < edge:
+                    self._count(kind)
                     return kind
             return None
 
     def draw_lro_fail(self) -> bool:
         with self._lock:
             rate = self.spec.rates.get("lro-fail", 0.0)
-            return rate > 0 and self._rng.random() < rate
+            failed = rate > 0 and self._rng.random() < rate
+            self._count("lro-fail" if failed else None)
+            return failed
 
     def draw_region_fail(self) -> bool:
         with self._lock:
             rate = self.spec.rates.get("region-fail", 0.0)
-            return rate > 0 and self._rng.random() < rate
+            failed = rate > 0 and self._rng.random() < rate
+            self._count("region-fail" if failed else None)
+            return failed

@@ -370,9 +370,13 @@ class Emulator:
                 text = body.get("spec", body.get("faults", "")) if isinstance(body, dict) else (body or "")
                 try:
                     self.faults.set(FaultSpec.parse(str(text)))
-                except ValueError as exc:
+                    if isinstance(body, dict) and body.get("seed") is not None:
+                        self.faults.reseed(int(body["seed"]))
+                except (TypeError, ValueError) as exc:
                     raise ArmError(400, "InvalidRequestContent", str(exc)) from exc
-            return Response(200, {"faults": self.faults.spec.describe()})
+            return Response(
+                200, {"faults": self.faults.spec.describe(), "injected": dict(self.faults.injected)}
+            )
         if name == "rbac":
             if req.method == "POST":
                 self.rbac.load(self._control_body(req))
