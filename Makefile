@@ -48,7 +48,8 @@ unit: setup
 # Reliability suites at full size (`make test` runs a short version of each); each prints its figures.
 fuzz: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_fuzz_events.py \
-		tests/reliability/test_fuzz_policies.py tests/reliability/test_hostile.py
+		tests/reliability/test_fuzz_policies.py tests/reliability/test_hostile.py \
+		tests/reliability/test_fuzz_integration.py
 
 storm: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_storm.py
