@@ -168,6 +168,8 @@ def sweep(emulator: Any, at: datetime) -> dict[str, Any]:
         "actions": summary["actions"],
         "arm_bound": arm_bound,
         "max_writes_per_sub": max(writes_by_sub.values(), default=0),
+        "paced": report.budget.get("paced_seconds", 0.0),
+        "gets": after["by_method"].get("GET", 0) - before["by_method"].get("GET", 0),
         "report": report,
     }
 
@@ -209,7 +211,8 @@ def part_one(emulator: Any) -> None:
             f"  sweep {n:2d}: {figures['writes']:5d} writes "
             f"({figures['max_writes_per_sub']} max per subscription), "
             f"{figures['throttled']} 429s, {figures['deferred']} deferred, {figures['failed']} failed; "
-            f"{figures['seconds']:.1f} s (ARM's bound {figures['arm_bound']:.1f} s, x{ratio:.2f})"
+            f"{figures['seconds']:.1f} s (ARM's bound {figures['arm_bound']:.1f} s, x{ratio:.2f}); "
+            f"{figures['gets']} reads; writes waited {figures['paced']:.0f} s in all for ARM's bucket"
         )
         if n == 1:
             # A new build during the change: published now, unreplicated to westeurope.

@@ -121,8 +121,7 @@ def run_image(
                 return
             found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
         result.image_policy, result.observed = target.image_policy, found.observed
-        with ctx.plan_turn(index):
-            plan = plan_step(ctx, target, found)
+        plan = plan_step(ctx, target, found, index)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
         entries = outbox_before(ctx, found, plan, claim.actions, dry_run=dry_run)
         claim = record(ctx, target, found, claim, entries, result=result)
@@ -169,9 +168,11 @@ def read(ctx: RunContext, target: Target, trigger: Trigger) -> Read:
     return Read(saved=saved, etag=etag, state=state, observed=observed)
 
 
-def plan_step(ctx: RunContext, target: Target, found: Read) -> ImagePlan:
+def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = None) -> ImagePlan:
     """Plan with the pure planner; the run-wide reads it may need are made (once) only if a delete is
-    possible at all."""
+    possible at all. Only then does the image wait for its planning turn (`index`): the run-wide delete
+    allowance is spent in listing order, as a sequential run would. An image that cannot delete spends none
+    of it and plans at once, so images waiting for a free slot do not hold up the others' planning."""
     image_policy = target.image_policy
     lifetimes = {k: b.lifetime_days for k, b in found.state.pending_builds.items() if b.lifetime_days}
     usage = None
@@ -179,28 +180,32 @@ def plan_step(ctx: RunContext, target: Target, found: Read) -> ImagePlan:
     revoked_bases = ctx.lineage.revoked_bases(found.observed.versions)
     revoked = gates.revoked_names(image_policy, found.observed.versions, found.state, revoked_bases)
     deletes_blocked = ctx.deletes_blocked
-    if deletes_blocked is None and deletes_possible(
+    possible = deletes_blocked is None and deletes_possible(
         image_policy.retention, found.observed, ctx.now, lifetimes, revoked
-    ):
-        # Only once a delete is possible: is the gallery shared where its consumers cannot be seen?
-        deletes_blocked = ctx.shared_block(target.image.gallery_ref)
-        if deletes_blocked is None:
-            usage = ctx.usage()
-            soft_delete = ctx.soft_delete(target.image.gallery_ref)
-    plan = plan_image(
-        image_policy,
-        found.observed,
-        ctx.now,
-        state=found.state,
-        usage=usage,
-        delete_budget=ctx.delete_budget(image_policy),
-        deletes_blocked=deletes_blocked,
-        run=rebake_run(ctx, target),
-        soft_delete=soft_delete,
-        revoked_bases=revoked_bases,
-        base=base_step(ctx, target, found),
     )
-    ctx.spend_deletes(plan.deletes)
+    if not possible:
+        ctx.pass_turn(index)
+    with ctx.plan_turn(index if possible else None):
+        if possible:
+            # Only once a delete is possible: is the gallery shared where its consumers cannot be seen?
+            deletes_blocked = ctx.shared_block(target.image.gallery_ref)
+            if deletes_blocked is None:
+                usage = ctx.usage()
+                soft_delete = ctx.soft_delete(target.image.gallery_ref)
+        plan = plan_image(
+            image_policy,
+            found.observed,
+            ctx.now,
+            state=found.state,
+            usage=usage,
+            delete_budget=ctx.delete_budget(image_policy),
+            deletes_blocked=deletes_blocked,
+            run=rebake_run(ctx, target),
+            soft_delete=soft_delete,
+            revoked_bases=revoked_bases,
+            base=base_step(ctx, target, found),
+        )
+        ctx.spend_deletes(plan.deletes)
     return plan
 
 

@@ -435,6 +435,7 @@ def _budget_report(ctx: RunContext, targets: list[Target]) -> dict[str, Any]:
     return {
         "throttled": ctx.budget.throttled,
         "deferred_writes": ctx.budget.deferred,
+        "paced_seconds": round(ctx.budget.paced, 1),  # summed over writes waiting for ARM's bucket
         "remaining": {
             sub: {op: ctx.budget.remaining(sub, op) for op in (UPDATE_VERSION, DELETE_VERSION)}
             for sub in subscriptions
