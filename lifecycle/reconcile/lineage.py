@@ -50,6 +50,8 @@ class LineageReads:
         self._skus: dict[tuple[str, str, str, str, str], list[str] | str] = {}
         self._revoked: set[str] = set()
         self._shared: tuple[StateStore, str] | None = None
+        # One read per key even when images plan at the same time: the others wait for its answer.
+        self._flights: dict[tuple[str, ...], threading.Lock] = {}
 
     def share(self, store: StateStore, sweep: str) -> None:
         """Share Marketplace lists with the other images of the same sweep (fan-out runs each image apart):
@@ -83,8 +85,16 @@ class LineageReads:
             self._revoked.update(v.lower() for v in version_ids)
 
     # -- reads ---------------------------------------------------------------------------------------------
+    def _flight(self, key: tuple[str, ...]) -> threading.Lock:
+        with self._lock:
+            return self._flights.setdefault(key, threading.Lock())
+
     def image(self, ref: ImageRef) -> ObservedImage | str:
         """The image's versions, or why they could not be read."""
+        with self._flight(("image", ref.key())):
+            return self._image(ref)
+
+    def _image(self, ref: ImageRef) -> ObservedImage | str:
         key = ref.key()
         with self._lock:
             if key in self._images:
@@ -108,6 +118,10 @@ class LineageReads:
         return found
 
     def marketplace(self, subscription: str, location: str, base: MarketplaceImage) -> list[str] | str:
+        with self._flight(("sku", subscription.lower(), location.lower(), *base.key())):
+            return self._marketplace(subscription, location, base)
+
+    def _marketplace(self, subscription: str, location: str, base: MarketplaceImage) -> list[str] | str:
         key = (subscription.lower(), location.lower(), *base.key())
         with self._lock:
             if key in self._skus:
