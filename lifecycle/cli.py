@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.model import InvalidResourceId, parse_resource_id, parse_time
-from lifecycle.policy import MAX_POLICY_BYTES, PolicyError, json_schema, parse_policy
+from lifecycle.policy import MAX_POLICY_BYTES, Policy, PolicyError, json_schema, parse_policy
 from lifecycle.render import render_report, short_id
 from lifecycle.settings import Settings, SettingsError
 
@@ -170,26 +170,18 @@ def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
     prices = _price_table(args.prices)
     if prices is None:
         return EXIT_INVALID
-    try:
-        at = parse_time(args.at) if args.at else None
-    except ValueError:
-        print(f"error: --at {args.at!r} is not an ISO 8601 time", file=sys.stderr)
-        return EXIT_INVALID
+    at = _at(args.at)
+    if isinstance(at, int):
+        return at
     if args.scope:
         try:
             parse_resource_id(args.scope)
         except InvalidResourceId as exc:
             print(f"error: --scope: {exc}", file=sys.stderr)
             return EXIT_INVALID
-    if not args.config.startswith(("http://", "https://")):
-        code = _validate_quietly(args.config)
-        if code:
-            return code
-    try:
-        settings = Settings.from_env(LIFECYCLE_CONFIG_URL=args.config)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    settings = _settings_for(args.config)
+    if isinstance(settings, int):
+        return settings
     report = reconcile(Trigger("cli", scope=args.scope), settings=settings, plan_only=not apply, at=at)
     report.prices = prices
     if args.json:
@@ -210,20 +202,12 @@ def _report(args: argparse.Namespace) -> int:
     prices = _price_table(args.prices)
     if prices is None:
         return EXIT_INVALID
-    try:
-        at = parse_time(args.at) if args.at else None
-    except ValueError:
-        print(f"error: --at {args.at!r} is not an ISO 8601 time", file=sys.stderr)
-        return EXIT_INVALID
-    if not args.config.startswith(("http://", "https://")):
-        code = _validate_quietly(args.config)
-        if code:
-            return code
-    try:
-        settings = Settings.from_env(LIFECYCLE_CONFIG_URL=args.config)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    at = _at(args.at)
+    if isinstance(at, int):
+        return at
+    settings = _settings_for(args.config)
+    if isinstance(settings, int):
+        return settings
     run = reconcile(Trigger("cli"), settings=settings, plan_only=True, at=at)
     if run.no_policy:
         print(f"error: {run.errors[0] if run.errors else 'no valid policy'}", file=sys.stderr)
@@ -298,15 +282,9 @@ def _prices(args: argparse.Namespace) -> int:
 def _permissions(args: argparse.Namespace) -> int:
     from lifecycle.permissions import derive, render
 
-    try:
-        with open(args.config, "rb") as handle:
-            policy = parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=args.config)
-    except OSError as exc:
-        print(f"error: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
-        return EXIT_INVALID
-    except PolicyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    policy = _read_policy(args.config)
+    if isinstance(policy, int):
+        return policy
     permissions = derive(policy)
     print(json.dumps(permissions.to_json(), indent=2) if args.json else render(permissions))
     return EXIT_OK
@@ -347,15 +325,9 @@ def _gate(args: argparse.Namespace) -> int:
     if not config:
         print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
         return EXIT_INVALID
-    if not config.startswith(("http://", "https://")):
-        code = _validate_quietly(config)
-        if code:
-            return code
-    try:
-        settings = Settings.from_env(LIFECYCLE_CONFIG_URL=config)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+    settings = _settings_for(config)
+    if isinstance(settings, int):
+        return settings
     report = reconcile(Trigger("cli", scope=request.version.id, gate=request), settings=settings)
     if report.refused or report.no_policy:
         for line in report.refused or report.errors:
@@ -370,17 +342,39 @@ def _gate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def _validate_quietly(path: str) -> int:
+def _read_policy(path: str) -> Policy | int:
+    """The policy in a local file, or EXIT_INVALID after printing what is wrong with it."""
     try:
         with open(path, "rb") as handle:
-            parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
+            return parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
     except OSError as exc:
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return EXIT_INVALID
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _settings_for(config: str) -> Settings | int:
+    """Settings pointed at `config` (a local policy file is checked first, so a bad one is exit 2
+    with its key path before anything is read from ARM), or EXIT_INVALID after printing why."""
+    if not config.startswith(("http://", "https://")):
+        policy = _read_policy(config)
+        if isinstance(policy, int):
+            return policy
+    try:
+        return Settings.from_env(LIFECYCLE_CONFIG_URL=config)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    return EXIT_OK
+
+
+def _at(value: str | None) -> datetime | int | None:
+    """`--at` as a time, None when absent, or EXIT_INVALID after printing why."""
+    try:
+        return parse_time(value) if value else None
+    except ValueError:
+        print(f"error: --at {value!r} is not an ISO 8601 time", file=sys.stderr)
+        return EXIT_INVALID
 
 
 def _audit(args: argparse.Namespace) -> int:
