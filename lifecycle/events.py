@@ -463,19 +463,23 @@ def _resource_write(envelope: _Envelope) -> InboundEvent:
     return VersionWritten(version, envelope.id, envelope.time, operation.strip())
 
 
-def _build_completed(envelope: _Envelope) -> BuildCompleted:
-    data = _data_object(envelope, required=False)
+def _named_version(envelope: _Envelope, data: Mapping[str, Any]) -> VersionRef:
+    """The image version a custom event is about: `data.imageVersionId`, else the `subject`."""
     image_version_id = _optional_data_str(data, "imageVersionId", envelope.id)
     if image_version_id is not None:
-        version = _version(image_version_id, "data.imageVersionId", envelope.id)
-    elif envelope.subject is not None:
-        version = _version(envelope.subject, "subject", envelope.id)
-    else:
-        raise MalformedEvent(
-            "missing field 'data.imageVersionId' or 'subject' (the image version id)",
-            field="data.imageVersionId",
-            event_id=envelope.id,
-        )
+        return _version(image_version_id, "data.imageVersionId", envelope.id)
+    if envelope.subject is not None:
+        return _version(envelope.subject, "subject", envelope.id)
+    raise MalformedEvent(
+        "missing field 'data.imageVersionId' or 'subject' (the image version id)",
+        field="data.imageVersionId",
+        event_id=envelope.id,
+    )
+
+
+def _build_completed(envelope: _Envelope) -> BuildCompleted:
+    data = _data_object(envelope, required=False)
+    version = _named_version(envelope, data)
     values: dict[str, Any] = {}
     for key, attribute in _BUILD_FIELDS:
         # Over-long values are kept whole here; the tag owner cuts them to Azure's limit with a warning,
@@ -491,17 +495,7 @@ def _build_completed(envelope: _Envelope) -> BuildCompleted:
 
 def _version_approved(envelope: _Envelope) -> VersionApproved:
     data = _data_object(envelope, required=True)
-    image_version_id = _optional_data_str(data, "imageVersionId", envelope.id)
-    if image_version_id is not None:
-        version = _version(image_version_id, "data.imageVersionId", envelope.id)
-    elif envelope.subject is not None:
-        version = _version(envelope.subject, "subject", envelope.id)
-    else:
-        raise MalformedEvent(
-            "missing field 'data.imageVersionId' or 'subject' (the image version id)",
-            field="data.imageVersionId",
-            event_id=envelope.id,
-        )
+    version = _named_version(envelope, data)
     approver = _optional_data_str(data, "approver", envelope.id)
     if approver is None or len(approver) > 256:
         # The approver becomes a tag value: required, and within Azure's 256 characters.

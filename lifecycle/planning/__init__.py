@@ -301,12 +301,9 @@ def _plan_version(
             if gate.parent_revoked and policy.ancestry.inherit_revocation:
                 data["parentRevoked"] = gate.parent_revoked
             actions.append(
-                Action(
-                    kind=ActionKind.EXCLUDE_FROM_LATEST,
-                    target=version.ref.id,
-                    reason=f"revoked: {gate.revoked}",
-                    before={"exclude_from_latest": version.exclude_from_latest},
-                    after={"exclude_from_latest": True},
+                _exclude(
+                    version,
+                    f"revoked: {gate.revoked}",
                     notifications=(
                         (Notification(NotificationType.VERSION_REVOKED, version.ref.id, data),)
                         if gate.newly_revoked
@@ -317,12 +314,9 @@ def _plan_version(
     elif lifecycle_state == lt.STATE_EXPIRED:
         if not version.exclude_from_latest or current_state != lt.STATE_EXPIRED:
             actions.append(
-                Action(
-                    kind=ActionKind.EXCLUDE_FROM_LATEST,
-                    target=version.ref.id,
-                    reason=f"expired: end-of-life {_when(fate.end_of_life)} has passed",
-                    before={"exclude_from_latest": version.exclude_from_latest},
-                    after={"exclude_from_latest": True},
+                _exclude(
+                    version,
+                    f"expired: end-of-life {_when(fate.end_of_life)} has passed",
                     notifications=(
                         ()
                         if current_state == lt.STATE_EXPIRED
@@ -340,23 +334,17 @@ def _plan_version(
         notes.append("waiting for approval (tag lifecycle.approved-by, `approve`, or VersionApproved)")
         if not version.exclude_from_latest:
             actions.append(
-                Action(
-                    kind=ActionKind.EXCLUDE_FROM_LATEST,
-                    target=version.ref.id,
-                    reason="approval required: published into latest, taken out until approved",
-                    before={"exclude_from_latest": False},
-                    after={"exclude_from_latest": True},
+                _exclude(
+                    version,
+                    "approval required: published into latest, taken out until approved",
                 )
             )
     elif lifecycle_state == lt.STATE_PENDING:
         if not version.exclude_from_latest:
             actions.append(
-                Action(
-                    kind=ActionKind.EXCLUDE_FROM_LATEST,
-                    target=version.ref.id,
-                    reason="held out of latest until every region is replicated",
-                    before={"exclude_from_latest": False},
-                    after={"exclude_from_latest": True},
+                _exclude(
+                    version,
+                    "held out of latest until every region is replicated",
                 )
             )
     elif (
@@ -476,12 +464,9 @@ def _plan_failed(
         )
     if fate.expired and not version.exclude_from_latest:
         actions.append(
-            Action(
-                kind=ActionKind.EXCLUDE_FROM_LATEST,
-                target=version.ref.id,
-                reason=f"expired: end-of-life {_when(fate.end_of_life)} has passed",
-                before={"exclude_from_latest": False},
-                after={"exclude_from_latest": True},
+            _exclude(
+                version,
+                f"expired: end-of-life {_when(fate.end_of_life)} has passed",
                 notifications=(
                     Notification(
                         NotificationType.VERSION_EXPIRED,
@@ -526,3 +511,15 @@ def _delete(
 
 def _when(value: datetime | None) -> str:
     return iso(value) if value else "unknown"
+
+
+def _exclude(version: ObservedVersion, reason: str, notifications: tuple[Notification, ...] = ()) -> Action:
+    """Take a version out of `latest` (what the version says now is the action's `before`)."""
+    return Action(
+        kind=ActionKind.EXCLUDE_FROM_LATEST,
+        target=version.ref.id,
+        reason=reason,
+        before={"exclude_from_latest": version.exclude_from_latest},
+        after={"exclude_from_latest": True},
+        notifications=notifications,
+    )
