@@ -42,3 +42,16 @@ def image_template_body(
             "vmProfile": {"vmSize": "Standard_D2s_v5"},
         },
     }
+
+
+def gallery_image_body(image: str, *, location: str = "eastus") -> dict[str, Any]:
+    """A generalized Linux Gen2 image definition, its identifier named after the image."""
+    return {
+        "location": location,
+        "properties": {
+            "osType": "Linux",
+            "osState": "Generalized",
+            "hyperVGeneration": "V2",
+            "identifier": {"publisher": "contoso", "offer": image, "sku": "gen2"},
+        },
+    }

@@ -14,6 +14,7 @@ import pytest
 from lifecycle.config import clear_cache
 from lifecycle.policy import PolicyError, parse_policy
 from tests.conftest import grant_permissions
+from tests.harness.builders import gallery_image_body
 from tests.harness.services import Azurite, Emulator
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -90,15 +91,7 @@ class Env:
         )
 
     def create_image(self, image: str) -> None:
-        body = {
-            "location": "eastus",
-            "properties": {
-                "osType": "Linux",
-                "osState": "Generalized",
-                "hyperVGeneration": "V2",
-                "identifier": {"publisher": "contoso", "offer": image, "sku": "gen2"},
-            },
-        }
+        body = gallery_image_body(image)
         self.compute.gallery_images.begin_create_or_update(RG, GALLERY, image, body).result()
 
     def version(self, image: str, name: str) -> dict[str, Any]:

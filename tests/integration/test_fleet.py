@@ -16,6 +16,7 @@ from lifecycle import tags as lt
 from lifecycle.gateways.storage import state_store
 from lifecycle.reconcile import RunReport, Runtime, Trigger, reconcile
 from lifecycle.settings import Settings
+from tests.harness.builders import gallery_image_body
 from tests.integration.conftest import GALLERY, RG, SOURCE, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -63,15 +64,7 @@ def build_fleet(env: Env, versions: int, at: datetime | None = None) -> None:
             RG, GALLERY, {"location": "eastus", "properties": {}}
         ).result()
         for image in IMAGES:
-            body = {
-                "location": "eastus",
-                "properties": {
-                    "osType": "Linux",
-                    "osState": "Generalized",
-                    "hyperVGeneration": "V2",
-                    "identifier": {"publisher": "contoso", "offer": image, "sku": "gen2"},
-                },
-            }
+            body = gallery_image_body(image)
             compute.gallery_images.begin_create_or_update(RG, GALLERY, image, body).result()
             for i in range(versions):
                 if at is not None:

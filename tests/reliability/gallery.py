@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.harness.builders import gallery_image_body
 from tests.integration.conftest import RG, SOURCE, Env
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -19,15 +20,7 @@ def create_gallery(env: Env, name: str) -> None:
 
 
 def create_image(env: Env, gallery: str, image: str) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {
-            "osType": "Linux",
-            "osState": "Generalized",
-            "hyperVGeneration": "V2",
-            "identifier": {"publisher": "contoso", "offer": image, "sku": "gen2"},
-        },
-    }
+    body = gallery_image_body(image)
     env.compute.gallery_images.begin_create_or_update(RG, gallery, image, body).result()
 
 
