@@ -285,15 +285,7 @@ def _plan_version(
         lifecycle_state = lt.STATE_ACTIVE
 
     if fate.set_end_of_life is not None:
-        actions.append(
-            Action(
-                kind=ActionKind.END_OF_LIFE,
-                target=version.ref.id,
-                reason=f"end-of-life = published + lifetime ({iso(fate.set_end_of_life)})",
-                before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
-                after={"end_of_life": iso(fate.set_end_of_life)},
-            )
-        )
+        actions.append(_end_of_life(version, fate.set_end_of_life))
 
     if lifecycle_state == lt.STATE_REVOKED:
         if not version.exclude_from_latest or gate.newly_revoked:
@@ -453,15 +445,7 @@ def _plan_failed(
         )
     healing_waits = heal is not None and not heal.write and bool(heal.records) and not heal.gave_up
     if fate.set_end_of_life is not None and not healing_waits:
-        actions.append(
-            Action(
-                kind=ActionKind.END_OF_LIFE,
-                target=version.ref.id,
-                reason=f"end-of-life = published + lifetime ({iso(fate.set_end_of_life)})",
-                before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
-                after={"end_of_life": iso(fate.set_end_of_life)},
-            )
-        )
+        actions.append(_end_of_life(version, fate.set_end_of_life))
     if fate.expired and not version.exclude_from_latest:
         actions.append(
             _exclude(
@@ -522,4 +506,15 @@ def _exclude(version: ObservedVersion, reason: str, notifications: tuple[Notific
         before={"exclude_from_latest": version.exclude_from_latest},
         after={"exclude_from_latest": True},
         notifications=notifications,
+    )
+
+
+def _end_of_life(version: ObservedVersion, when: datetime) -> Action:
+    """Set the version's end-of-life explicitly (Azure's 2026-03-03 default would otherwise apply)."""
+    return Action(
+        kind=ActionKind.END_OF_LIFE,
+        target=version.ref.id,
+        reason=f"end-of-life = published + lifetime ({iso(when)})",
+        before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
+        after={"end_of_life": iso(when)},
     )
