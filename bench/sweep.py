@@ -97,7 +97,7 @@ def run(emulator) -> int:  # type: ignore[no-untyped-def]
     from lifecycle.reconcile import Trigger, reconcile
 
     figures = []
-    for label in ("first sweep", "second sweep (after replication)"):
+    for label in ("first sweep", "second sweep (after replication)", "third sweep (steady state)"):
         before = emulator.stats()
         t1 = time.perf_counter()
         report = reconcile(Trigger("sweep"), at=emulator.now())
@@ -127,6 +127,16 @@ def run(emulator) -> int:  # type: ignore[no-untyped-def]
     print(
         f"\ntarget (one paged list per image + one write per version needing one; then no writes): "
         f"{'met' if ok else 'NOT met'} (writes {first[3]} for {needs_write} versions needing one)"
+    )
+    # Steady state: nothing to do, nothing being watched. The least a sweep can make is one image list for
+    # the gallery and one version list per image.
+    steady = figures[2]
+    calls = sum(steady[2].values())
+    minimum = 1 + IMAGES
+    ratio = calls / minimum
+    print(
+        f"steady-state sweep: {calls} ARM calls against the minimum {minimum} (ratio {ratio:.2f}; "
+        f"target at most 1.05, no write): {'met' if ratio <= 1.05 and steady[3] == 0 else 'NOT met'}"
     )
     return 0
 
