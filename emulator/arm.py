@@ -221,6 +221,22 @@ def page(
     return Response(200, body)
 
 
+def list_collection(
+    state: State, req: Request, route: Route, type_name: str, render: Callable[[Any], dict[str, Any]]
+) -> Response:
+    """A GET of a resource collection, paged; any other method on a collection is refused."""
+    if req.method != "GET":
+        raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection.")
+    items = state.of_type(type_name, route.path.subscription, route.path.resource_group)
+    return page(state, req, [render(r) for r in items])
+
+
+def require_resource_group(route: Route, type_name: str) -> None:
+    """Resource-group-scoped types have no instance outside a resource group."""
+    if route.path.resource_group is None:
+        raise ArmError(404, "InvalidResourceType", f"The resource type '{type_name}' needs a resource group.")
+
+
 def merge_patch(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """JSON merge patch (RFC 7386): objects merge recursively, null removes, anything else replaces."""
     result = dict(base)

@@ -21,10 +21,11 @@ from emulator.arm import (
     ResourceType,
     Response,
     Route,
+    list_collection,
     merge_patch,
-    page,
     put_location_and_properties,
     request_object,
+    require_resource_group,
     resource_id,
 )
 from emulator.clock import format_iso
@@ -82,14 +83,8 @@ class ImageTemplate(Resource):
 
 def handle(state: State, req: Request, route: Route) -> Response:
     if route.kind == "collection":
-        if req.method != "GET":
-            raise ArmError(
-                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
-            )
-        items = state.of_type(TEMPLATE, route.path.subscription, route.path.resource_group)
-        return page(state, req, [render(state, r) for r in items])
-    if route.path.resource_group is None:
-        raise ArmError(404, "InvalidResourceType", f"The resource type '{TEMPLATE}' needs a resource group.")
+        return list_collection(state, req, route, TEMPLATE, lambda r: render(state, r))
+    require_resource_group(route, TEMPLATE)
     existing = state.get(resource_id(route.path))
     template = existing if isinstance(existing, ImageTemplate) else None
     if route.kind == "action":

@@ -28,10 +28,12 @@ from emulator.arm import (
     ResourceType,
     Response,
     Route,
+    list_collection,
     merge_patch,
     page,
     put_location_and_properties,
     request_object,
+    require_resource_group,
     resource_id,
 )
 from emulator.errors import ArmError, not_found
@@ -52,14 +54,8 @@ def handle(state: State, req: Request, route: Route) -> Response:
     if route.kind == "action" and route.action == "manualupgrade":
         return _manual_upgrade(state, req, route)
     if route.kind == "collection":
-        if req.method != "GET":
-            raise ArmError(
-                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
-            )
-        items = state.of_type(type_name, route.path.subscription, route.path.resource_group)
-        return page(state, req, [render(r) for r in items])
-    if route.path.resource_group is None:
-        raise ArmError(404, "InvalidResourceType", f"The resource type '{type_name}' needs a resource group.")
+        return list_collection(state, req, route, type_name, render)
+    require_resource_group(route, type_name)
     rid = resource_id(route.path)
     existing = state.get(rid)
     if req.method == "GET":
