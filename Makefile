@@ -49,7 +49,7 @@ unit: setup
 fuzz: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_fuzz_events.py \
 		tests/reliability/test_fuzz_policies.py tests/reliability/test_hostile.py \
-		tests/reliability/test_fuzz_integration.py
+		tests/reliability/test_fuzz_integration.py tests/reliability/test_event_order.py
 
 storm: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_storm.py

@@ -139,6 +139,13 @@ class Replication(_Section):
 
 class Metadata(_Section):
     tags: dict[str, str] = Field(default_factory=dict, description="Static tags merged onto every version.")
+    await_build_minutes: Annotated[int, Field(ge=0, le=1440)] | None = Field(
+        default=None,
+        description=(
+            "Hold a new version's first write for up to N minutes after it was published, until its "
+            "BuildCompleted arrives, so the build tags go out in the same write; null or 0 = write at once."
+        ),
+    )
 
     @field_validator("tags")
     @classmethod
@@ -431,9 +438,13 @@ def _merge(base: _S | None, override: _S | None, kind: type[_S]) -> _S:
 
 
 def _merge_metadata(base: Metadata | None, override: Metadata | None) -> Metadata:
-    tags = dict(base.tags if base else {})
-    tags.update(override.tags if override else {})
-    return Metadata(tags=tags)
+    """Tags add up (the image's win on a clash); any other key the image sets replaces the default's."""
+    fields: dict[str, Any] = {"tags": dict(base.tags if base else {})}
+    fields["tags"].update(override.tags if override else {})
+    for section in (base, override):
+        if section is not None:
+            fields.update({k: getattr(section, k) for k in section.model_fields_set if k != "tags"})
+    return Metadata(**fields)
 
 
 def merged_sections(defaults: ImageSettings, override: ImageSettings) -> dict[str, Any]:

@@ -209,6 +209,8 @@ class ImageState:
     outbox: tuple[OutboxEntry, ...] = ()
     approvals: Mapping[str, GateRecord] = field(default_factory=dict)
     revocations: Mapping[str, GateRecord] = field(default_factory=dict)
+    # When a version waiting for its build event is to be written anyway; a wake-up was scheduled for it.
+    recheck_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pending_builds", MappingProxyType(dict(self.pending_builds)))
@@ -255,6 +257,8 @@ class ImageState:
             out["approvals"] = {k: v.to_json() for k, v in sorted(self.approvals.items())}
         if self.revocations:
             out["revocations"] = {k: v.to_json() for k, v in sorted(self.revocations.items())}
+        if self.recheck_at is not None:
+            out["recheck_at"] = iso(self.recheck_at)
         return out
 
     @classmethod
@@ -275,4 +279,5 @@ class ImageState:
             outbox=tuple(OutboxEntry.from_json(e) for e in data.get("outbox") or ()),
             approvals={k: GateRecord.from_json(v) for k, v in (data.get("approvals") or {}).items()},
             revocations={k: GateRecord.from_json(v) for k, v in (data.get("revocations") or {}).items()},
+            recheck_at=parse_time(data["recheck_at"]) if data.get("recheck_at") else None,
         )

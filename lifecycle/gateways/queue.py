@@ -54,8 +54,9 @@ class FanoutQueue:
         with contextlib.suppress(ResourceExistsError):
             client.create_queue()
 
-    def send(self, messages: Iterable[dict[str, Any]]) -> int:
-        """Enqueue each message; returns how many were sent."""
+    def send(self, messages: Iterable[dict[str, Any]], *, delay_seconds: int = 0) -> int:
+        """Enqueue each message, visible after `delay_seconds` (at most 7 days, the service's limit);
+        returns how many were sent."""
         sent = 0
         try:
             client = self._client(self.name)
@@ -63,7 +64,9 @@ class FanoutQueue:
                 self._ensure(client)
                 self._ready = True
             for message in messages:
-                client.send_message(json.dumps(message, sort_keys=True))
+                client.send_message(
+                    json.dumps(message, sort_keys=True), visibility_timeout=delay_seconds or None
+                )
                 sent += 1
         except GatewayError:
             raise

@@ -27,6 +27,8 @@ __all__ = ["ImagePlan", "RebakeReport", "VersionReport", "needs_replication_stat
 
 # Build metadata for a version that never shows up is dropped after this long.
 PENDING_BUILD_TTL = timedelta(days=7)
+# A new version whose first write waits for its build event (metadata.await_build_minutes).
+STATE_AWAITING_BUILD = "awaiting-build"
 
 
 def plan_image(
@@ -69,6 +71,7 @@ def plan_image(
     replicating = set(state.replicating)
     pending = dict(state.pending_builds)
     heal_records: dict[str, Mapping[str, RegionHeal]] = dict(state.healing)
+    recheck: datetime | None = None
 
     for version in image.versions:
         fate = fates[version.name]
@@ -103,6 +106,15 @@ def plan_image(
             continue
         heal = None
         failed = version.provisioning_state is ProvisioningState.FAILED
+        awaiting = None if failed else _awaiting_build(policy, version, fate, gate, pending, now)
+        if awaiting is not None:
+            # Nothing is written yet: the build's tags (and lifetime) go out with the version's first write.
+            notes.append(f"waiting for its build event until {iso(awaiting)} (metadata.await_build_minutes)")
+            reports.append(
+                VersionReport(version.name, STATE_AWAITING_BUILD, tuple(notes), expires, deleted, fate.kept)
+            )
+            recheck = awaiting if recheck is None else min(recheck, awaiting)
+            continue
         if fate.expired:
             # An expired version is on its way out: it is not healed, only retired.
             if heal_records.pop(version.name, None) is not None or failed:
@@ -192,6 +204,7 @@ def plan_image(
         healing=heal_records,
         approvals=gates.settled(state.approvals, by_name, lt.APPROVED_BY),
         revocations=gates.settled(state.revocations, by_name, lt.STATE),
+        recheck_at=recheck,
     )
     reports = [
         replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r
@@ -205,6 +218,7 @@ def plan_image(
         warnings=tuple(warnings),
         state=new_state,
         rebake=decision.report,
+        recheck_at=recheck,
     )
 
 
@@ -223,6 +237,37 @@ def needs_replication_status(version: ObservedVersion, state: ImageState) -> boo
             and (lt.get(version.tags, lt.APPROVED_BY) is not None or version.name in state.approvals)
         )
     )
+
+
+def _awaiting_build(
+    policy: ImagePolicy,
+    version: ObservedVersion,
+    fate: retention.Fate,
+    gate: gates.Gate,
+    pending: Mapping[str, PendingBuild],
+    now: datetime,
+) -> datetime | None:
+    """Until when a new version's first write waits for its BuildCompleted (None: write now).
+
+    Only a version the app never wrote (no `lifecycle.state`), with no build metadata yet (none kept from
+    an event, no build tag set at publish), within `metadata.await_build_minutes` of its publish date.
+    A write that protects a release gate never waits: a version published into `latest` while approval
+    is required, or while new versions are held until replicated, is taken out at once. Nor does an
+    expired or revoked version wait: it is on its way out."""
+    minutes = policy.metadata.await_build_minutes
+    if not minutes or version.published is None or version.tags.get(lt.STATE) is not None:
+        return None
+    if fate.expired or gate.revoked or version.name in pending:
+        return None
+    if any(name.lower() in lt.EVENT_TAGS for name in version.tags):
+        return None
+    gated = policy.approval.required or policy.replication.promote_when_replicated
+    if gated and not version.exclude_from_latest:
+        return None
+    until = version.published + timedelta(minutes=minutes)
+    if until.microsecond:  # whole seconds, as the state remembers it (a changed value reschedules)
+        until = until.replace(microsecond=0) + timedelta(seconds=1)
+    return until if now < until else None
 
 
 def _progress(version: ObservedVersion) -> str:

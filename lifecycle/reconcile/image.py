@@ -1,4 +1,5 @@
-"""One image's reconcile, as named steps: read, plan, claim, record, execute, remember, deliver, audit.
+"""One image's reconcile, as named steps: read, plan, claim, record, execute, remember, deliver, wake,
+audit.
 
 `reconcile_image` runs them in order under the image's lease. Each step is a small function of what the
 previous ones produced; none knows which trigger (sweep, event, queue message, CLI) asked for the work.
@@ -131,6 +132,7 @@ def run_image(
         )
         if not dry_run:
             deliver(ctx, target, state, etag, result)
+            wake(ctx, target, before=found.state, after=state, stored=etag is not None)
         held["until"] = _wall_clock()
     result.plan = replace(plan, actions=tuple(claim.actions))
     result.outcomes.extend(outcomes)
@@ -445,6 +447,31 @@ def deliver(
         # Sent but not marked: a later run sends them again, under the same ids.
         log.warning(
             "sent lifecycle events not marked sent", extra={"image": target.image.id, "error": str(exc)}
+        )
+
+
+# Azure Storage caps a message's visibility timeout at 7 days (Put Message, `visibilitytimeout`).
+MAX_QUEUE_DELAY = 7 * 24 * 3600
+
+
+def wake(ctx: RunContext, target: Target, *, before: ImageState, after: ImageState, stored: bool) -> None:
+    """A version that waits for its build event is written when the wait ends at the latest: one delayed
+    message to the fan-out queue runs the image then. One message per deadline (the state remembers it);
+    without a queue, or when sending fails, the next sweep does it instead."""
+    when = after.recheck_at
+    if when is None or ctx.rt.queue is None or not stored:
+        return
+    if when == before.recheck_at and when > ctx.now:
+        return  # already scheduled (a wake-up that came early, by clock skew, schedules another)
+    delay = min(MAX_QUEUE_DELAY, max(1, int((when - ctx.now).total_seconds()) + 1))
+    try:
+        ctx.rt.queue.send([{"image": target.image.id}], delay_seconds=delay)
+    except GatewayError as exc:
+        log.warning(
+            "wake-up for %s not scheduled (the next sweep runs it): %s",
+            target.image.id,
+            exc,
+            extra={"image": target.image.id, "recheck_at": iso(when)},
         )
 
 

@@ -21,6 +21,7 @@ STATE_CLASS = {
     "active": "active",
     "pending": "pending",
     "pending-approval": "pending",
+    "awaiting-build": "pending",
     "creating": "pending",
     "updating": "pending",
     "expired": "expired",

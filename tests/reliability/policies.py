@@ -50,7 +50,12 @@ def replication(draw: st.DrawFn) -> dict[str, Any]:
 def metadata(draw: st.DrawFn) -> dict[str, Any]:
     # Up to Azure's 40 each: the defaults' tags and an image's add up, which is where limits break.
     size = draw(st.sampled_from([(0, 3), (15, 25), (35, 40)]))
-    return {"tags": draw(st.dictionaries(TAG_NAME, TAG_VALUE, min_size=size[0], max_size=size[1]))}
+    out: dict[str, Any] = {
+        "tags": draw(st.dictionaries(TAG_NAME, TAG_VALUE, min_size=size[0], max_size=size[1]))
+    }
+    if draw(st.booleans()):
+        out["await_build_minutes"] = draw(st.none() | st.integers(0, 1440))
+    return out
 
 
 @st.composite
@@ -185,6 +190,7 @@ def broken_policies(draw: st.DrawFn) -> Broken:
                     ("replication.prune_regions", "maybe"),
                     ("replication.regions", ["eastus"]),
                     ("metadata.tags", "owner=me"),
+                    ("metadata.await_build_minutes", "ten"),
                     ("rebake.publish_event", {"yes": 1}),
                 ]
             )
@@ -198,11 +204,20 @@ def broken_policies(draw: st.DrawFn) -> Broken:
             target.pop("image_template", None)
         return Broken(doc, f"{place}.{field}", how)
     if how == "negative":
-        key = draw(
-            st.sampled_from(["lifetime_days", "keep_latest", "delete_after_days", "max_deletes_per_run"])
+        field = draw(
+            st.sampled_from(
+                [
+                    "retention.lifetime_days",
+                    "retention.keep_latest",
+                    "retention.delete_after_days",
+                    "retention.max_deletes_per_run",
+                    "metadata.await_build_minutes",
+                ]
+            )
         )
-        settings.setdefault("retention", {})[key] = draw(st.integers(-10_000, -1))
-        return Broken(doc, f"{place}.retention.{key}", how)
+        section, key = field.split(".")
+        settings.setdefault(section, {})[key] = draw(st.integers(-10_000, -1))
+        return Broken(doc, f"{place}.{field}", how)
     if how == "unknown-region":
         name = draw(st.sampled_from(["westeurpoe", "mars", "east-us-9", "EASTUS "]) | ODD.filter(bool))
         regions = settings.setdefault("replication", {}).setdefault("regions", {})

@@ -62,3 +62,33 @@ def test_tags_that_add_up_to_more_than_40_are_rejected_when_the_policy_is_read()
     }
     with pytest.raises(PolicyError, match=r"galleries\.0\.images\.\*\.metadata\.tags: 80 static tags"):
         parse_policy(json.dumps(document))
+
+
+def test_a_write_event_before_its_build_event_costs_no_second_write() -> None:
+    # Found by test_storm (5,000 deliveries, random.Random(5000)): ubuntu-24.04 1.0.3's ResourceWriteSuccess
+    # was handled before its BuildCompleted. The first run wrote regions, end-of-life and tags; the build
+    # tags then took a second write, one more than a sweep that had the build makes. With
+    # metadata.await_build_minutes the first run waits, and the build event's run writes it all at once.
+    from datetime import timedelta
+
+    from lifecycle import tags as lt
+    from lifecycle.planning import plan_image
+    from lifecycle.state import PendingBuild
+    from tests.unit.builders import T0, image, policy, version
+
+    rules = policy(
+        {
+            "replication": {"regions": {"eastus": 1, "westeurope": 1}},
+            "metadata": {"tags": {"owner": "platform"}, "await_build_minutes": 30},
+            "retention": {"lifetime_days": 90, "keep_latest": 2, "delete_after_days": 30},
+        }
+    )
+    published = version("1.0.3")
+    on_write_event = plan_image(rules, image(published), T0 + timedelta(minutes=3))
+    assert on_write_event.actions == ()
+    build = PendingBuild(tags={lt.BUILD_ID: "ubuntu-24.04-1.0.3", lt.COMMIT: "c0ffee103"}, received=T0)
+    state = on_write_event.state.with_build("1.0.3", build)
+    on_build_event = plan_image(rules, image(published), T0 + timedelta(minutes=4), state=state)
+    assert {a.target for a in on_build_event.actions} == {published.ref.id}
+    tags = next(a.after["tags"] for a in on_build_event.actions if a.after.get("tags"))
+    assert tags[lt.BUILD_ID] == "ubuntu-24.04-1.0.3" and tags["owner"] == "platform"
