@@ -253,11 +253,11 @@ def _awaiting_build(
     an event, no build tag set at publish), within `metadata.await_build_minutes` of its publish date.
     A write that protects a release gate never waits: a version published into `latest` while approval
     is required, or while new versions are held until replicated, is taken out at once. Nor does an
-    expired or revoked version wait: it is on its way out."""
+    expired or revoked version wait (it is on its way out), nor one an operator approved already."""
     minutes = policy.metadata.await_build_minutes
     if not minutes or version.published is None or version.tags.get(lt.STATE) is not None:
         return None
-    if fate.expired or gate.revoked or version.name in pending:
+    if fate.expired or gate.revoked or gate.approver or version.name in pending:
         return None
     if any(name.lower() in lt.EVENT_TAGS for name in version.tags):
         return None

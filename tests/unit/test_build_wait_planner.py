@@ -11,7 +11,7 @@ from lifecycle import tags as lt
 from lifecycle.actions import ActionKind
 from lifecycle.planning import STATE_AWAITING_BUILD, plan_image
 from lifecycle.policy import PolicyError, parse_policy
-from lifecycle.state import ImageState, PendingBuild
+from lifecycle.state import GateRecord, ImageState, PendingBuild
 from tests.unit.builders import GALLERY_ID, IMAGE, T0, image, policy, version
 
 WAIT = {"metadata": {"await_build_minutes": 30}}
@@ -55,6 +55,14 @@ def minutes(n: float) -> timedelta:
             T0 + minutes(5),
             True,
             id="approval-required-published-out-of-latest",
+        ),
+        pytest.param(
+            {**WAIT, "approval": {"required": True}},
+            {"excluded": True},
+            ImageState(approvals={"1.0.0": GateRecord(by="alice", source="cli", at=T0)}),
+            T0 + minutes(5),
+            False,
+            id="approved-by-an-operator-already",
         ),
         pytest.param(
             {**WAIT, "replication": {"promote_when_replicated": True}},
