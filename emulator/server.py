@@ -148,6 +148,7 @@ class Emulator:
                 # Only ARM is authorized here; the topic's data plane has its own keys and tokens.
                 token = req.headers.get("authorization", "")[7:].strip()
                 self.rbac.check(token, req.method, arm_path, req.path)
+                self.rbac.check_linked(token, req.method, arm_path, req.body)
         except ArmError as err:
             return Response(err.status, err.body(), err.headers)
 

@@ -2,7 +2,8 @@
 // Deploys the app's resource group, the function app and its storage, telemetry, Event Grid wiring and
 // exactly the ARM permissions `python -m lifecycle permissions` derives from the policy: the gallery role
 // at the galleries' resource groups, VM and scale-set reads at the subscriptions whose machines may use
-// the galleries, Image Builder read and run at the templates' resource groups.
+// the galleries, Image Builder read and run at the templates' resource groups, disk encryption set reads
+// at the sets' resource groups.
 targetScope = 'subscription'
 
 @description('Name of the environment (azd environment name); seeds resource names and the azd-env-name tag.')
@@ -28,6 +29,9 @@ param imageTemplateResourceGroupName string = ''
 
 @description('Names of more Image Builder templates\' resource groups in this subscription.')
 param additionalImageTemplateResourceGroupNames array = []
+
+@description('Resource groups (in this subscription) of the disk encryption sets the policy names (replication.disk_encryption_sets): a version update naming a set needs its read (ARM\'s linked check). Empty when no version is encrypted with customer-managed keys.')
+param diskEncryptionSetResourceGroupNames array = []
 
 @description('Whether the policy rebakes images when their Marketplace base image has a newer version (rebake.on_base_update; LIFECYCLE_REBAKE_ON_BASE_UPDATE): the app then lists Marketplace image versions, which ARM checks at the subscription.')
 param rebakeOnBaseUpdate bool = false
@@ -138,6 +142,9 @@ var inUseActions = [
 var templateActions = [
   'Microsoft.VirtualMachineImages/imageTemplates/read'
   'Microsoft.VirtualMachineImages/imageTemplates/run/action'
+]
+var encryptionActions = [
+  'Microsoft.Compute/diskEncryptionSets/read'
 ]
 var baseImageActions = [
   'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read'
@@ -394,6 +401,18 @@ module baseImageRole 'modules/role-definition.bicep' = if (rebakeOnBaseUpdate) {
   }
 }
 
+module encryptionRole 'modules/role-definition.bicep' = if (!empty(diskEncryptionSetResourceGroupNames)) {
+  name: 'role-definition-encryption-${resourceToken}'
+  params: {
+    roleName: 'Gallery lifecycle encryption set reader (${environmentName}, ${resourceToken})'
+    roleKey: 'gallery-lifecycle-encryption-set-reader'
+    roleDescription: 'Image lifecycle automation: read the disk encryption sets that encrypted image versions name (checked on every version update).'
+    actions: encryptionActions
+    assignableScopes: [for rgName in diskEncryptionSetResourceGroupNames: '${subscription().id}/resourceGroups/${rgName}']
+    nameSeed: '${environmentName}-${resourceToken}'
+  }
+}
+
 module appRoles 'modules/roles-app.bicep' = {
   name: 'roles-app'
   scope: rg
@@ -485,6 +504,23 @@ module templateRoles 'modules/roles-resource-group.bicep' = [
           roleDefinitionId: templateRole.outputs.id
           principalType: 'ServicePrincipal'
           description: 'Image lifecycle function app: read and run the Image Builder templates of rebakes.'
+        }
+      ]
+    }
+  }
+]
+
+module encryptionRoles 'modules/roles-resource-group.bicep' = [
+  for rgName in diskEncryptionSetResourceGroupNames: {
+    name: 'roles-encryption-${uniqueString(rgName)}-${resourceToken}'
+    scope: resourceGroup(rgName)
+    params: {
+      roleAssignments: [
+        {
+          principalId: identity.outputs.principalId
+          roleDefinitionId: encryptionRole.outputs.id
+          principalType: 'ServicePrincipal'
+          description: 'Image lifecycle function app: read the disk encryption sets of encrypted image versions.'
         }
       ]
     }

@@ -13,7 +13,10 @@ request the app makes with it:
 - each rebake template's resource group: read the template's last run and start a run
   (lifecycle/gateways/imagebuilder.py);
 - each subscription of a gallery with an image that rebakes on a base update: list a Marketplace
-  image's versions (`rebake.on_base_update`; a gallery base is read with the gallery actions above).
+  image's versions (`rebake.on_base_update`; a gallery base is read with the gallery actions above);
+- each resource group of a disk encryption set the policy names (`replication.disk_encryption_sets`):
+  read the set. A version update that names a set is checked by ARM against the caller's read of it as a
+  linked scope (403 `LinkedAuthorizationFailed`, as for managed disks; see emulator/rbac.py).
 
 Writes and deletes start long-running operations with `polling=False` and are observed by later reads, so
 the app never reads `locations/capsOperations` (which, being at subscription scope, a resource-group grant
@@ -70,11 +73,23 @@ MARKETPLACE_ACTIONS: tuple[tuple[str, str], ...] = (
         "rebake.on_base_update: list a Marketplace base image's versions",
     ),
 )
-# The order actions are printed in (and the order the Bicep lists them in).
-ACTION_ORDER = tuple(
-    name for name, _ in (*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS, *MARKETPLACE_ACTIONS)
+# An update resends every target region, so each set a version of the policy uses is named on every write.
+ENCRYPTION_ACTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "Microsoft.Compute/diskEncryptionSets/read",
+        "update encrypted versions: ARM's linked check on each disk encryption set named",
+    ),
 )
-WHY = dict((*GALLERY_ACTIONS, *IN_USE_ACTIONS, *TEMPLATE_ACTIONS, *MARKETPLACE_ACTIONS))
+_ALL_ACTIONS = (
+    *GALLERY_ACTIONS,
+    *IN_USE_ACTIONS,
+    *TEMPLATE_ACTIONS,
+    *MARKETPLACE_ACTIONS,
+    *ENCRYPTION_ACTIONS,
+)
+# The order actions are printed in (and the order the Bicep lists them in).
+ACTION_ORDER = tuple(name for name, _ in _ALL_ACTIONS)
+WHY = dict(_ALL_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -201,6 +216,17 @@ def base_update_subscriptions(policy: Policy) -> list[str]:
     return list(found.values())
 
 
+def disk_encryption_sets(policy: Policy) -> list[str]:
+    """Every disk encryption set some image of the policy replicates with (the merged rule per pattern)."""
+    found: dict[str, str] = {}
+    for gallery in policy.galleries:
+        for override in gallery.images.values():
+            replication = merged_sections(policy.defaults, override)["replication"]
+            for des in replication.disk_encryption_sets.values():
+                found.setdefault(des.lower(), des)
+    return list(found.values())
+
+
 def derive(policy: Policy) -> Permissions:
     """The ARM actions the app needs for `policy`, one assignment per scope, scopes sorted."""
     grants: dict[str, tuple[str, set[str], list[str]]] = {}
@@ -226,6 +252,11 @@ def derive(policy: Policy) -> Permissions:
         parts = template.strip("/").split("/")
         name = parts[-1]
         grant(resource_group_scope(parts[1], parts[3]), TEMPLATE_ACTIONS, f"image template {name}")
+    for des in disk_encryption_sets(policy):
+        parts = des.strip("/").split("/")
+        grant(
+            resource_group_scope(parts[1], parts[3]), ENCRYPTION_ACTIONS, f"disk encryption set {parts[-1]}"
+        )
     assignments = tuple(
         Assignment(scope, tuple(a for a in ACTION_ORDER if a in names), tuple(reasons))
         for _, (scope, names, reasons) in sorted(grants.items())

@@ -69,6 +69,50 @@ def test_a_grant_covers_its_scope_and_everything_below_it_case_insensitively(
     assert arm.call("GET", gallery_path("gal")).status == 403
 
 
+KEYS_SCOPE = f"/subscriptions/{SUB}/resourceGroups/rg-keys"
+DES_ID = f"{KEYS_SCOPE}/providers/Microsoft.Compute/diskEncryptionSets/des-west"
+VERSION_ACTIONS = ["Microsoft.Compute/galleries/images/versions/*"]
+
+
+def encrypted_version_body() -> dict[str, Any]:
+    body = version_body("westeurope")
+    region = body["properties"]["publishingProfile"]["targetRegions"][0]
+    region["encryption"] = {
+        "osDiskImage": {"diskEncryptionSetId": DES_ID},
+        "dataDiskImages": [{"lun": 0, "diskEncryptionSetId": DES_ID}],
+    }
+    return body
+
+
+def test_a_write_naming_a_disk_encryption_set_needs_its_read_as_a_linked_scope(
+    emulator: Emulator, arm: Arm
+) -> None:
+    image = make_image(arm, "gal", "img")
+    grant(emulator, (RG_SCOPE, VERSION_ACTIONS))
+
+    answer = arm.call("PUT", f"{image}/versions/1.0.0", encrypted_version_body())
+
+    assert answer.status == 403 and answer.code == "LinkedAuthorizationFailed"
+    text = message(answer)
+    assert (
+        "has permission to perform action 'Microsoft.Compute/galleries/images/versions/write' on scope "
+        f"'{image}/versions/1.0.0'; however, it does not have permission to perform action(s) "
+        f"'Microsoft.Compute/diskEncryptionSets/read' on the linked scope(s) '{DES_ID}' (respectively) or "
+        "the linked scope(s) are invalid." in text
+    )
+    assert TOKEN not in text and emulator.rbac()["denied"] == 1
+    assert arm.call("GET", f"{image}/versions/1.0.0").status == 404, "nothing was created"
+
+    grant(emulator, (RG_SCOPE, VERSION_ACTIONS), (KEYS_SCOPE, ["Microsoft.Compute/diskEncryptionSets/read"]))
+    assert arm.call("PUT", f"{image}/versions/1.0.0", encrypted_version_body()).status in (200, 201)
+
+
+def test_a_write_without_encryption_is_not_linked_to_anything(emulator: Emulator, arm: Arm) -> None:
+    image = make_image(arm, "gal", "img")
+    grant(emulator, (RG_SCOPE, VERSION_ACTIONS))
+    assert arm.call("PUT", f"{image}/versions/1.0.0", version_body("westeurope")).status in (200, 201)
+
+
 def test_a_resource_group_grant_does_not_cover_a_subscription_wide_list(emulator: Emulator, arm: Arm) -> None:
     grant(emulator, (RG_SCOPE, ["Microsoft.Compute/virtualMachines/read"]))
 

@@ -19,6 +19,7 @@ from tests.infra.grants import app_grants, parameters_file
 SUB = "00000000-0000-0000-0000-000000000000"
 BUILDER = "Microsoft.VirtualMachineImages/imageTemplates"
 GALLERIES = "Microsoft.Compute/galleries"
+ENCRYPTION_SETS = "Microsoft.Compute/diskEncryptionSets"
 OTHER_SUB = "00000000-0000-0000-0000-0000000000c0"
 ENVIRONMENT = {
     "AZURE_ENV_NAME": "lifecycle-test",
@@ -52,7 +53,14 @@ def described_policy(parameters: dict[str, Any]) -> str:
         }
         for index, group in enumerate(gallery_groups)
     ]
-    return json.dumps({"schema": 1, "galleries": galleries})
+    # A disk encryption set in each encryption sets' resource group, one region each.
+    regions = ["westeurope", "northeurope", "eastus", "westus", "japaneast"]
+    sets = {
+        regions[index]: f"/subscriptions/{SUB}/resourceGroups/{group}/providers/{ENCRYPTION_SETS}/des{index}"
+        for index, group in enumerate(parameters.get("diskEncryptionSetResourceGroupNames", []))
+    }
+    defaults = {"replication": {"disk_encryption_sets": sets}} if sets else {}
+    return json.dumps({"schema": 1, "defaults": defaults, "galleries": galleries})
 
 
 def expected(parameters: dict[str, Any]) -> dict[str, list[str]]:
@@ -122,6 +130,23 @@ def test_several_groups_a_shared_template_group_and_consumer_subscriptions(
     assert f"/subscriptions/{OTHER_SUB}" in found["grants"]
 
 
+def test_encryption_set_groups_add_the_set_read_there(templates: dict[str, dict[str, Any]]) -> None:
+    parameters = {
+        **parameters_file(INFRA / "main.parameters.json", ENVIRONMENT),
+        "diskEncryptionSetResourceGroupNames": ["rg-keys", "rg-images"],  # one beside the galleries
+    }
+    found = bicep(templates, parameters)
+
+    assert not found["problems"], found["problems"]
+    assert found["grants"] == expected(parameters)
+    read = "Microsoft.Compute/diskEncryptionSets/read"
+    assert found["grants"][f"/subscriptions/{SUB}/resourcegroups/rg-keys"] == [read]
+    assert read in found["grants"][f"/subscriptions/{SUB}/resourcegroups/rg-images"]
+    assert not bicep(templates, parameters_file(INFRA / "main.parameters.json", ENVIRONMENT))["roles"][
+        "encryptionRole"
+    ]["deployed"]
+
+
 def _mutated(infra_copy: Callable[[], Path], old: str, new: str) -> dict[str, Any]:
     broken = infra_copy()
     mutate(broken / "main.bicep", old, new)
@@ -174,7 +199,7 @@ def test_an_extra_action_fails_the_comparison(infra_copy: Callable[[], Path]) ->
 
 
 @pytest.mark.parametrize(
-    "variable", ["galleryActions", "inUseActions", "templateActions", "baseImageActions"]
+    "variable", ["galleryActions", "inUseActions", "templateActions", "baseImageActions", "encryptionActions"]
 )
 def test_the_role_actions_are_literal_lists_of_real_operation_names(
     templates: dict[str, dict[str, Any]], variable: str, reference_dir: Path

@@ -181,6 +181,41 @@ def test_an_encrypted_version_gains_a_region_with_its_disk_encryption_set(
     assert found["West Europe"]["regionalReplicaCount"] == 2
 
 
+def test_without_read_on_the_disk_encryption_set_the_update_is_refused_and_reported(
+    env: Env, policy_text: Callable[..., str]
+) -> None:
+    # `permissions` grants diskEncryptionSets/read where the policy's sets live; taken away, ARM's linked
+    # check refuses the version update (LinkedAuthorizationFailed naming the set): reported, nothing changed.
+    east = {"osDiskImage": {"diskEncryptionSetId": DES.format("east")}}
+    policy = _policy(
+        policy_text,
+        regions={"eastus": 1, "westeurope": 1},
+        disk_encryption_sets={"westeurope": DES.format("west")},
+    )
+    env.put_policy(policy)
+    keys = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-keys"
+    granted = env.emulator.rbac()
+    assert any(
+        a["scope"].lower() == keys.lower() and a["actions"] == ["Microsoft.Compute/diskEncryptionSets/read"]
+        for a in granted["assignments"]
+    ), granted
+    env.emulator.set_rbac(
+        [a for a in granted["assignments"] if a["scope"].lower() != keys.lower()], granted["principal"]
+    )
+    published(env, [{"name": "eastus", "encryption": east}])
+
+    report = reconcile(Trigger("sweep"), at=env.now())
+
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert failed and all("LinkedAuthorizationFailed" in (o.error or "") for o in failed), report.to_json()
+    assert any(
+        "'Microsoft.Compute/diskEncryptionSets/read' on the linked scope(s)" in (o.error or "")
+        and DES.format("east") in (o.error or "")
+        for o in failed
+    )
+    assert list(regions(env)) == ["East US"], "the version was not changed"
+
+
 def test_per_region_fields_survive_every_update(env: Env, policy_text: Callable[..., str]) -> None:
     sets = [{"storageAccountType": "PremiumV2_LRS", "regionalReplicaCount": 1}]
     published(

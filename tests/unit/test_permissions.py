@@ -69,6 +69,18 @@ def test_a_template_in_the_galleries_group_joins_that_assignment() -> None:
     assert len(got) == 2
 
 
+def test_disk_encryption_sets_add_their_read_at_each_sets_resource_group() -> None:
+    des = f"/subscriptions/{S2}/resourceGroups/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/"
+    beside = f"/subscriptions/{S1}/resourceGroups/rg-images/providers/Microsoft.Compute/diskEncryptionSets/"
+    defaults = {"replication": {"disk_encryption_sets": {"westeurope": des + "west", "eastus": des + "east"}}}
+    images = {"ubuntu-*": {"replication": {"disk_encryption_sets": {"japaneast": beside + "japan"}}}}
+    got = assignments(policy([{"id": GALLERY, "images": {"*": {}, **images}}], defaults=defaults))
+    read = "Microsoft.Compute/diskEncryptionSets/read"
+    assert got[f"/subscriptions/{S2}/resourceGroups/rg-keys"] == [read]
+    assert got[f"/subscriptions/{S1}/resourceGroups/rg-images"] == [*GALLERY_SET, read]
+    assert read not in sum(assignments(policy([{"id": GALLERY}])).values(), [])
+
+
 def test_capsoperations_is_never_asked_for() -> None:
     # Writes are started with polling=False: the app never reads operation status.
     actions = {a for acts in assignments(policy([{"id": GALLERY}])).values() for a in acts}
