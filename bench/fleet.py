@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emulator.launcher import start_emulator
+from tests.harness.builders import gallery_image_body
 
 SUBS = int(os.environ.get("BENCH_SUBS", 4))
 IMAGES = int(os.environ.get("BENCH_IMAGES", 5))
@@ -84,14 +85,7 @@ def build(emulator: Any, subs: list[str], images: int, versions: int, start: dat
                 RG,
                 GALLERY,
                 image,
-                {
-                    "location": "eastus",
-                    "properties": {
-                        "osType": "Linux",
-                        "osState": "Generalized",
-                        "identifier": {"publisher": "bench", "offer": image, "sku": "x"},
-                    },
-                },
+                gallery_image_body(image),
             ).result()
             # Eight at a time: building the fleet is not what is measured.
             with ThreadPoolExecutor(max_workers=8) as pool:

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emulator.launcher import start_emulator
+from tests.harness.builders import gallery_image_body
 
 IMAGES, VERSIONS = int(os.environ.get("BENCH_IMAGES", 20)), int(os.environ.get("BENCH_VERSIONS", 50))
 SUB = "00000000-0000-0000-0000-0000000000be"
@@ -47,14 +48,7 @@ def run(emulator) -> int:  # type: ignore[no-untyped-def]
             RG,
             GALLERY,
             image,
-            {
-                "location": "eastus",
-                "properties": {
-                    "osType": "Linux",
-                    "osState": "Generalized",
-                    "identifier": {"publisher": "bench", "offer": image, "sku": "x"},
-                },
-            },
+            gallery_image_body(image),
         ).result()
         for v in range(VERSIONS):
             regions = dict(REGIONS)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from emulator.errors import ArmError
+from emulator.errors import ArmError, not_found
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -235,6 +235,24 @@ def require_resource_group(route: Route, type_name: str) -> None:
     """Resource-group-scoped types have no instance outside a resource group."""
     if route.path.resource_group is None:
         raise ArmError(404, "InvalidResourceType", f"The resource type '{type_name}' needs a resource group.")
+
+
+def read_or_stored(
+    state: State, req: Request, route: Route, render: Callable[[Any], dict[str, Any]]
+) -> tuple[Response | None, Any]:
+    """The start every resource-group resource's handler shares: a collection is listed and a GET
+    answered (404 ResourceNotFound when absent); for any other method the answer is None and the
+    handler gets the resource as stored (None when absent) to write or delete."""
+    type_name = route.rtype.full_type
+    if route.kind == "collection":
+        return list_collection(state, req, route, type_name, render), None
+    require_resource_group(route, type_name)
+    existing = state.get(resource_id(route.path))
+    if req.method == "GET":
+        if existing is None:
+            raise not_found(type_name, route.names[-1], route.path.resource_group)
+        return Response(200, render(existing)), existing
+    return None, existing
 
 
 def merge_patch(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

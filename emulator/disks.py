@@ -29,14 +29,13 @@ from emulator.arm import (
     ResourceType,
     Response,
     Route,
-    list_collection,
     put_location_and_properties,
+    read_or_stored,
     request_object,
-    require_resource_group,
     resource_id,
 )
 from emulator.clock import format_iso
-from emulator.errors import ArmError, invalid_parameter, not_found
+from emulator.errors import ArmError, invalid_parameter
 from emulator.state import Operation, Resource, validate_tags
 
 if TYPE_CHECKING:
@@ -58,16 +57,10 @@ TIERS = {
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
-    type_name = route.rtype.full_type
-    if route.kind == "collection":
-        return list_collection(state, req, route, type_name, render)
-    require_resource_group(route, type_name)
-    rid = resource_id(route.path)
-    existing = state.get(rid)
-    if req.method == "GET":
-        if existing is None:
-            raise not_found(type_name, route.names[-1], route.path.resource_group)
-        return Response(200, render(existing))
+    answer, stored = read_or_stored(state, req, route, render)
+    if answer is not None:
+        return answer
+    existing: Resource | None = stored
     if req.method == "PUT":
         return _put(state, req, route, existing)
     if req.method == "DELETE":

@@ -28,12 +28,11 @@ from emulator.arm import (
     ResourceType,
     Response,
     Route,
-    list_collection,
     merge_patch,
     page,
     put_location_and_properties,
+    read_or_stored,
     request_object,
-    require_resource_group,
     resource_id,
 )
 from emulator.errors import ArmError, not_found
@@ -50,18 +49,12 @@ GALLERY_REFERENCES = ("id", "sharedGalleryImageId", "communityGalleryImageId")
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
-    type_name = route.rtype.full_type
     if route.kind == "action" and route.action == "manualupgrade":
         return _manual_upgrade(state, req, route)
-    if route.kind == "collection":
-        return list_collection(state, req, route, type_name, render)
-    require_resource_group(route, type_name)
-    rid = resource_id(route.path)
-    existing = state.get(rid)
-    if req.method == "GET":
-        if existing is None:
-            raise not_found(type_name, route.names[-1], route.path.resource_group)
-        return Response(200, render(existing))
+    answer, stored = read_or_stored(state, req, route, render)
+    if answer is not None:
+        return answer
+    existing: Resource | None = stored
     if req.method in ("PUT", "PATCH"):
         return _write(state, req, route, existing)
     if req.method == "DELETE":
