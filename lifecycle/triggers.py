@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from lifecycle.reconcile import RunReport, Trigger
 
 log = logging.getLogger(__name__)
@@ -217,7 +219,7 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
         )
         return None
     sweep = body.get("sweep") if isinstance(body.get("sweep"), str) else None
-    report = _run(Trigger("queue", scope=image.id, event_id=message.id, sweep=sweep))
+    report = _run(Trigger("queue", scope=image.id, event_id=message.id, sweep=sweep, wake=_wake_of(body)))
     _summary("reconcile_image", report, image=image.id, dequeue_count=tries)
     problems = report.errors + [
         s for s in report.skipped if "not in the policy" not in s and "not found" not in s
@@ -233,6 +235,18 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
             )
         raise MessageNotProcessed(f"{image.id} not reconciled (try {tries} of {last}): {problems[0]}")
     return report
+
+
+def _wake_of(body: dict[str, Any]) -> datetime | None:
+    """The deadline a wake-up message was sent for; None for any other message (or an unreadable time:
+    the image is reconciled all the same)."""
+    from lifecycle.model import parse_time
+
+    value = body.get("wake")
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @bp.function_name("reconcile_image")

@@ -132,7 +132,7 @@ def run_image(
         )
         if not dry_run:
             deliver(ctx, target, state, etag, result)
-            wake(ctx, target, before=found.state, after=state, stored=etag is not None)
+            wake(ctx, target, trigger, before=found.state, after=state, stored=etag is not None)
         held["until"] = _wall_clock()
     result.plan = replace(plan, actions=tuple(claim.actions))
     result.outcomes.extend(outcomes)
@@ -454,18 +454,28 @@ def deliver(
 MAX_QUEUE_DELAY = 7 * 24 * 3600
 
 
-def wake(ctx: RunContext, target: Target, *, before: ImageState, after: ImageState, stored: bool) -> None:
+def wake(
+    ctx: RunContext,
+    target: Target,
+    trigger: Trigger,
+    *,
+    before: ImageState,
+    after: ImageState,
+    stored: bool,
+) -> None:
     """A version that waits for its build event is written when the wait ends at the latest: one delayed
     message to the fan-out queue runs the image then. One message per deadline (the state remembers it);
-    without a queue, or when sending fails, the next sweep does it instead."""
+    without a queue, or when sending fails, the next sweep does it instead. The message names its deadline,
+    so the wake-up itself can tell it came early (the queue's clock ahead of ours) and schedule another."""
     when = after.recheck_at
     if when is None or ctx.rt.queue is None or not stored:
         return
-    if when == before.recheck_at and when > ctx.now:
-        return  # already scheduled (a wake-up that came early, by clock skew, schedules another)
+    # The planner only waits while now < `when`: this run, if woken for `when`, came early.
+    if when == before.recheck_at and trigger.wake != when:
+        return  # already scheduled
     delay = min(MAX_QUEUE_DELAY, max(1, int((when - ctx.now).total_seconds()) + 1))
     try:
-        ctx.rt.queue.send([{"image": target.image.id}], delay_seconds=delay)
+        ctx.rt.queue.send([{"image": target.image.id, "wake": iso(when)}], delay_seconds=delay)
     except GatewayError as exc:
         log.warning(
             "wake-up for %s not scheduled (the next sweep runs it): %s",

@@ -43,6 +43,8 @@ class Trigger:
     event_id: str | None = None
     gate: GateRequest | None = None
     sweep: str | None = None  # the sweep a fan-out message belongs to (its time): shares reads across images
+    # The deadline a delayed wake-up message was sent for (`metadata.await_build_minutes`, reconcile `wake`).
+    wake: datetime | None = None
 
 
 @dataclass

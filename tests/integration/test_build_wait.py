@@ -21,6 +21,7 @@ import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from lifecycle import tags as lt
+from lifecycle.model import iso
 from lifecycle.planning import STATE_AWAITING_BUILD
 from lifecycle.triggers import handle_event, handle_queue_message
 from tests.integration.conftest import GALLERY_ID, Env
@@ -148,7 +149,8 @@ def test_with_no_build_event_a_delayed_message_has_the_version_written_when_the_
         received = list(queue.receive_messages(visibility_timeout=60))
     assert received, "the wake-up message never became visible"
     [message] = received
-    assert json.loads(message.content) == {"image": f"{GALLERY_ID}/images/{IMAGE}"}
+    body = json.loads(message.content)
+    assert body["image"] == f"{GALLERY_ID}/images/{IMAGE}" and set(body) == {"image", "wake"}
     result = handle_queue_message(worker_message(message))
     assert result is not None and not result.failed
     queue.delete_message(message)
@@ -156,3 +158,29 @@ def test_with_no_build_event_a_delayed_message_has_the_version_written_when_the_
     assert version_writes(env) == before + 1
     tags = env.version(IMAGE, "1.0.0")["tags"]
     assert tags[lt.STATE] == lt.STATE_ACTIVE and lt.BUILD_ID not in tags
+
+
+def test_a_wake_up_that_comes_early_schedules_another(env: Env, queue: QueueClient) -> None:
+    """The queue's clock ahead of the function's: the wake-up arrives while the version still waits. It
+    must schedule the next one, or the version would wait for a sweep after the deadline."""
+    publish(env, minutes=10)
+    waiting = handle_event(write_event())
+    assert waiting is not None and not waiting.failed
+    [plan] = waiting.plans
+    assert plan.recheck_at is not None
+    assert queue.get_queue_properties().approximate_message_count == 1
+
+    # The scheduled message as it would arrive minutes early (same body, delivered now).
+    queue.send_message(json.dumps({"image": f"{GALLERY_ID}/images/{IMAGE}", "wake": iso(plan.recheck_at)}))
+    [early] = list(queue.receive_messages(visibility_timeout=60))
+    before = version_writes(env)
+    result = handle_queue_message(worker_message(early))
+    assert result is not None and not result.failed
+    queue.delete_message(early)
+    assert version_writes(env) == before, "still within the wait: nothing written"
+    assert queue.get_queue_properties().approximate_message_count == 2, "the early wake-up schedules another"
+    assert list(queue.receive_messages(visibility_timeout=1)) == [], "neither is visible before the deadline"
+
+    # A duplicate event is not a wake-up: it schedules nothing more.
+    handle_event(write_event())
+    assert queue.get_queue_properties().approximate_message_count == 2
