@@ -218,10 +218,13 @@ def linked_reads(method: str, path: ArmPath, body: bytes) -> list[tuple[str, str
     """(action, scope) of each resource a write's body links to that ARM checks the caller may read.
 
     A disk encryption set named by a write: ARM checks `diskEncryptionSets/read` on it for a managed disk
-    (kubernetes-sigs/azuredisk-csi-driver#2609, quoted above). For a gallery image version's
-    `targetRegions[].encryption` (`osDiskImage` and `dataDiskImages[]` `diskEncryptionSetId`,
-    EncryptionImages in the gallery spec) the same check is not confirmed: the stricter reading is taken,
-    on every set the body names (an update resends the whole `targetRegions`, unchanged regions included).
+    (kubernetes-sigs/azuredisk-csi-driver#2609, quoted above). For a gallery image version the same check
+    is not confirmed: the stricter reading is taken, on every set the body names. EncryptionImages
+    (gallery spec, GalleryRP 2025-03-03) sits in `targetRegions[].encryption` and
+    `targetExtendedLocations[].encryption`, and names a set in `osDiskImage` and `dataDiskImages[]`
+    `diskEncryptionSetId` and in `osDiskImage` `securityProfile.secureVMDiskEncryptionSetId`
+    (OSDiskImageSecurityProfile, a confidential VM's set).
+    An update resends the whole `targetRegions`, unchanged regions included, so their sets are named too.
     """
     types = [t.lower() for t in path.types]
     if method not in ("PUT", "PATCH") or path.provider.lower() != "microsoft.compute":
@@ -235,17 +238,24 @@ def linked_reads(method: str, path: ArmPath, body: bytes) -> list[tuple[str, str
     profile = ((document.get("properties") or {}) if isinstance(document, dict) else {}).get(
         "publishingProfile"
     )
-    regions = profile.get("targetRegions") if isinstance(profile, dict) else None
+    targets: list[Any] = []
+    for key in ("targetRegions", "targetExtendedLocations"):
+        listed = profile.get(key) if isinstance(profile, dict) else None
+        targets += listed if isinstance(listed, list) else []
     found: dict[str, str] = {}
-    for region in regions if isinstance(regions, list) else []:
-        encryption = region.get("encryption") if isinstance(region, dict) else None
+    for target in targets:
+        encryption = target.get("encryption") if isinstance(target, dict) else None
         if not isinstance(encryption, dict):
             continue
-        disks = [encryption.get("osDiskImage")]
+        os_disk = encryption.get("osDiskImage")
+        disks = [os_disk]
         data = encryption.get("dataDiskImages")
         disks += data if isinstance(data, list) else []
-        for disk in disks:
-            des = disk.get("diskEncryptionSetId") if isinstance(disk, dict) else None
+        names = [disk.get("diskEncryptionSetId") if isinstance(disk, dict) else None for disk in disks]
+        security = os_disk.get("securityProfile") if isinstance(os_disk, dict) else None
+        if isinstance(security, dict):
+            names.append(security.get("secureVMDiskEncryptionSetId"))
+        for des in names:
             if isinstance(des, str) and des.strip():
                 found.setdefault(des.lower(), des)
     return [(DES_READ, des) for des in found.values()]

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import RG, SUB, Arm, gallery_path, image_body, make_image, version_body
+from tests.emulator.conftest import (
+    RG,
+    SUB,
+    Arm,
+    advance,
+    gallery_path,
+    image_body,
+    make_image,
+    version_body,
+)
 from tests.harness.services import Emulator
 
 OTHER_SUB = "00000000-0000-0000-0000-0000000000aa"
@@ -105,6 +114,45 @@ def test_a_write_naming_a_disk_encryption_set_needs_its_read_as_a_linked_scope(
 
     grant(emulator, (RG_SCOPE, VERSION_ACTIONS), (KEYS_SCOPE, ["Microsoft.Compute/diskEncryptionSets/read"]))
     assert arm.call("PUT", f"{image}/versions/1.0.0", encrypted_version_body()).status in (200, 201)
+
+
+CVM_SCOPE = f"/subscriptions/{SUB}/resourceGroups/rg-cvm-keys"
+CVM_DES_ID = f"{CVM_SCOPE}/providers/Microsoft.Compute/diskEncryptionSets/des-cvm"
+KEYS_READ = (KEYS_SCOPE, ["Microsoft.Compute/diskEncryptionSets/read"])
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_every_set_of_the_spec_shape_is_a_linked_scope(emulator: Emulator, arm: Arm, method: str) -> None:
+    """EncryptionImages names sets beyond `diskEncryptionSetId`: a confidential VM's
+    `securityProfile.secureVMDiskEncryptionSetId`, and the encryption of `targetExtendedLocations`."""
+    image = make_image(arm, "gal", "img")
+    body = encrypted_version_body()
+    body["properties"]["publishingProfile"]["targetRegions"][0]["encryption"]["osDiskImage"][
+        "securityProfile"
+    ] = {"confidentialVMEncryptionType": "EncryptedWithCmk", "secureVMDiskEncryptionSetId": CVM_DES_ID}
+    edge_des = f"{CVM_SCOPE}/providers/Microsoft.Compute/diskEncryptionSets/des-edge"
+    body["properties"]["publishingProfile"]["targetExtendedLocations"] = [
+        {
+            "name": "westus",
+            "extendedLocation": {"name": "microsoftlosangeles1", "type": "EdgeZone"},
+            "encryption": {"osDiskImage": {"diskEncryptionSetId": edge_des}},
+        }
+    ]
+    if method == "PATCH":
+        created = arm.call("PUT", f"{image}/versions/1.0.0", encrypted_version_body())
+        assert created.status in (200, 201), created.body
+        advance(emulator, 61)
+        body = {"properties": {"publishingProfile": body["properties"]["publishingProfile"]}}
+    grant(emulator, (RG_SCOPE, VERSION_ACTIONS), KEYS_READ)
+
+    answer = arm.call(method, f"{image}/versions/1.0.0", body)
+
+    assert answer.status == 403 and answer.code == "LinkedAuthorizationFailed", answer.body
+    text = message(answer)
+    assert f"'{CVM_DES_ID}'" in text and f"'{edge_des}'" in text and f"'{DES_ID}'" not in text
+
+    grant(emulator, (RG_SCOPE, VERSION_ACTIONS), KEYS_READ, (CVM_SCOPE, [KEYS_READ[1][0]]))
+    assert arm.call(method, f"{image}/versions/1.0.0", body).status != 403
 
 
 def test_a_write_without_encryption_is_not_linked_to_anything(emulator: Emulator, arm: Arm) -> None:
