@@ -407,8 +407,14 @@ def remember(
     if ctx.plan_only or new_state.to_json() == (claim.saved or ImageState().to_json()):
         return new_state, claim.etag
     if dry_run:
-        # Nothing was written nor published: healing counts only real attempts.
-        new_state = replace(new_state, rebake=found.state.rebake, healing=found.state.healing)
+        # Nothing was written nor published: healing counts only real attempts; and no wake-up was sent,
+        # so none is remembered (an enforcing run within the wait must schedule it).
+        new_state = replace(
+            new_state,
+            rebake=found.state.rebake,
+            healing=found.state.healing,
+            recheck_at=found.state.recheck_at,
+        )
     try:
         etag = ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
     except PreconditionFailed:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from lifecycle import tags as lt
@@ -33,13 +34,14 @@ IMAGE = "ubuntu-24.04"
 VERSION_ID = f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.0"
 
 
-def policy(minutes: int | None) -> str:
+def policy(minutes: int | None, mode: str = "enforce") -> str:
     metadata: dict[str, Any] = {"tags": {"owner": "platform"}}
     if minutes is not None:
         metadata["await_build_minutes"] = minutes
     return json.dumps(
         {
             "schema": 1,
+            "mode": mode,
             "defaults": {
                 "replication": {"regions": {"eastus": 1, "westeurope": 1}},
                 "metadata": metadata,
@@ -184,3 +186,23 @@ def test_a_wake_up_that_comes_early_schedules_another(env: Env, queue: QueueClie
     # A duplicate event is not a wake-up: it schedules nothing more.
     handle_event(write_event())
     assert queue.get_queue_properties().approximate_message_count == 2
+
+
+def test_a_dry_run_schedules_no_wake_up_and_does_not_remember_one(env: Env, queue: QueueClient) -> None:
+    """Dry-run sends nothing, so its state must not say a wake-up is on its way: once the policy is
+    enforced, the next run within the wait schedules it."""
+    publish(env, minutes=10)
+    env.put_policy(policy(10, mode="dry-run"))
+    handle_event(write_event())
+    assert queued(queue) == 0
+
+    env.put_policy(policy(10))
+    handle_event(write_event())
+    assert queued(queue) == 1, "the enforced run schedules the wake-up the dry run did not"
+
+
+def queued(queue: QueueClient) -> int:
+    try:
+        return queue.get_queue_properties().approximate_message_count
+    except ResourceNotFoundError:  # nothing was ever sent: the queue does not exist
+        return 0
