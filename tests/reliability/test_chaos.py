@@ -6,7 +6,9 @@ Invariants, checked after every run (faults paused while the test reads):
 - no version is deleted before its end-of-life + grace;
 - the newest `keep_latest` healthy versions are always kept;
 after the recovery runs:
-- every version that is not expired has exactly the policy's regions, each Completed;
+- every version that is not expired has exactly the policy's regions, each Completed, unless healing gave
+  up on it (a retry, a removal and a re-add all failed) and said so with ImageLifecycle.ReplicationFailed
+  for each unfinished region;
 - every deletion that is due has happened.
 
 `make chaos` runs 50 seeds; `make test` a few. Each run is `python -m lifecycle apply --at <virtual now>`,
@@ -44,6 +46,8 @@ GALLERY = "chaos"
 IMAGES = ("app", "base")
 REGIONS = {"eastus": 1, "westeurope": 1, "japaneast": 1}
 REGION_NAMES = {"East US", "West Europe", "Japan East"}
+REGION_DISPLAY = {"eastus": "East US", "westeurope": "West Europe", "japaneast": "Japan East"}
+REMOVE_READD_AFTER = 2  # the policy's default (replication.remove_readd_after)
 LIFETIME, GRACE, KEEP = 20, 10, 2
 FAULTS = "429=0.03,500=0.08,503=0.08,reset=0.08,lro-fail=0.1,region-fail=0.15"
 START = datetime(2027, 3, 1, tzinfo=UTC)
@@ -160,10 +164,39 @@ def check_run(
     return after
 
 
+def given_up(env: Env) -> dict[tuple[str, str], dict[str, int]]:
+    """Versions the app stopped healing, from the ReplicationFailed events it published: (image, version)
+    -> region (as `observe` names it) -> the failures counted when it gave up."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for event in env.emulator.events():
+        if event.get("type") != "ImageLifecycle.ReplicationFailed":
+            continue
+        parts = str(event.get("subject", "")).split("/")
+        data = event.get("data") or {}
+        region = REGION_DISPLAY.get(str(data.get("region")), "*")
+        out.setdefault((parts[-3], parts[-1]), {})[region] = int(data.get("failures") or 0)
+    return out
+
+
 def check_converged(env: Env, world: World, at: datetime) -> None:
     seen = observe(env)
+    announced = given_up(env)
     for key, state in seen.items():
         if state["tags"].get("lifecycle.state") == "expired" or state["state"] == "Deleting":
+            continue
+        stuck = state["regions"] - state["completed"]
+        if state["state"] == "Failed" and key in announced:
+            # Healing gives up after a retry, a removal and a re-add all failed (README, "Replication
+            # healing"): at 15% regional failures that happens now and then. Allowed only when announced,
+            # for every region left unfinished, after the documented number of failures.
+            regions = announced[key]
+            figures.add(SUITE, **{"versions given up (ReplicationFailed published)": 1})
+            figures.check(
+                SUITE,
+                all(r in regions and regions[r] >= REMOVE_READD_AFTER for r in stuck) or "*" in regions,
+                f"{key} gave up on {stuck} but announced {regions}",
+                world.failures,
+            )
             continue
         figures.check(
             SUITE,
