@@ -505,6 +505,21 @@ def _plan_failed(
                 ),
             )
         )
+    if fate.expired:
+        # Failed or not, an expired version says so on its state tag (found by the chaos suite: a version
+        # whose replication failed kept `lifecycle.state=active` after it expired). It goes out in the same
+        # update as the exclusion above.
+        changes, _ = lt.tag_changes(version.tags, {lt.STATE: lt.STATE_EXPIRED})
+        if changes:
+            actions.append(
+                Action(
+                    kind=ActionKind.TAG,
+                    target=version.ref.id,
+                    reason="lifecycle tags: expired",
+                    before={"tags": {k: version.tags.get(k) for k in changes}},
+                    after={"tags": changes},
+                )
+            )
     return actions
 
 

@@ -92,3 +92,57 @@ def test_a_write_event_before_its_build_event_costs_no_second_write() -> None:
     assert {a.target for a in on_build_event.actions} == {published.ref.id}
     tags = next(a.after["tags"] for a in on_build_event.actions if a.after.get("tags"))
     assert tags[lt.BUILD_ID] == "ubuntu-24.04-1.0.3" and tags["owner"] == "platform"
+
+
+def test_a_failed_version_that_expires_is_tagged_expired() -> None:
+    # Found by test_chaos (full run, seeds 8, 23 and 30): app 1.0.2's replication to West Europe failed
+    # before it expired; it was then taken out of latest but kept lifecycle.state=active, so the tag said
+    # active on an expired version (and healing, rightly, left it alone).
+    from datetime import timedelta
+
+    from lifecycle import tags as lt
+    from lifecycle.actions import ActionKind
+    from lifecycle.model import ProvisioningState
+    from lifecycle.planning import plan_image
+    from tests.unit.builders import T0, image, policy, version
+
+    rules = policy(
+        {
+            "replication": {"regions": {"eastus": 1, "westeurope": 1, "japaneast": 1}},
+            "retention": {"lifetime_days": 20, "keep_latest": 2, "delete_after_days": 10},
+        }
+    )
+    regions = {"eastus": 1, "westeurope": 1, "japaneast": 1}
+    failed = version(
+        "1.0.2",
+        regions=regions,
+        state=ProvisioningState.FAILED,
+        status={"eastus": "Completed", "westeurope": "Failed", "japaneast": "Completed"},
+        tags={lt.STATE: lt.STATE_ACTIVE},
+        eol=T0 + timedelta(days=20),
+    )
+    newer = [
+        version(name, published=T0 + timedelta(days=d), regions=regions, tags={lt.STATE: lt.STATE_ACTIVE})
+        for name, d in (("1.0.3", 5), ("1.0.4", 10))
+    ]
+    for excluded in (False, True):  # whether or not it already left latest
+        observed = image(
+            failed
+            if not excluded
+            else version(
+                "1.0.2",
+                regions=regions,
+                state=ProvisioningState.FAILED,
+                status={"eastus": "Completed", "westeurope": "Failed", "japaneast": "Completed"},
+                tags={lt.STATE: lt.STATE_ACTIVE},
+                eol=T0 + timedelta(days=20),
+                excluded=True,
+            ),
+            *newer,
+        )
+        plan = plan_image(rules, observed, T0 + timedelta(days=22))
+        tags = [a.after["tags"] for a in plan.actions if a.kind is ActionKind.TAG and "1.0.2" in a.target]
+        assert tags == [{lt.STATE: lt.STATE_EXPIRED}], plan.actions
+        assert not any(a.kind is ActionKind.REPLICATE for a in plan.actions), (
+            "an expired version is not healed"
+        )
