@@ -30,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 ACTIVE, EXPIRED, GONE = lt.STATE_ACTIVE, lt.STATE_EXPIRED, None
 FAILED = "failed"  # provisioning failed: healed while it can be, retired like any other
+FAILED_EXPIRED = "failed, expired"  # provisioning failed and past end-of-life: tagged expired, not healed
 
 
 def fail_for_good(env: Env, name: str, image: str = IMAGE) -> None:
@@ -93,9 +94,10 @@ def assert_states(env: Env, published: dict[str, datetime], expected: dict[str, 
             assert body is None, f"{name} should be deleted"
             continue
         assert body is not None, f"{name} should exist"
-        if state == FAILED:
+        if state in (FAILED, FAILED_EXPIRED):
             assert body["properties"]["provisioningState"] == "Failed", name
-            assert lt.STATE not in (body.get("tags") or {}), name
+            tag = (body.get("tags") or {}).get(lt.STATE)
+            assert tag == (lt.STATE_EXPIRED if state == FAILED_EXPIRED else None), (name, tag)
             continue
         profile = body["properties"]["publishingProfile"]
         assert body["properties"]["provisioningState"] == "Succeeded", name
@@ -438,7 +440,7 @@ def test_deletes_in_a_soft_delete_gallery_say_until_when_the_version_can_be_rest
     assert event["data"]["softDeleted"] is True and event["data"]["restorableUntil"].startswith(until)
     [record] = audit(env, env.now().date(), "delete")
     assert record["after"]["restorable_until"].startswith(until) and record["outcome"] == "succeeded"
-    assert_states(env, published, {"1.0.0": GONE, "1.1.0": ACTIVE, "1.2.0": ACTIVE, "2.0.0": FAILED})
+    assert_states(env, published, {"1.0.0": GONE, "1.1.0": ACTIVE, "1.2.0": ACTIVE, "2.0.0": FAILED_EXPIRED})
     # Azure refuses to delete failed versions while soft delete is on: reported, not attempted.
     failed = versions_report(report)["2.0.0"]
     assert failed["notes"] == [
@@ -456,4 +458,6 @@ def test_deletes_in_a_soft_delete_gallery_say_until_when_the_version_can_be_rest
     ).result()
     report = sweep(env)
     assert report.plans[0].actions == ()
-    assert_states(env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE, "2.0.0": FAILED})
+    assert_states(
+        env, published, {"1.0.0": EXPIRED, "1.1.0": ACTIVE, "1.2.0": ACTIVE, "2.0.0": FAILED_EXPIRED}
+    )
