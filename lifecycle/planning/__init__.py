@@ -437,12 +437,10 @@ def _plan_version(
             gate.approver is not None and changes.get(lt.APPROVER) == gate.approver and not gate.revoked
         )
         actions.append(
-            Action(
-                kind=ActionKind.TAG,
-                target=version.ref.id,
-                reason="lifecycle and policy tags",
-                before={"tags": {k: version.tags.get(k) for k in changes}},
-                after={"tags": changes},
+            _tag(
+                version,
+                changes,
+                "lifecycle and policy tags",
                 notifications=(
                     (
                         Notification(
@@ -511,15 +509,7 @@ def _plan_failed(
         # update as the exclusion above.
         changes, _ = lt.tag_changes(version.tags, {lt.STATE: lt.STATE_EXPIRED})
         if changes:
-            actions.append(
-                Action(
-                    kind=ActionKind.TAG,
-                    target=version.ref.id,
-                    reason="lifecycle tags: expired",
-                    before={"tags": {k: version.tags.get(k) for k in changes}},
-                    after={"tags": changes},
-                )
-            )
+            actions.append(_tag(version, changes, "lifecycle tags: expired"))
     return actions
 
 
@@ -555,6 +545,23 @@ def _delete(
 
 def _when(value: datetime | None) -> str:
     return iso(value) if value else "unknown"
+
+
+def _tag(
+    version: ObservedVersion,
+    changes: Mapping[str, str],
+    reason: str,
+    notifications: tuple[Notification, ...] = (),
+) -> Action:
+    """Set these tags on the version (what it carries now is the action's `before`)."""
+    return Action(
+        kind=ActionKind.TAG,
+        target=version.ref.id,
+        reason=reason,
+        before={"tags": {k: version.tags.get(k) for k in changes}},
+        after={"tags": dict(changes)},
+        notifications=notifications,
+    )
 
 
 def _exclude(version: ObservedVersion, reason: str, notifications: tuple[Notification, ...] = ()) -> Action:

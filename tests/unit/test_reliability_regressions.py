@@ -102,7 +102,7 @@ def test_a_failed_version_that_expires_is_tagged_expired() -> None:
 
     from lifecycle import tags as lt
     from lifecycle.actions import ActionKind
-    from lifecycle.model import ProvisioningState
+    from lifecycle.model import ObservedVersion, ProvisioningState
     from lifecycle.planning import plan_image
     from tests.unit.builders import T0, image, policy, version
 
@@ -113,33 +113,24 @@ def test_a_failed_version_that_expires_is_tagged_expired() -> None:
         }
     )
     regions = {"eastus": 1, "westeurope": 1, "japaneast": 1}
-    failed = version(
-        "1.0.2",
-        regions=regions,
-        state=ProvisioningState.FAILED,
-        status={"eastus": "Completed", "westeurope": "Failed", "japaneast": "Completed"},
-        tags={lt.STATE: lt.STATE_ACTIVE},
-        eol=T0 + timedelta(days=20),
-    )
+
+    def failed(excluded: bool) -> ObservedVersion:
+        return version(
+            "1.0.2",
+            regions=regions,
+            state=ProvisioningState.FAILED,
+            status={"eastus": "Completed", "westeurope": "Failed", "japaneast": "Completed"},
+            tags={lt.STATE: lt.STATE_ACTIVE},
+            eol=T0 + timedelta(days=20),
+            excluded=excluded,
+        )
+
     newer = [
         version(name, published=T0 + timedelta(days=d), regions=regions, tags={lt.STATE: lt.STATE_ACTIVE})
         for name, d in (("1.0.3", 5), ("1.0.4", 10))
     ]
     for excluded in (False, True):  # whether or not it already left latest
-        observed = image(
-            failed
-            if not excluded
-            else version(
-                "1.0.2",
-                regions=regions,
-                state=ProvisioningState.FAILED,
-                status={"eastus": "Completed", "westeurope": "Failed", "japaneast": "Completed"},
-                tags={lt.STATE: lt.STATE_ACTIVE},
-                eol=T0 + timedelta(days=20),
-                excluded=True,
-            ),
-            *newer,
-        )
+        observed = image(failed(excluded), *newer)
         plan = plan_image(rules, observed, T0 + timedelta(days=22))
         tags = [a.after["tags"] for a in plan.actions if a.kind is ActionKind.TAG and "1.0.2" in a.target]
         assert tags == [{lt.STATE: lt.STATE_EXPIRED}], plan.actions
