@@ -81,12 +81,8 @@ def build(emulator: Any, subs: list[str], images: int, versions: int, start: dat
         compute.galleries.begin_create_or_update(RG, GALLERY, {"location": "eastus"}).result()
         for i in range(images):
             image = f"image-{i:02d}"
-            compute.gallery_images.begin_create_or_update(
-                RG,
-                GALLERY,
-                image,
-                gallery_image_body(image),
-            ).result()
+            body = gallery_image_body(image)
+            compute.gallery_images.begin_create_or_update(RG, GALLERY, image, body).result()
             # Eight at a time: building the fleet is not what is measured.
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(

@@ -44,12 +44,7 @@ def run(emulator) -> int:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     for i in range(IMAGES):
         image = f"image-{i:02d}"
-        compute.gallery_images.begin_create_or_update(
-            RG,
-            GALLERY,
-            image,
-            gallery_image_body(image),
-        ).result()
+        compute.gallery_images.begin_create_or_update(RG, GALLERY, image, gallery_image_body(image)).result()
         for v in range(VERSIONS):
             regions = dict(REGIONS)
             if v % 10 == 0:

@@ -218,7 +218,6 @@ def plan_image(
         warnings=tuple(warnings),
         state=new_state,
         rebake=decision.report,
-        recheck_at=recheck,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from lifecycle.actions import Action
@@ -68,8 +67,6 @@ class ImagePlan:
     warnings: tuple[str, ...] = ()
     state: ImageState = field(default_factory=ImageState)
     rebake: RebakeReport | None = None
-    # The earliest moment a version waiting for its build event is written anyway (a later run does it).
-    recheck_at: datetime | None = None
 
     @property
     def deletes(self) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.harness.builders import gallery_image_body
 from tests.harness.services import Emulator, start_emulator
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -123,15 +124,7 @@ def gallery_path(gallery: str, rg: str = RG, sub: str = SUB) -> str:
 
 
 def image_body(location: str = "westeurope") -> dict[str, Any]:
-    return {
-        "location": location,
-        "properties": {
-            "osType": "Linux",
-            "osState": "Generalized",
-            "hyperVGeneration": "V2",
-            "identifier": {"publisher": "contoso", "offer": "ubuntu", "sku": "24_04"},
-        },
-    }
+    return gallery_image_body("ubuntu", location=location)
 
 
 def version_body(

@@ -169,11 +169,12 @@ def test_a_wake_up_that_comes_early_schedules_another(env: Env, queue: QueueClie
     waiting = handle_event(write_event())
     assert waiting is not None and not waiting.failed
     [plan] = waiting.plans
-    assert plan.recheck_at is not None
+    assert plan.state.recheck_at is not None
     assert queue.get_queue_properties().approximate_message_count == 1
 
     # The scheduled message as it would arrive minutes early (same body, delivered now).
-    queue.send_message(json.dumps({"image": f"{GALLERY_ID}/images/{IMAGE}", "wake": iso(plan.recheck_at)}))
+    deadline = iso(plan.state.recheck_at)
+    queue.send_message(json.dumps({"image": f"{GALLERY_ID}/images/{IMAGE}", "wake": deadline}))
     [early] = list(queue.receive_messages(visibility_timeout=60))
     before = version_writes(env)
     result = handle_queue_message(worker_message(early))
