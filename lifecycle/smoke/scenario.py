@@ -1,0 +1,268 @@
+"""The steps of one smoke run: create the scratch chain, drive the app's own reconcile over it, check what
+ARM reports after each stage.
+
+Every lifecycle stage runs the engine the functions and the CLI run (`lifecycle.reconcile.reconcile`), with
+the generated policy and local state; the build arrives as a real-shaped Event Grid event. Later stages
+evaluate at a later time (`at`, as `apply --at` does), because a version's end-of-life is at least a day
+away; the versions are written with deletion before end-of-life allowed, so Azure's own clock does not
+refuse the delete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lifecycle import tags as lt
+from lifecycle.actions import ActionKind
+from lifecycle.events import BuildCompleted, parse_event
+from lifecycle.gateways.scratch import ScratchGateway
+from lifecycle.model import GalleryRef, iso, parse_resource_id, parse_time, parse_version_id
+from lifecycle.reconcile import Runtime, Trigger, reconcile
+from lifecycle.reconcile.report import GateRequest, RunReport
+from lifecycle.regions import display_name, normalize_region
+from lifecycle.smoke.blueprint import DELETE_AFTER, EXPIRY_AFTER, NEW_VERSION, OLD_VERSION, Blueprint
+from lifecycle.smoke.runner import Runner, StepFailed
+
+BUILD_ID = "smoke-build-1"
+APPROVER = "lifecycle-smoke"
+REVOKE_REASON = "smoke test: revoked on purpose"
+
+
+@dataclass
+class Smoke:
+    blueprint: Blueprint
+    runtime: Runtime
+    scratch: ScratchGateway
+    runner: Runner
+    poll_seconds: float
+    timeout_seconds: float
+    sleep: Callable[[float], None] = time.sleep
+    started: datetime | None = None
+
+    def version_id(self, version: str) -> str:
+        return f"{self.blueprint.gallery_id}/images/{self.blueprint.image}/versions/{version}"
+
+    @property
+    def image_id(self) -> str:
+        return f"{self.blueprint.gallery_id}/images/{self.blueprint.image}"
+
+    # --- the run ----------------------------------------------------------------------------------------
+    def run(self) -> None:
+        r, s, b = self.runner, self.scratch, self.blueprint
+        r.on_cleanup(f"remove managed disk {b.disk}", s.delete_disk)
+        r.step(f"create managed disk {b.disk}", s.create_disk)
+        r.on_cleanup(f"remove snapshot {b.snapshot}", s.delete_snapshot)
+        r.step(f"create snapshot {b.snapshot}", s.create_snapshot)
+        r.on_cleanup(f"remove gallery {b.gallery}", s.delete_gallery)
+        r.step(f"create gallery {b.gallery}", s.create_gallery)
+        r.on_cleanup(f"remove image definition {b.image}", s.delete_image)
+        r.step(f"create image definition {b.image} (Linux, Gen2, security type Standard)", s.create_image)
+        r.on_cleanup("remove image versions", self.remove_versions)
+        self.started = datetime.now(UTC)
+        for version in (OLD_VERSION, NEW_VERSION):
+            r.step(
+                f"create image version {version} in {display_name(b.location)}",
+                _call(s.create_version, version),
+            )
+        r.step(
+            f"build event for {NEW_VERSION}: build tags, end-of-life, replication started, held", self.build
+        )
+        second = display_name(b.second_region)
+        r.step(f"replication to {second} completed", self.replicated)
+        r.step(f"approval of {NEW_VERSION}: approved and promoted into latest", self.approve)
+        r.step(f"expiry of {OLD_VERSION}: past end-of-life, excluded from latest", self.expire)
+        r.step(f"revoke {NEW_VERSION}: out of latest, tagged revoked", self.revoke)
+        r.step(f"in-use check: {NEW_VERSION} unused, its delete planned; {OLD_VERSION} kept", self.in_use)
+        r.step(f"delete {NEW_VERSION}", self.delete)
+
+    # --- stages -----------------------------------------------------------------------------------------
+    def build(self) -> str:
+        event = {
+            "id": f"smoke-{self.blueprint.run}-build",
+            "topic": "/lifecycle-smoke",
+            "subject": self.version_id(NEW_VERSION),
+            "eventType": "ImageLifecycle.BuildCompleted",
+            "eventTime": iso(datetime.now(UTC)),
+            "dataVersion": "1",
+            "data": {
+                "buildId": BUILD_ID,
+                "commit": "0000000",
+                "pipelineRunUrl": "https://example.invalid/lifecycle-smoke/run/1",
+                "approver": APPROVER,
+            },
+        }
+        parsed = parse_event(event)
+        if not isinstance(parsed, BuildCompleted):
+            raise StepFailed(f"the build event was read as {type(parsed).__name__}")
+        report = self._reconcile(
+            Trigger("event", scope=parsed.version.id, build=parsed, event_id=parsed.event_id)
+        )
+        body = self._version(NEW_VERSION)
+        tags, profile = _tags(body), _profile(body)
+        _expect(tags.get(lt.BUILD_ID) == BUILD_ID, f"tag {lt.BUILD_ID} is {tags.get(lt.BUILD_ID)!r}")
+        _expect(tags.get("owner") == "lifecycle-smoke", f"policy tag owner is {tags.get('owner')!r}")
+        eol = profile.get("endOfLifeDate")
+        published = profile.get("publishedDate")
+        _expect(bool(eol) and bool(published), f"end-of-life {eol!r}, published {published!r}")
+        lifetime = parse_time(str(eol)) - parse_time(str(published))
+        _expect(
+            abs(lifetime - timedelta(days=1)) < timedelta(minutes=5),
+            f"end-of-life {eol} is not published + 1 day ({published})",
+        )
+        regions = {normalize_region(str(t.get("name", ""))) for t in profile.get("targetRegions") or []}
+        second = normalize_region(self.blueprint.second_region)
+        _expect(second in regions, f"target regions {sorted(regions)} lack {second}")
+        _expect(profile.get("excludeFromLatest") is True, "not held out of latest for approval")
+        _expect(
+            tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL,
+            f"tag {lt.STATE} is {tags.get(lt.STATE)!r}, not {lt.STATE_PENDING_APPROVAL}",
+        )
+        return f"{len(report.outcomes)} actions"
+
+    def replicated(self) -> str:
+        deadline = time.monotonic() + self.timeout_seconds
+        while True:
+            self._reconcile(Trigger("cli", scope=self.image_id))
+            states = {v: _replication(self._version(v)) for v in (OLD_VERSION, NEW_VERSION)}
+            if all(done for done, _ in states.values()):
+                return "every region Completed"
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    "not replicated within the timeout: "
+                    + "; ".join(f"{v}: {summary}" for v, (_, summary) in states.items())
+                )
+            self.sleep(self.poll_seconds)
+
+    def approve(self) -> None:
+        request = GateRequest("approve", parse_version_id(self.version_id(NEW_VERSION)), by=APPROVER)
+        report = self._reconcile(Trigger("cli", scope=request.version.id, gate=request))
+        _expect(not report.refused, f"refused: {'; '.join(report.refused)}")
+        body = self._version(NEW_VERSION)
+        _expect(_profile(body).get("excludeFromLatest") is False, "still excluded from latest")
+        state = _tags(body).get(lt.STATE)
+        _expect(state == lt.STATE_ACTIVE, f"tag {lt.STATE} is {state!r}, not {lt.STATE_ACTIVE}")
+
+    def expire(self) -> None:
+        self._reconcile(Trigger("cli", scope=self.image_id), at=self._at(EXPIRY_AFTER))
+        old = self._version(OLD_VERSION)
+        state = _tags(old).get(lt.STATE)
+        _expect(state == lt.STATE_EXPIRED, f"{OLD_VERSION}: tag {lt.STATE} is {state!r}, not expired")
+        _expect(_profile(old).get("excludeFromLatest") is True, f"{OLD_VERSION} is still in latest")
+        new = self._version(NEW_VERSION)
+        _expect(_profile(new).get("excludeFromLatest") is False, f"{NEW_VERSION} left latest too early")
+
+    def revoke(self) -> None:
+        request = GateRequest("revoke", parse_version_id(self.version_id(NEW_VERSION)), reason=REVOKE_REASON)
+        at = self._at(EXPIRY_AFTER + timedelta(minutes=1))
+        report = self._reconcile(Trigger("cli", scope=request.version.id, gate=request), at=at)
+        _expect(not report.refused, f"refused: {'; '.join(report.refused)}")
+        body = self._version(NEW_VERSION)
+        tags = _tags(body)
+        _expect(_profile(body).get("excludeFromLatest") is True, "still in latest")
+        _expect(tags.get(lt.STATE) == lt.STATE_REVOKED, f"tag {lt.STATE} is {tags.get(lt.STATE)!r}")
+        _expect(tags.get(lt.REVOKED_REASON) == REVOKE_REASON, f"tag {lt.REVOKED_REASON} missing")
+
+    def in_use(self) -> str:
+        """The app's in-use check (VMs, scale sets and their instances in the subscription), run as a plan:
+        a delete is only planned when the check completed and found the version unused. The revoked
+        version is due; the expired one is not deleted, because with the newer one revoked it is the newest
+        healthy version again, which `keep_latest: 1` keeps."""
+        report = self._reconcile(
+            Trigger("cli", scope=self.image_id), at=self._at(DELETE_AFTER), plan_only=True
+        )
+        deletes = {
+            a.target.rsplit("/", 1)[-1]
+            for plan in report.plans
+            for a in plan.actions
+            if a.kind is ActionKind.DELETE
+        }
+        versions = {v.version: v for plan in report.plans for v in plan.versions}
+        if deletes != {NEW_VERSION}:
+            why = [f"{v.version}: {v.protected or ', '.join(v.notes)}" for v in versions.values()]
+            raise StepFailed(
+                f"deletes planned for {sorted(deletes)}, not [{NEW_VERSION!r}]; " + "; ".join(why)
+            )
+        kept = versions.get(OLD_VERSION)
+        _expect(
+            kept is not None and "newest" in (kept.protected or ""),
+            f"{OLD_VERSION} is not kept as the newest healthy version",
+        )
+        return f"no VM or scale set uses {NEW_VERSION}; {OLD_VERSION} kept: {kept.protected if kept else ''}"
+
+    def delete(self) -> str:
+        self._reconcile(Trigger("cli", scope=self.image_id), at=self._at(DELETE_AFTER))
+        deadline = time.monotonic() + self.timeout_seconds
+        while NEW_VERSION in (left := self.scratch.versions()) and time.monotonic() <= deadline:
+            self.sleep(self.poll_seconds)
+        _expect(NEW_VERSION not in left, f"{NEW_VERSION} still exists after the delete")
+        _expect(OLD_VERSION in left, f"{OLD_VERSION} was deleted below the keep_latest floor")
+        gallery = parse_resource_id(self.blueprint.gallery_id)
+        assert isinstance(gallery, GalleryRef)
+        soft, _ = self.runtime.gallery.soft_delete(gallery)
+        return "soft-deleted (restorable)" if soft else "deleted (the gallery has no soft delete)"
+
+    def remove_versions(self) -> None:
+        for version in self.scratch.versions():
+            self.scratch.delete_version(version)
+
+    # --- helpers ----------------------------------------------------------------------------------------
+    def _at(self, offset: timedelta) -> datetime:
+        assert self.started is not None
+        return self.started + offset
+
+    def _reconcile(
+        self, trigger: Trigger, *, at: datetime | None = None, plan_only: bool = False
+    ) -> RunReport:
+        report = reconcile(trigger, runtime=self.runtime, at=at, plan_only=plan_only)
+        problems = list(report.errors)
+        problems += [
+            f"{o.action.kind.value} {o.action.target.rsplit('/', 1)[-1]}: {o.error}"
+            for o in report.outcomes
+            if o.error
+        ]
+        if problems:
+            raise StepFailed("; ".join(problems))
+        if report.no_policy:
+            raise StepFailed("the generated policy was not accepted")
+        return report
+
+    def _version(self, version: str) -> dict[str, Any]:
+        body = self.scratch.version(version)
+        if body is None:
+            raise StepFailed(f"version {version} not found")
+        return body
+
+
+def _call(function: Callable[[str], None], argument: str) -> Callable[[], None]:
+    return lambda: function(argument)
+
+
+def _expect(condition: bool, problem: str) -> None:
+    if not condition:
+        raise StepFailed(problem)
+
+
+def _tags(body: Mapping[str, Any]) -> dict[str, str]:
+    return dict(body.get("tags") or {})
+
+
+def _profile(body: Mapping[str, Any]) -> dict[str, Any]:
+    return dict((body.get("properties") or {}).get("publishingProfile") or {})
+
+
+def _replication(body: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether every region reports Completed (Succeeded alone is not replicated), and a summary."""
+    props = body.get("properties") or {}
+    status = props.get("replicationStatus") or {}
+    summary = status.get("summary") or []
+    text = ", ".join(f"{s.get('region')} {s.get('state')} {s.get('progress', 0)}%" for s in summary)
+    done = (
+        props.get("provisioningState") == "Succeeded"
+        and len(summary) >= 2
+        and all(str(s.get("state")) == "Completed" for s in summary)
+    )
+    return done, f"{props.get('provisioningState')}; {text or 'no replication status'}"
