@@ -19,6 +19,7 @@ from typing import Any
 from lifecycle import tags as lt
 from lifecycle.actions import ActionKind
 from lifecycle.events import BuildCompleted, parse_event
+from lifecycle.gateways.errors import RetryableError
 from lifecycle.gateways.scratch import ScratchGateway
 from lifecycle.model import GalleryRef, iso, parse_resource_id, parse_time, parse_version_id
 from lifecycle.reconcile import Runtime, Trigger, reconcile
@@ -53,13 +54,13 @@ class Smoke:
     # --- the run ----------------------------------------------------------------------------------------
     def run(self) -> None:
         r, s, b = self.runner, self.scratch, self.blueprint
-        r.on_cleanup(f"remove managed disk {b.disk}", s.delete_disk)
+        r.on_cleanup(f"remove managed disk {b.disk}", self._patiently(s.delete_disk))
         r.step(f"create managed disk {b.disk}", s.create_disk)
-        r.on_cleanup(f"remove snapshot {b.snapshot}", s.delete_snapshot)
+        r.on_cleanup(f"remove snapshot {b.snapshot}", self._patiently(s.delete_snapshot))
         r.step(f"create snapshot {b.snapshot}", s.create_snapshot)
-        r.on_cleanup(f"remove gallery {b.gallery}", s.delete_gallery)
+        r.on_cleanup(f"remove gallery {b.gallery}", self._patiently(s.delete_gallery))
         r.step(f"create gallery {b.gallery}", s.create_gallery)
-        r.on_cleanup(f"remove image definition {b.image}", s.delete_image)
+        r.on_cleanup(f"remove image definition {b.image}", self._patiently(s.delete_image))
         r.step(f"create image definition {b.image} (Linux, Gen2, security type Standard)", s.create_image)
         r.on_cleanup("remove image versions", self.remove_versions)
         self.started = datetime.now(UTC)
@@ -207,7 +208,24 @@ class Smoke:
 
     def remove_versions(self) -> None:
         for version in self.scratch.versions():
-            self.scratch.delete_version(version)
+            self._patiently(_call(self.scratch.delete_version, version))()
+
+    def _patiently(self, remove: Callable[[], None]) -> Callable[[], None]:
+        """A removal retried while Azure answers that the resource is busy (a version still being created
+        when the run was interrupted: 409 until its operation ends), up to the run's timeout."""
+
+        def attempt() -> None:
+            deadline = time.monotonic() + self.timeout_seconds
+            while True:
+                try:
+                    remove()
+                    return
+                except RetryableError:
+                    if time.monotonic() > deadline:
+                        raise
+                    self.sleep(max(self.poll_seconds, 1.0))
+
+        return attempt
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _at(self, offset: timedelta) -> datetime:
