@@ -150,7 +150,9 @@ def handle_event(event: object) -> RunReport | None:
             )
         return report
     if isinstance(parsed, VersionApproved):
-        request = GateRequest("approve", parsed.version, by=parsed.approver, source=parsed.source)
+        request = GateRequest(
+            "approve", parsed.version, by=parsed.approver, source=parsed.source, schema=parsed.schema
+        )
         report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id, gate=request))
         _summary("on_event", report, event_id=parsed.event_id, event_type="VersionApproved")
         for refused in report.refused:

@@ -29,7 +29,8 @@ class GateRequest:
     version: VersionRef
     by: str | None = None
     reason: str | None = None
-    source: str | None = "cli"  # "cli", or the event's sender (checked against build_sources)
+    source: str | None = "cli"  # "cli", or the event's sender (checked by lifecycle.trust)
+    schema: str | None = None  # an event's schema (`eventgrid` or `cloudevents`); None from the CLI
 
 
 @dataclass(frozen=True)
