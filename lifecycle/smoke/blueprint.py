@@ -110,6 +110,32 @@ class Blueprint:
             f"      {self.image}: {{}}\n"
         )
 
+    def access(self) -> list[dict[str, object]]:
+        """The ARM actions a run needs, per scope, in the shape `permissions --json` prints: writes in the
+        resource group, and at the subscription the reads of the in-use check (it lists every VM and scale
+        set) and of operation status. Contributor on the resource group plus Reader on the subscription
+        covers them."""
+        group = f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+        kinds = ("disks", "snapshots", "galleries", "galleries/images", "galleries/images/versions")
+        return [
+            {
+                "scope": group,
+                "actions": [
+                    f"Microsoft.Compute/{k}/{verb}" for k in kinds for verb in ("read", "write", "delete")
+                ],
+            },
+            {
+                "scope": f"/subscriptions/{self.subscription}",
+                "actions": [
+                    "Microsoft.Compute/virtualMachines/read",
+                    "Microsoft.Compute/virtualMachineScaleSets/read",
+                    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+                    "Microsoft.Compute/locations/capsOperations/read",
+                    "Microsoft.Compute/locations/DiskOperations/read",
+                ],
+            },
+        ]
+
     def inventory(self) -> list[tuple[str, str, str]]:
         """(kind, name, what) of everything the run creates, in creation order."""
         home, second = display_name(self.location), display_name(self.second_region)
@@ -150,6 +176,10 @@ class Blueprint:
             "then run the app's own reconcile over them (replication, build tags, end-of-life, approval, "
             "revoke, expiry, in-use check, delete) and remove everything it created, also after a failure "
             "or Ctrl-C (unless --keep)."
+        )
+        lines.append(
+            f"Role needed: Contributor on resource group {self.resource_group} and Reader on the "
+            "subscription (the in-use check lists its VMs and scale sets)."
         )
         monthly = self.monthly_cost(prices)
         if monthly is None:

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from emulator.launcher import Emulator, start_emulator, stop_process
+from lifecycle.smoke.blueprint import Blueprint
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "3f2b8c1e-5d4a-4e6b-9a7c-1d2e3f4a5b6c"
@@ -117,16 +118,29 @@ def _step_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.split(" ", 1)[0] in ("ok", "failed", "interrupted")]
 
 
+def _access() -> list[dict[str, Any]]:
+    """What the smoke says it needs (and docs/try-on-azure.md lists), as RBAC assignments."""
+    blueprint = Blueprint(
+        subscription=SUB, resource_group=RG, location="westeurope", second_region="x", run="x"
+    )
+    return blueprint.access()
+
+
 @pytest.fixture(scope="module")
 def recorded_run(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     emulator.reset()
+    # The run holds exactly the access it documents: a call it does not declare is refused (403).
+    emulator.set_rbac(_access(), principal=TOKEN)
     record = tmp_path_factory.mktemp("cassettes")
     result = _smoke(emulator, "--yes", "--record", str(record))
+    denied = emulator.rbac()["denied"]
+    emulator.set_rbac(None)
     return {
         "result": result,
         "cassettes": sorted(record.glob("*.yaml")),
         "left": _left_behind(emulator),
         "events": emulator.events(),
+        "denied": denied,
     }
 
 
@@ -161,6 +175,7 @@ def test_smoke_passes_every_step_and_removes_everything(recorded_run: dict[str, 
     removals = [n.split()[1] for n in names if n.startswith("remove ")]
     assert removals == ["image", "image", "gallery", "snapshot", "managed"]
     assert recorded_run["left"] == []
+    assert recorded_run["denied"] == 0
     assert "passed" in result.stdout.splitlines()[-1]
     assert recorded_run["events"] == [], "the smoke sent lifecycle events to the environment's topic"
 
@@ -264,15 +279,12 @@ def test_ctrl_c_cleans_up_and_exits_130(emu: Emulator) -> None:
 
 def test_a_refused_step_is_named_cleaned_up_and_exits_1(emu: Emulator) -> None:
     # Everything the run needs except reading the subscription's VMs, which the in-use check does.
-    scope = f"/subscriptions/{SUB}"
-    actions = [
-        "Microsoft.Compute/disks/*",
-        "Microsoft.Compute/snapshots/*",
-        "Microsoft.Compute/galleries/*",
-        "Microsoft.Compute/locations/*",
-        "Microsoft.Compute/virtualMachineScaleSets/*",
-    ]
-    emu.set_rbac([{"scope": scope, "actions": actions}], principal=TOKEN)
+    access = _access()
+    for assignment in access:
+        assignment["actions"] = [
+            a for a in assignment["actions"] if a != "Microsoft.Compute/virtualMachines/read"
+        ]
+    emu.set_rbac(access, principal=TOKEN)
     result = _smoke(emu, "--yes")
     output = result.stdout
     assert result.returncode == 1, output + result.stderr
