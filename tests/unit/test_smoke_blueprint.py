@@ -87,3 +87,17 @@ def test_bad_options_are_named(changes: dict[str, str], problem: str) -> None:
 
 def test_good_options_have_no_problem() -> None:
     assert problems(SmokeOptions(subscription=SUB, resource_group="rg-scratch.1", location="eastus")) == []
+
+
+def test_the_try_on_azure_page_lists_the_access_a_run_needs() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "try-on-azure.md").read_text(encoding="utf-8")
+    text = " ".join(page.split())
+    group, subscription = _blueprint().access()
+    actions = [str(a) for a in group["actions"]]  # type: ignore[union-attr]
+    kinds = list(dict.fromkeys(a.split("/", 1)[1].rsplit("/", 1)[0] for a in actions))
+    compact = text.replace(" ", "")
+    assert f"Microsoft.Compute/{{{','.join(kinds)}}}/{{read,write,delete}}" in compact
+    for action in subscription["actions"]:  # type: ignore[union-attr]
+        assert f"`{action}`" in text, action
