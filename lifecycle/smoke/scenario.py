@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from lifecycle import tags as lt
 from lifecycle.actions import ActionKind
@@ -31,6 +31,8 @@ from lifecycle.smoke.runner import Runner, StepFailed
 BUILD_ID = "smoke-build-1"
 APPROVER = "lifecycle-smoke"
 REVOKE_REASON = "smoke test: revoked on purpose"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,6 +83,10 @@ class Smoke:
         r.step(f"delete {NEW_VERSION}", self.delete)
 
     # --- stages -----------------------------------------------------------------------------------------
+    # Each stage runs the app once with its trigger, then checks what ARM reports. Until the check holds
+    # (a version still updating from the previous write, a write deferred as busy) it reconciles the image
+    # again, as the next sweep would, up to the timeout: the app's reconcile is idempotent. Errors of the
+    # run, refusals and permanent failures (403, 400) fail the stage at once.
     def build(self) -> str:
         event = {
             "id": f"smoke-{self.blueprint.run}-build",
@@ -99,113 +105,118 @@ class Smoke:
         parsed = parse_event(event)
         if not isinstance(parsed, BuildCompleted):
             raise StepFailed(f"the build event was read as {type(parsed).__name__}")
-        report = self._reconcile(
-            Trigger("event", scope=parsed.version.id, build=parsed, event_id=parsed.event_id)
-        )
-        body = self._version(NEW_VERSION)
-        tags, profile = _tags(body), _profile(body)
-        _expect(tags.get(lt.BUILD_ID) == BUILD_ID, f"tag {lt.BUILD_ID} is {tags.get(lt.BUILD_ID)!r}")
-        _expect(tags.get("owner") == "lifecycle-smoke", f"policy tag owner is {tags.get('owner')!r}")
-        eol = profile.get("endOfLifeDate")
-        published = profile.get("publishedDate")
-        _expect(bool(eol) and bool(published), f"end-of-life {eol!r}, published {published!r}")
-        lifetime = parse_time(str(eol)) - parse_time(str(published))
-        _expect(
-            abs(lifetime - timedelta(days=1)) < timedelta(minutes=5),
-            f"end-of-life {eol} is not published + 1 day ({published})",
-        )
-        regions = {normalize_region(str(t.get("name", ""))) for t in profile.get("targetRegions") or []}
-        second = normalize_region(self.blueprint.second_region)
-        _expect(second in regions, f"target regions {sorted(regions)} lack {second}")
-        _expect(profile.get("excludeFromLatest") is True, "not held out of latest for approval")
-        _expect(
-            tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL,
-            f"tag {lt.STATE} is {tags.get(lt.STATE)!r}, not {lt.STATE_PENDING_APPROVAL}",
-        )
-        return f"{len(report.outcomes)} actions"
+
+        def check(report: RunReport) -> str:
+            body = self._version(NEW_VERSION)
+            tags, profile = _tags(body), _profile(body)
+            _expect(tags.get(lt.BUILD_ID) == BUILD_ID, f"tag {lt.BUILD_ID} is {tags.get(lt.BUILD_ID)!r}")
+            _expect(tags.get("owner") == "lifecycle-smoke", f"policy tag owner is {tags.get('owner')!r}")
+            eol, published = profile.get("endOfLifeDate"), profile.get("publishedDate")
+            _expect(bool(eol) and bool(published), f"end-of-life {eol!r}, published {published!r}")
+            lifetime = parse_time(str(eol)) - parse_time(str(published))
+            _expect(
+                abs(lifetime - timedelta(days=1)) < timedelta(minutes=5),
+                f"end-of-life {eol} is not published + 1 day ({published})",
+            )
+            regions = {normalize_region(str(t.get("name", ""))) for t in profile.get("targetRegions") or []}
+            second = normalize_region(self.blueprint.second_region)
+            _expect(second in regions, f"target regions {sorted(regions)} lack {second}")
+            _expect(profile.get("excludeFromLatest") is True, "not held out of latest for approval")
+            _expect(
+                tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL,
+                f"tag {lt.STATE} is {tags.get(lt.STATE)!r}, not {lt.STATE_PENDING_APPROVAL}",
+            )
+            return f"{len(report.outcomes)} actions"
+
+        # The build's metadata stays in the image's state until it is on the version: a retry needs no
+        # second event.
+        first = Trigger("event", scope=parsed.version.id, build=parsed, event_id=parsed.event_id)
+        return self._converge(first, check)
 
     def replicated(self) -> str:
-        deadline = time.monotonic() + self.timeout_seconds
-        while True:
-            self._reconcile(Trigger("cli", scope=self.image_id))
+        def check(report: RunReport) -> str:
             states = {v: _replication(self._version(v)) for v in (OLD_VERSION, NEW_VERSION)}
-            if all(done for done, _ in states.values()):
-                return "every region Completed"
-            if time.monotonic() > deadline:
-                raise StepFailed(
-                    "not replicated within the timeout: "
-                    + "; ".join(f"{v}: {summary}" for v, (_, summary) in states.items())
-                )
-            self.sleep(self.poll_seconds)
+            _expect(
+                all(done for done, _ in states.values()),
+                "not replicated: " + "; ".join(f"{v}: {summary}" for v, (_, summary) in states.items()),
+            )
+            return "every region Completed"
+
+        return self._converge(self._image_trigger(), check)
 
     def approve(self) -> None:
         request = GateRequest("approve", parse_version_id(self.version_id(NEW_VERSION)), by=APPROVER)
-        report = self._reconcile(Trigger("cli", scope=request.version.id, gate=request))
-        _expect(not report.refused, f"refused: {'; '.join(report.refused)}")
-        body = self._version(NEW_VERSION)
-        _expect(_profile(body).get("excludeFromLatest") is False, "still excluded from latest")
-        state = _tags(body).get(lt.STATE)
-        _expect(state == lt.STATE_ACTIVE, f"tag {lt.STATE} is {state!r}, not {lt.STATE_ACTIVE}")
+
+        def check(report: RunReport) -> None:
+            body = self._version(NEW_VERSION)
+            _expect(_profile(body).get("excludeFromLatest") is False, "still excluded from latest")
+            state = _tags(body).get(lt.STATE)
+            _expect(state == lt.STATE_ACTIVE, f"tag {lt.STATE} is {state!r}, not {lt.STATE_ACTIVE}")
+
+        # An accepted approval stays in the image's state until it is on the version.
+        self._converge(Trigger("cli", scope=request.version.id, gate=request), check)
 
     def expire(self) -> None:
-        self._reconcile(Trigger("cli", scope=self.image_id), at=self._at(EXPIRY_AFTER))
-        old = self._version(OLD_VERSION)
-        state = _tags(old).get(lt.STATE)
-        _expect(state == lt.STATE_EXPIRED, f"{OLD_VERSION}: tag {lt.STATE} is {state!r}, not expired")
-        _expect(_profile(old).get("excludeFromLatest") is True, f"{OLD_VERSION} is still in latest")
-        new = self._version(NEW_VERSION)
-        _expect(_profile(new).get("excludeFromLatest") is False, f"{NEW_VERSION} left latest too early")
+        def check(report: RunReport) -> None:
+            old = self._version(OLD_VERSION)
+            state = _tags(old).get(lt.STATE)
+            _expect(state == lt.STATE_EXPIRED, f"{OLD_VERSION}: tag {lt.STATE} is {state!r}, not expired")
+            _expect(_profile(old).get("excludeFromLatest") is True, f"{OLD_VERSION} is still in latest")
+            new = self._version(NEW_VERSION)
+            _expect(_profile(new).get("excludeFromLatest") is False, f"{NEW_VERSION} left latest too early")
+
+        self._converge(self._image_trigger(), check, at=self._at(EXPIRY_AFTER))
 
     def revoke(self) -> None:
         request = GateRequest("revoke", parse_version_id(self.version_id(NEW_VERSION)), reason=REVOKE_REASON)
+
+        def check(report: RunReport) -> None:
+            body = self._version(NEW_VERSION)
+            tags = _tags(body)
+            _expect(_profile(body).get("excludeFromLatest") is True, "still in latest")
+            _expect(tags.get(lt.STATE) == lt.STATE_REVOKED, f"tag {lt.STATE} is {tags.get(lt.STATE)!r}")
+            _expect(tags.get(lt.REVOKED_REASON) == REVOKE_REASON, f"tag {lt.REVOKED_REASON} missing")
+
         at = self._at(EXPIRY_AFTER + timedelta(minutes=1))
-        report = self._reconcile(Trigger("cli", scope=request.version.id, gate=request), at=at)
-        _expect(not report.refused, f"refused: {'; '.join(report.refused)}")
-        body = self._version(NEW_VERSION)
-        tags = _tags(body)
-        _expect(_profile(body).get("excludeFromLatest") is True, "still in latest")
-        _expect(tags.get(lt.STATE) == lt.STATE_REVOKED, f"tag {lt.STATE} is {tags.get(lt.STATE)!r}")
-        _expect(tags.get(lt.REVOKED_REASON) == REVOKE_REASON, f"tag {lt.REVOKED_REASON} missing")
+        self._converge(Trigger("cli", scope=request.version.id, gate=request), check, at=at)
 
     def in_use(self) -> str:
         """The app's in-use check (VMs, scale sets and their instances in the subscription), run as a plan:
         a delete is only planned when the check completed and found the version unused. The revoked
         version is due; the expired one is not deleted, because with the newer one revoked it is the newest
         healthy version again, which `keep_latest: 1` keeps."""
-        report = self._reconcile(
-            Trigger("cli", scope=self.image_id), at=self._at(DELETE_AFTER), plan_only=True
-        )
-        deletes = {
-            a.target.rsplit("/", 1)[-1]
-            for plan in report.plans
-            for a in plan.actions
-            if a.kind is ActionKind.DELETE
-        }
-        versions = {v.version: v for plan in report.plans for v in plan.versions}
-        if deletes != {NEW_VERSION}:
-            why = [f"{v.version}: {v.protected or ', '.join(v.notes)}" for v in versions.values()]
-            raise StepFailed(
-                f"deletes planned for {sorted(deletes)}, not [{NEW_VERSION!r}]; " + "; ".join(why)
+
+        def check(report: RunReport) -> str:
+            deletes = {
+                a.target.rsplit("/", 1)[-1]
+                for plan in report.plans
+                for a in plan.actions
+                if a.kind is ActionKind.DELETE
+            }
+            versions = {v.version: v for plan in report.plans for v in plan.versions}
+            why = "; ".join(f"{v.version}: {v.protected or ', '.join(v.notes)}" for v in versions.values())
+            _expect(
+                deletes == {NEW_VERSION}, f"deletes planned for {sorted(deletes)}, not [{NEW_VERSION}]; {why}"
             )
-        kept = versions.get(OLD_VERSION)
-        _expect(
-            kept is not None and "newest" in (kept.protected or ""),
-            f"{OLD_VERSION} is not kept as the newest healthy version",
-        )
-        return f"no VM or scale set uses {NEW_VERSION}; {OLD_VERSION} kept: {kept.protected if kept else ''}"
+            kept = versions[OLD_VERSION].protected if OLD_VERSION in versions else None
+            _expect(bool(kept), f"{OLD_VERSION} is not kept: {why}")
+            return f"no VM or scale set uses {NEW_VERSION}; {OLD_VERSION} kept: {kept}"
+
+        return self._converge(self._image_trigger(), check, at=self._at(DELETE_AFTER), plan_only=True)
 
     def delete(self) -> str:
-        self._reconcile(Trigger("cli", scope=self.image_id), at=self._at(DELETE_AFTER))
-        deadline = time.monotonic() + self.timeout_seconds
-        while NEW_VERSION in (left := self.scratch.versions()) and time.monotonic() <= deadline:
-            self.sleep(self.poll_seconds)
-        _expect(NEW_VERSION not in left, f"{NEW_VERSION} still exists after the delete")
-        _expect(OLD_VERSION in left, f"{OLD_VERSION} was deleted below the keep_latest floor")
+        def check(report: RunReport) -> None:
+            left = self.scratch.versions()
+            _expect(NEW_VERSION not in left, f"{NEW_VERSION} still exists after the delete")
+            _expect(OLD_VERSION in left, f"{OLD_VERSION} was deleted below the keep_latest floor")
+
+        self._converge(self._image_trigger(), check, at=self._at(DELETE_AFTER))
         gallery = parse_resource_id(self.blueprint.gallery_id)
         assert isinstance(gallery, GalleryRef)
         soft, _ = self.runtime.gallery.soft_delete(gallery)
         return "soft-deleted (restorable)" if soft else "deleted (the gallery has no soft delete)"
 
+    # --- cleanup ----------------------------------------------------------------------------------------
     def remove_versions(self) -> None:
         for version in self.scratch.versions():
             self._patiently(_call(self.scratch.delete_version, version))()
@@ -232,21 +243,52 @@ class Smoke:
         assert self.started is not None
         return self.started + offset
 
+    def _image_trigger(self) -> Trigger:
+        return Trigger("cli", scope=self.image_id)
+
+    def _converge(
+        self,
+        first: Trigger,
+        check: Callable[[RunReport], T],
+        *,
+        at: datetime | None = None,
+        plan_only: bool = False,
+    ) -> T:
+        """Reconcile with `first`, then with plain reconciles of the image, until `check` holds."""
+        deadline = time.monotonic() + self.timeout_seconds
+        trigger = first
+        while True:
+            report, busy = self._reconcile(trigger, at=at, plan_only=plan_only)
+            try:
+                return check(report)
+            except StepFailed as exc:
+                if time.monotonic() > deadline:
+                    last = f"; last retryable failure: {busy}" if busy else ""
+                    raise StepFailed(f"{exc} (still after {self.timeout_seconds:g} s{last})") from exc
+            trigger = self._image_trigger()
+            self.sleep(self.poll_seconds)
+
     def _reconcile(
         self, trigger: Trigger, *, at: datetime | None = None, plan_only: bool = False
-    ) -> RunReport:
+    ) -> tuple[RunReport, str | None]:
+        """One run of the app's reconcile. Errors of the run, refusals and permanent failures of actions
+        fail the step; a retryable failure (busy, throttled) is returned for the next try."""
         report = reconcile(trigger, runtime=self.runtime, at=at, plan_only=plan_only)
-        problems = list(report.errors)
-        problems += [
-            f"{o.action.kind.value} {o.action.target.rsplit('/', 1)[-1]}: {o.error}"
-            for o in report.outcomes
-            if o.error
-        ]
+        if report.no_policy:
+            raise StepFailed(f"the generated policy was not accepted: {'; '.join(report.errors)}")
+        problems = list(report.errors) + [f"refused: {r}" for r in report.refused]
+        busy = None
+        for outcome in report.outcomes:
+            if not outcome.error:
+                continue
+            text = f"{outcome.action.kind.value} {outcome.action.target.rsplit('/', 1)[-1]}: {outcome.error}"
+            if outcome.retryable:
+                busy = text
+            else:
+                problems.append(text)
         if problems:
             raise StepFailed("; ".join(problems))
-        if report.no_policy:
-            raise StepFailed("the generated policy was not accepted")
-        return report
+        return report, busy
 
     def _version(self, version: str) -> dict[str, Any]:
         body = self.scratch.version(version)

@@ -297,3 +297,13 @@ def test_a_refused_step_is_named_cleaned_up_and_exits_1(emu: Emulator) -> None:
     assert emu.rbac()["denied"] >= 1
     emu.set_rbac(None)
     assert _left_behind(emu) == []
+
+
+def test_keep_leaves_everything_and_lists_it(emu: Emulator) -> None:
+    result = _smoke(emu, "--yes", "--keep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not [line for line in _step_lines(result.stdout) if " remove " in line]
+    kept = next(line for line in result.stdout.splitlines() if line.startswith("kept (--keep): "))
+    for kind in ("image versions", "image definition", "gallery", "snapshot", "managed disk"):
+        assert kind in kept
+    assert len(_left_behind(emu)) == 3  # disk, snapshot, gallery (the gallery still holds its image)
