@@ -66,7 +66,20 @@ def problems(options: SmokeOptions) -> list[str]:
         found.append(f"--second-region {options.second_region!r}: must differ from --location")
     if options.poll_seconds < 0 or options.timeout_minutes <= 0:
         found.append("--poll-seconds must be >= 0 and --timeout-minutes > 0")
+    if options.record is not None:
+        record = Path(options.record)
+        if record.exists() and not record.is_dir():
+            found.append(f"--record {options.record!r}: not a directory")
+        elif not os.access(record if record.exists() else _existing_parent(record), os.W_OK):
+            found.append(f"--record {options.record!r}: cannot write there")
     return found
+
+
+def _existing_parent(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
 
 
 def run(options: SmokeOptions, out: TextIO | None = None) -> int:

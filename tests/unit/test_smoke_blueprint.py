@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -85,13 +86,22 @@ def test_bad_options_are_named(changes: dict[str, str], problem: str) -> None:
     assert any(problem in p for p in found), found
 
 
+def test_a_record_path_that_is_a_file_is_named(tmp_path: Path) -> None:
+    target = tmp_path / "file.yaml"
+    target.write_text("x")
+    options = SmokeOptions(subscription=SUB, resource_group="rg", location="eastus", record=str(target))
+    assert problems(options) == [f"--record {str(target)!r}: not a directory"]
+    fresh = SmokeOptions(
+        subscription=SUB, resource_group="rg", location="eastus", record=str(tmp_path / "a/b")
+    )
+    assert problems(fresh) == []
+
+
 def test_good_options_have_no_problem() -> None:
     assert problems(SmokeOptions(subscription=SUB, resource_group="rg-scratch.1", location="eastus")) == []
 
 
 def test_the_try_on_azure_page_lists_the_access_a_run_needs() -> None:
-    from pathlib import Path
-
     page = (Path(__file__).resolve().parents[2] / "docs" / "try-on-azure.md").read_text(encoding="utf-8")
     text = " ".join(page.split())
     group, subscription = _blueprint().access()
