@@ -17,10 +17,11 @@ from typing import Any, Protocol
 
 from lifecycle import tags as lt
 from lifecycle.actions import VERSION_UPDATES, Action, ActionKind, thaw
-from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane
+from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
 from lifecycle.gateways.errors import GatewayError, RetryableError
 from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
 from lifecycle.notifications import Notification
+from lifecycle.planning.retention import still_deletable
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,16 @@ class Outcome:
 class GalleryWriter(Protocol):
     def update_version(self, version: ObservedVersion, patch: dict[str, Any]) -> None: ...
 
+    def merge_tags(self, ref: Any, tags: dict[str, str]) -> None: ...
+
     def delete_version(self, ref: Any) -> None: ...
+
+    def get_version(self, ref: Any) -> ObservedVersion | None: ...
+
+
+class Changed(Exception):
+    """The version changed since the plan so that the write must not go ahead (a hold, an approval, a
+    revocation set meanwhile): not done, and the next run plans again from what ARM then says."""
 
 
 class RebakeRunner(Protocol):
@@ -65,9 +75,10 @@ class Publisher(Protocol):
 
 
 class WritePermit(Protocol):
-    """Whether one write may start now: None, or why it waits for a later run."""
+    """Whether one write may start now: None, or why it waits for a later run. `region` is the written
+    resource's location (Compute counts its limits per subscription and region)."""
 
-    def __call__(self, subscription: str, operation: str, lane: Lane) -> str | None: ...
+    def __call__(self, subscription: str, operation: str, lane: Lane, *, region: str = "") -> str | None: ...
 
 
 def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
@@ -87,9 +98,10 @@ def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
 
 
 def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
-    """One PATCH body carrying every change planned for the version."""
+    """One PATCH body carrying every property change planned for the version. It never carries `tags`:
+    ARM replaces a resource's tags whole on PATCH, so a tag an operator set after our read would be erased;
+    tags go through ARM's Tags API instead (`tag_changes`, merged at the version's scope)."""
     profile: dict[str, Any] = {}
-    tag_changes: dict[str, str] = {}
     from lifecycle.gateways.gallery import target_regions_to_arm
 
     for action in actions:
@@ -100,16 +112,21 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
             profile["endOfLifeDate"] = after["end_of_life"]
         elif action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
             profile["excludeFromLatest"] = after["exclude_from_latest"]
-        elif action.kind is ActionKind.TAG:
-            tag_changes.update(after["tags"])
     patch: dict[str, Any] = {}
     if profile:
         # GalleryImageVersionProperties marks storageProfile required, and every update example of the
         # spec sends one; `{}` (GalleryImageVersion_Update_WithoutSourceId) changes nothing in it.
         patch["properties"] = {"publishingProfile": profile, "storageProfile": {}}
-    if tag_changes:
-        patch["tags"] = lt.merged(version.tags, tag_changes)
     return patch
+
+
+def tag_changes(actions: Sequence[Action]) -> dict[str, str]:
+    """Our tags to merge onto the version (only the keys we set; every other tag stays as ARM has it)."""
+    changes: dict[str, str] = {}
+    for action in actions:
+        if action.kind is ActionKind.TAG:
+            changes.update(thaw(action.after)["tags"])
+    return changes
 
 
 class Executor:
@@ -138,7 +155,7 @@ class Executor:
         for action in actions:
             if action.kind in VERSION_UPDATES:
                 updates[action.target.lower()].append(action)
-        writes: list[tuple[Lane, int, list[Action], Any, str, str]] = []
+        writes: list[tuple[Lane, int, list[Action], Any, str, str, str]] = []
         for grouped in updates.values():
             ref = parse_version_id(grouped[0].target)
             version = image.version(ref.name)
@@ -147,43 +164,79 @@ class Executor:
                     Outcome(a, FAILED, "version not found in the observed image") for a in grouped
                 )
                 continue
-            writes.append(
-                (
-                    lane_of(grouped, version),
-                    len(writes),
-                    grouped,
-                    lambda v=version, g=grouped: self._gallery.update_version(v, version_patch(v, g)),
-                    ref.image_ref.subscription,
-                    UPDATE_VERSION,
+            lane = lane_of(grouped, version)
+            tagging = [a for a in grouped if a.kind is ActionKind.TAG]
+            properties = [a for a in grouped if a.kind is not ActionKind.TAG]
+            # Tags first: a version being updated (after the PATCH below) takes no other write.
+            if tagging:
+                writes.append(
+                    (
+                        lane,
+                        len(writes),
+                        tagging,
+                        lambda r=ref, g=tagging: self._gallery.merge_tags(r, tag_changes(g)),
+                        ref.image_ref.subscription,
+                        UPDATE_VERSION,
+                        version.location,
+                    )
                 )
-            )
+            if properties:
+                writes.append(
+                    (
+                        lane,
+                        len(writes),
+                        properties,
+                        lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
+                        ref.image_ref.subscription,
+                        UPDATE_VERSION,
+                        version.location,
+                    )
+                )
         for action in actions:
             if action.kind is ActionKind.DELETE:
                 ref = parse_version_id(action.target)
+                planned = image.version(ref.name)
                 writes.append(
                     (
                         Lane.DELETE,
                         len(writes),
                         [action],
-                        lambda r=ref: self._gallery.delete_version(r),
+                        lambda r=ref, p=planned: self._delete(r, p),
                         ref.image_ref.subscription,
                         DELETE_VERSION,
+                        planned.location if planned is not None else image.location,
                     )
                 )
         # Stable within a lane: the planner's order is kept for writes of equal priority.
-        for lane, _, grouped, call, subscription, operation in sorted(writes, key=lambda w: (w[0], w[1])):
+        for lane, _, grouped, call, subscription, operation, region in sorted(
+            writes, key=lambda w: (w[0], w[1])
+        ):
             if lane is not Lane.NEW_BUILD:
                 self._lane_passed()
-            why = self._may_write(subscription, operation, lane) if self._may_write is not None else None
+            why = (
+                self._may_write(subscription, operation, lane, region=region)
+                if self._may_write is not None
+                else None
+            )
             if why is not None:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue
-            outcomes.extend(self._run(grouped, call))
+            with budget_region(region):
+                outcomes.extend(self._run(grouped, call))
         self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
                 outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
         return outcomes
+
+    def _delete(self, ref: Any, planned: ObservedVersion | None) -> None:
+        """Read the version again and delete it only if it is still as eligible as when it was planned:
+        an operator's hold, an approval or a revocation set since then keeps it."""
+        current = self._gallery.get_version(ref)
+        why = still_deletable(planned, current)
+        if why is not None:
+            raise Changed(why)
+        self._gallery.delete_version(ref)
 
     def _lane_passed(self) -> None:
         """Every new-build write of this image has been admitted or deferred: say so (once)."""
@@ -208,6 +261,12 @@ class Executor:
     def _run(actions: Sequence[Action], call: Any) -> list[Outcome]:
         try:
             call()
+        except Changed as exc:
+            log.warning(
+                "write not made: the version changed since the plan",
+                extra={"target": actions[0].target, "reason": str(exc)},
+            )
+            return [Outcome(a, DEFERRED, f"not done: {exc}", retryable=True) for a in actions]
         except GatewayError as exc:
             # A permanent failure (a 403 naming the missing action and scope) needs a person: an error.
             (log.warning if isinstance(exc, RetryableError) else log.error)(

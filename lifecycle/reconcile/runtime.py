@@ -135,11 +135,12 @@ class RunContext:
             return f"time budget of {self.time_budget:.0f} s nearly spent"
         return None
 
-    def may_write(self, subscription: str, operation: str, lane: Lane) -> str | None:
-        """Whether one write may start: the run's deadline first, then the subscription's budget."""
+    def may_write(self, subscription: str, operation: str, lane: Lane, *, region: str = "") -> str | None:
+        """Whether one write may start: the run's deadline first, then the budget of the subscription and
+        region."""
         if self.time_left() < min(WRITE_MARGIN, self.time_budget / 10):
             return f"time budget of {self.time_budget:.0f} s spent"
-        return self.budget.admit(subscription, operation, lane)
+        return self.budget.admit(subscription, operation, lane, region=region)
 
     @contextlib.contextmanager
     def plan_turn(self, index: int | None) -> Iterator[None]:
