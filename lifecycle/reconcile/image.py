@@ -194,19 +194,29 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
             if deletes_blocked is None:
                 usage = ctx.usage()
                 soft_delete = ctx.soft_delete(target.image.gallery_ref)
-        plan = plan_image(
-            image_policy,
-            found.observed,
-            ctx.now,
-            state=found.state,
-            usage=usage,
-            delete_budget=ctx.delete_budget(image_policy),
-            deletes_blocked=deletes_blocked,
-            run=rebake_run(ctx, target),
-            soft_delete=soft_delete,
-            revoked_bases=revoked_bases,
-            base=base_step(ctx, target, found),
-        )
+        run, base = rebake_run(ctx, target), base_step(ctx, target, found)
+
+        def plan_with(budget: int) -> ImagePlan:
+            return plan_image(
+                image_policy,
+                found.observed,
+                ctx.now,
+                state=found.state,
+                usage=usage,
+                delete_budget=budget,
+                deletes_blocked=deletes_blocked,
+                run=run,
+                soft_delete=soft_delete,
+                revoked_bases=revoked_bases,
+                base=base,
+            )
+
+        plan = plan_with(ctx.delete_budget(image_policy) if possible else 0)
+        if plan.deletes and not (ctx.plan_only or image_policy.dry_run):
+            # The deployment's allowance for this sweep interval, claimed before any delete is made.
+            granted = ctx.claim_deletes(plan.deletes, image_policy)
+            if granted < plan.deletes:
+                plan = plan_with(granted)
         ctx.spend_deletes(plan.deletes)
     return plan
 
