@@ -9,6 +9,7 @@ next run.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from lifecycle.gateways.errors import GatewayError, RetryableError
 from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
 from lifecycle.notifications import Notification
 from lifecycle.planning.retention import still_deletable
+from lifecycle.settling import all_shown, ambiguous
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +224,7 @@ class Executor:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue
             with budget_region(region):
-                outcomes.extend(self._run(grouped, call))
+                outcomes.extend(self._run(grouped, call, settle=functools.partial(self._settle, grouped)))
         self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
@@ -257,8 +259,21 @@ class Executor:
                 raise GatewayError("no events endpoint configured for publish_event rebakes")
             self._publisher.publish(list(action.notifications))
 
+    def _settle(self, actions: Sequence[Action]) -> bool:
+        """Read the version again: does it show every change these actions meant? (An unreadable version
+        settles nothing: the failure stands.)"""
+        try:
+            current = self._gallery.get_version(parse_version_id(actions[0].target))
+        except GatewayError as exc:
+            log.warning(
+                "ambiguous answer not settled: the version could not be read",
+                extra={"target": actions[0].target, "error": str(exc)},
+            )
+            return False
+        return all_shown(list(actions), current)
+
     @staticmethod
-    def _run(actions: Sequence[Action], call: Any) -> list[Outcome]:
+    def _run(actions: Sequence[Action], call: Any, settle: Callable[[], bool] | None = None) -> list[Outcome]:
         try:
             call()
         except Changed as exc:
@@ -268,6 +283,13 @@ class Executor:
             )
             return [Outcome(a, DEFERRED, f"not done: {exc}", retryable=True) for a in actions]
         except GatewayError as exc:
+            if settle is not None and ambiguous(exc) and settle():
+                # The answer said failed, the resource says done (a retried write met its own change).
+                log.info(
+                    "ambiguous answer settled by reading: the write took effect",
+                    extra={"target": actions[0].target, "answer": str(exc)},
+                )
+                return [Outcome(a, SUCCEEDED) for a in actions]
             # A permanent failure (a 403 naming the missing action and scope) needs a person: an error.
             (log.warning if isinstance(exc, RetryableError) else log.error)(
                 "action failed",
