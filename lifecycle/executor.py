@@ -224,7 +224,8 @@ class Executor:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue
             with budget_region(region):
-                outcomes.extend(self._run(grouped, call, settle=functools.partial(self._settle, grouped)))
+                done = self._run(grouped, call, settle=functools.partial(self._settle, grouped))
+                outcomes.extend(self._unheld(grouped, done, image))
         self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
@@ -258,6 +259,29 @@ class Executor:
             if self._publisher is None:
                 raise GatewayError("no events endpoint configured for publish_event rebakes")
             self._publisher.publish(list(action.notifications))
+
+    def _unheld(self, grouped: list[Action], done: list[Outcome], image: ObservedImage) -> list[Outcome]:
+        """No write of a version waits on its healing: when Azure refuses an update for good (a 4xx, say
+        403 LinkedAuthorizationFailed on a disk encryption set its regions name) and it carried a healing
+        write, the version's other changes (end-of-life, excludeFromLatest) go out again on their own."""
+        heal = [a for a in grouped if a.kind is ActionKind.REPLICATE and a.after.get("heal")]
+        rest = [a for a in grouped if a not in heal]
+        refused = any(o.status == FAILED and not o.retryable for o in done)
+        if not heal or not rest or not refused:
+            return done
+        version = image.version(parse_version_id(grouped[0].target).name)
+        if version is None:
+            return done
+        log.warning(
+            "healing write refused; the version's other changes are written without it",
+            extra={"target": grouped[0].target},
+        )
+        again = self._run(
+            rest,
+            lambda: self._gallery.update_version(version, version_patch(version, rest)),
+            settle=functools.partial(self._settle, rest),
+        )
+        return [o for o in done if o.action in heal] + again
 
     def _settle(self, actions: Sequence[Action]) -> bool:
         """Read the version again: does it show every change these actions meant? (An unreadable version

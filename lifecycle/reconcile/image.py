@@ -34,6 +34,7 @@ from lifecycle.model import (
 from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_image
+from lifecycle.planning import healing as heal_planner
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
@@ -501,15 +502,43 @@ def wake(
         )
 
 
+def _heal_refusal(outcomes: list[Outcome], name: str) -> Outcome | None:
+    """The outcome of `name`'s healing write when Azure refused it for good (a 4xx), else None."""
+    return next(
+        (
+            o
+            for o in outcomes
+            if o.action.kind is ActionKind.REPLICATE
+            and o.action.after.get("heal")
+            and o.status == FAILED
+            and not o.retryable
+            and parse_version_id(o.action.target).name == name
+        ),
+        None,
+    )
+
+
 def state_after(plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:
     state = plan.state
+    done: set[str] = set()
     for outcome in outcomes:
-        if outcome.action.kind in VERSION_UPDATES and outcome.status in (FAILED, DEFERRED):
-            # The update did not happen (refused, or deferred by the write budget): a failed region's
-            # healing did not advance either.
+        if (
+            outcome.action.kind in VERSION_UPDATES
+            and outcome.action.kind is not ActionKind.TAG  # tags do not update the version itself
+            and outcome.status in (FAILED, DEFERRED)
+        ):
             name = parse_version_id(outcome.action.target).name
+            if name in done:
+                continue
+            done.add(name)
             healing = dict(state.healing)
-            if name in before.healing:
+            refusal = _heal_refusal(outcomes, name)
+            if refusal is not None and name in healing:
+                # Refused for good: an attempt all the same, its back-off counted from the refusal, and
+                # after the configured attempts healing gives up (ReplicationFailed, once).
+                healing[name] = heal_planner.refused(healing[name], refusal.error or "refused")
+            elif name in before.healing:
+                # The update did not happen (deferred, or failed for now): healing did not advance.
                 healing[name] = before.healing[name]
             else:
                 healing.pop(name, None)
