@@ -52,7 +52,7 @@ def _summary(function: str, report: RunReport, **fields: Any) -> None:
     log.log(
         level,
         "%s: %s images, %s actions (%s succeeded, %s failed, %s planned, %s deferred), %s errors, "
-        "%s images deferred",
+        "%s images deferred, %s event deliveries kept for later, %s events dead-lettered",
         function,
         summary["images"],
         summary["actions"],
@@ -62,6 +62,8 @@ def _summary(function: str, report: RunReport, **fields: Any) -> None:
         summary["deferred"],
         summary["errors"],
         summary["deferred_images"],
+        summary["undelivered"],
+        summary["dead_letters"],
         extra={
             "function": function,
             "mode": report.mode,
@@ -70,6 +72,8 @@ def _summary(function: str, report: RunReport, **fields: Any) -> None:
             "skipped": report.skipped[:20],
             "deferred": report.deferred[:20],
             "budget": report.budget,
+            "undelivered": report.undelivered[:20],
+            "dead_letters": report.dead_letters[:20],
             **fields,
         },
     )

@@ -37,6 +37,7 @@ from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
+from lifecycle.reconcile.delivery import deliver as deliver_outbox
 from lifecycle.reconcile.report import GateRequest, ImageResult, Trigger
 from lifecycle.reconcile.runtime import RunContext, Target
 from lifecycle.state import GateRecord, ImageState, PendingBuild, RebakeState
@@ -432,21 +433,27 @@ def deliver(
     ctx: RunContext, target: Target, state: ImageState, etag: str | None, result: ImageResult
 ) -> None:
     """Send what the outbox holds unsent (this run's events and any an earlier run could not send), then
-    drop what was sent. A topic that refuses keeps them for the next run: an error of this run, never an
-    undo of its writes. Nothing is sent while the state could not be stored (etag None): unrecorded, a
-    sent event could not be marked sent."""
-    pending = ob.unsent(state.outbox)
-    if ctx.plan_only or not pending or etag is None:
+    drop what was sent or dead-lettered (see `delivery`). A topic that is down keeps them for the next run:
+    noted in the report, never an error of this run (its writes are done; running it again would only repeat
+    ARM work). Nothing is sent while the state could not be stored (etag None): unrecorded, a sent event
+    could not be marked sent."""
+    if ctx.plan_only or not state.outbox or etag is None:
         return
-    try:
-        ctx.rt.publisher.publish([e.notification() for e in pending])
-    except Exception as exc:  # the topic's failure must not undo or hide the writes already made
-        result.errors.append(
-            f"{target.image.id}: {len(pending)} lifecycle event(s) not delivered, kept for a later run: {exc}"
-        )
+    outcome = deliver_outbox(
+        ctx.rt.publisher,
+        ctx.rt.store,
+        state.outbox,
+        now=ctx.now,
+        settings=ctx.rt.settings,
+        what=target.image.id,
+    )
+    undelivered, dead = outcome.notes(target.image.id)
+    result.undelivered.extend(undelivered)
+    result.dead_letters.extend(dead)
+    leaving = outcome.leaving
+    if not leaving:
         return
-    sent = {e.id for e in pending}
-    remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in sent))
+    remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in leaving))
     try:
         ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)
     except (PreconditionFailed, GatewayError) as exc:

@@ -28,6 +28,7 @@ from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef,
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
+from lifecycle.reconcile.delivery import deliver as deliver_outbox
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
@@ -374,19 +375,24 @@ class Reconciler:
             # Without its record the event can still go out now; it is only not kept for a retry.
             log.warning("run outbox unavailable", extra={"error": str(exc)})
             merged, etag = [ob.for_observation(n, etag=None) for n in notifications], None
-        pending = ob.unsent(merged)
-        if not pending:
+        if not merged:
             return
-        try:
-            self.rt.publisher.publish([e.notification() for e in pending])
-        except Exception as exc:  # delivery failure must not undo or hide the writes already made
-            report.errors.append(
-                f"publishing {len(pending)} lifecycle events failed, kept for a later run: {exc}"
-            )
-            return
-        if etag is not None:
+        outcome = deliver_outbox(
+            self.rt.publisher,
+            self.rt.store,
+            merged,
+            now=self.at or self.rt.clock(),
+            settings=self.rt.settings,
+            what="run",
+        )
+        undelivered, dead = outcome.notes("run")
+        report.undelivered.extend(undelivered)
+        report.dead_letters.extend(dead)
+        leaving = outcome.leaving
+        if etag is not None and leaving:
             try:
-                self.rt.store.write_json(RUN_OUTBOX, _outbox_document([]), etag=etag)
+                rest = [e for e in merged if e.id not in leaving]
+                self.rt.store.write_json(RUN_OUTBOX, _outbox_document(rest), etag=etag)
             except GatewayError as exc:  # sent but not marked: resent later under the same ids
                 log.warning("sent run events not marked sent", extra={"error": str(exc)})
 
