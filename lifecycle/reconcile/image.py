@@ -28,6 +28,7 @@ from lifecycle.model import (
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    VersionRef,
     iso,
     parse_version_id,
 )
@@ -122,6 +123,8 @@ def run_image(
                     audit(ctx, [gate_record(trigger, ctx, refused)])
                 return
             found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
+        if found.state.gate_requests and not ctx.plan_only:
+            found = take_requests(ctx, target, found, trigger, result)
         result.image_policy, result.observed = target.image_policy, found.observed
         plan = plan_step(ctx, target, found, index)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
@@ -240,6 +243,31 @@ def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequ
     if state in ("failed", "deleting"):
         return f"{version_id} is {state}: there is nothing to revoke"
     return None
+
+
+def take_requests(
+    ctx: RunContext, target: Target, found: Read, trigger: Trigger, result: ImageResult
+) -> Read:
+    """Approvals and revocations events delivered while the queue runs the work (recorded by
+    `intake.record` after their trust check): each is judged and applied here as an inline event's is,
+    a refused one audited; none is left behind (the state this run writes drops them)."""
+    state = replace(found.state, gate_requests=())
+    for requested in found.state.gate_requests:
+        request = GateRequest(
+            requested.kind,
+            VersionRef(target.image, requested.version),
+            by=requested.by,
+            reason=requested.reason,
+            source=requested.source,
+        )
+        refused = gate_refusal(ctx, target, replace(found, state=state), request)
+        if refused is not None:
+            result.refused.append(refused)
+            event = Trigger("event", scope=request.version.id, event_id=requested.event_id, gate=request)
+            audit(ctx, [gate_record(event, ctx, refused)])
+            continue
+        state = with_gate(state, request, ctx)
+    return replace(found, state=state)
 
 
 def with_gate(state: ImageState, request: GateRequest, ctx: RunContext) -> ImageState:
