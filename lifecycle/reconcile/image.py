@@ -465,6 +465,7 @@ def deliver(
     noted in the report, never an error of this run (its writes are done; running it again would only repeat
     ARM work). Nothing is sent while the state could not be stored (etag None): unrecorded, a sent event
     could not be marked sent."""
+    result.outbox_depth = len(ob.unsent(state.outbox))
     if ctx.plan_only or not state.outbox or etag is None:
         return
     outcome = deliver_outbox(
@@ -482,6 +483,7 @@ def deliver(
     if not leaving:
         return
     remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in leaving))
+    result.outbox_depth = len(ob.unsent(remaining.outbox))
     try:
         ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)
     except (PreconditionFailed, GatewayError) as exc:

@@ -29,7 +29,8 @@ class GateRequest:
     version: VersionRef
     by: str | None = None
     reason: str | None = None
-    source: str | None = "cli"  # "cli", or the event's sender (checked against build_sources)
+    source: str | None = "cli"  # "cli", or the event's sender (checked by lifecycle.trust)
+    schema: str | None = None  # an event's schema (`eventgrid` or `cloudevents`); None from the CLI
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ImageResult:
     # Lifecycle events kept for a later run (the topic is down), and events dead-lettered, with why.
     undelivered: list[str] = field(default_factory=list)
     dead_letters: list[str] = field(default_factory=list)
+    outbox_depth: int = 0  # lifecycle events kept unsent for a later run when the unit ended
 
 
 @dataclass
@@ -97,6 +99,7 @@ class RunReport:
     # done) and events dead-lettered (refused for good by the topic, or past the outbox's bounds).
     undelivered: list[str] = field(default_factory=list)
     dead_letters: list[str] = field(default_factory=list)
+    outbox_depth: int = 0  # lifecycle events the images' outboxes kept for a later run
 
     @property
     def failed(self) -> bool:
@@ -110,6 +113,7 @@ class RunReport:
         self.deferred.extend(result.deferred)
         self.undelivered.extend(result.undelivered)
         self.dead_letters.extend(result.dead_letters)
+        self.outbox_depth += result.outbox_depth
         if result.plan is not None:
             self.plans.append(result.plan)
             if result.observed is not None and result.image_policy is not None:
