@@ -28,6 +28,7 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 IMAGE = "app"
 IMAGE_ID = f"{GALLERY_ID}/images/{IMAGE}"
 BUILDS = f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.EventGrid/topics/image-builds"
+APPROVALS = f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.EventGrid/topics/image-approvals"
 ROGUE = f"/subscriptions/{SUB}/resourceGroups/rg-dev/providers/Microsoft.EventGrid/topics/scratch"
 
 
@@ -35,10 +36,14 @@ def vid(name: str) -> str:
     return f"{IMAGE_ID}/versions/{name}"
 
 
-def policy(build_sources: list[str] | None = None, **defaults: Any) -> str:
+def policy(
+    build_sources: list[str] | None = None, approval_sources: list[str] | None = None, **defaults: Any
+) -> str:
     gallery: dict[str, Any] = {"id": GALLERY_ID}
     if build_sources is not None:
         gallery["build_sources"] = build_sources
+    if approval_sources is not None:
+        gallery["approval_sources"] = approval_sources
     sections = {"replication": {"regions": {"eastus": 1}}, **defaults}
     return json.dumps({"schema": 1, "defaults": sections, "galleries": [gallery]})
 
@@ -200,7 +205,14 @@ def test_an_untrusted_build_records_and_enqueues_nothing(env: Env, queue: QueueC
 def test_an_approval_is_recorded_then_judged_and_applied_by_the_queue_run(
     env: Env, queue: QueueClient
 ) -> None:
-    env.put_policy(policy(approval={"required": True}, retention={"lifetime_days": 1, "keep_latest": 1}))
+    env.put_policy(
+        policy(
+            [BUILDS],
+            [APPROVALS],
+            approval={"required": True},
+            retention={"lifetime_days": 1, "keep_latest": 1},
+        )
+    )
     env.create_image(IMAGE)
     now = env.now()
     env.emulator.set_time(now - timedelta(days=3))
@@ -212,9 +224,14 @@ def test_an_approval_is_recorded_then_judged_and_applied_by_the_queue_run(
     assert env.version(IMAGE, "1.0.1")["tags"][lt.STATE] == lt.STATE_PENDING_APPROVAL
 
     calls = arm_calls(env)
+    # The build topic never approves: that event records and enqueues nothing.
+    rogue = handle_event(
+        eventgrid("ImageLifecycle.VersionApproved", "1.0.1", BUILDS, "approve-x", approver="mallory")
+    )
+    assert rogue is not None and rogue.rejected and rogue.enqueued == []
     for version, event_id in (("1.0.1", "approve-1"), ("1.0.0", "approve-0")):
         report = handle_event(
-            eventgrid("ImageLifecycle.VersionApproved", version, BUILDS, event_id, approver="carol")
+            eventgrid("ImageLifecycle.VersionApproved", version, APPROVALS, event_id, approver="carol")
         )
         assert report is not None and report.enqueued == [IMAGE_ID], report.to_json()
     assert arm_calls(env) == calls
