@@ -109,3 +109,14 @@ def test_which_refusals_are_final(status: int | None, final: bool) -> None:
     from lifecycle.reconcile.delivery import permanent
 
     assert permanent(PublishError("x", status=status)) is final
+
+
+def test_a_redelivered_approval_is_recorded_once_and_survives_the_round_trip() -> None:
+    from lifecycle.state import RequestedGate
+
+    request = RequestedGate("approve", "1.0.1", by="carol", source="topic", event_id="e1")
+    state = ImageState().with_request(request).with_request(request)
+    assert [r.event_id for r in state.gate_requests] == ["e1"]
+    again = ImageState.from_json(state.to_json())
+    assert again.gate_requests == state.gate_requests
+    assert "gate_requests" not in ImageState().to_json(), "documents without requests stay as they were"
