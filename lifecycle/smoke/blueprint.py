@@ -121,7 +121,9 @@ class Blueprint:
             {
                 "scope": group,
                 "actions": [
-                    f"Microsoft.Compute/{k}/{verb}" for k in kinds for verb in ("read", "write", "delete")
+                    *(f"Microsoft.Compute/{k}/{verb}" for k in kinds for verb in ("read", "write", "delete")),
+                    # The app merges its tags onto versions through ARM's Tags API.
+                    "Microsoft.Resources/tags/write",
                 ],
             },
             {
