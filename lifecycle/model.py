@@ -264,6 +264,37 @@ class RegionStatus:
         object.__setattr__(self, "region", normalize_region(self.region))
 
 
+@dataclass(frozen=True)
+class PlatformValidation:
+    """One entry of `validationsProfile.executedValidations`: a check the platform ran on the version."""
+
+    type: str
+    status: str  # Unknown | Failed | Succeeded (ValidationStatus, modelAsString: others may come)
+    version: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.lower() == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        return self.status.lower() == "failed"
+
+    def describe(self) -> str:
+        return f"{self.type}{' ' + self.version if self.version else ''}: {self.status}"
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    """One entry of `safetyProfile.policyViolations`: what Azure reported against the version."""
+
+    category: str  # Other | ImageFlaggedUnsafe | CopyrightValidation | IpTheft
+    details: str | None = None
+
+    def describe(self) -> str:
+        return self.category + (f" ({self.details})" if self.details else "")
+
+
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -290,6 +321,11 @@ class ObservedVersion:
     etag: str | None = None
     # OS disk plus data disks, GiB (`storageProfile.*.sizeInGB`); None when ARM does not report it.
     size_gb: float | None = None
+    # What the platform says: `validationsProfile.executedValidations` (None: not read, it comes only with a
+    # GET that expands ValidationProfile) and `safetyProfile.reportedForPolicyViolation` / `policyViolations`.
+    validations: tuple[PlatformValidation, ...] | None = None
+    reported_for_policy_violation: bool = False
+    policy_violations: tuple[PolicyViolation, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "location", normalize_region(self.location))

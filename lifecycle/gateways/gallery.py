@@ -28,6 +28,8 @@ from lifecycle.model import (
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    PlatformValidation,
+    PolicyViolation,
     ProvisioningState,
     RegionStatus,
     ReplicationState,
@@ -42,7 +44,9 @@ from lifecycle.regions import display_name
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
-EXPAND_REPLICATION = "ReplicationStatus"
+# A version's GET expands its replication status and the platform's validations (GalleryRP example
+# GalleryImageVersion_Get_WithValidationProfileAndReplicationStatus.json sends both, comma-separated).
+EXPAND_REPLICATION = "ReplicationStatus,ValidationProfile"
 MAX_PROGRESS_READS = 10  # per image and run: GETs with replication status for versions being written
 
 
@@ -105,6 +109,28 @@ def version_from_arm(body: Mapping[str, Any], ref: VersionRef | None = None) -> 
         block_deletion_before_end_of_life=safety.get("blockDeletionBeforeEndOfLife"),
         etag=body.get("etag"),
         size_gb=disk_size_gb(props.get("storageProfile")),
+        validations=_validations(props.get("validationsProfile")),
+        reported_for_policy_violation=safety.get("reportedForPolicyViolation") is True,
+        policy_violations=tuple(
+            PolicyViolation(str(v.get("category") or "Other"), str(v.get("details") or "") or None)
+            for v in safety.get("policyViolations") or ()
+            if isinstance(v, Mapping)
+        ),
+    )
+
+
+def _validations(profile: Any) -> tuple[PlatformValidation, ...] | None:
+    """`validationsProfile.executedValidations`; None when the body carries no validations profile."""
+    if not isinstance(profile, Mapping):
+        return None
+    return tuple(
+        PlatformValidation(
+            str(v.get("type") or "unknown"),
+            str(v.get("status") or "Unknown"),
+            str(v["version"]) if v.get("version") else None,
+        )
+        for v in profile.get("executedValidations") or ()
+        if isinstance(v, Mapping)
     )
 
 

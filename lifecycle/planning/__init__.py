@@ -15,7 +15,7 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
-from lifecycle.planning import gates, healing, retention
+from lifecycle.planning import gates, healing, quarantine, retention
 from lifecycle.planning import rebake as rebake_planner
 from lifecycle.planning.lineage import BaseObservation
 from lifecycle.planning.replication import plan_replication
@@ -129,7 +129,7 @@ def plan_image(
             lifecycle_state = "failed"
         else:
             version_actions, version_notes, lifecycle_state = _plan_version(
-                policy, version, fate, pending, heal, gate
+                policy, version, fate, pending, heal, gate, quarantine.assess(version)
             )
             notes.extend(version_notes)
             if lifecycle_state == lt.STATE_PENDING_APPROVAL and not version.exclude_from_latest:
@@ -229,7 +229,9 @@ def needs_replication_status(version: ObservedVersion, state: ImageState) -> boo
     return (
         version.name in state.replicating
         or version.name in state.healing
-        or version.tags.get(lt.STATE) in (None, lt.STATE_PENDING)
+        or version.tags.get(lt.STATE) in (None, lt.STATE_PENDING, lt.STATE_PENDING_VALIDATION)
+        # A quarantine for a failed validation is lifted only on a validations profile read (GET).
+        or version.tags.get(lt.STATE) == lt.STATE_QUARANTINED
         # An approved version held for approval is promoted only once replicated (promote_when_replicated).
         or (
             version.tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL
@@ -260,7 +262,13 @@ def _awaiting_build(
         return None
     if any(name.lower() in lt.EVENT_TAGS for name in version.tags):
         return None
-    gated = policy.approval.required or policy.replication.promote_when_replicated
+    if quarantine.flagged(version) is not None:
+        return None
+    gated = (
+        policy.approval.required
+        or policy.approval.require_platform_validation
+        or policy.replication.promote_when_replicated
+    )
     if gated and not version.exclude_from_latest:
         return None
     until = version.published + timedelta(minutes=minutes)
@@ -287,8 +295,10 @@ def _plan_version(
     pending: Mapping[str, PendingBuild],
     heal: healing.Healing | None = None,
     gate: gates.Gate | None = None,
+    verdict: quarantine.Verdict | None = None,
 ) -> tuple[list[Action], list[str], str]:
     gate = gate or gates.Gate()
+    verdict = verdict or quarantine.Verdict()
     # An expired (or revoked) version is on its way out: replicating it further would only cost storage.
     if fate.expired:
         actions: list[Action] = []
@@ -308,21 +318,30 @@ def _plan_version(
         current_state = lt.STATE_PENDING
     if current_state is None and version.exclude_from_latest and policy.approval.required:
         current_state = lt.STATE_PENDING_APPROVAL
+    if current_state is None and version.exclude_from_latest and policy.approval.require_platform_validation:
+        current_state = lt.STATE_PENDING_VALIDATION
     # "Replicated" means every region Completed. When that was not read this run (progress reads are
     # bounded), a version already held stays held; any other is taken as it is.
     replicating_now = (
         bool(actions)
         or version.replicated is False
-        or (version.replicated is None and current_state in (lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL))
+        or (
+            version.replicated is None
+            and current_state in (lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL, lt.STATE_PENDING_VALIDATION)
+        )
     )
     hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired
 
     if gate.revoked:
         lifecycle_state = lt.STATE_REVOKED
+    elif verdict.quarantine:
+        lifecycle_state = lt.STATE_QUARANTINED
     elif fate.expired:
         lifecycle_state = lt.STATE_EXPIRED
     elif gates.held_for_approval(policy, version, gate):
         lifecycle_state = lt.STATE_PENDING_APPROVAL
+    elif held_for_validation(policy, version, verdict):
+        lifecycle_state = lt.STATE_PENDING_VALIDATION
     elif hold:
         lifecycle_state = lt.STATE_PENDING
     else:
@@ -343,6 +362,26 @@ def _plan_version(
                     notifications=(
                         (Notification(NotificationType.VERSION_REVOKED, version.ref.id, data),)
                         if gate.newly_revoked
+                        else ()
+                    ),
+                )
+            )
+    elif lifecycle_state == lt.STATE_QUARANTINED:
+        notes.append(f"quarantined: {verdict.quarantine}")
+        if not version.exclude_from_latest or verdict.newly_quarantined:
+            actions.append(
+                _exclude(
+                    version,
+                    f"quarantined: {verdict.quarantine}",
+                    notifications=(
+                        (
+                            Notification(
+                                NotificationType.VERSION_QUARANTINED,
+                                version.ref.id,
+                                {"reason": verdict.quarantine},
+                            ),
+                        )
+                        if verdict.newly_quarantined
                         else ()
                     ),
                 )
@@ -375,6 +414,12 @@ def _plan_version(
                     "approval required: published into latest, taken out until approved",
                 )
             )
+    elif lifecycle_state == lt.STATE_PENDING_VALIDATION:
+        notes.append(f"waiting for the platform's validation ({verdict.validation_pending})")
+        if not version.exclude_from_latest:
+            actions.append(
+                _exclude(version, "platform validation required: held out of latest until it succeeded")
+            )
     elif lifecycle_state == lt.STATE_PENDING:
         if not version.exclude_from_latest:
             actions.append(
@@ -383,16 +428,17 @@ def _plan_version(
                     "held out of latest until every region is replicated",
                 )
             )
-    elif (
-        current_state in (lt.STATE_PENDING, lt.STATE_EXPIRED, lt.STATE_PENDING_APPROVAL)
-        and version.exclude_from_latest
-    ):
+    elif current_state in _RETURNING and version.exclude_from_latest:
         # We excluded it (held for replication or approval, or expired and since kept): put it back.
         reasons = []
         if current_state == lt.STATE_PENDING:
             reasons.append("replicated to every region")
         if current_state == lt.STATE_EXPIRED:
             reasons.append("no longer expired")
+        if current_state == lt.STATE_PENDING_VALIDATION:
+            reasons.append("every platform validation succeeded")
+        if current_state == lt.STATE_QUARANTINED:
+            reasons.append(f"quarantine lifted: {verdict.cleared or 'Azure no longer flags it'}")
         after: dict[str, object] = {"exclude_from_latest": False}
         data = {}
         if gate.approver and (policy.approval.required or current_state == lt.STATE_PENDING_APPROVAL):
@@ -427,6 +473,11 @@ def _plan_version(
         desired_tags[lt.REVOKED_REASON] = gate.revoked
     if gate.parent_revoked:
         desired_tags[lt.PARENT_REVOKED] = gate.parent_revoked
+    if verdict.quarantine:
+        desired_tags[lt.QUARANTINE_REASON] = verdict.quarantine
+    elif verdict.cleared and lt.get(version.tags, lt.QUARANTINE_REASON):
+        # Tag writes merge our keys, so the reason is overwritten rather than removed.
+        desired_tags[lt.QUARANTINE_REASON] = "cleared"
     changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
     notes.extend(tag_warnings)
     if changes:
@@ -452,6 +503,25 @@ def _plan_version(
             )
         )
     return actions, notes, lifecycle_state
+
+
+# States the app excluded a version for, from which it is promoted back once they no longer hold.
+_RETURNING = (
+    lt.STATE_PENDING,
+    lt.STATE_EXPIRED,
+    lt.STATE_PENDING_APPROVAL,
+    lt.STATE_PENDING_VALIDATION,
+    lt.STATE_QUARANTINED,
+)
+
+
+def held_for_validation(policy: ImagePolicy, version: ObservedVersion, verdict: quarantine.Verdict) -> bool:
+    """`approval.require_platform_validation`: a version the app has not admitted to `latest` yet waits
+    until every platform validation Succeeded (versions already active stay where they are)."""
+    if not policy.approval.require_platform_validation or verdict.validation_pending is None:
+        return False
+    current = (lt.get(version.tags, lt.STATE) or "").lower() or None
+    return current in (*gates.NOT_ADMITTED, lt.STATE_PENDING_VALIDATION, lt.STATE_QUARANTINED)
 
 
 def _event_tags(build: PendingBuild) -> dict[str, str]:

@@ -1,0 +1,262 @@
+"""Decision tables: Azure's signals in the planner (platform validation hold, quarantine and its lifting)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from lifecycle import tags as lt
+from lifecycle.actions import ActionKind
+from lifecycle.model import ObservedVersion, PlatformValidation, PolicyViolation
+from lifecycle.notifications import NotificationType
+from lifecycle.planning import plan_image
+from lifecycle.planning.quarantine import assess
+from tests.unit.builders import T0, completed, days, image, policy, version
+
+OK = (PlatformValidation("TrustedLaunch", "Succeeded", "1"),)
+FAILED = (PlatformValidation("TrustedLaunch", "Failed", "1"),)
+UNKNOWN = (PlatformValidation("TrustedLaunch", "Unknown", "1"),)
+UNSAFE = (PolicyViolation("ImageFlaggedUnsafe", "malware"),)
+
+
+def flagged(v: ObservedVersion, **signals: Any) -> ObservedVersion:
+    return replace(v, **signals)
+
+
+def _plan(p: Any, *versions: ObservedVersion) -> Any:
+    return plan_image(p, image(*versions), T0 + days(1))
+
+
+def _state(plan: Any, name: str) -> str:
+    return next(r.state for r in plan.versions if r.version == name)
+
+
+def _kinds(plan: Any) -> set[ActionKind]:
+    return {a.kind for a in plan.actions}
+
+
+def _events(plan: Any) -> list[NotificationType]:
+    return [n.type for a in plan.actions for n in a.notifications] + [n.type for n in plan.notifications]
+
+
+@pytest.mark.parametrize(
+    ("signals", "tags", "quarantine", "newly", "cleared", "pending"),
+    [
+        ({}, {}, False, False, False, True),
+        ({"validations": ()}, {}, False, False, False, True),
+        ({"validations": OK}, {}, False, False, False, False),
+        ({"validations": UNKNOWN}, {}, False, False, False, True),
+        ({"validations": FAILED}, {}, True, True, False, True),
+        ({"reported_for_policy_violation": True}, {}, True, True, False, True),
+        ({"policy_violations": UNSAFE}, {lt.STATE: lt.STATE_QUARANTINED}, True, False, False, True),
+        (
+            {"validations": OK},
+            {lt.STATE: lt.STATE_QUARANTINED, lt.QUARANTINE_REASON: "x"},
+            False,
+            False,
+            True,
+            False,
+        ),
+        (
+            {},
+            {lt.STATE: lt.STATE_QUARANTINED, lt.QUARANTINE_REASON: "platform validation failed: X"},
+            True,
+            False,
+            False,
+            True,
+        ),
+        (
+            {},
+            {lt.STATE: lt.STATE_QUARANTINED, lt.QUARANTINE_REASON: "Azure reported"},
+            False,
+            False,
+            True,
+            True,
+        ),
+    ],
+    ids=[
+        "not-read",
+        "none-run",
+        "all-succeeded",
+        "unknown",
+        "validation-failed",
+        "reported",
+        "still-flagged",
+        "cleared-validation-read",
+        "failed-validation-not-read-stays",
+        "violation-cleared-from-list",
+    ],
+)
+def test_verdict(
+    signals: dict[str, Any],
+    tags: dict[str, str],
+    quarantine: bool,
+    newly: bool,
+    cleared: bool,
+    pending: bool,
+) -> None:
+    verdict = assess(flagged(version("1.0.0", tags=tags), **signals))
+    assert (verdict.quarantine is not None, verdict.newly_quarantined) == (quarantine, newly)
+    assert (verdict.cleared is not None, verdict.validation_pending is not None) == (cleared, pending)
+
+
+@pytest.mark.parametrize(
+    ("validations", "approved", "state", "promoted"),
+    [
+        (None, False, lt.STATE_PENDING_VALIDATION, False),
+        ((), False, lt.STATE_PENDING_VALIDATION, False),
+        (UNKNOWN, False, lt.STATE_PENDING_VALIDATION, False),
+        (OK, False, lt.STATE_ACTIVE, True),
+        (OK, True, lt.STATE_ACTIVE, True),
+    ],
+    ids=["not-read", "none-run", "unknown", "succeeded", "succeeded-and-approved"],
+)
+def test_require_platform_validation_holds_a_new_version_until_every_validation_succeeded(
+    validations: Any, approved: bool, state: str, promoted: bool
+) -> None:
+    p = policy({"approval": {"require_platform_validation": True}})
+    tags = {lt.STATE: lt.STATE_PENDING_VALIDATION}
+    if approved:
+        tags[lt.APPROVED_BY] = "alice"
+    v = flagged(version("1.0.0", tags=tags, excluded=True), validations=validations)
+    plan = _plan(p, v)
+    assert _state(plan, "1.0.0") == state
+    assert (ActionKind.PROMOTE in _kinds(plan)) is promoted
+    if promoted:
+        promote = next(a for a in plan.actions if a.kind is ActionKind.PROMOTE)
+        assert "every platform validation succeeded" in promote.reason
+
+
+def test_a_new_version_published_into_latest_is_taken_out_until_validated() -> None:
+    p = policy({"approval": {"require_platform_validation": True}})
+    plan = _plan(p, flagged(version("1.0.0"), validations=()))
+    assert _state(plan, "1.0.0") == lt.STATE_PENDING_VALIDATION
+    assert ActionKind.EXCLUDE_FROM_LATEST in _kinds(plan)
+
+
+@pytest.mark.parametrize(
+    ("required", "approved", "validated", "state"),
+    [
+        (True, False, True, lt.STATE_PENDING_APPROVAL),
+        (True, True, False, lt.STATE_PENDING_VALIDATION),
+        (True, True, True, lt.STATE_ACTIVE),
+        (False, False, False, lt.STATE_PENDING_VALIDATION),
+    ],
+    ids=["validated-not-approved", "approved-not-validated", "both", "validation-only"],
+)
+def test_validation_combines_with_the_approval_gate(
+    required: bool, approved: bool, validated: bool, state: str
+) -> None:
+    p = policy({"approval": {"required": required, "require_platform_validation": True}})
+    tags = {lt.APPROVED_BY: "alice"} if approved else {}
+    v = flagged(version("1.0.0", tags=tags, excluded=True), validations=OK if validated else ())
+    assert _state(_plan(p, v), "1.0.0") == state
+
+
+def test_validation_combines_with_promote_when_replicated() -> None:
+    regions = {"eastus": 1, "westeurope": 1}
+    p = policy(
+        {
+            "replication": {"regions": regions, "promote_when_replicated": True},
+            "approval": {"require_platform_validation": True},
+        }
+    )
+    v = flagged(
+        version(
+            "1.0.0",
+            regions=regions,
+            excluded=True,
+            status={"eastus": "Completed", "westeurope": "Replicating"},
+        ),
+        validations=OK,
+    )
+    assert _state(_plan(p, v), "1.0.0") == lt.STATE_PENDING
+    done = replace(v, region_status=version("1.0.0", status=completed(regions)).region_status)
+    assert _state(_plan(p, done), "1.0.0") == lt.STATE_ACTIVE
+
+
+def test_an_active_version_is_not_held_when_the_key_is_turned_on() -> None:
+    p = policy({"approval": {"require_platform_validation": True}})
+    v = flagged(version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE}), validations=None)
+    plan = _plan(p, v)
+    assert _state(plan, "1.0.0") == lt.STATE_ACTIVE and not plan.actions
+
+
+@pytest.mark.parametrize(
+    ("signals", "tags", "excluded", "announce", "kinds"),
+    [
+        (
+            {"reported_for_policy_violation": True, "policy_violations": UNSAFE},
+            {lt.STATE: "active"},
+            False,
+            True,
+            {ActionKind.EXCLUDE_FROM_LATEST, ActionKind.TAG},
+        ),
+        (
+            {"validations": FAILED},
+            {lt.STATE: "active"},
+            False,
+            True,
+            {ActionKind.EXCLUDE_FROM_LATEST, ActionKind.TAG},
+        ),
+        ({"validations": FAILED}, {}, True, True, {ActionKind.EXCLUDE_FROM_LATEST, ActionKind.TAG}),
+        (
+            {"policy_violations": UNSAFE},
+            {
+                lt.STATE: lt.STATE_QUARANTINED,
+                lt.QUARANTINE_REASON: "Azure reported a policy violation: ImageFlaggedUnsafe (malware)",
+            },
+            True,
+            False,
+            set(),
+        ),
+    ],
+    ids=["flagged-active", "validation-failed-active", "flagged-before-admitted", "already-quarantined"],
+)
+def test_quarantine_takes_the_version_out_of_latest_and_announces_it_once(
+    signals: dict[str, Any], tags: dict[str, str], excluded: bool, announce: bool, kinds: set[ActionKind]
+) -> None:
+    p = policy({"approval": {"required": True}})
+    v = flagged(version("1.0.0", tags=tags, excluded=excluded), **signals)
+    plan = _plan(p, v)
+    assert _state(plan, "1.0.0") == lt.STATE_QUARANTINED
+    assert _kinds(plan) == kinds
+    assert (NotificationType.VERSION_QUARANTINED in _events(plan)) is announce
+    if kinds:
+        tag = next(a for a in plan.actions if a.kind is ActionKind.TAG)
+        assert tag.after["tags"][lt.STATE] == lt.STATE_QUARANTINED
+        assert tag.after["tags"][lt.QUARANTINE_REASON].startswith(
+            ("Azure reported", "platform validation failed")
+        )
+
+
+def test_a_quarantined_version_is_never_promoted_even_when_approved() -> None:
+    p = policy({"approval": {"required": True}})
+    tags = {lt.STATE: lt.STATE_QUARANTINED, lt.APPROVED_BY: "alice", lt.QUARANTINE_REASON: "x"}
+    v = flagged(version("1.0.0", tags=tags, excluded=True), reported_for_policy_violation=True)
+    plan = _plan(p, v)
+    assert ActionKind.PROMOTE not in _kinds(plan)
+
+
+def test_a_cleared_version_returns_to_latest_saying_why() -> None:
+    p = policy()
+    tags = {
+        lt.STATE: lt.STATE_QUARANTINED,
+        lt.QUARANTINE_REASON: "Azure reported a policy violation: IpTheft",
+    }
+    plan = _plan(p, flagged(version("1.0.0", tags=tags, excluded=True), validations=OK))
+    assert _state(plan, "1.0.0") == lt.STATE_ACTIVE
+    promote = next(a for a in plan.actions if a.kind is ActionKind.PROMOTE)
+    assert "quarantine lifted" in promote.reason and "IpTheft" in promote.reason
+    tag = next(a for a in plan.actions if a.kind is ActionKind.TAG)
+    assert tag.after["tags"] == {lt.STATE: lt.STATE_ACTIVE, lt.QUARANTINE_REASON: "cleared"}
+
+
+def test_a_revoked_version_stays_revoked_when_also_flagged() -> None:
+    tags = {lt.STATE: lt.STATE_REVOKED, lt.REVOKED_REASON: "cve"}
+    plan = _plan(
+        policy(), flagged(version("1.0.0", tags=tags, excluded=True), reported_for_policy_violation=True)
+    )
+    assert _state(plan, "1.0.0") == lt.STATE_REVOKED
