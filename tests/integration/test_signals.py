@@ -1,5 +1,5 @@
-"""Azure's own signals end to end, through the real SDKs against the ARM emulator and Azurite, under exactly the
-RBAC `permissions` derives for each policy: a version held for the platform's validation then promoted, a
+"""Azure's own signals end to end, through the real SDKs against the ARM emulator and Azurite, under exactly
+the RBAC `permissions` derives for each policy: a version held for the platform's validation then promoted, a
 flagged version quarantined and returned when cleared, a base being deprecated."""
 
 from __future__ import annotations
