@@ -295,6 +295,46 @@ class PolicyViolation:
         return self.category + (f" ({self.details})" if self.details else "")
 
 
+_DEPRECATING = ("scheduledfordeprecation", "deprecated")
+
+
+@dataclass(frozen=True)
+class ImageDeprecation:
+    """A Marketplace image version's `imageDeprecationStatus` (ComputeRP): Active, ScheduledForDeprecation
+    or Deprecated, with the date and the alternative Azure names."""
+
+    base: str  # publisher:offer:sku:version
+    state: str = "Active"
+    scheduled: datetime | None = None
+    alternative: str | None = None  # "<type> <value>", e.g. "Offer ubuntu-26_04-lts"
+
+    @property
+    def deprecating(self) -> bool:
+        return self.state.lower() in _DEPRECATING
+
+    @property
+    def key(self) -> str:
+        """Identifies one base in one state: a rebake and an announcement are made once per key."""
+        return f"{self.base.lower()}|{self.state.lower()}"
+
+    def describe(self) -> str:
+        parts = [f"base image {self.base} is {self.state}"]
+        if self.scheduled is not None:
+            parts.append(f"deprecation date {iso(self.scheduled)}")
+        if self.alternative:
+            parts.append(f"alternative: {self.alternative}")
+        return parts[0] + (f" ({'; '.join(parts[1:])})" if len(parts) > 1 else "")
+
+    def to_event(self, image_id: str) -> dict[str, Any]:
+        return {
+            "imageId": image_id,
+            "baseImage": self.base,
+            "imageState": self.state,
+            "scheduledDeprecationTime": iso(self.scheduled) if self.scheduled else None,
+            "alternativeOption": self.alternative,
+        }
+
+
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 

@@ -23,6 +23,7 @@ from lifecycle.model import (
     OWNED_REGION_FIELDS,
     GalleryRef,
     GallerySharing,
+    ImageDeprecation,
     ImageRef,
     ImageUsage,
     InvalidResourceId,
@@ -295,6 +296,28 @@ class GalleryGateway:
         with arm_call(f"list Marketplace versions of {publisher}:{offer}:{sku} in {location}"):
             items = self._client(subscription).virtual_machine_images.list(location, publisher, offer, sku)
             return [str(wire(item).get("name", "")) for item in items or []]
+
+    def marketplace_deprecation(
+        self, subscription: str, location: str, publisher: str, offer: str, sku: str, version: str
+    ) -> ImageDeprecation:
+        """One Marketplace image version's `imageDeprecationStatus` (VirtualMachineImages_Get; ComputeRP
+        since 2022-11-01). A version that reports none is Active."""
+        urn = f"{publisher}:{offer}:{sku}:{version}"
+        with arm_call(f"read Marketplace image {urn} in {location}"):
+            body = wire(
+                self._client(subscription).virtual_machine_images.get(
+                    location, publisher, offer, sku, version
+                )
+            )
+        status = (body.get("properties") or {}).get("imageDeprecationStatus") or {}
+        alternative = status.get("alternativeOption") or {}
+        kind, value = alternative.get("type"), alternative.get("value")
+        return ImageDeprecation(
+            base=urn,
+            state=str(status.get("imageState") or "Active"),
+            scheduled=_time(status.get("scheduledDeprecationTime")),
+            alternative=" ".join(str(p) for p in (kind, value) if p and str(p) != "None") or None,
+        )
 
     def soft_delete(self, gallery: GalleryRef) -> tuple[bool, int | None]:
         """Whether the gallery soft-deletes versions (`softDeletePolicy`), and for how many days a deleted

@@ -17,6 +17,7 @@ from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, Provisio
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning import gates, healing, quarantine, retention
 from lifecycle.planning import rebake as rebake_planner
+from lifecycle.planning.deprecation import Deprecation
 from lifecycle.planning.lineage import BaseObservation
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
@@ -44,9 +45,13 @@ def plan_image(
     soft_delete: retention.SoftDelete | None = None,
     revoked_bases: frozenset[str] = frozenset(),
     base: BaseObservation | None = None,
+    deprecation: Deprecation | None = None,
+    eol_caps: Mapping[str, tuple[datetime, str]] | None = None,
 ) -> ImagePlan:
     """`revoked_bases`: lower-cased ids of revoked versions that versions of this image may be built on;
-    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`)."""
+    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`);
+    `deprecation`: that base's deprecation status (`rebake.on_base_deprecation`); `eol_caps`: per version,
+    its base's deprecation date (`retention.cap_at_base_deprecation`)."""
     state = state or ImageState()
     lifetimes = {
         name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
@@ -63,6 +68,7 @@ def plan_image(
         deletes_blocked=deletes_blocked,
         soft_delete=soft_delete,
         revoked=revoked,
+        caps=eol_caps,
     )
     actions: list[Action] = []
     notifications: list[Notification] = []
@@ -190,7 +196,14 @@ def plan_image(
     replicating &= known
 
     decision = rebake_planner.plan_rebake(
-        policy.rebake, image, state.rebake, now, policy_digest=policy.digest(), run=run, base=base
+        policy.rebake,
+        image,
+        state.rebake,
+        now,
+        policy_digest=policy.digest(),
+        run=run,
+        base=base,
+        deprecation=deprecation,
     )
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
@@ -348,7 +361,7 @@ def _plan_version(
         lifecycle_state = lt.STATE_ACTIVE
 
     if fate.set_end_of_life is not None:
-        actions.append(_end_of_life(version, fate.set_end_of_life))
+        actions.append(_end_of_life(version, fate.set_end_of_life, fate.eol_reason))
 
     if lifecycle_state == lt.STATE_REVOKED:
         if not version.exclude_from_latest or gate.newly_revoked:
@@ -557,7 +570,7 @@ def _plan_failed(
         )
     healing_waits = heal is not None and not heal.write and bool(heal.records) and not heal.gave_up
     if fate.set_end_of_life is not None and not healing_waits:
-        actions.append(_end_of_life(version, fate.set_end_of_life))
+        actions.append(_end_of_life(version, fate.set_end_of_life, fate.eol_reason))
     if fate.expired and not version.exclude_from_latest:
         actions.append(
             _exclude(
@@ -645,12 +658,14 @@ def _exclude(version: ObservedVersion, reason: str, notifications: tuple[Notific
     )
 
 
-def _end_of_life(version: ObservedVersion, when: datetime) -> Action:
+def _end_of_life(version: ObservedVersion, when: datetime, why: str | None = None) -> Action:
     """Set the version's end-of-life explicitly (Azure's 2026-03-03 default would otherwise apply)."""
     return Action(
         kind=ActionKind.END_OF_LIFE,
         target=version.ref.id,
-        reason=f"end-of-life = published + lifetime ({iso(when)})",
+        reason=f"end-of-life {iso(when)}: {why}"
+        if why
+        else f"end-of-life = published + lifetime ({iso(when)})",
         before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
         after={"end_of_life": iso(when)},
     )

@@ -24,6 +24,7 @@ from lifecycle.executor import DEFERRED, FAILED, PLANNED, SUCCEEDED, Executor, O
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
 from lifecycle.model import (
+    ImageDeprecation,
     ImageRef,
     InvalidResourceId,
     ObservedImage,
@@ -33,7 +34,7 @@ from lifecycle.model import (
 )
 from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
-from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_image
+from lifecycle.planning import ImagePlan, deprecation, gates, needs_replication_status, plan_image
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
@@ -182,8 +183,9 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
     revoked_bases = ctx.lineage.revoked_bases(found.observed.versions)
     revoked = gates.revoked_names(image_policy, found.observed.versions, found.state, revoked_bases)
     deletes_blocked = ctx.deletes_blocked
+    newest_deprecation, eol_caps = deprecation_step(ctx, target, found)
     possible = deletes_blocked is None and deletes_possible(
-        image_policy.retention, found.observed, ctx.now, lifetimes, revoked
+        image_policy.retention, found.observed, ctx.now, lifetimes, revoked, eol_caps
     )
     if not possible:
         ctx.pass_turn(index)
@@ -206,6 +208,8 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
             soft_delete=soft_delete,
             revoked_bases=revoked_bases,
             base=base_step(ctx, target, found),
+            deprecation=newest_deprecation,
+            eol_caps=eol_caps,
         )
         ctx.spend_deletes(plan.deletes)
     return plan
@@ -221,6 +225,33 @@ def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation |
     if newest is None or value is None:
         return None
     return ctx.lineage.base_update(target.image.subscription, newest, value)
+
+
+def deprecation_step(
+    ctx: RunContext, target: Target, found: Read
+) -> tuple[ImageDeprecation | None, dict[str, tuple[datetime, str]]]:
+    """For `rebake.on_base_deprecation` and `retention.cap_at_base_deprecation`: the deprecation status of
+    the Marketplace bases of the image's versions (one GET per distinct base per run): the newest healthy
+    version's, and per version the end-of-life its base allows."""
+    policy = target.image_policy
+    if not (policy.rebake.on_base_deprecation or policy.retention.cap_at_base_deprecation):
+        return None, {}
+    newest = newest_healthy(found.observed)
+    wanted = list(found.observed.versions) if policy.retention.cap_at_base_deprecation else []
+    if policy.rebake.on_base_deprecation and newest is not None:
+        wanted.append(newest)
+    statuses: dict[str, ImageDeprecation] = {}
+    for version in wanted:
+        base = deprecation.marketplace_base(base_of(version))
+        if base is None or base.urn.lower() in statuses:
+            continue
+        status = ctx.lineage.deprecation(target.image.subscription, version.location, base)
+        if not isinstance(status, str):
+            statuses[base.urn.lower()] = status
+    newest_base = deprecation.marketplace_base(base_of(newest)) if newest is not None else None
+    current = statuses.get(newest_base.urn.lower()) if newest_base is not None else None
+    caps = deprecation.caps(found.observed, statuses) if policy.retention.cap_at_base_deprecation else {}
+    return current, caps
 
 
 def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequest) -> str | None:
@@ -525,7 +556,7 @@ def rebake_run(ctx: RunContext, target: Target) -> RunObservation | None:
     if not template or ctx.rt.imagebuilder is None:
         return None
     rebake = target.image_policy.rebake
-    if not (rebake.schedule or rebake.max_age_days or rebake.on_base_update):
+    if not (rebake.schedule or rebake.max_age_days or rebake.on_base_update or rebake.on_base_deprecation):
         return None
     try:
         run: RunObservation | None = ctx.rt.imagebuilder.last_run(template)

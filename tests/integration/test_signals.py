@@ -4,11 +4,13 @@ flagged version quarantined and returned when cleared, a base being deprecated."
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from lifecycle import tags as lt
+from lifecycle.model import parse_time
 from tests.integration.conftest import Env
 from tests.integration.test_gates import APP, audit, events, policy, publish, settle, state_of, vid
 
@@ -83,3 +85,66 @@ def test_a_failed_validation_quarantines_a_version_held_for_it(env: Env) -> None
     assert (state, excluded) == (lt.STATE_QUARANTINED, True)
     assert tags[lt.QUARANTINE_REASON] == "platform validation failed: TrustedLaunch 2: Failed"
     assert len(events(env, "VersionQuarantined")) == 1
+
+
+MARKET = {"location": "eastus", "publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
+BASE = "Canonical:ubuntu-24_04-lts:server:2024.10.1"
+
+
+def deprecate(env: Env, state: str, when: str | None = None) -> None:
+    status: dict[str, Any] = {
+        "imageState": state,
+        "alternativeOption": {"type": "Offer", "value": "ubuntu-26_04-lts"},
+    }
+    if when:
+        status["scheduledDeprecationTime"] = when
+    env.emulator.control(
+        "POST", "marketplace", {**MARKET, "version": "2024.10.1", "imageDeprecationStatus": status}
+    )
+
+
+def test_a_base_scheduled_for_deprecation_triggers_one_rebake_and_one_event_per_state(env: Env) -> None:
+    env.emulator.control("POST", "marketplace", {**MARKET, "version": "2024.10.1"})
+    env.put_policy(policy(rebake={"on_base_deprecation": True, "publish_event": True}))
+    env.create_image(APP)
+    publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: BASE})
+    settle(env)
+    assert not events(env, "RebakeRequested") and not events(env, "BaseImageDeprecated")
+
+    when = (env.now() + timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z")
+    deprecate(env, "ScheduledForDeprecation", when)
+    for _ in range(3):
+        settle(env)
+    requested = events(env, "RebakeRequested")
+    assert len(requested) == 1
+    reason = requested[0]["data"]["reason"]
+    assert f"base image {BASE} is ScheduledForDeprecation" in reason
+    assert when in reason and "alternative: Offer ubuntu-26_04-lts" in reason
+    announced = events(env, "BaseImageDeprecated")
+    assert len(announced) == 1 and announced[0]["data"]["scheduledDeprecationTime"] == when
+
+    deprecate(env, "Deprecated", when)
+    settle(env)
+    settle(env)
+    assert len(events(env, "RebakeRequested")) == 2
+    assert [e["data"]["imageState"] for e in events(env, "BaseImageDeprecated")] == [
+        "ScheduledForDeprecation",
+        "Deprecated",
+    ]
+
+
+def test_end_of_life_is_capped_at_the_bases_deprecation(env: Env) -> None:
+    env.emulator.control("POST", "marketplace", {**MARKET, "version": "2024.10.1"})
+    env.put_policy(policy(retention={"lifetime_days": 365, "cap_at_base_deprecation": True}))
+    env.create_image(APP)
+    publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: BASE})
+    settle(env)
+    eol = parse_time(env.version(APP, "1.0.0")["properties"]["publishingProfile"]["endOfLifeDate"])
+    assert eol > env.now() + timedelta(days=360)  # published + lifetime: the base is Active
+
+    when = env.now() + timedelta(days=45)
+    deprecate(env, "ScheduledForDeprecation", when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    settle(env)
+    eol = parse_time(env.version(APP, "1.0.0")["properties"]["publishingProfile"]["endOfLifeDate"])
+    assert abs((eol - when).total_seconds()) < 2
+    assert any("capped at the base's deprecation" in r["reason"] for r in audit(env))

@@ -9,10 +9,12 @@ import pytest
 
 from lifecycle import tags as lt
 from lifecycle.actions import ActionKind
-from lifecycle.model import ObservedVersion, PlatformValidation, PolicyViolation
+from lifecycle.model import ImageDeprecation, ObservedVersion, PlatformValidation, PolicyViolation, iso
 from lifecycle.notifications import NotificationType
 from lifecycle.planning import plan_image
+from lifecycle.planning.deprecation import caps as caps_of
 from lifecycle.planning.quarantine import assess
+from lifecycle.state import ImageState, RebakeState
 from tests.unit.builders import T0, completed, days, image, policy, version
 
 OK = (PlatformValidation("TrustedLaunch", "Succeeded", "1"),)
@@ -260,3 +262,88 @@ def test_a_revoked_version_stays_revoked_when_also_flagged() -> None:
         policy(), flagged(version("1.0.0", tags=tags, excluded=True), reported_for_policy_violation=True)
     )
     assert _state(plan, "1.0.0") == lt.STATE_REVOKED
+
+
+# --- bases being deprecated ---------------------------------------------------------------------------------
+
+URN = "Canonical:ubuntu-24_04-lts:server:2024.10.1"
+SCHEDULED = ImageDeprecation(URN, "ScheduledForDeprecation", T0 + days(60), "Offer ubuntu-26_04-lts")
+DEPRECATED = replace(SCHEDULED, state="Deprecated")
+ACTIVE = ImageDeprecation(URN)
+REBAKE = {"rebake": {"publish_event": True, "on_base_deprecation": True}}
+
+
+def _rebake(status: ImageDeprecation | None, rebake_state: RebakeState | None = None, **rebake: Any) -> Any:
+    p = policy({"rebake": {"publish_event": True, "on_base_deprecation": True, **rebake}})
+    v = version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE, lt.BASE_IMAGE: URN})
+    state = ImageState(rebake=rebake_state or RebakeState(policy_digest=p.digest()))
+    return plan_image(p, image(v), T0 + days(1), state=state, deprecation=status)
+
+
+@pytest.mark.parametrize(
+    ("status", "seen", "due", "announced"),
+    [
+        (None, None, False, False),
+        (ACTIVE, None, False, False),
+        (SCHEDULED, None, True, True),
+        (SCHEDULED, SCHEDULED.key, False, False),
+        (DEPRECATED, SCHEDULED.key, True, True),
+        (DEPRECATED, DEPRECATED.key, False, False),
+    ],
+    ids=["not-read", "active", "scheduled", "scheduled-seen", "now-deprecated", "deprecated-seen"],
+)
+def test_a_deprecating_base_rebakes_and_is_announced_once_per_base_and_state(
+    status: ImageDeprecation | None, seen: str | None, due: bool, announced: bool
+) -> None:
+    p = policy(REBAKE)
+    memory = RebakeState(policy_digest=p.digest(), deprecation_seen=seen, deprecation_announced=seen)
+    plan = _rebake(status, memory)
+    rebakes = [a for a in plan.actions if a.kind is ActionKind.REBAKE]
+    assert bool(rebakes) is due
+    assert (NotificationType.BASE_IMAGE_DEPRECATED in _events(plan)) is announced
+    if due:
+        assert status is not None
+        assert f"is {status.state}" in rebakes[0].reason and "ubuntu-26_04-lts" in rebakes[0].reason
+        assert "2026-03-02" in rebakes[0].reason  # the deprecation date
+        assert plan.state.rebake.deprecation_seen == status.key
+    if announced:
+        event = next(n for n in plan.notifications if n.type is NotificationType.BASE_IMAGE_DEPRECATED)
+        assert event.data["imageState"] == status.state and event.data["baseImage"] == URN  # type: ignore[union-attr]
+
+
+def test_deprecation_is_ignored_without_the_key() -> None:
+    p = policy({"rebake": {"publish_event": True, "max_age_days": 90}})
+    v = version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE, lt.BASE_IMAGE: URN})
+    plan = plan_image(p, image(v), T0 + days(1), deprecation=SCHEDULED)
+    assert not plan.actions and not plan.notifications
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "eol", "cap", "written"),
+    [
+        (90, None, T0 + days(60), T0 + days(60)),
+        (30, None, T0 + days(60), T0 + days(30)),
+        (None, T0 + days(180), T0 + days(60), T0 + days(60)),
+        (None, None, T0 + days(60), T0 + days(60)),
+        (90, T0 + days(60), T0 + days(60), None),
+        (90, None, None, T0 + days(90)),
+    ],
+    ids=["capped", "earlier-than-cap", "azure-default-capped", "no-eol-capped", "already-capped", "no-cap"],
+)
+def test_cap_at_base_deprecation(lifetime: int | None, eol: Any, cap: Any, written: Any) -> None:
+    p = policy({"retention": {"lifetime_days": lifetime, "cap_at_base_deprecation": True}})
+    v = version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE, lt.BASE_IMAGE: URN}, eol=eol)
+    caps = caps_of(image(v), {URN.lower(): replace(SCHEDULED, scheduled=cap)}) if cap else {}
+    plan = plan_image(p, image(v), T0 + days(1), eol_caps=caps)
+    action = next((a for a in plan.actions if a.kind is ActionKind.END_OF_LIFE), None)
+    assert (action.after["end_of_life"] if action else None) == (iso(written) if written else None)
+    if action is not None and cap is not None and written == cap:
+        assert "capped at the base's deprecation" in action.reason
+
+
+def test_only_a_deprecating_base_with_a_date_caps() -> None:
+    v = version("1.0.0", tags={lt.BASE_IMAGE: URN})
+    assert caps_of(image(v), {URN.lower(): ACTIVE}) == {}
+    assert caps_of(image(v), {URN.lower(): replace(SCHEDULED, scheduled=None)}) == {}
+    other = version("1.0.1", tags={lt.BASE_IMAGE: "/subscriptions/x"})
+    assert caps_of(image(other), {URN.lower(): SCHEDULED}) == {}
