@@ -15,7 +15,7 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
-from lifecycle.planning import gates, healing, quarantine, retention
+from lifecycle.planning import gates, healing, latest, quarantine, retention
 from lifecycle.planning import rebake as rebake_planner
 from lifecycle.planning.deprecation import Deprecation
 from lifecycle.planning.lineage import BaseObservation
@@ -223,9 +223,13 @@ def plan_image(
         replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r
         for r in reports
     ]
+    guarded = latest.guard(image, actions, {r.version: r.state for r in reports})
+    warnings.extend(guarded.refusals)
     return ImagePlan(
         image=image.ref,
-        actions=tuple(actions),
+        actions=guarded.actions,
+        latest=guarded.latest,
+        refusals=guarded.refusals,
         notifications=tuple(notifications),
         versions=tuple(reports),
         warnings=tuple(warnings),

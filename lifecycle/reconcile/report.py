@@ -165,9 +165,12 @@ class RunReport:
                     "versions": [_with_children(p.image.id, v.to_json(), children) for v in p.versions],
                     "rebake": p.rebake.to_json() if p.rebake else None,
                     "warnings": list(p.warnings),
+                    "latest": p.latest_ids(),
+                    "refused": list(p.refusals),
                 }
                 for p in self.plans
             ],
+            "latest": {p.image.id: p.latest_ids() for p in self.plans},
             "notifications": [n.to_json() for n in self.notifications],
             "errors": self.errors,
             "skipped": self.skipped,

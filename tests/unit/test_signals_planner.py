@@ -8,14 +8,22 @@ from typing import Any
 import pytest
 
 from lifecycle import tags as lt
-from lifecycle.actions import ActionKind
-from lifecycle.model import ImageDeprecation, ObservedVersion, PlatformValidation, PolicyViolation, iso
+from lifecycle.actions import Action, ActionKind
+from lifecycle.model import (
+    ImageDeprecation,
+    ObservedVersion,
+    PlatformValidation,
+    PolicyViolation,
+    ProvisioningState,
+    iso,
+)
 from lifecycle.notifications import NotificationType
 from lifecycle.planning import plan_image
 from lifecycle.planning.deprecation import caps as caps_of
+from lifecycle.planning.latest import guard, resolve
 from lifecycle.planning.quarantine import assess
-from lifecycle.state import ImageState, RebakeState
-from tests.unit.builders import T0, completed, days, image, policy, version
+from lifecycle.state import GateRecord, ImageState, RebakeState
+from tests.unit.builders import IMAGE, T0, completed, days, image, policy, version
 
 OK = (PlatformValidation("TrustedLaunch", "Succeeded", "1"),)
 FAILED = (PlatformValidation("TrustedLaunch", "Failed", "1"),)
@@ -347,3 +355,120 @@ def test_only_a_deprecating_base_with_a_date_caps() -> None:
     assert caps_of(image(v), {URN.lower(): replace(SCHEDULED, scheduled=None)}) == {}
     other = version("1.0.1", tags={lt.BASE_IMAGE: "/subscriptions/x"})
     assert caps_of(image(other), {URN.lower(): SCHEDULED}) == {}
+
+
+# --- latest per region ------------------------------------------------------------------------------------
+
+
+def _regions(v: ObservedVersion, **excludes: bool | None) -> ObservedVersion:
+    return replace(
+        v,
+        target_regions=tuple(replace(r, exclude_from_latest=excludes.get(r.name)) for r in v.target_regions),
+    )
+
+
+TWO = {"eastus": 1, "westeurope": 1}
+
+
+@pytest.mark.parametrize(
+    ("versions", "expected"),
+    [
+        (
+            [version("1.0.0", regions=TWO), version("1.1.0", regions=TWO)],
+            {"eastus": "1.1.0", "westeurope": "1.1.0"},
+        ),
+        (
+            [version("1.0.0", regions=TWO), version("1.1.0", regions={"eastus": 1})],
+            {"eastus": "1.1.0", "westeurope": "1.0.0"},
+        ),
+        (
+            [version("1.0.0", regions=TWO), version("1.1.0", regions=TWO, excluded=True)],
+            {"eastus": "1.0.0", "westeurope": "1.0.0"},
+        ),
+        (
+            [
+                version("1.0.0", regions=TWO),
+                _regions(version("1.1.0", regions=TWO, excluded=True), westeurope=False),
+            ],
+            {"eastus": "1.0.0", "westeurope": "1.1.0"},
+        ),
+        (
+            [version("1.0.0", regions=TWO), _regions(version("1.1.0", regions=TWO), eastus=True)],
+            {"eastus": "1.0.0", "westeurope": "1.1.0"},
+        ),
+        ([version("1.0.0", regions={"eastus": 1}, excluded=True)], {"eastus": None}),
+        (
+            [version("1.0.0"), version("2.0.0", state=ProvisioningState.FAILED), version("10.0.0")],
+            {"eastus": "10.0.0"},
+        ),
+    ],
+    ids=[
+        "newest",
+        "per-region-replication",
+        "excluded-version",
+        "region-false-wins-over-version-true",
+        "region-true-wins",
+        "none-eligible",
+        "numeric-order-skips-failed",
+    ],
+)
+def test_latest_resolves_per_region(versions: list[ObservedVersion], expected: dict[str, str | None]) -> None:
+    assert resolve(versions) == expected
+
+
+def test_an_expiry_that_would_leave_a_region_without_latest_is_refused_and_reported() -> None:
+    p = policy({"retention": {"lifetime_days": 30, "keep_latest": 1}})
+    old = version("1.0.0", regions=TWO, tags={lt.STATE: lt.STATE_ACTIVE})
+    new = version("1.1.0", regions={"eastus": 1}, published=T0 + days(40), tags={lt.STATE: lt.STATE_ACTIVE})
+    plan = plan_image(p, image(old, new), T0 + days(45))
+    assert not [
+        a for a in plan.actions if a.target.endswith("1.0.0") and a.kind is not ActionKind.END_OF_LIFE
+    ]
+    assert plan.refusals and "westeurope: 1.0.0 -> none" in plan.refusals[0]
+    assert plan.latest == {"eastus": "1.1.0", "westeurope": "1.0.0"}
+    # Where another version covers the region, the expiry goes ahead.
+    covered = replace(new, target_regions=version("1.1.0", regions=TWO).target_regions)
+    plan = plan_image(p, image(old, covered), T0 + days(45))
+    assert not plan.refusals and ActionKind.EXCLUDE_FROM_LATEST in _kinds(plan)
+    assert plan.latest == {"eastus": "1.1.0", "westeurope": "1.1.0"}
+
+
+def test_a_revocation_may_empty_a_region_and_its_event_says_where_latest_went() -> None:
+    p = policy()
+    old = version("1.0.0", regions=TWO, tags={lt.STATE: lt.STATE_ACTIVE})
+    new = version("1.1.0", regions={"eastus": 1}, tags={lt.STATE: lt.STATE_ACTIVE})
+    state = ImageState().with_revocation("1.1.0", GateRecord(by="ops", reason="cve", source="cli", at=T0))
+    plan = plan_image(p, image(old, new), T0 + days(1), state=state)
+    assert not plan.refusals
+    revoked = next(
+        n for a in plan.actions for n in a.notifications if n.type is NotificationType.VERSION_REVOKED
+    )
+    assert revoked.data["latest"] == {"eastus": "1.0.0", "westeurope": "1.0.0"}
+    plan = plan_image(p, image(new), T0 + days(1), state=state)
+    revoked = next(
+        n for a in plan.actions for n in a.notifications if n.type is NotificationType.VERSION_REVOKED
+    )
+    assert revoked.data["latest"] == {"eastus": None}
+
+
+def test_a_quarantine_moves_latest_back_in_every_region_and_says_so() -> None:
+    old = version("1.0.0", regions=TWO, tags={lt.STATE: lt.STATE_ACTIVE})
+    new = flagged(
+        version("1.1.0", regions=TWO, tags={lt.STATE: lt.STATE_ACTIVE}), reported_for_policy_violation=True
+    )
+    plan = plan_image(policy(), image(old, new), T0 + days(1))
+    event = next(
+        n for a in plan.actions for n in a.notifications if n.type is NotificationType.VERSION_QUARANTINED
+    )
+    assert event.data["latest"] == {"eastus": "1.0.0", "westeurope": "1.0.0"}
+    assert plan.latest_ids()["westeurope"] == IMAGE.version("1.0.0").id
+
+
+def test_a_delete_that_would_point_latest_at_a_revoked_version_is_refused() -> None:
+    actions = [
+        Action(ActionKind.DELETE, IMAGE.version("1.1.0").id, "expired"),
+    ]
+    revoked = version("1.0.0", tags={lt.STATE: lt.STATE_REVOKED})  # put back into latest by someone
+    newest = version("1.1.0")
+    guarded = guard(image(revoked, newest), actions, {"1.0.0": lt.STATE_REVOKED, "1.1.0": lt.STATE_EXPIRED})
+    assert guarded.actions == () and "revoked or quarantined" in guarded.refusals[0]

@@ -1,0 +1,165 @@
+"""`latest` per region: what a VM created from the image definition (no version) gets in each region, before
+and after a plan, and the guard that refuses a change that would break it. Pure.
+
+Azure resolves `latest` per region: the highest version (numeric order) that is replicated to the region
+and not excluded from `latest` there, where a target region's own `excludeFromLatest` wins over the
+version's (`publishingProfile.targetRegions[].excludeFromLatest`: "This property can be set at the region
+level to override the version-level setting"). A version being created, or whose provisioning failed, is
+not eligible.
+
+The guard: a planned change that would leave a region with no eligible version where it had one, or point a
+region's `latest` at a revoked or quarantined version, is refused (dropped from the plan, with its state tag
+write, and reported), except when the change is itself a revocation or a quarantine: then `latest` moves to
+the newest eligible version, and the event says where (`latest`). A release gate holding a version the app
+never admitted (pending, pending-approval, pending-validation) is not a change of `latest` either: the
+version was published into it against the policy, and taking it out restores what was meant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from lifecycle import tags as lt
+from lifecycle.actions import Action, ActionKind, thaw
+from lifecycle.model import (
+    ObservedImage,
+    ObservedVersion,
+    ProvisioningState,
+    TargetRegion,
+    parse_version_id,
+    version_key,
+)
+from lifecycle.notifications import Notification, NotificationType
+
+# Kinds that can move `latest`.
+_MOVES = (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE, ActionKind.DELETE)
+_EXEMPT = (NotificationType.VERSION_REVOKED, NotificationType.VERSION_QUARANTINED)
+_HELD = (lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL, lt.STATE_PENDING_VALIDATION)
+
+
+def regions_of(version: ObservedVersion) -> tuple[TargetRegion, ...]:
+    return version.target_regions or (TargetRegion(version.location, version.replica_count or 1),)
+
+
+def excluded_in(version: ObservedVersion, region: TargetRegion) -> bool:
+    """The region's own `excludeFromLatest` wins over the version's."""
+    if region.exclude_from_latest is not None:
+        return region.exclude_from_latest
+    return version.exclude_from_latest
+
+
+def eligible(version: ObservedVersion) -> bool:
+    return version.provisioning_state not in (ProvisioningState.FAILED, ProvisioningState.CREATING)
+
+
+def resolve(versions: Iterable[ObservedVersion]) -> dict[str, str | None]:
+    """Region -> the version name `latest` resolves to there (None: no eligible version)."""
+    best: dict[str, ObservedVersion | None] = {}
+    for version in versions:
+        for region in regions_of(version):
+            best.setdefault(region.name, None)
+            if not eligible(version) or excluded_in(version, region):
+                continue
+            current = best[region.name]
+            if current is None or version_key(version.name) > version_key(current.name):
+                best[region.name] = version
+    return {name: (v.name if v else None) for name, v in sorted(best.items())}
+
+
+def after(image: ObservedImage, actions: Sequence[Action]) -> list[ObservedVersion]:
+    """The image's versions as they will be once `actions` are done (what moves `latest` only)."""
+    out: list[ObservedVersion] = []
+    by_target: dict[str, list[Action]] = {}
+    for action in actions:
+        by_target.setdefault(action.target.lower(), []).append(action)
+    for version in image.versions:
+        changed = version
+        for action in by_target.get(version.ref.key(), ()):
+            if action.kind is ActionKind.DELETE:
+                changed = None  # type: ignore[assignment]
+                break
+            if action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
+                changed = replace(changed, exclude_from_latest=bool(action.after.get("exclude_from_latest")))
+                regions = action.after.get("region_excludes")
+                if isinstance(regions, Mapping):
+                    changed = replace(
+                        changed,
+                        target_regions=tuple(
+                            replace(r, exclude_from_latest=regions[r.name]) if r.name in regions else r
+                            for r in changed.target_regions
+                        ),
+                    )
+        if changed is not None:
+            out.append(changed)
+    return out
+
+
+@dataclass(frozen=True)
+class Guarded:
+    actions: tuple[Action, ...]
+    latest: dict[str, str | None]  # region -> version name, after the kept actions
+    refusals: tuple[str, ...] = ()
+
+
+def guard(image: ObservedImage, actions: Sequence[Action], states: Mapping[str, str]) -> Guarded:
+    """Refuse the changes that would break `latest` in a region; say in revocation and quarantine events
+    where `latest` moves. `states`: version name -> its lifecycle state as planned."""
+    before = resolve(image.versions)
+    bad = {name for name, state in states.items() if state in (lt.STATE_REVOKED, lt.STATE_QUARANTINED)}
+    kept = list(actions)
+    refusals: list[str] = []
+    for action in actions:
+        if action.kind not in _MOVES or _exempt(action):
+            continue
+        held = (*_HELD, lt.STATE_REVOKED, lt.STATE_QUARANTINED)
+        if action.kind is ActionKind.EXCLUDE_FROM_LATEST and states.get(_name(action)) in held:
+            continue
+        without = [a for a in kept if a is not action]
+        with_it = resolve(after(image, kept))
+        base = resolve(after(image, without))
+        broken = [
+            region
+            for region, name in with_it.items()
+            if (name is None and before.get(region) is not None and base.get(region) is not None)
+            or (name is not None and name in bad and base.get(region) != name)
+        ]
+        if not broken:
+            continue
+        name = _name(action)
+        what = ", ".join(
+            f"{region}: {before.get(region) or 'none'} -> {with_it[region] or 'none'}" for region in broken
+        )
+        refusals.append(
+            f"{action.kind.value} of {name} refused: it would leave latest without an eligible version or on "
+            f"a revoked or quarantined one ({what}); {action.reason}"
+        )
+        # The state tag that goes with the refused change waits with it.
+        kept = [a for a in kept if a is not action and not _state_tag_of(a, action.target)]
+    latest = resolve(after(image, kept))
+    announced = tuple(_with_latest(a, latest) for a in kept)
+    return Guarded(announced, latest, tuple(refusals))
+
+
+def _name(action: Action) -> str:
+    return parse_version_id(action.target).name
+
+
+def _exempt(action: Action) -> bool:
+    return any(n.type in _EXEMPT for n in action.notifications)
+
+
+def _state_tag_of(action: Action, target: str) -> bool:
+    if action.kind is not ActionKind.TAG or action.target.lower() != target.lower():
+        return False
+    return lt.STATE in thaw(action.after).get("tags", {})
+
+
+def _with_latest(action: Action, latest: Mapping[str, str | None]) -> Action:
+    if not _exempt(action):
+        return action
+    notifications = tuple(
+        Notification(n.type, n.subject, {**n.data, "latest": dict(latest)}, n.id) if n.type in _EXEMPT else n
+        for n in action.notifications
+    )
+    return replace(action, notifications=notifications)
