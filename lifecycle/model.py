@@ -420,6 +420,23 @@ class ObservedVersion:
 
 
 @dataclass(frozen=True)
+class SoftDeleted:
+    """A soft-deleted version, restorable until Azure purges it (`purge_at`, its hard-deletion time)."""
+
+    ref: VersionRef
+    deleted: datetime | None = None
+    purge_at: datetime | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "id": self.ref.id,
+            "version": self.ref.name,
+            "deleted": iso(self.deleted) if self.deleted else None,
+            "purge_at": iso(self.purge_at) if self.purge_at else None,
+        }
+
+
+@dataclass(frozen=True)
 class ObservedImage:
     """An image definition and all of its versions, newest last (by version order)."""
 

@@ -46,10 +46,13 @@ GALLERY_ACTIONS: tuple[tuple[str, str], ...] = (
         "read the gallery's sharing and soft-delete policy before a delete (and its shared names)",
     ),
     ("Microsoft.Compute/galleries/images/read", "list and read the gallery's image definitions"),
-    ("Microsoft.Compute/galleries/images/versions/read", "list versions, read replication progress"),
+    (
+        "Microsoft.Compute/galleries/images/versions/read",
+        "list versions, read replication progress and validations, list soft-deleted versions",
+    ),
     (
         "Microsoft.Compute/galleries/images/versions/write",
-        "update versions: regions, tags, end-of-life, excludeFromLatest",
+        "update versions: regions, tags, end-of-life, excludeFromLatest; restore soft-deleted versions",
     ),
     ("Microsoft.Compute/galleries/images/versions/delete", "delete retired versions"),
 )

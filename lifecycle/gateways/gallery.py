@@ -34,6 +34,7 @@ from lifecycle.model import (
     ProvisioningState,
     RegionStatus,
     ReplicationState,
+    SoftDeleted,
     TargetRegion,
     VersionRef,
     parse_resource_id,
@@ -278,6 +279,40 @@ class GalleryGateway:
             self._client(image.subscription).gallery_image_versions.begin_delete(
                 image.resource_group, image.gallery, image.image, ref.name, polling=False
             )
+
+    def restore_version(self, ref: VersionRef) -> None:
+        """Restore a soft-deleted version and wait until the update is done: the spec's restore is an update
+        of the version with `properties.restore: true` and an empty `storageProfile`
+        (GalleryImageVersion_Update_RestoreSoftDeleted.json)."""
+        image = ref.image_ref
+        body = {"properties": {"restore": True, "storageProfile": {}}}
+        with arm_call(f"restore version {ref.id}"):
+            self._client(image.subscription).gallery_image_versions.begin_update(
+                image.resource_group, image.gallery, image.image, ref.name, body
+            ).result()
+
+    def soft_deleted_versions(self, image: ImageRef) -> list[SoftDeleted]:
+        """The image's soft-deleted versions with the time Azure purges them (SoftDeletedResource_
+        ListByArtifactName: `hardDeletionTargetTime`)."""
+        with arm_call(f"list soft-deleted versions of {image.id}"):
+            items = [
+                wire(item)
+                for item in self._client(image.subscription).soft_deleted_resource.list_by_artifact_name(
+                    image.resource_group, image.gallery, "Images", image.image
+                )
+            ]
+        out = []
+        for item in items:
+            props = item.get("properties") or {}
+            with contextlib.suppress(InvalidResourceId):
+                out.append(
+                    SoftDeleted(
+                        ref=image.version(str(item.get("name"))),
+                        deleted=_time(props.get("softDeletedTime")),
+                        purge_at=_time(props.get("hardDeletionTargetTime")),
+                    )
+                )
+        return sorted(out, key=lambda d: version_key(d.ref.name))
 
     def gallery_info(self, gallery: GalleryRef) -> GalleryInfo:
         """One GET of the gallery: its soft delete and its sharing."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.actions import Action
-from lifecycle.model import ImageRef
+from lifecycle.model import ImageRef, SoftDeleted
 from lifecycle.notifications import Notification
 from lifecycle.state import ImageState
 
@@ -71,6 +71,8 @@ class ImagePlan:
     # `latest` per region once the plan is done: region -> version name (None: no eligible version).
     latest: Mapping[str, str | None] = field(default_factory=dict)
     refusals: tuple[str, ...] = ()  # changes refused because they would break `latest` in a region
+    # The image's soft-deleted versions, restorable until Azure purges them (read by the run, not planned).
+    soft_deleted: tuple[SoftDeleted, ...] = ()
 
     def latest_ids(self) -> dict[str, str | None]:
         """`latest` per region as version ids (what `plan --json` shows)."""

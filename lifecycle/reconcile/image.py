@@ -29,6 +29,7 @@ from lifecycle.model import (
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    SoftDeleted,
     iso,
     parse_version_id,
 )
@@ -135,7 +136,7 @@ def run_image(
             deliver(ctx, target, state, etag, result)
             wake(ctx, target, trigger, before=found.state, after=state, stored=etag is not None)
         held["until"] = _wall_clock()
-    result.plan = replace(plan, actions=tuple(claim.actions))
+    result.plan = replace(plan, actions=tuple(claim.actions), soft_deleted=soft_deleted_step(ctx, target))
     result.outcomes.extend(outcomes)
     # Children reconciled later in this run see a revocation made (or, in a plan, planned) just now.
     ctx.lineage.note_revoked(revoked_by(claim.actions, outcomes, dry_run=dry_run))
@@ -213,6 +214,19 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
         )
         ctx.spend_deletes(plan.deletes)
     return plan
+
+
+def soft_deleted_step(ctx: RunContext, target: Target) -> tuple[SoftDeleted, ...]:
+    """The image's soft-deleted versions and when Azure purges them, in a gallery with soft delete on (one
+    list per image per run); a failed list is an error of the run, and the plan goes on without it."""
+    soft = ctx.soft_delete(target.image.gallery_ref)
+    if soft is None or not soft.enabled:
+        return ()
+    try:
+        return tuple(ctx.rt.gallery.soft_deleted_versions(target.image))
+    except GatewayError as exc:
+        ctx.problem(target.image.id, "listing soft-deleted versions failed", str(exc))
+        return ()
 
 
 def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation | None:

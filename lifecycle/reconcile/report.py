@@ -171,6 +171,7 @@ class RunReport:
                 for p in self.plans
             ],
             "latest": {p.image.id: p.latest_ids() for p in self.plans},
+            "soft_deleted": [d.to_json() for p in self.plans for d in p.soft_deleted],
             "notifications": [n.to_json() for n in self.notifications],
             "errors": self.errors,
             "skipped": self.skipped,
