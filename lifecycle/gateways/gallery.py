@@ -281,15 +281,17 @@ class GalleryGateway:
             )
 
     def restore_version(self, ref: VersionRef) -> None:
-        """Restore a soft-deleted version and wait until the update is done: the spec's restore is an update
-        of the version with `properties.restore: true` and an empty `storageProfile`
-        (GalleryImageVersion_Update_RestoreSoftDeleted.json)."""
+        """Start the restore of a soft-deleted version: the spec's restore is an update of the version with
+        `properties.restore: true` and an empty `storageProfile`
+        (GalleryImageVersion_Update_RestoreSoftDeleted.json). Like every write of the app it is not polled
+        (that would need `locations/capsOperations/read` at the subscription): the caller re-reads the
+        version."""
         image = ref.image_ref
         body = {"properties": {"restore": True, "storageProfile": {}}}
         with arm_call(f"restore version {ref.id}"):
             self._client(image.subscription).gallery_image_versions.begin_update(
-                image.resource_group, image.gallery, image.image, ref.name, body
-            ).result()
+                image.resource_group, image.gallery, image.image, ref.name, body, polling=False
+            )
 
     def soft_deleted_versions(self, image: ImageRef) -> list[SoftDeleted]:
         """The image's soft-deleted versions with the time Azure purges them (SoftDeletedResource_

@@ -2,10 +2,12 @@
 and after a plan, and the guard that refuses a change that would break it. Pure.
 
 Azure resolves `latest` per region: the highest version (numeric order) that is replicated to the region
-and not excluded from `latest` there, where a target region's own `excludeFromLatest` wins over the
-version's (`publishingProfile.targetRegions[].excludeFromLatest`: "This property can be set at the region
-level to override the version-level setting"). A version being created, or whose provisioning failed, is
-not eligible.
+and not excluded from `latest` there. A version is excluded in a region when the version says so
+(`publishingProfile.excludeFromLatest`) or when the region's own `targetRegions[].excludeFromLatest` is
+true: a region can take a version out of `latest` there while it stays in elsewhere. A region's `false`
+cannot put back a version excluded as a whole: ARM reports `excludeFromLatest: false` on every region that
+does not set it (the spec's GalleryImageVersion_Get examples), so a `false` says nothing. A version being
+created, or whose provisioning failed, is not eligible.
 
 The guard: a planned change that would leave a region with no eligible version where it had one, or point a
 region's `latest` at a revoked or quarantined version, is refused (dropped from the plan, with its state tag
@@ -43,10 +45,8 @@ def regions_of(version: ObservedVersion) -> tuple[TargetRegion, ...]:
 
 
 def excluded_in(version: ObservedVersion, region: TargetRegion) -> bool:
-    """The region's own `excludeFromLatest` wins over the version's."""
-    if region.exclude_from_latest is not None:
-        return region.exclude_from_latest
-    return version.exclude_from_latest
+    """Out of `latest` in this region: excluded as a whole, or by the region's own flag."""
+    return version.exclude_from_latest or region.exclude_from_latest is True
 
 
 def eligible(version: ObservedVersion) -> bool:

@@ -8,6 +8,7 @@ like any other: an operator who restores an expired version to keep it also tags
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,7 +16,7 @@ from enum import StrEnum
 from lifecycle.config import load_policy
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.storage import policy_source
-from lifecycle.model import VersionRef, iso
+from lifecycle.model import ObservedVersion, VersionRef, iso
 from lifecycle.reconcile.image import append_audit
 from lifecycle.reconcile.runtime import Runtime
 
@@ -47,7 +48,7 @@ def restore(runtime: Runtime, version: VersionRef) -> RestoreResult:
         if gallery.get_version(version) is not None:
             return RestoreResult(RestoreOutcome.REFUSED, f"{version.id} is not deleted: nothing to restore")
         gallery.restore_version(version)
-        back = gallery.get_version(version)
+        back = _wait(runtime, version)
     except NotFoundError as exc:
         result = RestoreResult(
             RestoreOutcome.FAILED, f"{version.id}: no soft-deleted version to restore ({exc})"
@@ -64,6 +65,21 @@ def restore(runtime: Runtime, version: VersionRef) -> RestoreResult:
             )
     append_audit(runtime.store, [_record(version, result, now)], now.date())
     return result
+
+
+# How long `restore` waits for the version to be back, re-reading it every POLL_SECONDS.
+WAIT_SECONDS = 600.0
+POLL_SECONDS = 5.0
+
+
+def _wait(runtime: Runtime, version: VersionRef) -> ObservedVersion | None:
+    """Re-read the version until its restore is no longer in progress (or WAIT_SECONDS have passed)."""
+    started = runtime.timer()
+    while True:
+        back = runtime.gallery.get_version(version)
+        if back is None or not back.provisioning_state.busy or runtime.timer() - started > WAIT_SECONDS:
+            return back
+        time.sleep(POLL_SECONDS if runtime.timer() - started > POLL_SECONDS else 0.5)
 
 
 def _record(version: VersionRef, result: RestoreResult, now: datetime) -> dict[str, object]:

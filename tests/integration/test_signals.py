@@ -4,6 +4,7 @@ flagged version quarantined and returned when cleared, a base being deprecated."
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 
 from lifecycle import tags as lt
 from lifecycle.model import parse_time
-from tests.integration.conftest import Env
-from tests.integration.test_gates import APP, audit, events, policy, publish, settle, state_of, vid
+from lifecycle.cli import main as cli_main
+from tests.integration.conftest import GALLERY, RG, Env
+from tests.integration.test_gates import APP, APP_ID, audit, events, policy, publish, settle, state_of, vid
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +150,65 @@ def test_end_of_life_is_capped_at_the_bases_deprecation(env: Env) -> None:
     eol = parse_time(env.version(APP, "1.0.0")["properties"]["publishingProfile"]["endOfLifeDate"])
     assert abs((eol - when).total_seconds()) < 2
     assert any("capped at the base's deprecation" in r["reason"] for r in audit(env))
+
+
+def test_plan_lists_soft_deleted_versions_and_restore_brings_one_back(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.compute.galleries.begin_update(
+        RG, GALLERY, {"properties": {"softDeletePolicy": {"isSoftDeleteEnabled": True}}}
+    ).result()
+    env.put_policy(policy())
+    env.create_image(APP)
+    publish(env, APP, "1.0.0")
+    publish(env, APP, "1.1.0")
+    settle(env)
+    # Deleted by mistake (not by the app).
+    env.compute.gallery_image_versions.begin_update(
+        RG,
+        GALLERY,
+        APP,
+        "1.1.0",
+        {"properties": {"safetyProfile": {"blockDeletionBeforeEndOfLife": False}, "storageProfile": {}}},
+    )
+    env.advance(seconds=61)
+    env.compute.gallery_image_versions.begin_delete(RG, GALLERY, APP, "1.1.0")
+    env.advance(seconds=61)
+
+    assert cli_main(["plan", "--config", env.config_url, "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    [gone] = planned["soft_deleted"]
+    assert gone["id"] == vid(APP, "1.1.0") and gone["purge_at"] > planned["at"]
+    assert planned["latest"] == {APP_ID: {"eastus": vid(APP, "1.0.0")}}
+
+    assert cli_main(["restore", vid(APP, "1.1.0"), "--config", env.config_url]) == 0
+    assert "restored" in capsys.readouterr().out
+    assert env.version(APP, "1.1.0")["properties"]["provisioningState"] == "Succeeded"
+    assert cli_main(["restore", vid(APP, "1.1.0"), "--config", env.config_url]) == 2  # not deleted
+    assert "is not deleted" in capsys.readouterr().err
+    assert cli_main(["restore", vid(APP, "9.9.9"), "--config", env.config_url]) == 1  # nothing to restore
+    outside = vid(APP, "1.0.0").replace("/golden/", "/other/")
+    assert cli_main(["restore", outside, "--config", env.config_url]) == 2
+    assert cli_main(["restore", "/subscriptions/x", "--config", env.config_url]) == 2
+    assert [r["outcome"] for r in audit(env) if r.get("action") == "restore"] == ["succeeded", "failed"]
+
+    assert cli_main(["plan", "--config", env.config_url, "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["soft_deleted"] == []
+    assert planned["latest"] == {APP_ID: {"eastus": vid(APP, "1.1.0")}}
+
+
+def test_a_quarantine_moves_latest_back_in_every_region(env: Env) -> None:
+    env.put_policy(policy(replication={"regions": {"eastus": 1, "westeurope": 1}}))
+    env.create_image(APP)
+    publish(env, APP, "1.0.0")
+    publish(env, APP, "1.1.0")
+    settle(env)
+    env.advance(hours=1)
+    report = settle(env)
+    assert report.plans[0].latest == {"eastus": "1.1.0", "westeurope": "1.1.0"}
+    signal(env, vid(APP, "1.1.0"), reportedForPolicyViolation=True)
+    report = settle(env)
+    assert report.plans[0].latest == {"eastus": "1.0.0", "westeurope": "1.0.0"}
+    [event] = events(env, "VersionQuarantined")
+    assert event["data"]["latest"] == {"eastus": "1.0.0", "westeurope": "1.0.0"}

@@ -390,7 +390,7 @@ TWO = {"eastus": 1, "westeurope": 1}
                 version("1.0.0", regions=TWO),
                 _regions(version("1.1.0", regions=TWO, excluded=True), westeurope=False),
             ],
-            {"eastus": "1.0.0", "westeurope": "1.1.0"},
+            {"eastus": "1.0.0", "westeurope": "1.0.0"},
         ),
         (
             [version("1.0.0", regions=TWO), _regions(version("1.1.0", regions=TWO), eastus=True)],
@@ -406,7 +406,7 @@ TWO = {"eastus": 1, "westeurope": 1}
         "newest",
         "per-region-replication",
         "excluded-version",
-        "region-false-wins-over-version-true",
+        "region-false-does-not-put-back",
         "region-true-wins",
         "none-eligible",
         "numeric-order-skips-failed",
