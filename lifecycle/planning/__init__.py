@@ -464,6 +464,17 @@ def _plan_version(
             data["approver"] = gate.approver
         elif current_state == lt.STATE_PENDING_APPROVAL:
             reasons.append("approval no longer required")
+        cleared, kept = region_excludes(version)
+        if cleared:
+            # Regions the app excluded come back with the version (an update sends every region).
+            after["region_excludes"] = dict.fromkeys(cleared, False)
+            after["regions"] = [
+                healing.region_entry(replace(r, exclude_from_latest=False) if r.name in cleared else r)
+                for r in version.target_regions
+            ]
+            reasons.append(f"excludeFromLatest cleared in {', '.join(cleared)}")
+        if kept:
+            data["excludedIn"] = list(kept)
         actions.append(
             Action(
                 kind=ActionKind.PROMOTE,
@@ -473,6 +484,12 @@ def _plan_version(
                 after=after,
                 notifications=(Notification(NotificationType.VERSION_PROMOTED, version.ref.id, data),),
             )
+        )
+    kept_out = region_excludes(version)[1]
+    if kept_out and lifecycle_state == lt.STATE_ACTIVE:
+        notes.append(
+            f"kept out of latest in {', '.join(kept_out)} by the region's own excludeFromLatest (not set by "
+            "the app)"
         )
     if lifecycle_state == lt.STATE_ACTIVE and gate.approver is None and policy.approval.required:
         notes.append("in latest before approval was required")
@@ -490,6 +507,10 @@ def _plan_version(
         desired_tags[lt.REVOKED_REASON] = gate.revoked
     if gate.parent_revoked:
         desired_tags[lt.PARENT_REVOKED] = gate.parent_revoked
+    if lt.get(version.tags, lt.EXCLUDED_REGIONS) and any(
+        a.kind is ActionKind.PROMOTE and "region_excludes" in a.after for a in actions
+    ):
+        desired_tags[lt.EXCLUDED_REGIONS] = ""  # cleared with the regions it named
     if verdict.quarantine:
         desired_tags[lt.QUARANTINE_REASON] = verdict.quarantine
     elif verdict.cleared and lt.get(version.tags, lt.QUARANTINE_REASON):
@@ -539,6 +560,16 @@ def held_for_validation(policy: ImagePolicy, version: ObservedVersion, verdict: 
         return False
     current = (lt.get(version.tags, lt.STATE) or "").lower() or None
     return current in (*gates.NOT_ADMITTED, lt.STATE_PENDING_VALIDATION, lt.STATE_QUARANTINED)
+
+
+def region_excludes(version: ObservedVersion) -> tuple[list[str], list[str]]:
+    """The regions whose own excludeFromLatest is true: those the app set (named by
+    `lifecycle.excluded-regions`), cleared on promotion, and those set by someone else, kept and shown."""
+    named = {
+        r.strip().lower() for r in (lt.get(version.tags, lt.EXCLUDED_REGIONS) or "").split(",") if r.strip()
+    }
+    excluded = [r.name for r in version.target_regions if r.exclude_from_latest is True]
+    return [r for r in excluded if r in named], [r for r in excluded if r not in named]
 
 
 def _event_tags(build: PendingBuild) -> dict[str, str]:

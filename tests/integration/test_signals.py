@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from lifecycle import tags as lt
-from lifecycle.model import parse_time
 from lifecycle.cli import main as cli_main
+from lifecycle.model import parse_time
 from tests.integration.conftest import GALLERY, RG, Env
 from tests.integration.test_gates import APP, APP_ID, audit, events, policy, publish, settle, state_of, vid
 

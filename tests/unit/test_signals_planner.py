@@ -472,3 +472,35 @@ def test_a_delete_that_would_point_latest_at_a_revoked_version_is_refused() -> N
     newest = version("1.1.0")
     guarded = guard(image(revoked, newest), actions, {"1.0.0": lt.STATE_REVOKED, "1.1.0": lt.STATE_EXPIRED})
     assert guarded.actions == () and "revoked or quarantined" in guarded.refusals[0]
+
+
+def test_promotion_clears_the_regions_the_app_excluded_and_keeps_and_shows_the_others() -> None:
+    tags = {lt.STATE: lt.STATE_PENDING_APPROVAL, lt.APPROVED_BY: "alice", lt.EXCLUDED_REGIONS: "eastus"}
+    v = _regions(version("1.0.0", regions=TWO, excluded=True, tags=tags), eastus=True, westeurope=True)
+    plan = plan_image(policy({"approval": {"required": True}}), image(v), T0 + days(1))
+    promote = next(a for a in plan.actions if a.kind is ActionKind.PROMOTE)
+    assert promote.after["region_excludes"] == {"eastus": False}
+    assert "excludeFromLatest cleared in eastus" in promote.reason
+    assert promote.notifications[0].data["excludedIn"] == ["westeurope"]
+    tag = next(a for a in plan.actions if a.kind is ActionKind.TAG)
+    assert tag.after["tags"][lt.EXCLUDED_REGIONS] == ""
+    assert plan.latest == {"eastus": "1.0.0", "westeurope": None}
+    again = plan_image(
+        policy({"approval": {"required": True}}),
+        image(_regions(version("1.0.0", regions=TWO, tags={lt.STATE: "active"}), westeurope=True)),
+        T0 + days(1),
+    )
+    assert any("kept out of latest in westeurope" in n for r in again.versions for n in r.notes)
+    assert not again.actions
+
+
+def test_the_patch_sends_the_cleared_regions_with_a_replicate_of_the_same_version() -> None:
+    from lifecycle.executor import version_patch
+
+    tags = {lt.STATE: lt.STATE_PENDING_APPROVAL, lt.APPROVED_BY: "alice", lt.EXCLUDED_REGIONS: "eastus"}
+    v = _regions(version("1.0.0", regions={"eastus": 1}, excluded=True, tags=tags), eastus=True)
+    p = policy({"approval": {"required": True}, "replication": {"regions": TWO}})
+    plan = plan_image(p, image(v), T0 + days(1))
+    assert {ActionKind.REPLICATE, ActionKind.PROMOTE} <= _kinds(plan)
+    regions = version_patch(v, plan.actions)["properties"]["publishingProfile"]["targetRegions"]
+    assert {r["name"]: r.get("excludeFromLatest") for r in regions} == {"East US": False, "West Europe": None}
