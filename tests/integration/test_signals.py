@@ -212,3 +212,35 @@ def test_a_quarantine_moves_latest_back_in_every_region(env: Env) -> None:
     assert report.plans[0].latest == {"eastus": "1.0.0", "westeurope": "1.0.0"}
     [event] = events(env, "VersionQuarantined")
     assert event["data"]["latest"] == {"eastus": "1.0.0", "westeurope": "1.0.0"}
+
+
+def test_the_fleet_report_shows_latest_per_region_quarantines_and_soft_deleted_versions(env: Env) -> None:
+    from lifecycle.report.html import render_html
+
+    env.compute.galleries.begin_update(
+        RG, GALLERY, {"properties": {"softDeletePolicy": {"isSoftDeleteEnabled": True}}}
+    ).result()
+    env.put_policy(policy(replication={"regions": {"eastus": 1, "westeurope": 1}}))
+    env.create_image(APP)
+    for name in ("1.0.0", "1.1.0", "1.2.0"):
+        publish(env, APP, name)
+    settle(env)
+    env.advance(hours=1)
+    signal(
+        env, vid(APP, "1.2.0"), reportedForPolicyViolation=True, policyViolations=[{"category": "IpTheft"}]
+    )
+    unblock = {"properties": {"safetyProfile": {"blockDeletionBeforeEndOfLife": False}, "storageProfile": {}}}
+    env.compute.gallery_image_versions.begin_update(RG, GALLERY, APP, "1.0.0", unblock)
+    env.advance(seconds=61)
+    env.compute.gallery_image_versions.begin_delete(RG, GALLERY, APP, "1.0.0")
+    env.advance(seconds=61)
+    settle(env)
+    report = settle(env)  # the report reads tags as ARM has them: the quarantine written by the last run
+    data = report.fleet_report()
+    [row] = data["images"]
+    assert row["latest"] == {"eastus": "1.1.0", "westeurope": "1.1.0"}
+    assert [d["version"] for d in row["soft_deleted"]] == ["1.0.0"]
+    [gate] = [a for a in data["approvals"] if a["version"] == "1.2.0"]
+    assert gate["state"] == lt.STATE_QUARANTINED and "IpTheft" in gate["quarantine_reason"]
+    page = render_html(data)
+    assert 'id="latest-table"' in page and "restore VERSION_ID" in page and "IpTheft" in page
