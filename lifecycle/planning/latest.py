@@ -109,6 +109,13 @@ def guard(image: ObservedImage, actions: Sequence[Action], states: Mapping[str, 
     bad = {name for name, state in states.items() if state in (lt.STATE_REVOKED, lt.STATE_QUARANTINED)}
     kept = list(actions)
     refusals: list[str] = []
+    planned = resolve(after(image, kept))
+    if all(
+        (name is not None or before.get(region) is None) and name not in bad
+        for region, name in planned.items()
+    ):
+        # Nothing to refuse (the usual case): one resolution of the whole plan, not one per action.
+        return Guarded(tuple(_with_latest(a, planned) for a in kept), planned)
     for action in actions:
         if action.kind not in _MOVES or _exempt(action):
             continue
