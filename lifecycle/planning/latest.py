@@ -116,33 +116,66 @@ def guard(image: ObservedImage, actions: Sequence[Action], states: Mapping[str, 
     ):
         # Nothing to refuse (the usual case): one resolution of the whole plan, not one per action.
         return Guarded(tuple(_with_latest(a, planned) for a in kept), planned)
-    for action in actions:
-        if action.kind not in _MOVES or _exempt(action):
-            continue
-        held = (*_HELD, lt.STATE_REVOKED, lt.STATE_QUARANTINED)
-        if action.kind is ActionKind.EXCLUDE_FROM_LATEST and states.get(_name(action)) in held:
-            continue
-        without = [a for a in kept if a is not action]
-        with_it = resolve(after(image, kept))
-        base = resolve(after(image, without))
+    held = (*_HELD, lt.STATE_REVOKED, lt.STATE_QUARANTINED)
+
+    def refusable(action: Action, name: str) -> bool:
+        """A change that takes `name` out of `latest` and may be refused."""
+        if action.kind not in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.DELETE) or _exempt(action):
+            return False
+        if _name(action) != name:
+            return False
+        return not (action.kind is ActionKind.EXCLUDE_FROM_LATEST and states.get(name) in held)
+
+    eligible_before = {
+        region: sorted(
+            (
+                v
+                for v in image.versions
+                if eligible(v) and any(r.name == region and not excluded_in(v, r) for r in regions_of(v))
+            ),
+            key=lambda v: version_key(v.name),
+            reverse=True,
+        )
+        for region in before
+    }
+    settled: set[str] = set()
+    while True:
+        planned = resolve(after(image, kept))
         broken = [
             region
-            for region, name in with_it.items()
-            if (name is None and before.get(region) is not None and base.get(region) is not None)
-            or (name is not None and name in bad and base.get(region) != name)
+            for region, name in planned.items()
+            if region not in settled
+            and ((name is None and before.get(region) is not None) or (name is not None and name in bad))
         ]
         if not broken:
+            break
+        region = broken[0]
+        now_latest = planned[region]
+        floor = version_key(now_latest) if now_latest is not None else (-1,)
+        # Keep the newest version that was eligible here and that this plan alone takes out.
+        culprits: list[Action] = []
+        for candidate in eligible_before.get(region, []):
+            if version_key(candidate.name) <= floor:
+                break
+            culprits = [a for a in kept if refusable(a, candidate.name)]
+            if culprits:
+                break
+        if not culprits:
+            settled.add(region)  # nothing this plan may give up mends it (say, a revocation emptied it)
             continue
-        name = _name(action)
+        target = culprits[0].target
+        kept = [a for a in kept if a not in culprits and not _state_tag_of(a, target)]
+        after_refusal = resolve(after(image, kept))
         what = ", ".join(
-            f"{region}: {before.get(region) or 'none'} -> {with_it[region] or 'none'}" for region in broken
+            f"{r}: {before.get(r) or 'none'} -> {planned[r] or 'none'}"
+            for r in sorted(planned)
+            if planned[r] != after_refusal.get(r)
         )
-        refusals.append(
-            f"{action.kind.value} of {name} refused: it would leave latest without an eligible version or on "
-            f"a revoked or quarantined one ({what}); {action.reason}"
-        )
-        # The state tag that goes with the refused change waits with it.
-        kept = [a for a in kept if a is not action and not _state_tag_of(a, action.target)]
+        for action in culprits:
+            refusals.append(
+                f"{action.kind.value} of {_name(action)} refused: it would leave latest without an eligible "
+                f"version or on a revoked or quarantined one ({what}); {action.reason}"
+            )
     latest = resolve(after(image, kept))
     announced = tuple(_with_latest(a, latest) for a in kept)
     return Guarded(announced, latest, tuple(refusals))
