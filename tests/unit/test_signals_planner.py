@@ -11,6 +11,7 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import (
     ImageDeprecation,
+    ImageUsage,
     ObservedVersion,
     PlatformValidation,
     PolicyViolation,
@@ -504,3 +505,22 @@ def test_the_patch_sends_the_cleared_regions_with_a_replicate_of_the_same_versio
     assert {ActionKind.REPLICATE, ActionKind.PROMOTE} <= _kinds(plan)
     regions = version_patch(v, plan.actions)["properties"]["publishingProfile"]["targetRegions"]
     assert {r["name"]: r.get("excludeFromLatest") for r in regions} == {"East US": False, "West Europe": None}
+
+
+def test_the_refusal_keeps_what_latest_resolved_to_and_lets_an_older_delete_go() -> None:
+    """1.0.2 excluded by its publisher, 1.0.0 and 1.0.1 past end-of-life + grace: 1.0.0 is deleted, the
+    delete of 1.0.1 (what latest resolves to) is refused."""
+    p = policy({"retention": {"lifetime_days": 30, "keep_latest": 1, "delete_after_days": 5}})
+    tags = {lt.STATE: lt.STATE_ACTIVE}
+    versions = (
+        version("1.0.0", tags=tags, eol=T0 + days(30)),
+        version("1.0.1", tags=tags, eol=T0 + days(30)),
+        version("1.0.2", tags=tags, excluded=True, published=T0 + days(40), eol=T0 + days(70)),
+    )
+    plan = plan_image(p, image(*versions), T0 + days(45), usage=ImageUsage(), delete_budget=5)
+    kinds = {(a.kind, a.target.rsplit("/", 1)[-1]) for a in plan.actions}
+    assert (ActionKind.DELETE, "1.0.0") in kinds
+    assert (ActionKind.DELETE, "1.0.1") not in kinds
+    assert plan.latest == {"eastus": "1.0.1"}
+    assert len(plan.refusals) == 1 and "delete of 1.0.1 refused" in plan.refusals[0]
+    assert "eastus: 1.0.1 -> none" in plan.refusals[0]
