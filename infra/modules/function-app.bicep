@@ -146,7 +146,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption refuses it on newer stamps (ARM error 51021, "site configuration
+      // properties ... for Flex Consumption sites is invalid"); FTP publishing is off below instead.
       http20Enabled: true
       remoteDebuggingEnabled: false
       appSettings: [
