@@ -5,7 +5,8 @@ Each non-control request draws once: it may be answered 429 (with Retry-After), 
 connection dropped without an answer (`reset`). `lro-fail` is drawn when a long-running operation starts;
 the operation then ends Failed and the resource's provisioningState becomes Failed. `region-fail` is drawn
 for every target region a gallery image version write starts replicating: that region's replication ends
-Failed, and so do the operation and the version (see `emulator.galleries` for the model and its sources).
+Failed, and so do the operation and the version (see `emulator.galleries.replication` for the model and
+its sources).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class State:
         self.fail_next_lro: Callable[[], bool] = lambda: False
         self.fail_region: Callable[[], bool] = lambda: False
         # (version id lower-cased, region name) -> forced outcome of that region's replication, set through
-        # `POST /_emulator/replication` (see emulator.galleries.force_replication)
+        # `POST /_emulator/replication` (see emulator.galleries.replication.force_replication)
         self.replication_overrides: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------

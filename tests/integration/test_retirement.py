@@ -34,7 +34,7 @@ FAILED_EXPIRED = "failed, expired"  # provisioning failed and past end-of-life: 
 
 
 def fail_for_good(env: Env, name: str, image: str = IMAGE) -> None:
-    """The version's home region fails on creation and on every retry (see emulator.galleries)."""
+    """The version's home region fails on creation and on every retry (see emulator.galleries.replication)."""
     env.emulator.control(
         "POST",
         "replication",

@@ -1,0 +1,142 @@
+"""Soft delete (preview): deleted versions kept restorable, listed and purged."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from emulator import lro
+from emulator.arm import Request, Response, Route, page, resource_id
+from emulator.clock import format_iso
+from emulator.errors import ArmError, invalid_parameter, parent_not_found
+from emulator.galleries.model import (
+    SOFT_DELETE_RETENTION_DAYS,
+    SOFT_DELETED,
+    ImageVersion,
+    SoftDeletedVersion,
+)
+from emulator.galleries.rendering import render
+from emulator.state import Operation, Resource
+
+if TYPE_CHECKING:
+    from emulator.state import State
+
+
+def handle_soft_deleted(state: State, req: Request, route: Route) -> Response:
+    """`.../galleries/{g}/softDeletedArtifactTypes/Images/artifacts/{image}/versions[/{version}]`:
+    list (GET on the collection) and permanent delete (DELETE on one)."""
+    if route.path.resource_group is None:
+        raise ArmError(
+            404, "InvalidResourceType", f"The resource type '{SOFT_DELETED}' needs a resource group."
+        )
+    gallery_id = resource_id(route.path, 1)
+    if state.get(gallery_id) is None:
+        raise parent_not_found(route.names[0])
+    if route.names[1].lower() != "images":
+        raise invalid_parameter(
+            f"The artifact type '{route.names[1]}' is not supported. Allowed values: Images.", "artifactType"
+        )
+    image_id = f"{gallery_id}/images/{route.names[2]}"
+    if route.kind == "collection":
+        if req.method != "GET":
+            raise ArmError(
+                405, "MethodNotAllowed", f"The {req.method} method is not allowed on a collection."
+            )
+        items = [
+            render_soft_deleted(r)
+            for r in state.children(soft_deleted_parent(image_id), SOFT_DELETED)
+            if soft_deleted(state, f"{image_id}/versions/{r.name}") is not None
+        ]
+        return page(state, req, items)
+    if req.method != "DELETE":
+        raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    artifact = soft_deleted(state, f"{image_id}/versions/{route.names[3]}")
+    if artifact is None:
+        return Response(204)
+    state.remove(artifact.id)
+    op = lro.start(state, artifact.subscription, artifact.location, state.now(), lambda op: None)
+    return Response(202, None, lro.headers(req, op, with_location=True))
+
+
+def soft_deleted_parent(image_id: str) -> str:
+    gallery_id, _, image = image_id.rpartition("/images/")
+    return f"{gallery_id}/softDeletedArtifactTypes/Images/artifacts/{image}"
+
+
+def soft_delete_policy(state: State, gallery_id: str) -> dict[str, Any] | None:
+    """The gallery's soft-delete policy when soft delete is on, else None."""
+    gallery = state.get(gallery_id)
+    policy = gallery.properties.get("softDeletePolicy") if gallery is not None else None
+    if isinstance(policy, dict) and policy.get("isSoftDeleteEnabled") is True:
+        return policy
+    return None
+
+
+def soft_deleted(state: State, version_id: str) -> SoftDeletedVersion | None:
+    """The restorable artifact of a deleted version; one past its hard-deletion time is purged."""
+    image_id, _, name = version_id.rpartition("/versions/")
+    found = state.get(f"{soft_deleted_parent(image_id)}/versions/{name}")
+    if not isinstance(found, SoftDeletedVersion):
+        return None
+    if found.hard_delete_at is not None and state.now() >= found.hard_delete_at:
+        state.remove(found.id)
+        return None
+    return found
+
+
+def keep_soft_deleted(state: State, version: ImageVersion, policy: dict[str, Any]) -> None:
+    now = state.now()
+    retention = int(policy.get("retentionPeriodInDays") or SOFT_DELETE_RETENTION_DAYS)
+    grace = int(policy.get("gracePeriodInDays") or 0)
+    image_id = version.id.rpartition("/versions/")[0]
+    consumable_until = now + timedelta(days=retention)
+    hard_delete_at = consumable_until + timedelta(days=grace)
+    state.put(
+        SoftDeletedVersion(
+            id=f"{soft_deleted_parent(image_id)}/versions/{version.name}",
+            name=version.name,
+            type=SOFT_DELETED,
+            location=version.location,
+            subscription=version.subscription,
+            resource_group=version.resource_group,
+            properties={
+                "resourceArmId": version.id,
+                "softDeletedArtifactType": "Images",
+                "softDeletedTime": format_iso(now),
+                "consumptionEndTime": format_iso(consumable_until),
+                "hardDeletionTargetTime": format_iso(hard_delete_at),
+            },
+            tags=None,
+            seq=state.next_seq(),
+            version=version,
+            deleted_at=now,
+            hard_delete_at=hard_delete_at,
+        )
+    )
+
+
+def render_soft_deleted(res: Resource) -> dict[str, Any]:
+    return {
+        "name": res.name,
+        "id": res.id,
+        "type": res.type,
+        "location": res.location,
+        "properties": copy.deepcopy(res.properties),
+    }
+
+
+def restore_version(state: State, req: Request, artifact: SoftDeletedVersion) -> Response:
+    """Bring a soft-deleted version back as it was (Updating until the operation completes)."""
+    version = artifact.version
+    assert version is not None
+    state.remove(artifact.id)
+    version.provisioning_state = "Updating"
+    state.put(version)
+
+    def complete(op: Operation) -> None:
+        if state.get(version.id) is version:
+            version.provisioning_state = "Succeeded" if op.outcome == "Succeeded" else "Failed"
+
+    op = lro.start(state, version.subscription, version.location, state.now(), complete)
+    return Response(200, render(state, version), lro.headers(req, op))
