@@ -125,6 +125,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:Event Grid delivers to the function over the public endpoint; the app has no HTTP functions and delivery is protected by the eventgrid system key.
   // checkov:skip=CKV_AZURE_17:Event Grid delivery presents no client certificate; requiring one would stop every event.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; the sweep timer and Event Grid retries cover a cold or lost instance.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState on newer stamps (ARM error 51021); FTP is off through the ftp basicPublishingCredentialsPolicies (allow false) below.
   // checkov:skip=CKV_AZURE_213:Health check probes an HTTP path; the app has no HTTP functions and Flex Consumption scales to zero.
   name: name
   location: location
