@@ -46,7 +46,7 @@ param sweepSchedule string
 @description('Application Insights connection string.')
 param applicationInsightsConnectionString string
 
-@description('Upper bound of instances the plan scales out to; it also caps concurrent ARM writes against the throttling budget.')
+@description('Upper bound of Flex Consumption instances per function group (each function here scales on its own: reconcile_image and on_event up to this many instances each), so concurrent image writes reach twice this and more (docs/deploy.md#scale-maximuminstancecount).')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40

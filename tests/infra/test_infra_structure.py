@@ -501,7 +501,50 @@ def test_azd_project_deploys_the_repository_as_the_lifecycle_function() -> None:
     assert "param serviceName string = 'lifecycle'" in site
 
 
-def test_deployment_package_excludes_infra() -> None:
-    ignored = (REPO / ".funcignore").read_text(encoding="utf-8").split()
-    assert "infra/" in ignored
-    assert "azure.yaml" in ignored
+def test_deployment_package_holds_the_app_only() -> None:
+    # .funcignore: every top-level entry of the repository but the app, every cache and local state.
+    ignored = [
+        line
+        for line in (REPO / ".funcignore").read_text(encoding="utf-8").splitlines()
+        if line and line[0] != "#"
+    ]
+    entries = {line.rstrip("/") for line in ignored}
+    deployed = {"function_app.py", "host.json", "requirements.txt", "lifecycle"}
+    for path in REPO.iterdir():
+        if path.name in deployed:
+            assert path.name not in entries, path.name
+        elif not path.name.startswith(".git"):
+            assert path.name in entries, f"{path.name} would be deployed"
+    for cache in (
+        "__pycache__",
+        "*.pyc",
+        ".hypothesis",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".azure",
+    ):
+        assert cache in entries, cache
+    assert not set(entries) & deployed
+
+
+def test_the_instance_ceiling_is_documented_per_function_group(templates: dict[str, dict[str, Any]]) -> None:
+    # maximumInstanceCount bounds each function group, not the app: the docs give the ceiling per function.
+    default = templates["main.bicep"]["parameters"]["maximumInstanceCount"]["default"]
+    page = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = page[page.index("## Scale: `maximumInstanceCount`") :]
+    section = section[: section.index("\n## ")]
+    assert f"With N = {default} that is at least {2 * default} image units writing at once" in section
+    for function in ("reconcile_image", "on_event", "sweep"):
+        assert f"| `{function}` |" in section, function
+    assert "per-function-scaling" in section
+    host = json.loads((REPO / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
+    assert (host["batchSize"], host["newBatchThreshold"]) == (1, 0)  # one message per instance
+
+
+def test_the_docs_say_what_the_attached_deployment_identity_can_reach() -> None:
+    page = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = page[page.index("## The deployment identity") :]
+    section = section[: section.index("\n## ")]
+    for claim in ("must be assigned", "code in the app can act as the deployment identity", "No alert"):
+        assert claim in section, claim
