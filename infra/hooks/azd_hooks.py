@@ -554,6 +554,8 @@ def preprovision(cli: Cli, context: Context) -> dict[str, str]:
         "LIFECYCLE_SUBSCRIBE_EVENTS": "true" if function_ready(cli, context) else "false",
         "LIFECYCLE_ROLES_READY": "true" if roles_ready(remaining, desired) else "false",
     }
+    # azd reloads the environment after a hook runs (Azure/azure-dev#1940, "Detect and update environment
+    # changes before and after hook executions"), so these reach main.parameters.json in this provision.
     for name, value in settings.items():
         cli.azd_set(name, value)
     if settings["LIFECYCLE_ROLES_READY"] == "false":
