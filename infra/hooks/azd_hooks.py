@@ -258,6 +258,11 @@ def function_ready(cli: Cli, context: Context) -> bool:
     """Whether the app of the last deployment is the one this environment deploys (same subscription,
     group and location) and lists on_event: only then can Event Grid subscribe to it."""
     app_id = context.environment.get("LIFECYCLE_FUNCTION_APP_ID", "")
+    name = context.environment.get("AZURE_FUNCTION_APP_NAME", "")
+    group = context.environment.get("AZURE_RESOURCE_GROUP", "")
+    if not app_id and name and group:  # outputs of a deployment made before LIFECYCLE_FUNCTION_APP_ID
+        app_id = f"/subscriptions/{context.subscription}/resourceGroups/{group}"
+        app_id += f"/providers/Microsoft.Web/sites/{name}"
     if not app_id or subscription_of(app_id).lower() != context.subscription.lower():
         return False
     if _segment(app_id, "resourceGroups").lower() != context.app_group.lower():

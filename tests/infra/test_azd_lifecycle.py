@@ -446,3 +446,66 @@ def test_postdeploy_gives_up_when_the_function_never_appears(azure: Azure) -> No
     assert result.returncode == 1
     assert "did not list the function on_event within 2s" in result.stderr
     assert azure.env("prod")["LIFECYCLE_EVENTS_SUBSCRIBED"] == "false"
+
+
+def _preprovision(azure: Azure, env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        **azure.env(env),
+        "AZURE_ENV_NAME": env,
+        "PATH": f"{azure.bin}{os.pathsep}{os.environ['PATH']}",
+        "LIFECYCLE_HOOK_PYTHON": sys.executable,
+        "FAKE_AZURE_STATE": str(azure.state_file),
+        "FAKE_AZURE_LOG": str(azure.log_file),
+    }
+    return subprocess.run(
+        ["sh", str(azure.project / "infra" / "hooks" / "preprovision.sh")],
+        cwd=azure.project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"AZURE_LOCATION": "northeurope"}, id="location-changed"),
+        pytest.param({"AZURE_SUBSCRIPTION_ID": CONSUMER}, id="subscription-changed"),
+    ],
+)
+def test_a_moved_environment_does_not_subscribe_before_its_new_app_exists(
+    azure: Azure, change: dict[str, str]
+) -> None:
+    azure.ok("prod", "up")
+    world = World(azure.state_file)
+    world.state["envs"]["prod"].update(change)
+    # The galleries moved with it.
+    world.state["groups"] += [group(g, CONSUMER) for g in ("rg-images", "rg-builds")]
+    world.save()
+
+    result = _preprovision(azure, "prod")
+
+    assert result.returncode == 0, result.stderr
+    assert azure.env("prod")["LIFECYCLE_SUBSCRIBE_EVENTS"] == "false"
+
+
+def test_an_upgrade_removes_the_former_builds_topic_and_unsuffixed_subscriptions(azure: Azure) -> None:
+    azure.ok("prod", "up")
+    token = azure.env("prod")["LIFECYCLE_RESOURCE_TOKEN"]
+    world = World(azure.state_file)
+    builds = f"{group('rg-prod')}/providers/microsoft.eventgrid/topics/evgt-builds-{token}"
+    world.state["topics"][builds] = {"id": builds, "name": f"evgt-builds-{token}", "subscriptions": {}}
+    legacy = f"gallery-versions-{short_hash('rg-images')}"
+    topic = next(iter(world.state["system_topics"].values()))
+    topic["subscriptions"][legacy] = {"destination": "on_event"}
+    world.save()
+
+    azure.ok("prod", "up")
+
+    assert builds not in azure.state["topics"]
+    topic = azure.galleries_topic()
+    assert topic is not None and legacy not in topic["subscriptions"]
+    assert f"{legacy}-{token}" in topic["subscriptions"]
