@@ -647,7 +647,9 @@ def predown(cli: Cli, context: Context) -> None:
 
     desired = desired_role_scopes(context.parameters, context.subscription)
     no_roles = {kind: set() for kind in desired}
+    # Every subscription granted in: the last deployment's scopes, and those of the roles that still exist.
     subscriptions = {context.subscription.lower()}
+    subscriptions |= {subscription_of(scope).lower() for scope in known_scopes(context, desired)}
     for role in environment_roles(cli, context, known_scopes(context, desired)):
         for scope in role.get("assignableScopes", []):
             subscriptions.add(subscription_of(str(scope)).lower())
