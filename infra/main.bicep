@@ -96,7 +96,7 @@ param maxDeliveryAttempts int = 30
 @maxValue(1440)
 param eventTimeToLiveInMinutes int = 1440
 
-@description('Upper bound of Flex Consumption instances per function group (each function here scales on its own: reconcile_image and on_event up to this many instances each), so concurrent image writes reach twice this and more (docs/deploy.md#scale-maximuminstancecount).')
+@description('Upper bound of Flex Consumption instances per function group, not per app (each function here scales on its own). Only reconcile_image writes to ARM (on_event records and enqueues), one image per instance, so this is also the number of image writes in flight: keep it within the write budget\'s 53 (docs/deploy.md#scale-maximuminstancecount).')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40

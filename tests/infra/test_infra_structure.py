@@ -534,7 +534,10 @@ def test_the_instance_ceiling_is_documented_per_function_group(templates: dict[s
     page = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
     section = page[page.index("## Scale: `maximumInstanceCount`") :]
     section = section[: section.index("\n## ")]
-    assert f"With N = {default} that is at least {2 * default} image units writing at once" in section
+    assert f"So with N = {default} at most {default} image units write at once" in section
+    assert default <= 53  # the write budget's reserve + headroom (docs/fleet-scale.md)
+    settings = templates["modules/function-app.bicep"]["variables"]["generatedAppSettings"]["value"]
+    assert "LIFECYCLE_FANOUT_QUEUE" in settings  # on_event only records and enqueues
     for function in ("reconcile_image", "on_event", "sweep"):
         assert f"| `{function}` |" in section, function
     assert "per-function-scaling" in section
