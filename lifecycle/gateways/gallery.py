@@ -282,8 +282,10 @@ class GalleryGateway:
         `communityGalleryImageId` (through `names.community`, their public names).
 
         A Uniform scale set's instances are listed too: one that has not taken the latest model
-        (`latestModelApplied` false) still runs the image it was created or last upgraded with. A Flexible
-        scale set's instances are VMs, already in the VM list.
+        (`latestModelApplied` false) still runs the image it was created or last upgraded with, and one on
+        `latest` runs the version its `exactVersion` names (computeExamples/
+        VirtualMachineScaleSetVM_List_WithResiliencyView.json), which `latest` may since have moved past.
+        A Flexible scale set's instances are VMs, already in the VM list.
 
         Any failure yields an incomplete answer, and the planner deletes nothing on doubt.
         """
@@ -304,9 +306,10 @@ class GalleryGateway:
                     resource_group, name = _group_and_name(str(vmss.get("id", "")))
                     with arm_call(f"list instances of scale set {vmss.get('id')}"):
                         for instance in client.virtual_machine_scale_set_vms.list(resource_group, name):
+                            # Every instance counts, on the latest model or not: one on `latest` runs
+                            # the version its `exactVersion` names, whatever `latest` is now.
                             body = wire(instance).get("properties") or {}
-                            if body.get("latestModelApplied") is False:
-                                resolve.reference(_at(body, "storageProfile", "imageReference"))
+                            resolve.reference(_at(body, "storageProfile", "imageReference"))
         except GatewayError as exc:
             log.error("in-use check failed; no version will be deleted this run", extra={"error": str(exc)})
             return resolve.usage(complete=False, problem=str(exc))
@@ -394,7 +397,7 @@ class _Resolver:
             self._by_id(str(node["id"]), node.get("exactVersion"))
         for key, kind in (("sharedGalleryImageId", "shared"), ("communityGalleryImageId", "community")):
             if node.get(key):
-                self._by_shared_id(str(node[key]), kind)
+                self._by_shared_id(str(node[key]), kind, node.get("exactVersion"))
 
     def _by_id(self, reference: str, exact: Any) -> None:
         # `.../versions/latest` follows `latest`, exactly like a reference to the image definition.
@@ -413,7 +416,7 @@ class _Resolver:
                 with contextlib.suppress(InvalidResourceId):
                     self.versions.add(parse_resource_id(f"{ref.id}/versions/{exact}").key())
 
-    def _by_shared_id(self, reference: str, kind: str) -> None:
+    def _by_shared_id(self, reference: str, kind: str, exact: Any) -> None:
         match = _SHARED_ID.match(reference.strip())
         if not match:
             return
@@ -425,6 +428,8 @@ class _Resolver:
         version = match["version"]
         if version is None or version.lower() == "latest":
             self.images.add(image.key())
-            return
+            if not (isinstance(exact, str) and exact):
+                return
+            version = exact
         with contextlib.suppress(InvalidResourceId):
             self.versions.add(parse_resource_id(f"{image.id}/versions/{version}").key())
