@@ -238,6 +238,45 @@ class Ancestry(_Section):
     )
 
 
+class Consumers(_Section):
+    """Who runs what (the `consumers` command, VersionExpiring, the report's consumers at risk)."""
+
+    owner_tag: str | None = Field(
+        default=None, description="Tag on a VM or scale set naming who owns it; null: owners are not shown."
+    )
+    production_tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tags (all of them) that mark production machines, e.g. {env: prod}; compared "
+        "case-insensitively, as ARM compares tag names.",
+    )
+    warn_days: Annotated[int, Field(ge=1, le=365)] | None = Field(
+        default=None,
+        description="Publish VersionExpiring this many days before a version's end-of-life when machines "
+        "run it; null = off.",
+    )
+
+    @field_validator("owner_tag")
+    @classmethod
+    def _owner_tag(cls, value: str | None) -> str | None:
+        if value is not None and (not value or len(value) > 512 or set(value) & _TAG_NAME_FORBIDDEN):
+            raise ValueError(f"tag name {value!r} is not allowed (1-512 chars, none of <>%&\\?/)")
+        return value
+
+    @field_validator("production_tags")
+    @classmethod
+    def _production_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: set[str] = set()
+        for name, tag_value in value.items():
+            if not name or len(name) > 512 or set(name) & _TAG_NAME_FORBIDDEN:
+                raise ValueError(f"tag name {name!r} is not allowed (1-512 chars, none of <>%&\\?/)")
+            if len(tag_value) > 256:
+                raise ValueError(f"tag {name!r} value is {len(tag_value)} chars; Azure allows 256")
+            if name.lower() in seen:
+                raise ValueError(f"tag {name!r} is listed twice (tag names are case-insensitive)")
+            seen.add(name.lower())
+        return value
+
+
 class ImageSettings(_Section):
     """Settings for images; in `defaults` every section applies, per image only the sections given."""
 
@@ -340,6 +379,7 @@ class Policy(_Section):
     )
     defaults: ImageSettings = Field(default_factory=ImageSettings)
     galleries: list[GalleryPolicy] = Field(min_length=1)
+    consumers: Consumers = Field(default_factory=Consumers)
 
     @field_validator("galleries")
     @classmethod

@@ -30,6 +30,7 @@ from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
+from lifecycle.reconcile.inventory import freshness_for, needed
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
@@ -64,7 +65,12 @@ class Reconciler:
         ):
             return report
         ctx = RunContext(
-            self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=_deletes_paused(status.problem)
+            self.rt,
+            policy,
+            now,
+            plan_only=self.plan_only,
+            deletes_blocked=_deletes_paused(status.problem),
+            freshness=freshness_for(trigger.source),
         )
         if trigger.sweep and not self.plan_only:
             # The images of one fanned-out sweep run apart: they share base-image reads through the store.
@@ -77,7 +83,12 @@ class Reconciler:
             return report
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
         if trigger.source == "sweep" and self.rt.queue is not None and not self.plan_only:
-            # Fan-out: one message per image; the queue function runs each image's unit.
+            # Fan-out: one message per image; the queue function runs each image's unit. The in-use
+            # inventory is listed once here and kept for the messages of this sweep.
+            if needed(policy):
+                ctx.inventory()
+                targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
+                report.errors.extend(targets_of_errors)
             self._fan_out(targets, report)
             self._publish(run_events, report)
             self._record_errors(report, now, {})
