@@ -23,6 +23,7 @@ class NotificationType(StrEnum):
     CONFIG_REJECTED = "ImageLifecycle.ConfigRejected"
     VERSION_APPROVED = "ImageLifecycle.VersionApproved"
     VERSION_REVOKED = "ImageLifecycle.VersionRevoked"
+    VERSION_EXPIRING = "ImageLifecycle.VersionExpiring"
 
 
 @dataclass(frozen=True)

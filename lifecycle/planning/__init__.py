@@ -15,6 +15,7 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning import consumers as consumers_planner
 from lifecycle.planning import gates, healing, retention
 from lifecycle.planning import rebake as rebake_planner
 from lifecycle.planning.lineage import BaseObservation
@@ -44,9 +45,12 @@ def plan_image(
     soft_delete: retention.SoftDelete | None = None,
     revoked_bases: frozenset[str] = frozenset(),
     base: BaseObservation | None = None,
+    warn_days: int | None = None,
+    consumers: Mapping[str, tuple[consumers_planner.Consumer, ...]] | None = None,
 ) -> ImagePlan:
     """`revoked_bases`: lower-cased ids of revoked versions that versions of this image may be built on;
-    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`)."""
+    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`);
+    `warn_days` and `consumers` (by version name): VersionExpiring for versions machines run."""
     state = state or ImageState()
     lifetimes = {
         name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
@@ -195,6 +199,8 @@ def plan_image(
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
     heal_records = {name: records for name, records in heal_records.items() if name in known}
+    warnings_due, warned = consumers_planner.expiring(image, now, warn_days, consumers or {}, state.warned)
+    notifications.extend(warnings_due)
     by_name = {v.name: v for v in image.versions}
     new_state = replace(
         state,
@@ -205,6 +211,7 @@ def plan_image(
         approvals=gates.settled(state.approvals, by_name, lt.APPROVED_BY),
         revocations=gates.settled(state.revocations, by_name, lt.STATE),
         recheck_at=recheck,
+        warned=warned,
     )
     reports = [
         replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r

@@ -17,11 +17,21 @@ import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 from lifecycle.inventory import INSTANCE, SCALE_SET, VM, GalleryNames, Inventory, Machine
-from lifecycle.model import ImageRef, ImageUsage, InvalidResourceId, VersionRef, parse_resource_id
+from lifecycle.model import (
+    ImageRef,
+    ImageUsage,
+    InvalidResourceId,
+    ObservedImage,
+    VersionRef,
+    iso,
+    parse_resource_id,
+)
+from lifecycle.notifications import Notification, NotificationType
 from lifecycle.policy import Policy
 
 _SHARED_ID = re.compile(
@@ -293,3 +303,58 @@ def consumers(
         for key, (version_id, found) in by_version.items()
     }
     return Consumers(MappingProxyType(ordered), tuple(sorted(latest, key=lambda m: m.id.lower())))
+
+
+# -- warnings before end-of-life ------------------------------------------------------------------------
+def expiring(
+    image: ObservedImage,
+    now: datetime,
+    warn_days: int | None,
+    consumers_of: Mapping[str, tuple[Consumer, ...]],
+    warned: Mapping[str, str],
+) -> tuple[list[Notification], dict[str, str]]:
+    """VersionExpiring for each version whose end-of-life is within `warn_days` and that machines run, once
+    per version and end-of-life date (`warned` remembers the date warned of; a moved date warns again).
+    Returns the events and what to remember (only versions that still exist)."""
+    remembered = {name: day for name, day in warned.items() if image.version(name) is not None}
+    if warn_days is None:
+        return [], remembered
+    events: list[Notification] = []
+    horizon = now + timedelta(days=warn_days)
+    for version in image.versions:
+        eol = version.end_of_life
+        if eol is None or not now <= eol <= horizon:
+            continue
+        running = consumers_of.get(version.name, ())
+        day = eol.date().isoformat()
+        if not running or remembered.get(version.name) == day:
+            continue
+        owners = sorted({c.owner for c in running if c.owner})
+        events.append(
+            Notification(
+                NotificationType.VERSION_EXPIRING,
+                version.ref.id,
+                {
+                    "imageVersionId": version.ref.id,
+                    "endOfLifeDate": iso(eol),
+                    "consumers": len({c.id.lower() for c in running if c.kind != SCALE_SET}),
+                    "owners": owners,
+                },
+            )
+        )
+        remembered[version.name] = day
+    return events, remembered
+
+
+def expiring_soon(image: ObservedImage, now: datetime, warn_days: int | None) -> bool:
+    """Whether any version's end-of-life falls within the warning window (then the consumers are needed)."""
+    if warn_days is None:
+        return False
+    horizon = now + timedelta(days=warn_days)
+    return any(v.end_of_life is not None and now <= v.end_of_life <= horizon for v in image.versions)
+
+
+def by_version_name(found: Consumers, image: ImageRef) -> dict[str, tuple[Consumer, ...]]:
+    """The consumers of one image's versions, by version name."""
+    prefix = f"{image.key()}/versions/"
+    return {key[len(prefix) :]: entry[1] for key, entry in found.versions.items() if key.startswith(prefix)}

@@ -34,6 +34,7 @@ from lifecycle.model import (
 from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_image
+from lifecycle.planning.consumers import Consumer, by_version_name, expiring_soon
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
@@ -206,9 +207,24 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
             soft_delete=soft_delete,
             revoked_bases=revoked_bases,
             base=base_step(ctx, target, found),
+            warn_days=ctx.policy.consumers.warn_days,
+            consumers=consumers_step(ctx, target, found),
         )
         ctx.spend_deletes(plan.deletes)
     return plan
+
+
+def consumers_step(ctx: RunContext, target: Target, found: Read) -> dict[str, tuple[Consumer, ...]] | None:
+    """For `consumers.warn_days`: who runs this image's versions, by version name; read (once per run, from
+    the sweep's inventory) only when a version's end-of-life is within the window. An incomplete inventory
+    warns nobody this run (the next one will)."""
+    warn_days = ctx.policy.consumers.warn_days
+    if not expiring_soon(found.observed, ctx.now, warn_days):
+        return None
+    found_consumers = ctx.consumers()
+    if found_consumers is None:
+        return None
+    return by_version_name(found_consumers, target.image)
 
 
 def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation | None:
@@ -414,6 +430,7 @@ def remember(
             rebake=found.state.rebake,
             healing=found.state.healing,
             recheck_at=found.state.recheck_at,
+            warned=found.state.warned,
         )
     try:
         etag = ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)

@@ -90,6 +90,7 @@ class Reconciler:
                 targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
                 report.errors.extend(targets_of_errors)
             self._fan_out(targets, report)
+            self._who_runs(ctx, report)
             self._publish(run_events, report)
             self._record_errors(report, now, {})
             write_from_parts(self.rt.store, report, [t.image for t in targets])
@@ -103,6 +104,8 @@ class Reconciler:
         finally:
             budget.current.reset(token)
         report.budget = _budget_report(ctx, targets)
+        if trigger.source in ("sweep", "cli"):
+            self._who_runs(ctx, report)
         targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
         report.errors.extend(targets_of_errors)
         self._publish(run_events, report)
@@ -112,6 +115,16 @@ class Reconciler:
         elif trigger.source == "queue" and not self.plan_only:
             write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
         return report
+
+    def _who_runs(self, ctx: RunContext, report: RunReport) -> None:
+        """Who runs what, for the fleet report: when the policy has a `consumers` section or the run read
+        the inventory anyway (never an extra listing for a policy that does not ask)."""
+        section = ctx.policy.consumers
+        if not (section.owner_tag or section.production_tags or section.warn_days or ctx.inventory_made):
+            return
+        found = ctx.consumers()
+        report.warn_days = section.warn_days
+        report.consumers = found.to_json() if found is not None else None
 
     def _build_rejected(
         self, policy: Policy, build: BuildCompleted, now: datetime, report: RunReport

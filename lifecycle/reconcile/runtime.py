@@ -115,6 +115,7 @@ class RunContext:
         self._lock = threading.Lock()
         self._inventory_flight = threading.Lock()
         self._usage: ImageUsage | None = None
+        self._consumers: planned_consumers.Consumers | None = None
         self._galleries: dict[str, GalleryInfo | None] = {}
         self._deletes_used = 0
         self.lineage = LineageReads(runtime.gallery, policy, self.problem)
@@ -251,6 +252,29 @@ class RunContext:
         with self._lock:
             self._usage = self._usage or usage
             return self._usage
+
+    def consumers(self) -> planned_consumers.Consumers | None:
+        """Who runs which version of the policy's images (None when the inventory is incomplete)."""
+        inventory = self.inventory()
+        if not inventory.complete:
+            return None
+        with self._lock:
+            if self._consumers is not None:
+                return self._consumers
+        found = planned_consumers.consumers(
+            inventory.machines,
+            self.names(),
+            planned_consumers.rules_of(self.policy),
+            in_scope=lambda image: self.policy.for_image(image) is not None,
+        )
+        with self._lock:
+            self._consumers = self._consumers or found
+            return self._consumers
+
+    @property
+    def inventory_made(self) -> bool:
+        with self._lock:
+            return self._inventory is not None
 
     def soft_delete(self, gallery: GalleryRef) -> SoftDelete | None:
         """The gallery's soft delete, read once per run; unknown (None) if ARM cannot say: it only
