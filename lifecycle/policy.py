@@ -71,10 +71,56 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Replication(_Section):
+ReplicaCount = Annotated[int, Field(ge=1, le=100)] | Literal["auto"]
+
+
+def _region_counts(value: Mapping[str, Any], *, auto: bool) -> dict[str, Any]:
+    normalized: dict[str, Any] = {}
+    for name, count in value.items():
+        if not is_known_region(name):
+            hint = suggest_region(name)
+            suffix = f" (did you mean {hint!r}?)" if hint else ""
+            raise ValueError(f"unknown region {name!r}{suffix}")
+        if count == "auto" and not auto:
+            raise ValueError(f"region {name!r}: 'auto' is for replication.regions, not here")
+        key = normalize_region(name)
+        if key in normalized:
+            raise ValueError(f"region {name!r} is listed twice")
+        normalized[key] = count
+    return normalized
+
+
+class OlderReplication(_Section):
+    """Where versions past the newest N healthy ones keep their replicas (`replication.older`)."""
+
+    after_newest: Annotated[int, Field(ge=1, le=1000)] = Field(
+        description="The newest N healthy versions keep the full `regions`; older ones shrink."
+    )
     regions: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(
+        description="Region -> replica count for older versions. Other regions are removed (where the "
+        "version's allowDeletionOfReplicatedLocations allows it) unless a machine there runs the version; "
+        "the home region always stays."
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: dict[str, int]) -> dict[str, int]:
+        return _region_counts(value, auto=False)
+
+
+class Replication(_Section):
+    regions: dict[str, ReplicaCount] = Field(
         default_factory=dict,
-        description="Region name -> replica count. The version's home region is always kept.",
+        description="Region name -> replica count, or `auto`: ceil(demand / 20) replicas (at least 1, at "
+        "most replicas_max), demand being the VMs and scale-set capacity in that region that deploy the "
+        "version. The version's home region is always kept.",
+    )
+    older: OlderReplication | None = Field(
+        default=None,
+        description="Shrink versions past the newest N healthy ones to fewer regions and replicas.",
+    )
+    replicas_max: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=10, description="The most replicas an `auto` region gets."
     )
     storage_account_type: StorageAccountType | None = Field(
         default=None, description="Storage account type for regions this app adds; null leaves it to Azure."
@@ -123,18 +169,8 @@ class Replication(_Section):
 
     @field_validator("regions")
     @classmethod
-    def _known_regions(cls, value: dict[str, int]) -> dict[str, int]:
-        normalized: dict[str, int] = {}
-        for name, count in value.items():
-            if not is_known_region(name):
-                hint = suggest_region(name)
-                suffix = f" (did you mean {hint!r}?)" if hint else ""
-                raise ValueError(f"unknown region {name!r}{suffix}")
-            key = normalize_region(name)
-            if key in normalized:
-                raise ValueError(f"region {name!r} is listed twice")
-            normalized[key] = count
-        return normalized
+    def _known_regions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _region_counts(value, auto=True)
 
 
 class Metadata(_Section):
@@ -439,8 +475,14 @@ class ImagePolicy:
         if not rebake.get("on_base_update"):
             # Digests from before the key existed stay the same (a changed digest lifts a rebake halt).
             rebake.pop("on_base_update", None)
+        replication = self.replication.model_dump(mode="json")
+        # Digests from before these keys existed stay the same while they keep their defaults.
+        if replication.get("older") is None:
+            replication.pop("older", None)
+        if replication.get("replicas_max") == 10:
+            replication.pop("replicas_max", None)
         payload = {
-            "replication": self.replication.model_dump(mode="json"),
+            "replication": replication,
             "retention": self.retention.model_dump(mode="json"),
             "rebake": rebake,
             "tags": self.metadata.tags,

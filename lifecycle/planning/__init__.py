@@ -8,7 +8,7 @@ retention, rebake); this module composes them per version.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from lifecycle import tags as lt
@@ -16,12 +16,12 @@ from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning import consumers as consumers_planner
-from lifecycle.planning import gates, healing, retention
+from lifecycle.planning import demand, gates, healing, retention, shrink
 from lifecycle.planning import rebake as rebake_planner
 from lifecycle.planning.lineage import BaseObservation
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
-from lifecycle.policy import ImagePolicy
+from lifecycle.policy import ImagePolicy, Replication
 from lifecycle.state import ImageState, PendingBuild, RegionHeal
 
 __all__ = ["ImagePlan", "RebakeReport", "VersionReport", "needs_replication_status", "plan_image"]
@@ -77,6 +77,8 @@ def plan_image(
     heal_records: dict[str, Mapping[str, RegionHeal]] = dict(state.healing)
     recheck: datetime | None = None
 
+    older = shrink.older_names(image, policy.replication.older)
+    newest = demand.newest_eligible(image)
     for version in image.versions:
         fate = fates[version.name]
         gate = version_gates[version.name]
@@ -133,7 +135,13 @@ def plan_image(
             lifecycle_state = "failed"
         else:
             version_actions, version_notes, lifecycle_state = _plan_version(
-                policy, version, fate, pending, heal, gate
+                policy,
+                version,
+                fate,
+                pending,
+                heal,
+                gate,
+                sizing=_sizing(policy, version, usage, older, newest, heal),
             )
             notes.extend(version_notes)
             if lifecycle_state == lt.STATE_PENDING_APPROVAL and not version.exclude_from_latest:
@@ -287,6 +295,39 @@ def _progress(version: ObservedVersion) -> str:
     return "replication: " + ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """The replication one version should have: the policy's, with `auto` counts worked out from demand,
+    or the older versions' shrink; the notes and the reason part it adds."""
+
+    replication: Replication
+    notes: tuple[str, ...] = ()
+    reason: str | None = None
+    shrink: bool = False
+
+
+def _sizing(
+    policy: ImagePolicy,
+    version: ObservedVersion,
+    usage: ImageUsage | None,
+    older: frozenset[str],
+    newest: str | None,
+    heal: healing.Healing | None,
+) -> Sizing:
+    replication = policy.replication
+    if version.name in older and replication.older is not None and heal is None:
+        shrunk, shrink_notes, why = shrink.shrunk(replication, replication.older, version, usage)
+        return Sizing(shrunk, tuple(shrink_notes), why, shrink=True)
+    if "auto" not in replication.regions.values():
+        return Sizing(replication)
+    default = version.replica_count or 1
+    current = {r.name: (r.replica_count or default) for r in version.target_regions}
+    counts, notes, reason = demand.resolve_auto(
+        replication, version, usage, newest=version.name == newest, current=current
+    )
+    return Sizing(replication.model_copy(update={"regions": counts}), tuple(notes), reason)
+
+
 def _plan_version(
     policy: ImagePolicy,
     version: ObservedVersion,
@@ -294,20 +335,25 @@ def _plan_version(
     pending: Mapping[str, PendingBuild],
     heal: healing.Healing | None = None,
     gate: gates.Gate | None = None,
+    sizing: Sizing | None = None,
 ) -> tuple[list[Action], list[str], str]:
     gate = gate or gates.Gate()
-    # An expired (or revoked) version is on its way out: replicating it further would only cost storage.
-    if fate.expired:
+    sizing = sizing or Sizing(policy.replication)
+    # An expired (or revoked) version is on its way out: replicating it further would only cost storage;
+    # shrinking it (replication.older) only saves.
+    if fate.expired and not sizing.shrink:
         actions: list[Action] = []
         notes: list[str] = []
     else:
         actions, notes = plan_replication(
-            policy.replication,
+            sizing.replication,
             version,
             remove=heal.remove if heal else frozenset(),
             readd={k: healing.entry_region(v) for k, v in heal.readd.items()} if heal else None,
             heal_reason=heal.reason if heal and heal.write else None,
+            reason=sizing.reason,
         )
+    notes = [*sizing.notes, *notes]
     current_state = version.tags.get(lt.STATE)
     if current_state is None and version.exclude_from_latest and policy.replication.promote_when_replicated:
         # A pipeline that publishes with excludeFromLatest (the strict way to hold a new version back)

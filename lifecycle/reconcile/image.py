@@ -25,6 +25,7 @@ from lifecycle.gateways.errors import GatewayError, PreconditionFailed, Retryabl
 from lifecycle.gateways.storage import StateStore, _safe
 from lifecycle.model import (
     ImageRef,
+    ImageUsage,
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
@@ -200,7 +201,7 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
             found.observed,
             ctx.now,
             state=found.state,
-            usage=usage,
+            usage=usage if usage is not None else sizing_usage(ctx, target),
             delete_budget=ctx.delete_budget(image_policy),
             deletes_blocked=deletes_blocked,
             run=rebake_run(ctx, target),
@@ -212,6 +213,18 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
         )
         ctx.spend_deletes(plan.deletes)
     return plan
+
+
+def sizing_usage(ctx: RunContext, target: Target) -> ImageUsage | None:
+    """For `replication.older` and `auto` counts: who runs what where. In a gallery shared beyond its
+    subscription (consumers elsewhere cannot be listed) it counts as unknown: no region is shrunk away."""
+    replication = target.image_policy.replication
+    if replication.older is None and "auto" not in replication.regions.values():
+        return None
+    block = ctx.shared_block(target.image.gallery_ref)
+    if block is not None:
+        return ImageUsage(complete=False, problem=block)
+    return ctx.usage()
 
 
 def consumers_step(ctx: RunContext, target: Target, found: Read) -> dict[str, tuple[Consumer, ...]] | None:
