@@ -30,7 +30,8 @@ class GateRequest:
     version: VersionRef
     by: str | None = None
     reason: str | None = None
-    source: str | None = "cli"  # "cli", or the event's sender (checked against build_sources)
+    source: str | None = "cli"  # "cli", or the event's sender (checked by lifecycle.trust)
+    schema: str | None = None  # an event's schema (`eventgrid` or `cloudevents`); None from the CLI
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ImageResult:
     image_policy: ImagePolicy | None = None
     observed: ObservedImage | None = None
     deferred: list[str] = field(default_factory=list)
+    outbox_depth: int = 0  # lifecycle events kept unsent for a later run when the unit ended
 
 
 @dataclass
@@ -95,6 +97,7 @@ class RunReport:
     # report's consumer sections; None when the run did not read the in-use inventory.
     consumers: dict[str, Any] | None = None
     warn_days: int | None = None
+    outbox_depth: int = 0  # lifecycle events the images' outboxes kept for a later run
 
     @property
     def failed(self) -> bool:
@@ -106,6 +109,7 @@ class RunReport:
         self.skipped.extend(result.skipped)
         self.errors.extend(result.errors)
         self.deferred.extend(result.deferred)
+        self.outbox_depth += result.outbox_depth
         if result.plan is not None:
             self.plans.append(result.plan)
             if result.observed is not None and result.image_policy is not None:
