@@ -283,6 +283,16 @@ def _consumers(args: argparse.Namespace) -> int:
     return EXIT_FAILED if found.problems else EXIT_OK
 
 
+def _machine(resource_id: str) -> str:
+    """`<resource group>/<type>/<name>[/virtualMachines/<instance>]` of a VM, scale set or instance."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" in lowered and "microsoft.compute" in lowered:
+        group = parts[lowered.index("resourcegroups") + 1]
+        return f"{group}/" + "/".join(parts[lowered.index("microsoft.compute") + 1 :])
+    return resource_id
+
+
 def _render_consumers(data: dict[str, Any]) -> str:
     lines = []
     for entry in data["versions"]:
@@ -290,14 +300,15 @@ def _render_consumers(data: dict[str, Any]) -> str:
         for c in entry["consumers"]:
             tags = f" owner={c['owner']}" if c["owner"] else ""
             tags += " production" if c["production"] else ""
-            lines.append(f"  {c['kind']:9} {c['id']}  {c['region']}  via {c['via']}{tags}")
+            where = f"{c['subscription']}  {c['region']}"
+            lines.append(f"  {c['kind']:9} {_machine(c['id'])}  {where}  via {c['via']}{tags}")
     if not data["versions"]:
         lines.append("no machine runs a version of the policy's images")
     latest = data["latest_in_production"]
     lines.append(f"running latest in production: {len(latest)}")
     for m in latest:
         owner = f" owner={m['owner']}" if m["owner"] else ""
-        lines.append(f"  {m['kind']:9} {m['id']}  {m['region']}  {short_id(m['image'])}{owner}")
+        lines.append(f"  {m['kind']:9} {_machine(m['id'])}  {m['region']}  {short_id(m['image'])}{owner}")
     return "\n".join(lines)
 
 
