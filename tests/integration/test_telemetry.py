@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -138,10 +140,12 @@ def worker_message(message: Any, dequeue_count: int | None = None) -> Any:
 
 @functools.cache
 def _sweep_function() -> Any:
-    """The timer function as the host indexes it from function_app.py (an app is indexed once)."""
-    import function_app
-
-    (found,) = [f for f in function_app.app.get_functions() if f.get_function_name() == "sweep"]
+    """The timer function as the host indexes it from function_app.py: a fresh import, since an app object
+    can be indexed only once and other tests index theirs."""
+    for name in ("function_app", "lifecycle.triggers"):
+        sys.modules.pop(name, None)
+    app = importlib.import_module("function_app").app
+    (found,) = [f for f in app.get_functions() if f.get_function_name() == "sweep"]
     return found.get_user_function()
 
 
