@@ -36,8 +36,8 @@ class Machine:
     """One VM, scale set (its model) or Uniform scale-set instance.
 
     `tags` keeps only the tags the policy's `consumers` section names (owner and production tags); an
-    instance carries its scale set's. `capacity` is a scale set's `sku.capacity`; `scale_set` is an
-    instance's scale set id.
+    instance carries its scale set's. `capacity` is a scale set's `sku.capacity`; `scale_set` is the scale
+    set of an instance, or of a VM in a Flexible scale set (whose capacity already counts it as demand).
     """
 
     id: str

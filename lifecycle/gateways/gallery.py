@@ -316,7 +316,14 @@ class GalleryGateway:
         with arm_call(f"list VMs in subscription {subscription}"):
             for vm in client.virtual_machines.list_all():
                 body = wire(vm)
-                machine(body, VM, _at(body, "properties", "storageProfile", "imageReference"))
+                # A Flexible scale set's VMs name it; its capacity already counts them as demand.
+                flexible = _at(body, "properties", "virtualMachineScaleSet", "id")
+                machine(
+                    body,
+                    VM,
+                    _at(body, "properties", "storageProfile", "imageReference"),
+                    scale_set=str(flexible) if flexible else None,
+                )
         with arm_call(f"list VM scale sets in subscription {subscription}"):
             scale_sets = [wire(v) for v in client.virtual_machine_scale_sets.list_all()]
         for vmss in scale_sets:

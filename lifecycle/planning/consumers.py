@@ -130,7 +130,9 @@ def usage(inventory: Inventory, names: GalleryNames) -> ImageUsage:
         key = use.version.key()
         versions.add(key)
         running.setdefault(key, set()).add(machine.region)
-        if machine.kind == VM or (machine.kind == SCALE_SET and not use.follows_latest):
+        if (machine.kind == VM and not machine.scale_set) or (
+            machine.kind == SCALE_SET and not use.follows_latest
+        ):
             count = 1 if machine.kind == VM else (machine.capacity or 0)
             by_region = demand.setdefault(key, {})
             by_region[machine.region] = by_region.get(machine.region, 0) + count

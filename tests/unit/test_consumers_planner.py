@@ -90,6 +90,8 @@ def test_usage_counts_running_regions_and_demand() -> None:
             machine("b", SCALE_SET, {"id": f"{IMAGE}/versions/1.0.0"}, capacity=30),
             machine("c", SCALE_SET, {"id": IMAGE}, capacity=50),
             machine("c/0", INSTANCE, {"id": IMAGE, "exactVersion": "1.0.0"}, "northeurope"),
+            # A Flexible scale set's VM: its scale set's capacity counts it already.
+            machine("flex-vm", VM, {"id": f"{IMAGE}/versions/1.0.0"}, "westeurope", scale_set="/x/flex"),
         ),
         NAMES,
     )
