@@ -394,11 +394,11 @@ class ImageUsage:
     complete: bool = True
     problem: str | None = None  # why the check is incomplete (a denied list names action and scope)
     # Version key -> regions where a machine runs it (a region there is never shrunk away).
-    running_regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    running_regions: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     # Version key -> region -> VMs on it plus the capacity of scale sets that name it exactly.
-    demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
     # Image key -> region -> capacity of the scale sets that follow its `latest`.
-    latest_demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    latest_demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
 
     def references(self, version: VersionRef) -> bool:
         return version.key() in self.version_ids
