@@ -145,6 +145,7 @@ var galleryActions = [
   'Microsoft.Compute/galleries/images/versions/read'
   'Microsoft.Compute/galleries/images/versions/write'
   'Microsoft.Compute/galleries/images/versions/delete'
+  'Microsoft.Resources/tags/write'
 ]
 var inUseActions = [
   'Microsoft.Compute/virtualMachines/read'

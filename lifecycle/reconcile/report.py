@@ -65,6 +65,9 @@ class ImageResult:
     image_policy: ImagePolicy | None = None
     observed: ObservedImage | None = None
     deferred: list[str] = field(default_factory=list)
+    # Lifecycle events kept for a later run (the topic is down), and events dead-lettered, with why.
+    undelivered: list[str] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)
     outbox_depth: int = 0  # lifecycle events kept unsent for a later run when the unit ended
 
 
@@ -97,6 +100,10 @@ class RunReport:
     # report's consumer sections; None when the run did not read the in-use inventory.
     consumers: dict[str, Any] | None = None
     warn_days: int | None = None
+    # Lifecycle events kept for a later run (the topic is down: not a failure of the run, whose writes are
+    # done) and events dead-lettered (refused for good by the topic, or past the outbox's bounds).
+    undelivered: list[str] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)
     outbox_depth: int = 0  # lifecycle events the images' outboxes kept for a later run
 
     @property
@@ -109,6 +116,8 @@ class RunReport:
         self.skipped.extend(result.skipped)
         self.errors.extend(result.errors)
         self.deferred.extend(result.deferred)
+        self.undelivered.extend(result.undelivered)
+        self.dead_letters.extend(result.dead_letters)
         self.outbox_depth += result.outbox_depth
         if result.plan is not None:
             self.plans.append(result.plan)
@@ -133,6 +142,8 @@ class RunReport:
             "deferred_images": len(self.deferred),
             "enqueued": len(self.enqueued),
             "notifications": len(self.notifications),
+            "undelivered": len(self.undelivered),
+            "dead_letters": len(self.dead_letters),
             "errors": len(self.errors),
         }
 
@@ -197,6 +208,8 @@ class RunReport:
             "enqueued": self.enqueued,
             "poison": self.poison,
             "budget": self.budget,
+            "undelivered": self.undelivered,
+            "dead_letters": self.dead_letters,
             "summary": self.summary(),
         }
 

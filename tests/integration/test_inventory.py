@@ -32,7 +32,11 @@ def policy() -> str:
         {
             "schema": 1,
             "defaults": {
-                "replication": {"regions": {"eastus": 1}},
+                # Older versions shrink: an event run needs the inventory too (it deletes nothing).
+                "replication": {
+                    "regions": {"eastus": 1},
+                    "older": {"after_newest": 1, "regions": {"eastus": 1}},
+                },
                 "retention": {"lifetime_days": 30, "keep_latest": 1, "delete_after_days": 10},
             },
             "galleries": [{"id": GALLERY_ID, "consumer_subscriptions": [SUB2]}],
