@@ -4,7 +4,8 @@ Listing every VM, scale set and scale-set instance costs Compute reads that othe
 sweep lists each subscription once and keeps the answer as `inventory/<subscription>.json`; the fan-out
 messages of that sweep, and event runs until the next sweep, read it instead of listing again. A delete
 needs an inventory no older than one sweep interval (LIFECYCLE_SWEEP_SCHEDULE): a queue message finding an
-older one (or none) deletes nothing (doubt means keep); an event run or the CLI lists afresh instead.
+older one (or none) deletes nothing (doubt means keep) and lists nothing; the CLI lists afresh; an event
+run (which deletes nothing, but may shrink, size `auto` regions or warn) reads a young enough one or lists.
 """
 
 from __future__ import annotations
