@@ -175,6 +175,18 @@ class Replication(_Section):
             normalized[key] = des
         return normalized
 
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _counts_or_auto(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for name, count in value.items():
+                whole = isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 100
+                if not whole and count != "auto":
+                    raise ValueError(
+                        f"region {name!r}: {count!r} is neither a replica count (1-100) nor 'auto'"
+                    )
+        return value
+
     @field_validator("regions")
     @classmethod
     def _known_regions(cls, value: dict[str, Any]) -> dict[str, Any]:

@@ -145,3 +145,34 @@ def test_version_expiring_once_per_version_and_date() -> None:
     assert [n.type for n in later.notifications] == [NotificationType.VERSION_EXPIRING]
     assert ImageState.from_json(later.state.to_json()).warned == {"1.0.0": (T0 + days(12)).date().isoformat()}
     assert not plan_image(pol, observed, T0, warn_days=5, consumers=running).notifications
+
+
+@pytest.mark.parametrize(
+    ("replication", "problem"),
+    [
+        (
+            {"regions": {"eastus": "many"}},
+            "region 'eastus': 'many' is neither a replica count (1-100) nor 'auto'",
+        ),
+        ({"regions": {"eastus": 0}}, "region 'eastus': 0 is neither"),
+        ({"regions": {"eastus": True}}, "region 'eastus': True is neither"),
+        ({"older": {"after_newest": 1, "regions": {"eastus": "auto"}}}, "older.regions.eastus"),
+        ({"older": {"after_newest": 0, "regions": {"eastus": 1}}}, "older.after_newest"),
+        ({"older": {"after_newest": 1, "regions": {"eastsu": 1}}}, "did you mean 'eastus'"),
+        ({"replicas_max": 0}, "replicas_max"),
+    ],
+    ids=["word", "zero", "bool", "auto-in-older", "older-zero", "older-misspelt", "max-zero"],
+)
+def test_bad_sizing_keys_are_refused_by_path(replication: dict[str, Any], problem: str) -> None:
+    import json
+
+    from lifecycle.policy import PolicyError, parse_policy
+
+    document = {
+        "schema": 1,
+        "defaults": {"replication": replication},
+        "galleries": [{"id": IMAGE.gallery_ref.id}],
+    }
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(json.dumps(document))
+    assert problem in str(caught.value), caught.value
