@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from lifecycle.notifications import Notification
 
@@ -90,3 +90,26 @@ class Action:
             "after": thaw(self.after),
             "key": self.key,
         }
+
+
+# How an action ended (an outcome's status).
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+PLANNED = "planned"  # dry-run: recorded, not done
+DEFERRED = "deferred"  # not started (budget, throttling or the run's time): the next run plans it again
+
+
+class ActionOutcome(Protocol):
+    """How one action ended, as the executor reports it (`lifecycle.executor.Outcome`)."""
+
+    @property
+    def action(self) -> Action: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def retryable(self) -> bool: ...

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lifecycle import tags as lt
-from lifecycle.actions import VERSION_UPDATES, Action, ActionKind, thaw
+from lifecycle.actions import (
+    DEFERRED,
+    FAILED,
+    PLANNED,
+    SUCCEEDED,
+    VERSION_UPDATES,
+    Action,
+    ActionKind,
+    thaw,
+)
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
 from lifecycle.gateways.errors import GatewayError, RetryableError
 from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
@@ -26,11 +35,6 @@ from lifecycle.planning.retention import still_deletable
 from lifecycle.settling import all_shown, ambiguous
 
 log = logging.getLogger(__name__)
-
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-PLANNED = "planned"  # dry-run: recorded, not done
-DEFERRED = "deferred"  # not started (budget, throttling or the run's time): the next run plans it again
 
 
 @dataclass(frozen=True)

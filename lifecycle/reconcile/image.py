@@ -19,7 +19,7 @@ from typing import Any
 
 from lifecycle import outbox as ob
 from lifecycle import tags as lt
-from lifecycle.actions import VERSION_UPDATES, Action, ActionKind
+from lifecycle.actions import Action, ActionKind
 from lifecycle.executor import DEFERRED, FAILED, PLANNED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
@@ -38,7 +38,7 @@ from lifecycle.model import (
 from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, deprecation, gates, needs_replication_status, plan_image
-from lifecycle.planning import healing as heal_planner
+from lifecycle.planning.after_writes import state_after
 from lifecycle.planning.consumers import Consumer, by_version_name, expiring_soon
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
@@ -614,63 +614,6 @@ def wake(
             exc,
             extra={"image": target.image.id, "recheck_at": iso(when)},
         )
-
-
-def _heal_refusal(outcomes: list[Outcome], name: str) -> Outcome | None:
-    """The outcome of `name`'s healing write when Azure refused it for good (a 4xx), else None."""
-    return next(
-        (
-            o
-            for o in outcomes
-            if o.action.kind is ActionKind.REPLICATE
-            and o.action.after.get("heal")
-            and o.status == FAILED
-            and not o.retryable
-            and parse_version_id(o.action.target).name == name
-        ),
-        None,
-    )
-
-
-def state_after(plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:
-    state = plan.state
-    done: set[str] = set()
-    for outcome in outcomes:
-        if (
-            outcome.action.kind in VERSION_UPDATES
-            and outcome.action.kind is not ActionKind.TAG  # tags do not update the version itself
-            and outcome.status in (FAILED, DEFERRED)
-        ):
-            name = parse_version_id(outcome.action.target).name
-            if name in done:
-                continue
-            done.add(name)
-            healing = dict(state.healing)
-            refusal = _heal_refusal(outcomes, name)
-            if refusal is not None and name in healing:
-                # Refused for good: an attempt all the same, its back-off counted from the refusal, and
-                # after the configured attempts healing gives up (ReplicationFailed, once).
-                healing[name] = heal_planner.refused(healing[name], refusal.error or "refused")
-            elif name in before.healing:
-                # The update did not happen (deferred, or failed for now): healing did not advance.
-                healing[name] = before.healing[name]
-            else:
-                healing.pop(name, None)
-            state = replace(state, healing=healing)
-        if outcome.action.kind is not ActionKind.REBAKE or outcome.status != FAILED:
-            continue
-        if outcome.action.after.get("publish_event"):
-            # Nothing was requested: forget the trigger, so the rebake is due again next sweep.
-            rebake = replace(before.rebake, last_outcome=f"request not delivered: {outcome.error}")
-        else:
-            rebake = replace(
-                state.rebake,
-                running=False,
-                consecutive_failures=state.rebake.consecutive_failures + 1,
-                last_outcome=f"start failed: {outcome.error}",
-            )
-        state = replace(state, rebake=rebake)
-    return state
 
 
 def rebake_run(ctx: RunContext, target: Target) -> RunObservation | None:

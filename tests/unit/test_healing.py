@@ -379,7 +379,7 @@ def test_healing_records_round_trip_through_the_state_document() -> None:
 @pytest.mark.parametrize("status", ["failed", "deferred", "succeeded"])
 def test_a_healing_write_not_made_leaves_the_records_as_they_were(status: str) -> None:
     from lifecycle.executor import Outcome
-    from lifecycle.reconcile.image import state_after
+    from lifecycle.planning.after_writes import state_after
 
     before = ImageState(
         healing={"1.0.0": {"westeurope": RegionHeal(1, "retried", True, T0, T0 + minutes(30))}}

@@ -11,8 +11,8 @@ from lifecycle.executor import FAILED, Outcome
 from lifecycle.model import ProvisioningState
 from lifecycle.notifications import NotificationType
 from lifecycle.planning import ImagePlan, plan_image
+from lifecycle.planning.after_writes import state_after
 from lifecycle.planning.healing import REFUSED, refused
-from lifecycle.reconcile.image import state_after
 from lifecycle.state import ImageState, RegionHeal
 from tests.unit.builders import T0, image, policy, version
 
