@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import lifecycle.planning.healing as heal_planner
 from lifecycle.actions import DEFERRED, FAILED, VERSION_UPDATES, ActionKind, ActionOutcome
 from lifecycle.model import parse_version_id
+from lifecycle.planning.healing import refused
 from lifecycle.planning.types import ImagePlan
 from lifecycle.state import ImageState
 
@@ -50,7 +50,7 @@ def state_after(plan: ImagePlan, outcomes: Sequence[ActionOutcome], *, before: I
             if refusal is not None and name in healing:
                 # Refused for good: an attempt all the same, its back-off counted from the refusal, and
                 # after the configured attempts healing gives up (ReplicationFailed, once).
-                healing[name] = heal_planner.refused(healing[name], refusal.error or "refused")
+                healing[name] = refused(healing[name], refusal.error or "refused")
             elif name in before.healing:
                 # The update did not happen (deferred, or failed for now): healing did not advance.
                 healing[name] = before.healing[name]

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
-import lifecycle.planning.gates as gates
-import lifecycle.planning.quarantine as quarantine
-import lifecycle.planning.retention as retention
 from lifecycle import tags as lt
 from lifecycle.model import ObservedVersion
+from lifecycle.planning.gates import Gate
+from lifecycle.planning.quarantine import flagged
+from lifecycle.planning.retention import Fate
 from lifecycle.policy import ImagePolicy
 from lifecycle.state import PendingBuild
 
@@ -24,8 +24,8 @@ STATE_AWAITING_BUILD = "awaiting-build"
 def awaiting_build(
     policy: ImagePolicy,
     version: ObservedVersion,
-    fate: retention.Fate,
-    gate: gates.Gate,
+    fate: Fate,
+    gate: Gate,
     pending: Mapping[str, PendingBuild],
     now: datetime,
 ) -> datetime | None:
@@ -43,7 +43,7 @@ def awaiting_build(
         return None
     if any(name.lower() in lt.EVENT_TAGS for name in version.tags):
         return None
-    if quarantine.flagged(version) is not None:
+    if flagged(version) is not None:
         return None
     gated = (
         policy.approval.required

@@ -9,27 +9,31 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-import lifecycle.planning.consumers as consumers_planner
-import lifecycle.planning.demand as demand
-import lifecycle.planning.gates as gates
-import lifecycle.planning.healing as healing
-import lifecycle.planning.latest as latest
-import lifecycle.planning.quarantine as quarantine
-import lifecycle.planning.rebake as rebake_planner
-import lifecycle.planning.retention as retention
-import lifecycle.planning.shrink as shrink
-import lifecycle.planning.tagging as tagging
-import lifecycle.planning.writes as writes
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.awaiting_build import STATE_AWAITING_BUILD, awaiting_build, drop_unclaimed
+from lifecycle.planning.consumers import Consumer
+from lifecycle.planning.consumers import expiring as expiry_warnings
+from lifecycle.planning.demand import newest_eligible
 from lifecycle.planning.deprecation import Deprecation
+from lifecycle.planning.gates import assess as assess_gate
+from lifecycle.planning.gates import settled
+from lifecycle.planning.healing import assess as assess_healing
+from lifecycle.planning.healing import written as heal_written
+from lifecycle.planning.latest import guard as guard_latest
 from lifecycle.planning.lineage import BaseObservation
+from lifecycle.planning.quarantine import assess as assess_quarantine
+from lifecycle.planning.rebake import RunObservation, plan_rebake
+from lifecycle.planning.retention import SoftDelete, describe
+from lifecycle.planning.retention import assess as assess_retention
+from lifecycle.planning.shrink import older_names
 from lifecycle.planning.sizing import sizing_of
+from lifecycle.planning.tagging import build_written
 from lifecycle.planning.types import ImagePlan, VersionReport
 from lifecycle.planning.version import plan_failed, plan_version, progress
+from lifecycle.planning.writes import delete_version
 from lifecycle.policy import ImagePolicy
 from lifecycle.state import ImageState, RegionHeal
 
@@ -43,14 +47,14 @@ def plan_image(
     usage: ImageUsage | None = None,
     delete_budget: int = 0,
     deletes_blocked: str | None = None,
-    run: rebake_planner.RunObservation | None = None,
-    soft_delete: retention.SoftDelete | None = None,
+    run: RunObservation | None = None,
+    soft_delete: SoftDelete | None = None,
     revoked_bases: frozenset[str] = frozenset(),
     base: BaseObservation | None = None,
     deprecation: Deprecation | None = None,
     eol_caps: Mapping[str, tuple[datetime, str]] | None = None,
     warn_days: int | None = None,
-    consumers: Mapping[str, tuple[consumers_planner.Consumer, ...]] | None = None,
+    consumers: Mapping[str, tuple[Consumer, ...]] | None = None,
 ) -> ImagePlan:
     """`revoked_bases`: lower-cased ids of revoked versions that versions of this image may be built on;
     `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`);
@@ -61,9 +65,9 @@ def plan_image(
     lifetimes = {
         name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
     }
-    version_gates = {v.name: gates.assess(policy, v, state, revoked_bases) for v in image.versions}
+    version_gates = {v.name: assess_gate(policy, v, state, revoked_bases) for v in image.versions}
     revoked = frozenset(name for name, gate in version_gates.items() if gate.revoked)
-    fates = retention.assess(
+    fates = assess_retention(
         policy.retention,
         image,
         now,
@@ -84,17 +88,17 @@ def plan_image(
     heal_records: dict[str, Mapping[str, RegionHeal]] = dict(state.healing)
     recheck: datetime | None = None
 
-    older = shrink.older_names(image, policy.replication.older)
-    newest = demand.newest_eligible(image)
+    older = older_names(image, policy.replication.older)
+    newest = newest_eligible(image)
     for version in image.versions:
         fate = fates[version.name]
         gate = version_gates[version.name]
-        expires, deleted = retention.describe(fate)
+        expires, deleted = describe(fate)
         notes: list[str] = []
         if gate.parent_revoked:
             notes.append(f"built on revoked {gate.parent_revoked}")
         if fate.delete_now:
-            actions.append(writes.delete(version, fate, soft_delete, now))
+            actions.append(delete_version(version, fate, soft_delete, now))
             replicating.discard(version.name)
             pending.pop(version.name, None)
             heal_records.pop(version.name, None)
@@ -133,7 +137,7 @@ def plan_image(
             if heal_records.pop(version.name, None) is not None or failed:
                 notes.append("replication failed; expired, so not healed")
         elif state.healing.get(version.name) or version.failed_regions or failed:
-            heal = healing.assess(policy.replication, version, state.healing.get(version.name, {}), now)
+            heal = assess_healing(policy.replication, version, state.healing.get(version.name, {}), now)
             notes.extend(heal.notes)
             notifications.extend(heal.notifications)
 
@@ -148,7 +152,7 @@ def plan_image(
                 pending,
                 heal,
                 gate,
-                quarantine.assess(version),
+                assess_quarantine(version),
                 sizing=sizing_of(policy, version, usage, older, newest, heal),
             )
             notes.extend(version_notes)
@@ -162,7 +166,7 @@ def plan_image(
             # Tags go through ARM's Tags API, which does not update the version: only a version update
             # retries its failed regions.
             if any(a.kind is not ActionKind.TAG for a in version_actions):
-                heal = healing.written(heal, now)
+                heal = heal_written(heal, now)
             if heal.records:
                 heal_records[version.name] = heal.records
             else:
@@ -185,7 +189,7 @@ def plan_image(
             )
         if not failed:
             build = pending.get(version.name)
-            if build is not None and tagging.build_written(version, build, gate):
+            if build is not None and build_written(version, build, gate):
                 pending.pop(version.name)
         reports.append(
             VersionReport(
@@ -202,7 +206,7 @@ def plan_image(
     warnings.extend(drop_unclaimed(pending, known, now))
     replicating &= known
 
-    decision = rebake_planner.plan_rebake(
+    decision = plan_rebake(
         policy.rebake,
         image,
         state.rebake,
@@ -215,7 +219,7 @@ def plan_image(
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
     heal_records = {name: records for name, records in heal_records.items() if name in known}
-    warnings_due, warned = consumers_planner.expiring(image, now, warn_days, consumers or {}, state.warned)
+    warnings_due, warned = expiry_warnings(image, now, warn_days, consumers or {}, state.warned)
     notifications.extend(warnings_due)
     by_name = {v.name: v for v in image.versions}
     new_state = replace(
@@ -224,8 +228,8 @@ def plan_image(
         pending_builds=pending,
         rebake=decision.state,
         healing=heal_records,
-        approvals=gates.settled(state.approvals, by_name, lt.APPROVED_BY),
-        revocations=gates.settled(state.revocations, by_name, lt.STATE),
+        approvals=settled(state.approvals, by_name, lt.APPROVED_BY),
+        revocations=settled(state.revocations, by_name, lt.STATE),
         recheck_at=recheck,
         warned=warned,
     )
@@ -233,7 +237,7 @@ def plan_image(
         replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r
         for r in reports
     ]
-    guarded = latest.guard(image, actions, {r.version: r.state for r in reports})
+    guarded = guard_latest(image, actions, {r.version: r.state for r in reports})
     warnings.extend(guarded.refusals)
     return ImagePlan(
         image=image.ref,

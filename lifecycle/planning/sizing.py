@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lifecycle.planning.demand as demand
-import lifecycle.planning.healing as healing
-import lifecycle.planning.shrink as shrink
 from lifecycle.model import ImageUsage, ObservedVersion
+from lifecycle.planning.demand import resolve_auto
+from lifecycle.planning.healing import Healing
+from lifecycle.planning.shrink import shrunk
 from lifecycle.policy import ImagePolicy, Replication
 
 
@@ -29,19 +29,19 @@ def sizing_of(
     usage: ImageUsage | None,
     older: frozenset[str],
     newest: str | None,
-    heal: healing.Healing | None,
+    heal: Healing | None,
 ) -> Sizing:
     """`older`: the names of the versions `replication.older` shrinks; `newest`: the newest eligible
     version's name (demand goes to it); a version being healed is not shrunk."""
     replication = policy.replication
     if version.name in older and replication.older is not None and heal is None:
-        shrunk, shrink_notes, why = shrink.shrunk(replication, replication.older, version, usage)
-        return Sizing(shrunk, tuple(shrink_notes), why, shrink=True)
+        smaller, shrink_notes, why = shrunk(replication, replication.older, version, usage)
+        return Sizing(smaller, tuple(shrink_notes), why, shrink=True)
     if "auto" not in replication.regions.values():
         return Sizing(replication)
     default = version.replica_count or 1
     current = {r.name: (r.replica_count or default) for r in version.target_regions}
-    counts, notes, reason = demand.resolve_auto(
+    counts, notes, reason = resolve_auto(
         replication, version, usage, newest=version.name == newest, current=current
     )
     return Sizing(replication.model_copy(update={"regions": counts}), tuple(notes), reason)

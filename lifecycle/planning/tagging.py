@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import lifecycle.planning.gates as gates
-import lifecycle.planning.quarantine as quarantine
-import lifecycle.planning.writes as writes
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ObservedVersion
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning.gates import Gate
+from lifecycle.planning.quarantine import Verdict
+from lifecycle.planning.writes import set_tags
 from lifecycle.policy import ImagePolicy
 from lifecycle.state import PendingBuild
 
@@ -22,7 +22,7 @@ def event_tags(build: PendingBuild) -> dict[str, str]:
     return {k: v for k, v in build.tags.items() if k.lower() in lt.EVENT_TAGS}
 
 
-def build_written(version: ObservedVersion, build: PendingBuild, gate: gates.Gate) -> bool:
+def build_written(version: ObservedVersion, build: PendingBuild, gate: Gate) -> bool:
     """Whether the version carries every tag of its build's metadata (which can then be forgotten)."""
     # The gates own the approver tag once someone approved: the build's value is not waited for.
     owned = {lt.APPROVER} if gate.approver else set()
@@ -36,8 +36,8 @@ def desired_tags(
     version: ObservedVersion,
     build: PendingBuild | None,
     lifecycle_state: str,
-    gate: gates.Gate,
-    verdict: quarantine.Verdict,
+    gate: Gate,
+    verdict: Verdict,
     actions: Sequence[Action],
 ) -> dict[str, str]:
     """The tags the version should carry; `actions`: the version's other writes (a promotion that clears
@@ -67,7 +67,7 @@ def desired_tags(
 
 
 def tag_action(
-    version: ObservedVersion, desired: Mapping[str, str], gate: gates.Gate
+    version: ObservedVersion, desired: Mapping[str, str], gate: Gate
 ) -> tuple[Action | None, list[str]]:
     """The tag write that brings the version to `desired` (None: nothing differs), and the warnings
     about tags that cannot be written as they are."""
@@ -77,7 +77,7 @@ def tag_action(
     # The approval is announced once: when the app first records the approver on the version (a
     # repeated approval changes no tag, so it announces nothing, and cannot loop back as an event).
     approved = gate.approver is not None and changes.get(lt.APPROVER) == gate.approver and not gate.revoked
-    action = writes.tag(
+    action = set_tags(
         version,
         changes,
         "lifecycle and policy tags",

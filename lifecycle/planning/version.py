@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-import lifecycle.planning.gates as gates
-import lifecycle.planning.healing as healing
-import lifecycle.planning.quarantine as quarantine
-import lifecycle.planning.retention as retention
-import lifecycle.planning.tagging as tagging
-import lifecycle.planning.writes as writes
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ObservedVersion
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning.gates import NOT_ADMITTED, Gate, held_for_approval
+from lifecycle.planning.healing import Healing, entry_region, region_entry
+from lifecycle.planning.quarantine import Verdict
 from lifecycle.planning.replication import plan_replication
+from lifecycle.planning.retention import Fate
 from lifecycle.planning.sizing import Sizing
+from lifecycle.planning.tagging import desired_tags, tag_action
+from lifecycle.planning.writes import exclude_from_latest, expire, set_end_of_life, set_tags
 from lifecycle.policy import ImagePolicy
 from lifecycle.state import PendingBuild
 
@@ -37,16 +37,16 @@ def progress(version: ObservedVersion) -> str:
 def plan_version(
     policy: ImagePolicy,
     version: ObservedVersion,
-    fate: retention.Fate,
+    fate: Fate,
     pending: Mapping[str, PendingBuild],
-    heal: healing.Healing | None = None,
-    gate: gates.Gate | None = None,
-    verdict: quarantine.Verdict | None = None,
+    heal: Healing | None = None,
+    gate: Gate | None = None,
+    verdict: Verdict | None = None,
     sizing: Sizing | None = None,
 ) -> tuple[list[Action], list[str], str]:
     """A version that is neither busy nor failed: its writes, its notes and its lifecycle state."""
-    gate = gate or gates.Gate()
-    verdict = verdict or quarantine.Verdict()
+    gate = gate or Gate()
+    verdict = verdict or Verdict()
     sizing = sizing or Sizing(policy.replication)
     # An expired (or revoked) version is on its way out: replicating it further would only cost storage;
     # shrinking it (replication.older) only saves.
@@ -58,7 +58,7 @@ def plan_version(
             sizing.replication,
             version,
             remove=heal.remove if heal else frozenset(),
-            readd={k: healing.entry_region(v) for k, v in heal.readd.items()} if heal else None,
+            readd={k: entry_region(v) for k, v in heal.readd.items()} if heal else None,
             heal_reason=heal.reason if heal and heal.write else None,
             reason=sizing.reason,
         )
@@ -69,7 +69,7 @@ def plan_version(
     )
 
     if fate.set_end_of_life is not None:
-        actions.append(writes.end_of_life(version, fate.set_end_of_life, fate.eol_reason))
+        actions.append(set_end_of_life(version, fate.set_end_of_life, fate.eol_reason))
 
     if lifecycle_state == lt.STATE_REVOKED:
         if not version.exclude_from_latest or gate.newly_revoked:
@@ -77,7 +77,7 @@ def plan_version(
             if gate.parent_revoked and policy.ancestry.inherit_revocation:
                 data["parentRevoked"] = gate.parent_revoked
             actions.append(
-                writes.exclude(
+                exclude_from_latest(
                     version,
                     f"revoked: {gate.revoked}",
                     notifications=(
@@ -91,7 +91,7 @@ def plan_version(
         notes.append(f"quarantined: {verdict.quarantine}")
         if not version.exclude_from_latest or verdict.newly_quarantined:
             actions.append(
-                writes.exclude(
+                exclude_from_latest(
                     version,
                     f"quarantined: {verdict.quarantine}",
                     notifications=(
@@ -109,14 +109,12 @@ def plan_version(
             )
     elif lifecycle_state == lt.STATE_EXPIRED:
         if not version.exclude_from_latest or current_state != lt.STATE_EXPIRED:
-            actions.append(
-                writes.expire(version, fate.end_of_life, announce=current_state != lt.STATE_EXPIRED)
-            )
+            actions.append(expire(version, fate.end_of_life, announce=current_state != lt.STATE_EXPIRED))
     elif lifecycle_state == lt.STATE_PENDING_APPROVAL:
         notes.append("waiting for approval (tag lifecycle.approved-by, `approve`, or VersionApproved)")
         if not version.exclude_from_latest:
             actions.append(
-                writes.exclude(
+                exclude_from_latest(
                     version,
                     "approval required: published into latest, taken out until approved",
                 )
@@ -125,12 +123,14 @@ def plan_version(
         notes.append(f"waiting for the platform's validation ({verdict.validation_pending})")
         if not version.exclude_from_latest:
             actions.append(
-                writes.exclude(version, "platform validation required: held out of latest until it succeeded")
+                exclude_from_latest(
+                    version, "platform validation required: held out of latest until it succeeded"
+                )
             )
     elif lifecycle_state == lt.STATE_PENDING:
         if not version.exclude_from_latest:
             actions.append(
-                writes.exclude(
+                exclude_from_latest(
                     version,
                     "held out of latest until every region is replicated",
                 )
@@ -159,7 +159,7 @@ def plan_version(
             # Regions the app excluded come back with the version (an update sends every region).
             after["region_excludes"] = dict.fromkeys(cleared, False)
             after["regions"] = [
-                healing.region_entry(replace(r, exclude_from_latest=False) if r.name in cleared else r)
+                region_entry(replace(r, exclude_from_latest=False) if r.name in cleared else r)
                 for r in version.target_regions
             ]
             reasons.append(f"excludeFromLatest cleared in {', '.join(cleared)}")
@@ -184,10 +184,10 @@ def plan_version(
     if lifecycle_state == lt.STATE_ACTIVE and gate.approver is None and policy.approval.required:
         notes.append("in latest before approval was required")
 
-    desired = tagging.desired_tags(
+    desired = desired_tags(
         policy, version, pending.get(version.name), lifecycle_state, gate, verdict, actions
     )
-    tag_write, tag_warnings = tagging.tag_action(version, desired, gate)
+    tag_write, tag_warnings = tag_action(version, desired, gate)
     notes.extend(tag_warnings)
     if tag_write is not None:
         actions.append(tag_write)
@@ -212,9 +212,9 @@ def state_before(policy: ImagePolicy, version: ObservedVersion) -> str | None:
 def decide_state(
     policy: ImagePolicy,
     version: ObservedVersion,
-    fate: retention.Fate,
-    gate: gates.Gate,
-    verdict: quarantine.Verdict,
+    fate: Fate,
+    gate: Gate,
+    verdict: Verdict,
     current_state: str | None,
     *,
     replicating: bool,
@@ -239,7 +239,7 @@ def decide_state(
         return lt.STATE_QUARANTINED
     if fate.expired:
         return lt.STATE_EXPIRED
-    if gates.held_for_approval(policy, version, gate):
+    if held_for_approval(policy, version, gate):
         return lt.STATE_PENDING_APPROVAL
     if held_for_validation(policy, version, verdict):
         return lt.STATE_PENDING_VALIDATION
@@ -258,13 +258,13 @@ _RETURNING = (
 )
 
 
-def held_for_validation(policy: ImagePolicy, version: ObservedVersion, verdict: quarantine.Verdict) -> bool:
+def held_for_validation(policy: ImagePolicy, version: ObservedVersion, verdict: Verdict) -> bool:
     """`approval.require_platform_validation`: a version the app has not admitted to `latest` yet waits
     until every platform validation Succeeded (versions already active stay where they are)."""
     if not policy.approval.require_platform_validation or verdict.validation_pending is None:
         return False
     current = (lt.get(version.tags, lt.STATE) or "").lower() or None
-    return current in (*gates.NOT_ADMITTED, lt.STATE_PENDING_VALIDATION, lt.STATE_QUARANTINED)
+    return current in (*NOT_ADMITTED, lt.STATE_PENDING_VALIDATION, lt.STATE_QUARANTINED)
 
 
 def region_excludes(version: ObservedVersion) -> tuple[list[str], list[str]]:
@@ -277,14 +277,14 @@ def region_excludes(version: ObservedVersion) -> tuple[list[str], list[str]]:
     return [r for r in excluded if r in named], [r for r in excluded if r not in named]
 
 
-def plan_failed(version: ObservedVersion, fate: retention.Fate, heal: healing.Healing | None) -> list[Action]:
+def plan_failed(version: ObservedVersion, fate: Fate, heal: Healing | None) -> list[Action]:
     """Writes to a failed version: the healing update when one is due, and retention (end-of-life, out
     of `latest` once expired) like any other version, never held back by healing."""
     actions: list[Action] = []
     if heal is not None and heal.write:
         present = {r.name for r in version.target_regions}
         desired = [r for r in version.target_regions if r.name not in heal.remove]
-        desired += [healing.entry_region(e) for n, e in sorted(heal.readd.items()) if n not in present]
+        desired += [entry_region(e) for n, e in sorted(heal.readd.items()) if n not in present]
         counts = {r.name: r.replica_count for r in version.target_regions}
         actions.append(
             Action(
@@ -294,7 +294,7 @@ def plan_failed(version: ObservedVersion, fate: retention.Fate, heal: healing.He
                 before={"target_regions": counts},
                 after={
                     "target_regions": {r.name: r.replica_count for r in desired},
-                    "regions": [healing.region_entry(r) for r in desired],
+                    "regions": [region_entry(r) for r in desired],
                     "heal": heal.reason,
                 },
             )
@@ -302,14 +302,14 @@ def plan_failed(version: ObservedVersion, fate: retention.Fate, heal: healing.He
     # No other write waits on healing (its back-off, or a heal Azure keeps refusing): the end-of-life goes
     # out in its own right. (Any update of the version also retries its failed regions, as Azure does.)
     if fate.set_end_of_life is not None:
-        actions.append(writes.end_of_life(version, fate.set_end_of_life, fate.eol_reason))
+        actions.append(set_end_of_life(version, fate.set_end_of_life, fate.eol_reason))
     if fate.expired and not version.exclude_from_latest:
-        actions.append(writes.expire(version, fate.end_of_life, announce=True))
+        actions.append(expire(version, fate.end_of_life, announce=True))
     if fate.expired:
         # Failed or not, an expired version says so on its state tag (found by the chaos suite: a version
         # whose replication failed kept `lifecycle.state=active` after it expired). It goes out in the same
         # update as the exclusion above.
         changes, _ = lt.tag_changes(version.tags, {lt.STATE: lt.STATE_EXPIRED})
         if changes:
-            actions.append(writes.tag(version, changes, "lifecycle tags: expired"))
+            actions.append(set_tags(version, changes, "lifecycle tags: expired"))
     return actions

@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-import lifecycle.planning.retention as retention
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning.retention import Fate, SoftDelete
 
 
-def when(value: datetime | None) -> str:
+def shown_date(value: datetime | None) -> str:
     """A date as actions and notifications show it ("unknown" when there is none)."""
     return iso(value) if value else "unknown"
 
 
-def tag(
+def set_tags(
     version: ObservedVersion,
     changes: Mapping[str, str],
     reason: str,
@@ -34,7 +34,9 @@ def tag(
     )
 
 
-def exclude(version: ObservedVersion, reason: str, notifications: tuple[Notification, ...] = ()) -> Action:
+def exclude_from_latest(
+    version: ObservedVersion, reason: str, notifications: tuple[Notification, ...] = ()
+) -> Action:
     """Take a version out of `latest` (what the version says now is the action's `before`)."""
     return Action(
         kind=ActionKind.EXCLUDE_FROM_LATEST,
@@ -49,15 +51,15 @@ def exclude(version: ObservedVersion, reason: str, notifications: tuple[Notifica
 def expire(version: ObservedVersion, end_of_life: datetime | None, *, announce: bool) -> Action:
     """Take an expired version out of `latest`; `announce`: with its VersionExpired (once, when the
     version becomes expired)."""
-    return exclude(
+    return exclude_from_latest(
         version,
-        f"expired: end-of-life {when(end_of_life)} has passed",
+        f"expired: end-of-life {shown_date(end_of_life)} has passed",
         notifications=(
             (
                 Notification(
                     NotificationType.VERSION_EXPIRED,
                     version.ref.id,
-                    {"endOfLifeDate": when(end_of_life)},
+                    {"endOfLifeDate": shown_date(end_of_life)},
                 ),
             )
             if announce
@@ -66,7 +68,7 @@ def expire(version: ObservedVersion, end_of_life: datetime | None, *, announce: 
     )
 
 
-def end_of_life(version: ObservedVersion, at: datetime, why: str | None = None) -> Action:
+def set_end_of_life(version: ObservedVersion, at: datetime, why: str | None = None) -> Action:
     """Set the version's end-of-life explicitly (Azure's 2026-03-03 default would otherwise apply)."""
     return Action(
         kind=ActionKind.END_OF_LIFE,
@@ -77,8 +79,8 @@ def end_of_life(version: ObservedVersion, at: datetime, why: str | None = None) 
     )
 
 
-def delete(
-    version: ObservedVersion, fate: retention.Fate, soft_delete: retention.SoftDelete | None, now: datetime
+def delete_version(
+    version: ObservedVersion, fate: Fate, soft_delete: SoftDelete | None, now: datetime
 ) -> Action:
     """Delete a failed version, or an expired one whose grace period is over (soft delete noted)."""
     if version.provisioning_state is ProvisioningState.FAILED:
@@ -86,7 +88,7 @@ def delete(
             f" (published {iso(version.published)})" if version.published else ""
         )
     else:
-        reason = f"expired {when(fate.end_of_life)}, grace period over"
+        reason = f"expired {shown_date(fate.end_of_life)}, grace period over"
     data: dict[str, object] = {"reason": reason}
     after: dict[str, object] = {"deleted": True}
     restorable = soft_delete.note(now) if soft_delete else None
