@@ -1,8 +1,9 @@
 """The planner: a pure function of (policy, observed image, remembered state, now) -> actions.
 
-This package face hands names on; each concern lives in its own module (`image` composes one image's
-plan, `version` plans one version, `tagging`, `awaiting_build`, `sizing`, `writes`, and the gates,
-healing, retention, rebake, replication, quarantine, latest, consumers, demand and shrink rules).
+This package face only hands names on; each concern lives in its own module: `image` composes one
+image's plan, `version` plans one version, `tagging`, `awaiting_build`, `sizing`, `writes` (one
+constructor per write), `after_writes` (the state once the writes ended), and the gates, healing,
+retention, rebake, replication, quarantine, latest, consumers, demand and shrink rules.
 """
 
 from __future__ import annotations
