@@ -36,6 +36,7 @@ from emulator.arm import (
 )
 from emulator.clock import format_iso
 from emulator.errors import ArmError, invalid_parameter
+from emulator.galleries.sources import derived_disk_images
 from emulator.state import Operation, Resource, validate_tags
 
 if TYPE_CHECKING:
@@ -176,7 +177,10 @@ def with_sizes(state: State, storage: dict[str, Any]) -> dict[str, Any]:
     source_id = source.get("id") or source.get("virtualMachineId") or source.get("communityGalleryImageId")
     if source_id and not isinstance(storage.get("osDiskImage"), dict):
         found = state.get(str(source_id)) if source.get("id") else None
-        if found is not None and found.type.lower() == VERSION.lower():
+        derived = derived_disk_images(state, str(source_id), DEFAULT_SIZE_GB) if found is not None else None
+        if derived is not None:  # a VM or a managed image (emulator/galleries/sources.py)
+            storage.update(derived)
+        elif found is not None and found.type.lower() == VERSION.lower():
             parent = found.properties.get("storageProfile") or {}
             os_disk = {k: v for k, v in (parent.get("osDiskImage") or {}).items() if k != "source"}
             storage["osDiskImage"] = os_disk or {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
@@ -185,20 +189,25 @@ def with_sizes(state: State, storage: dict[str, Any]) -> dict[str, Any]:
                 storage["dataDiskImages"] = data
         else:
             storage["osDiskImage"] = {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+    # A disk image made from a disk, snapshot or VHD caches ReadWrite for the OS disk and ReadOnly for data
+    # disks unless the request says otherwise (cli-recordings/test_gallery_image_version_vhd.yaml 60,
+    # test_create_image_version_with_region_cvm_encryption.yaml 37 and 48).
     os_image = storage.get("osDiskImage")
-    if isinstance(os_image, dict) and isinstance(os_image.get("source"), dict):
+    if isinstance(os_image, dict) and isinstance(os_image.get("source"), dict) and os_image["source"]:
         size = _disk_image_size(state, os_image)
         if size is None:
             os_image.pop("sizeInGB", None)
         else:
             os_image["sizeInGB"] = size
+        os_image.setdefault("hostCaching", "ReadWrite")
     for disk in storage.get("dataDiskImages") or []:
-        if isinstance(disk, dict) and isinstance(disk.get("source"), dict):
+        if isinstance(disk, dict) and isinstance(disk.get("source"), dict) and disk["source"]:
             size = _disk_image_size(state, disk)
             if size is None:
                 disk.pop("sizeInGB", None)
             else:
                 disk["sizeInGB"] = size
+            disk.setdefault("hostCaching", "ReadOnly")
     return storage
 
 

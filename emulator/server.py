@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import disks, eventgrid, galleries, imagebuilder, lro, marketplace, vms
+from emulator import disks, eventgrid, galleries, imagebuilder, images, lro, marketplace, vms
 from emulator.arm import (
     ArmPath,
     Request,
@@ -126,6 +126,7 @@ class Emulator:
                 *vms.RESOURCE_TYPES,
                 *marketplace.RESOURCE_TYPES,
                 *disks.RESOURCE_TYPES,
+                *images.RESOURCE_TYPES,
                 *OPERATION_TYPES,
             )
         }

@@ -125,4 +125,5 @@ def share_gallery(state: State, req: Request, route: Route) -> Response:
         profile = {"permissions": "Groups" if groups else "Private", **({"groups": groups} if groups else {})}
     gallery.properties["sharingProfile"] = profile
     op = lro.start(state, gallery.subscription, gallery.location, state.now(), None, may_fail=False)
-    return Response(202, None, lro.headers(req, op, with_location=True))
+    # The recordings' 202 has an empty body; the 2026-03-03 example's 202 echoes the update: echoed here.
+    return Response(202, body, lro.headers(req, op, with_location=True))
