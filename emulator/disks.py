@@ -183,7 +183,9 @@ def with_sizes(state: State, storage: dict[str, Any]) -> dict[str, Any]:
         elif found is not None and found.type.lower() == VERSION.lower():
             parent = found.properties.get("storageProfile") or {}
             os_disk = {k: v for k, v in (parent.get("osDiskImage") or {}).items() if k != "source"}
-            storage["osDiskImage"] = os_disk or {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+            os_disk = os_disk or {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+            # ... with an empty `source` (cli-recordings/test_image_version_create_for_diff_source.yaml 52).
+            storage["osDiskImage"] = {**os_disk, "source": {}}
             data = [{k: v for k, v in d.items() if k != "source"} for d in parent.get("dataDiskImages") or []]
             if data:
                 storage["dataDiskImages"] = data

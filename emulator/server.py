@@ -23,7 +23,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import disks, eventgrid, galleries, imagebuilder, images, lro, marketplace, vms
+from emulator import (
+    disks,
+    eventgrid,
+    galleries,
+    imagebuilder,
+    images,
+    lro,
+    marketplace,
+    shared_galleries,
+    vms,
+)
 from emulator.arm import (
     ArmPath,
     Request,
@@ -127,6 +137,7 @@ class Emulator:
                 *marketplace.RESOURCE_TYPES,
                 *disks.RESOURCE_TYPES,
                 *images.RESOURCE_TYPES,
+                *shared_galleries.RESOURCE_TYPES,
                 *OPERATION_TYPES,
             )
         }

@@ -17,6 +17,7 @@ describes:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ from emulator.server import Emulator
 from emulator.state import Config, State
 
 ENDPOINT = "https://emulator.replay"
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 SERVED_PROVIDERS = ("microsoft.compute", "microsoft.virtualmachineimages")
 OPERATION_COLLECTIONS = ("capsoperations", "operations", "diskoperations")
 # ComputeRP's VM actions the product never calls (power, guest and capture actions): listed, not served.
@@ -189,7 +191,7 @@ class Replayer:
 
     # -- requests ------------------------------------------------------------------------------------
     def _map(self, text: str) -> str:
-        for azure, ours in self.names.items():
+        for azure, ours in sorted(self.names.items(), key=lambda kv: -len(kv[0])):
             text = text.replace(azure, ours)
         return text
 
@@ -234,7 +236,14 @@ class Replayer:
             return
         a_id, o_id = a_props.get("identifier") or {}, o_props.get("identifier") or {}
         if isinstance(a_id, dict) and isinstance(o_id, dict):
-            self._pair(a_id.get("uniqueName"), o_id.get("uniqueName"))
+            a_unique, o_unique = a_id.get("uniqueName"), o_id.get("uniqueName")
+            self._pair(a_unique, o_unique)
+            # A uniqueName starts with the gallery's subscription id, which the recording's scrubbing left
+            # real; requests that name that subscription (a `share` to it) get the emulator's.
+            if isinstance(a_unique, str) and isinstance(o_unique, str):
+                a_sub, o_sub = a_unique[:36], o_unique[:36]
+                if _GUID.match(a_sub) and _GUID.match(o_sub):
+                    self._pair(a_sub, o_sub)
         a_info = (a_props.get("sharingProfile") or {}).get("communityGalleryInfo") or {}
         o_info = (o_props.get("sharingProfile") or {}).get("communityGalleryInfo") or {}
         if isinstance(a_info, dict) and isinstance(o_info, dict):
