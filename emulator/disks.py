@@ -35,6 +35,7 @@ from emulator.arm import (
     resource_id,
 )
 from emulator.clock import format_iso
+from emulator.disk_facts import add_facts
 from emulator.errors import ArmError, invalid_parameter
 from emulator.galleries.sources import derived_disk_images
 from emulator.state import Operation, Resource, validate_tags
@@ -116,6 +117,7 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     props["timeCreated"] = existing.properties.get("timeCreated") if existing else format_iso(state.now())
     sku = body.get("sku") or (existing.extra.get("sku") if existing else None) or {"name": "Standard_LRS"}
     sku = {"name": sku.get("name", "Standard_LRS"), "tier": TIERS.get(sku.get("name", ""), "Standard")}
+    add_facts(state, type_name == SNAPSHOT, props, sku["name"])  # what DiskRP reports (disk_facts.py)
     res = Resource(
         id=existing.id if existing else resource_id(route.path),
         name=existing.name if existing else route.names[-1],
@@ -133,6 +135,7 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     op = lro.start(
         state, res.subscription, res.location, state.now(), None, collection="DiskOperations", may_fail=False
     )
+    op.output = lambda: render(res)
     answer = render(res)
     answer["properties"]["provisioningState"] = "Updating"
     return Response(202, answer, lro.headers(req, op, with_location=True))

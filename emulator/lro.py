@@ -86,6 +86,10 @@ def status_body(op: Operation, now: datetime) -> dict[str, object]:
         body["status"] = op.outcome
         if op.error:
             body["error"] = op.error
+        elif op.output is not None and op.outcome == "Succeeded":
+            # DiskRP answers the finished resource with its operation (cli-recordings/test_gallery_e2e.yaml
+            # 72, test_gallery_image_version_vhd.yaml 29: `properties.output`).
+            body["properties"] = {"output": op.output()}
     else:
         body["status"] = "InProgress"
     body["name"] = op.id

@@ -316,6 +316,11 @@ class Replayer:
         elif isinstance(body, list):
             versions.extend(str(v.get("name")) for v in body if isinstance(v, dict))
         for version in versions:
+            read = self._first_read(
+                f"{item.path.rsplit('/versions', 1)[0]}/versions/{version}", item.index - 1
+            )
+            recorded = read.response_json() if read is not None else None
+            properties = recorded.get("properties") if isinstance(recorded, dict) else None
             self._control(
                 "marketplace",
                 {
@@ -324,6 +329,7 @@ class Replayer:
                     "offer": offer,
                     "sku": sku,
                     "version": version,
+                    "properties": properties or {},
                 },
             )
 
