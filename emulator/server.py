@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from emulator import (
+    disk_encryption_sets,
     disks,
     eventgrid,
     galleries,
@@ -137,6 +138,7 @@ class Emulator:
                 *marketplace.RESOURCE_TYPES,
                 *disks.RESOURCE_TYPES,
                 *images.RESOURCE_TYPES,
+                *disk_encryption_sets.RESOURCE_TYPES,
                 *shared_galleries.RESOURCE_TYPES,
                 *OPERATION_TYPES,
             )
