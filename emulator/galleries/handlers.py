@@ -9,6 +9,7 @@ from emulator import lro, regions
 from emulator.arm import Request, ResourceType, Response, Route, page, resource_id
 from emulator.clock import parse_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found, parent_not_found
+from emulator.galleries.api_shape import shape
 from emulator.galleries.common import (
     as_object,
     check_location,
@@ -46,6 +47,12 @@ if TYPE_CHECKING:
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
+    answer = dispatch(state, req, route)
+    shape(state, answer.body, req.api_version, req.method)  # fields by api-version (api_shape.py)
+    return answer
+
+
+def dispatch(state: State, req: Request, route: Route) -> Response:
     depth = len(route.rtype.types)
     if route.path.resource_group is None and not (route.kind == "collection" and depth == 1):
         raise ArmError(
