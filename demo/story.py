@@ -25,6 +25,8 @@ GALLERY = "contoso_golden"
 GALLERY_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/{GALLERY}"
 SOURCE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/snapshots/packer-osdisk"
 EVENTS_KEY = "demo-topic-key"
+# The build system's own Event Grid-schema topic: Event Grid stamps its id on every event published to it.
+BUILDS_TOPIC = f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.EventGrid/topics/builds-packer"
 
 POLICY = f"""\
 schema: 1
@@ -42,6 +44,7 @@ defaults:
     max_deletes_per_run: 5
 galleries:
   - id: {GALLERY_ID}
+    build_sources: [{BUILDS_TOPIC}]
     images:
       ubuntu-*: {{}}
       windows-2025:
@@ -225,21 +228,35 @@ def _run(demo: Demo, workdir: Path) -> int:
     )
     demo.publish("ubuntu-24.04", "1.4.0")
     demo.set_time(now + timedelta(hours=1))
-    event = {
+    data = {
+        "buildId": "20261123.7",
+        "commit": "9f2c1e7",
+        "pipelineRunUrl": "https://dev.azure.com/contoso/images/_build/results?buildId=4711",
+        "sbomUri": "https://contosoartifacts.blob.core.windows.net/sbom/ubuntu-24.04-1.4.0.spdx.json",
+        "approver": "alice@contoso.com",
+        "baseImage": "Canonical:ubuntu-24_04-lts:server:24.04.202611010",
+    }
+    version_id = f"{GALLERY_ID}/images/ubuntu-24.04/versions/1.4.0"
+    forged = {
         "specversion": "1.0",
-        "id": "b7d1c6a2-demo",
-        "source": "/pipelines/golden-images",
+        "id": "forged-demo",
+        "source": BUILDS_TOPIC,  # a CloudEvents source is written by the sender: it vouches for nothing
         "type": "ImageLifecycle.BuildCompleted",
-        "subject": f"{GALLERY_ID}/images/ubuntu-24.04/versions/1.4.0",
-        "time": iso(now + timedelta(hours=1)),
-        "data": {
-            "buildId": "20261123.7",
-            "commit": "9f2c1e7",
-            "pipelineRunUrl": "https://dev.azure.com/contoso/images/_build/results?buildId=4711",
-            "sbomUri": "https://contosoartifacts.blob.core.windows.net/sbom/ubuntu-24.04-1.4.0.spdx.json",
-            "approver": "alice@contoso.com",
-            "baseImage": "Canonical:ubuntu-24_04-lts:server:24.04.202611010",
-        },
+        "subject": version_id,
+        "data": {**data, "buildId": "forged"},
+    }
+    refused = handle_event(forged)
+    assert refused is not None and refused.rejected
+    print(f"A CloudEvent naming the build topic as its source is refused: {refused.rejected[0]}\n")
+    event = {
+        "id": "b7d1c6a2-demo",
+        "topic": BUILDS_TOPIC,  # stamped by Event Grid: the topic the build system published to
+        "eventType": "ImageLifecycle.BuildCompleted",
+        "subject": version_id,
+        "eventTime": iso(now + timedelta(hours=1)),
+        "data": data,
+        "dataVersion": "1",
+        "metadataVersion": "1",
     }
     report = handle_event(event)
     assert report is not None

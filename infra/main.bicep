@@ -112,6 +112,18 @@ param eventPublisherPrincipalIds array = []
 @description('Tags applied to every resource, in addition to azd-env-name.')
 param tags object = {}
 
+@description('E-mail addresses the alerts notify, comma-separated (LIFECYCLE_ALERT_EMAILS); empty for none.')
+param alertEmailAddresses string = ''
+
+@description('HTTPS webhook the alerts call with the common alert schema (LIFECYCLE_ALERT_WEBHOOK); empty for none.')
+@secure()
+param alertWebhookUrl string = ''
+
+@description('Minutes between two sweeps: must match sweepSchedule. The "no sweep" and "deferred work growing" alerts count in these intervals.')
+@minValue(1)
+@maxValue(720)
+param sweepIntervalMinutes int = 15
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var appResourceGroupName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
 var allTags = union(tags, {
@@ -526,6 +538,31 @@ module encryptionRoles 'modules/roles-resource-group.bicep' = [
     }
   }
 ]
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    workspaceId: monitoring.outputs.logAnalyticsId
+    namePrefix: 'lifecycle-${resourceToken}'
+    emailAddresses: empty(alertEmailAddresses) ? [] : split(replace(alertEmailAddresses, ' ', ''), ',')
+    webhookUrl: alertWebhookUrl
+    sweepIntervalMinutes: sweepIntervalMinutes
+    tags: allTags
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    workspaceId: monitoring.outputs.logAnalyticsId
+    reportUrl: '${storage.outputs.blobEndpoint}${storage.outputs.stateContainerName}/reports/latest.html'
+    tags: allTags
+  }
+}
 
 @description('Region of the deployment (azd reads it back).')
 output AZURE_LOCATION string = location

@@ -114,9 +114,10 @@ class BuildMetadata:
 class BuildCompleted:
     """A build finished and names the version it published, with metadata to tag it with.
 
-    `source` is who sent it: the Event Grid schema's `topic` (set by Event Grid itself, so it cannot be
-    forged by a publisher) or the CloudEvents `source` (set by the publisher). Whether it is trusted is
-    decided against the gallery's `build_sources` (`lifecycle.trust`), not here.
+    `source` is who sent it: the Event Grid schema's `topic` (stamped by Event Grid itself, so a publisher
+    cannot forge it) or the CloudEvents `source` (written by the publisher); `schema` says which
+    (`eventgrid` or `cloudevents`). Whether it is trusted is decided against the gallery's `build_sources`
+    (`lifecycle.trust.trust_decision`), not here.
     """
 
     version: VersionRef
@@ -124,18 +125,20 @@ class BuildCompleted:
     event_id: str
     event_time: datetime | None
     source: str | None = None
+    schema: str = "cloudevents"  # the untrusting default: only a parsed Event Grid-schema event is otherwise
 
 
 @dataclass(frozen=True)
 class VersionApproved:
-    """Someone approved a version held by `approval.required`. Trusted only from the gallery's
-    `build_sources`, like a build event (`source` as there)."""
+    """Someone approved a version held by `approval.required`. Trusted only in the Event Grid schema from a
+    topic in the gallery's `approval_sources` (`source` and `schema` as for a build event)."""
 
     version: VersionRef
     approver: str
     event_id: str
     event_time: datetime | None
     source: str | None = None
+    schema: str = "cloudevents"
 
 
 @dataclass(frozen=True)
@@ -489,7 +492,12 @@ def _build_completed(envelope: _Envelope) -> BuildCompleted:
         values[attribute] = strip_url_secrets(value) if value is not None else None
     values["lifetime_days"] = _lifetime_days(data.get("lifetimeDays"), envelope.id)
     return BuildCompleted(
-        version, BuildMetadata(**values), envelope.id, envelope.time, source=envelope.source
+        version,
+        BuildMetadata(**values),
+        envelope.id,
+        envelope.time,
+        source=envelope.source,
+        schema=envelope.schema,
     )
 
 
@@ -504,7 +512,9 @@ def _version_approved(envelope: _Envelope) -> VersionApproved:
             field="data.approver",
             event_id=envelope.id,
         )
-    return VersionApproved(version, approver, envelope.id, envelope.time, source=envelope.source)
+    return VersionApproved(
+        version, approver, envelope.id, envelope.time, source=envelope.source, schema=envelope.schema
+    )
 
 
 def _lifetime_days(value: object, event_id: str) -> int | None:

@@ -40,6 +40,14 @@ _DISK_ENCRYPTION_SET_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/diskEncryptionSets/[^/]+$",
     re.IGNORECASE,
 )
+# An Event Grid custom topic: what the Event Grid schema stamps as `topic` (names: 3-50 letters, digits and
+# hyphens; resource group names as ARM allows them). Not a domain topic: a domain's publisher names the domain
+# topic in each event, so Data Sender on the domain reaches all of them and the stamp vouches for nobody.
+_EVENT_GRID_TOPIC_ID = re.compile(
+    r"^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"/resourceGroups/[-\w.()]{1,90}/providers/Microsoft\.EventGrid/topics/[A-Za-z0-9-]{3,50}/?\Z",
+    re.IGNORECASE,
+)
 _TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 _SUBSCRIPTION_ID = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
@@ -258,8 +266,17 @@ class GalleryPolicy(_Section):
     build_sources: list[str] = Field(
         default_factory=list,
         description=(
-            "Who may send BuildCompleted / VersionApproved for this gallery: Event Grid topic resource ids "
-            "(the Event Grid schema's `topic`) or CloudEvents `source` values. Empty: any source (risky)."
+            "Event Grid topic resource ids whose Event Grid-schema BuildCompleted events may tag this "
+            "gallery's versions (Event Grid stamps `topic`; a CloudEvents `source` is not trusted). Empty: "
+            "any sender in either schema (open mode, risky)."
+        ),
+    )
+    approval_sources: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Event Grid topic resource ids whose Event Grid-schema VersionApproved events may approve this "
+            "gallery's versions; never a build source. Empty: no event approves (the tag "
+            "lifecycle.approved-by or `approve` only)."
         ),
     )
 
@@ -271,18 +288,36 @@ class GalleryPolicy(_Section):
         ),
     )
 
-    @field_validator("build_sources")
+    @field_validator("build_sources", "approval_sources")
     @classmethod
     def _sources(cls, value: list[str]) -> list[str]:
         seen: set[str] = set()
         for source in value:
+            shown = source if len(source) <= 200 else source[:200] + "..."
             if not source.strip():
-                raise ValueError("a build source must be a non-empty string")
+                raise ValueError("a source must be a non-empty Event Grid topic resource id")
+            if not _EVENT_GRID_TOPIC_ID.match(source.strip()):
+                raise ValueError(
+                    f"{shown!r} is not an Event Grid topic resource id (/subscriptions/<guid>/resourceGroups/"
+                    "<rg>/providers/Microsoft.EventGrid/topics/<name>): only the Event Grid schema's stamped "
+                    "`topic` of a custom topic vouches for a sender"
+                )
             key = source.strip().rstrip("/").lower()
             if key in seen:
-                raise ValueError(f"build source {source!r} is listed twice")
+                raise ValueError(f"source {shown!r} is listed twice")
             seen.add(key)
-        return [s.strip() for s in value]
+        return [s.strip().rstrip("/") for s in value]
+
+    @model_validator(mode="after")
+    def _builders_never_approve(self) -> GalleryPolicy:
+        builds = {s.lower() for s in self.build_sources}
+        both = [s for s in self.approval_sources if s.lower() in builds]
+        if both:
+            raise ValueError(
+                f"topic {both[0]!r} is in both build_sources and approval_sources: a builder never approves "
+                "its own build (give approvers a topic of their own)"
+            )
+        return self
 
     @field_validator("images")
     @classmethod

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
+from lifecycle import telemetry
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()
+telemetry.quiet_sdk_logging()
 
 DEFAULT_SWEEP_SCHEDULE = "0 */15 * * * *"
 # A binding expression needs the setting to exist; without it the sweep runs every 15 minutes.
@@ -46,11 +49,26 @@ class EventNotProcessed(RuntimeError):
     """Raised so Event Grid redelivers (and finally dead-letters) an event whose work was not done."""
 
 
-def _summary(function: str, report: RunReport, **fields: Any) -> None:
+def _summary(
+    function: str,
+    report: RunReport,
+    *,
+    event_id: str | None = None,
+    event_type: str | None = None,
+    image: str | None = None,
+    dequeue_count: int | None = None,
+) -> None:
+    """The run's summary record, its action outcomes and events, and its metrics (lifecycle.telemetry)."""
     summary = report.summary()
-    level = logging.ERROR if report.failed else logging.INFO
-    log.log(
-        level,
+    fields = {
+        telemetry.EVENT_ID: event_id,
+        telemetry.EVENT_TYPE: event_type,
+        telemetry.IMAGE: image,
+        telemetry.DEQUEUE_COUNT: dequeue_count,
+    }
+    telemetry.record_run(
+        function,
+        report,
         "%s: %s images, %s actions (%s succeeded, %s failed, %s planned, %s deferred), %s errors, "
         "%s images deferred",
         function,
@@ -62,16 +80,7 @@ def _summary(function: str, report: RunReport, **fields: Any) -> None:
         summary["deferred"],
         summary["errors"],
         summary["deferred_images"],
-        extra={
-            "function": function,
-            "mode": report.mode,
-            "summary": summary,
-            "errors": report.errors[:20],
-            "skipped": report.skipped[:20],
-            "deferred": report.deferred[:20],
-            "budget": report.budget,
-            **fields,
-        },
+        **fields,
     )
 
 
@@ -150,7 +159,9 @@ def handle_event(event: object) -> RunReport | None:
             )
         return report
     if isinstance(parsed, VersionApproved):
-        request = GateRequest("approve", parsed.version, by=parsed.approver, source=parsed.source)
+        request = GateRequest(
+            "approve", parsed.version, by=parsed.approver, source=parsed.source, schema=parsed.schema
+        )
         report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id, gate=request))
         _summary("on_event", report, event_id=parsed.event_id, event_type="VersionApproved")
         for refused in report.refused:
@@ -187,7 +198,7 @@ def sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("sweep is running late", extra={"function": "sweep"})
     report = _run(Trigger("sweep"))
-    _summary("sweep", report, enqueued=len(report.enqueued), poison=report.poison[:20])
+    _summary("sweep", report)
 
 
 def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
@@ -220,6 +231,7 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
         return None
     sweep = body.get("sweep") if isinstance(body.get("sweep"), str) else None
     report = _run(Trigger("queue", scope=image.id, event_id=message.id, sweep=sweep, wake=_wake_of(body)))
+    telemetry.record_queue_age(getattr(message, "insertion_time", None))
     _summary("reconcile_image", report, image=image.id, dequeue_count=tries)
     problems = report.errors + [
         s for s in report.skipped if "not in the policy" not in s and "not found" not in s
@@ -227,12 +239,7 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
     if problems:
         last = Settings.from_env().queue_max_dequeue
         if tries >= last:
-            log.error(
-                "queue message for %s gives up after %s tries; the next sweep enqueues the image again",
-                image.id,
-                tries,
-                extra={"function": "reconcile_image", "image": image.id, "problems": problems[:5]},
-            )
+            telemetry.record_poison("reconcile_image", image.id, tries, "; ".join(problems[:5]))
         raise MessageNotProcessed(f"{image.id} not reconciled (try {tries} of {last}): {problems[0]}")
     return report
 

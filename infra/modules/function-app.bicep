@@ -100,6 +100,11 @@ var generatedAppSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The Python worker configures the Azure Monitor OpenTelemetry distro (azure-monitor-opentelemetry in
+  // requirements.txt) for the app's loggers under `lifecycle`: their `extra` fields become custom dimensions
+  // and the app's OpenTelemetry metrics reach AppMetrics (lifecycle/telemetry.py; docs/operate.md).
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'lifecycle'
   // On Python 3.10-3.12 the worker loads its own bundled azure-functions unless told to prefer the app's:
   // the Event Grid trigger's CloudEvents need the app's azure-functions >= 1.25
   // (Azure/azure-functions-python-worker#1642). The app checks the version it got at start-up.

@@ -436,6 +436,7 @@ def deliver(
     undo of its writes. Nothing is sent while the state could not be stored (etag None): unrecorded, a
     sent event could not be marked sent."""
     pending = ob.unsent(state.outbox)
+    result.outbox_depth = len(pending)
     if ctx.plan_only or not pending or etag is None:
         return
     try:
@@ -447,6 +448,7 @@ def deliver(
         return
     sent = {e.id for e in pending}
     remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in sent))
+    result.outbox_depth = len(ob.unsent(remaining.outbox))
     try:
         ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)
     except (PreconditionFailed, GatewayError) as exc:

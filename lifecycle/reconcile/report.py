@@ -29,7 +29,8 @@ class GateRequest:
     version: VersionRef
     by: str | None = None
     reason: str | None = None
-    source: str | None = "cli"  # "cli", or the event's sender (checked against build_sources)
+    source: str | None = "cli"  # "cli", or the event's sender (checked by lifecycle.trust)
+    schema: str | None = None  # an event's schema (`eventgrid` or `cloudevents`); None from the CLI
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ImageResult:
     image_policy: ImagePolicy | None = None
     observed: ObservedImage | None = None
     deferred: list[str] = field(default_factory=list)
+    outbox_depth: int = 0  # lifecycle events kept unsent for a later run when the unit ended
 
 
 @dataclass
@@ -90,6 +92,7 @@ class RunReport:
     poison: list[str] = field(default_factory=list)
     # Per subscription: Compute's write budget left at the end of the run, and 429s received.
     budget: dict[str, Any] = field(default_factory=dict)
+    outbox_depth: int = 0  # lifecycle events the images' outboxes kept for a later run
 
     @property
     def failed(self) -> bool:
@@ -101,6 +104,7 @@ class RunReport:
         self.skipped.extend(result.skipped)
         self.errors.extend(result.errors)
         self.deferred.extend(result.deferred)
+        self.outbox_depth += result.outbox_depth
         if result.plan is not None:
             self.plans.append(result.plan)
             if result.observed is not None and result.image_policy is not None:

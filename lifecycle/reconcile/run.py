@@ -33,7 +33,7 @@ from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
-from lifecycle.trust import untrusted_reason
+from lifecycle.trust import APPROVAL, BUILD, trust_decision
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,22 @@ class Reconciler:
     ) -> bool:
         """A build event from a sender the gallery does not trust changes nothing: no ARM call, no state;
         it is logged and audited as rejected (an event for a gallery out of scope is left to `targets`)."""
-        gallery = build.version.image_ref.gallery_ref
-        if policy.gallery(gallery) is None:
+        gallery = policy.gallery(build.version.image_ref.gallery_ref)
+        if gallery is None:
             return False
-        reason = untrusted_reason(policy, gallery, build.source)
+        reason = trust_decision(gallery, BUILD, build.schema, build.source)
         if reason is None:
             return False
         report.rejected.append(f"{build.version.id}: build event rejected: {reason}")
         log.warning(
             "build event rejected: %s",
             reason,
-            extra={"event_id": build.event_id, "version": build.version.id, "source": build.source},
+            extra={
+                "event_id": build.event_id,
+                "version": build.version.id,
+                "source": build.source,
+                "schema": build.schema,
+            },
         )
         if not self.plan_only:
             append_audit(
@@ -130,7 +135,7 @@ class Reconciler:
                         "target": build.version.id,
                         "action": "build_rejected",
                         "reason": reason,
-                        "after": {"source": build.source},
+                        "after": {"source": build.source, "schema": build.schema},
                         "outcome": "rejected",
                     }
                 ],
@@ -164,8 +169,11 @@ class Reconciler:
         """An approval event from a sender the gallery does not trust changes nothing; it is audited."""
         request = trigger.gate
         assert request is not None
-        gallery = request.version.image_ref.gallery_ref
-        reason = untrusted_reason(policy, gallery, request.source)
+        gallery = policy.gallery(request.version.image_ref.gallery_ref)
+        if request.kind == "approve":
+            reason = trust_decision(gallery, APPROVAL, request.schema or "", request.source)
+        else:
+            reason = f"no event may {request.kind} a version (only the command line)"
         if reason is None:
             return False
         report.rejected.append(f"{request.version.id}: {request.kind} event rejected: {reason}")
@@ -181,7 +189,7 @@ class Reconciler:
                         "target": request.version.id,
                         "action": request.kind,
                         "reason": reason,
-                        "after": {"by": request.by, "source": request.source},
+                        "after": {"by": request.by, "source": request.source, "schema": request.schema},
                         "outcome": "rejected",
                     }
                 ],

@@ -3,6 +3,8 @@ built through the real SDK, and the policy uploaded as a blob."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -99,39 +101,55 @@ class Env:
         return dict(result.as_dict()) if hasattr(result, "as_dict") else dict(result)
 
 
-@pytest.fixture()
-def env(
-    arm_env: Emulator, azurite: Azurite, compute: Any, blob_service: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Env]:
+@contextlib.contextmanager
+def build_env(emulator: Emulator, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """The product's settings pointed at this emulator and Azurite, fresh containers, the sample gallery."""
+    from azure.storage.blob import BlobServiceClient
+
+    from tests.conftest import APP_TOKEN, compute_client
+
     run = uuid.uuid4().hex[:10]
     config_url = f"{azurite.blob_endpoint}/config-{run}/policy.yaml"
     state_url = f"{azurite.blob_endpoint}/state-{run}"
+    monkeypatch.setenv("LIFECYCLE_ARM_ENDPOINT", emulator.endpoint)
+    monkeypatch.setenv("LIFECYCLE_ARM_CA_BUNDLE", emulator.ca_bundle)
+    monkeypatch.setenv("LIFECYCLE_ARM_TOKEN", APP_TOKEN)
     monkeypatch.setenv("LIFECYCLE_CONFIG_URL", config_url)
     monkeypatch.setenv("LIFECYCLE_STATE_URL", state_url)
     monkeypatch.setenv("LIFECYCLE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{arm_env.endpoint}/api/events")
+    monkeypatch.setenv("LIFECYCLE_EVENTS_ENDPOINT", f"{emulator.endpoint}/api/events")
     monkeypatch.setenv("LIFECYCLE_EVENTS_KEY", EVENTS_KEY)
     clear_cache()
+    compute = compute_client(emulator)
     compute.galleries.begin_create_or_update(RG, GALLERY, {"location": "eastus", "properties": {}}).result()
-    grant_permissions(arm_env, None)  # until a policy is uploaded the app may do nothing in ARM
-    yield Env(arm_env, azurite, compute, config_url, state_url, blob_service)
-    clear_cache()
+    grant_permissions(emulator, None)  # until a policy is uploaded the app may do nothing in ARM
+    blob_service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    try:
+        yield Env(emulator, azurite, compute, config_url, state_url, blob_service)
+    finally:
+        clear_cache()
+
+
+@pytest.fixture()
+def env(arm_env: Emulator, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    with build_env(arm_env, azurite, monkeypatch) as built:
+        yield built
+
+
+def make_policy_text(regions: dict[str, int] | None = None, mode: str = "enforce", **sections: Any) -> str:
+    """A policy for the sample gallery: every image, these regions, and any other default sections."""
+    defaults: dict[str, Any] = {"replication": {"regions": regions or {"eastus": 1}}}
+    defaults.update(sections)
+    return json.dumps(
+        {
+            "schema": 1,
+            "mode": mode,
+            "defaults": defaults,
+            "galleries": [{"id": GALLERY_ID, "images": {"*": {}}}],
+        }
+    )
 
 
 @pytest.fixture()
 def policy_text() -> Callable[..., str]:
-    def build(regions: dict[str, int] | None = None, mode: str = "enforce", **sections: Any) -> str:
-        import json
-
-        defaults: dict[str, Any] = {"replication": {"regions": regions or {"eastus": 1}}}
-        defaults.update(sections)
-        return json.dumps(
-            {
-                "schema": 1,
-                "mode": mode,
-                "defaults": defaults,
-                "galleries": [{"id": GALLERY_ID, "images": {"*": {}}}],
-            }
-        )
-
-    return build
+    return make_policy_text

@@ -1,5 +1,6 @@
-"""Trusted build sources and secrets, end to end: BuildCompleted events delivered through the function
-handler, against the ARM emulator and Azurite with the real SDKs."""
+"""What a trusted build may change, and the secrets it must not leave behind, end to end: BuildCompleted
+events delivered through the function handler, against the ARM emulator and Azurite with the real SDKs.
+Who is trusted at all is `test_event_trust.py`."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 VERSION_ID = f"{GALLERY_ID}/images/ubuntu-24.04/versions/1.0.0"
 BUILDS_TOPIC = f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.EventGrid/topics/image-builds"
-ROGUE_TOPIC = f"/subscriptions/{SUB}/resourceGroups/rg-dev/providers/Microsoft.EventGrid/topics/scratch"
 SAS = "sv=2024-05-04&sr=b&se=2027-01-01&sp=r&sig=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
 
 
@@ -46,25 +46,10 @@ def eventgrid_build(topic: str, **data: Any) -> dict[str, Any]:
     return event
 
 
-def cloudevent_build(source: str, **data: Any) -> dict[str, Any]:
-    event = json.loads((EVENTS / "build_completed.cloudevent.json").read_text())
-    event["source"] = source
-    event["subject"] = VERSION_ID
-    event["data"] = {"imageVersionId": VERSION_ID, **data}
-    return event
-
-
 def audit(env: Env) -> list[dict[str, Any]]:
     store = state_store(Settings.from_env())
     days = {env.now().date(), datetime.now(UTC).date()}
     return [r for day in sorted(days) for r in store.read_audit(day)]
-
-
-def state_blobs(env: Env) -> list[str]:
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
-    if not container.exists():
-        return []
-    return sorted(b.name for b in container.list_blobs() if b.name.startswith("images/"))
 
 
 def settled(env: Env, build_sources: list[str]) -> dict[str, Any]:
@@ -76,43 +61,6 @@ def settled(env: Env, build_sources: list[str]) -> dict[str, Any]:
     reconcile(Trigger("sweep"), at=env.now())
     env.advance(hours=1)
     return env.version("ubuntu-24.04", "1.0.0")
-
-
-def test_a_forged_build_event_from_an_unlisted_topic_changes_nothing(env: Env) -> None:
-    before = settled(env, [BUILDS_TOPIC])
-    writes, states = env.writes(), state_blobs(env)
-    reads = env.emulator.stats()["by_method"]["GET"]
-
-    forged = eventgrid_build(ROGUE_TOPIC, buildId="evil", lifetimeDays=1, approver="mallory")
-    report = handle_event(forged)  # no exception: a rejected event is not redelivered
-
-    assert report is not None and report.rejected and not report.plans and not report.errors
-    assert env.writes() == writes, "no ARM write"
-    assert env.emulator.stats()["by_method"]["GET"] == reads, "not even an ARM read"
-    assert state_blobs(env) == states
-    after = env.version("ubuntu-24.04", "1.0.0")
-    assert after["tags"] == before["tags"]
-    assert (
-        after["properties"]["publishingProfile"]["endOfLifeDate"]
-        == (before["properties"]["publishingProfile"]["endOfLifeDate"])
-    )
-    [record] = [r for r in audit(env) if r["action"] == "build_rejected"]
-    assert record["outcome"] == "rejected" and record["event_id"] == forged["id"]
-    assert record["target"] == VERSION_ID and ROGUE_TOPIC in record["reason"]
-    # A later sweep does not pick anything of it up either.
-    reconcile(Trigger("sweep"), at=env.now())
-    assert env.version("ubuntu-24.04", "1.0.0")["tags"] == before["tags"]
-
-
-def test_a_cloudevent_from_an_unlisted_source_is_rejected_and_a_listed_one_applies(env: Env) -> None:
-    settled(env, [BUILDS_TOPIC, "/pipelines/platform-images"])
-    rejected = handle_event(cloudevent_build("/pipelines/someone-else", buildId="x"))
-    assert rejected is not None and rejected.rejected
-    assert lt.BUILD_ID not in env.version("ubuntu-24.04", "1.0.0")["tags"]
-
-    accepted = handle_event(cloudevent_build("/pipelines/platform-images", buildId="20261123.4"))
-    assert accepted is not None and not accepted.rejected and not accepted.failed
-    assert env.version("ubuntu-24.04", "1.0.0")["tags"][lt.BUILD_ID] == "20261123.4"
 
 
 def test_a_trusted_build_can_lengthen_the_lifetime_but_not_shorten_it(env: Env) -> None:
@@ -135,13 +83,6 @@ def test_a_trusted_build_can_lengthen_the_lifetime_but_not_shorten_it(env: Env) 
     longer = datetime.fromisoformat(body["properties"]["publishingProfile"]["endOfLifeDate"])
     assert round((longer - published).total_seconds() / 86400) == 400
     assert body["tags"][lt.LIFETIME_DAYS] == "400"
-
-
-def test_with_no_build_sources_any_sender_is_trusted(env: Env) -> None:
-    settled(env, [])
-    report = handle_event(eventgrid_build(ROGUE_TOPIC, buildId="anyone"))
-    assert report is not None and not report.rejected
-    assert env.version("ubuntu-24.04", "1.0.0")["tags"][lt.BUILD_ID] == "anyone"
 
 
 def test_sas_tokens_never_reach_tags_state_or_the_audit_log(env: Env) -> None:

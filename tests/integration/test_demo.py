@@ -29,6 +29,9 @@ def test_demo_runs_offline_and_ends_with_nothing_to_do() -> None:
         assert f"ImageLifecycle.{event}" in out
     assert "not deleted: in use by a VM or scale set" in out
     assert "20261123.7" in out  # the build id from the BuildCompleted event, as a tag
+    # The build is trusted by the topic Event Grid stamped, not by a CloudEvents source naming it.
+    assert "A CloudEvent naming the build topic as its source is refused:" in out
+    assert "vouches for nothing" in out and "'forged'" not in out
     # A region failing on every retry is removed and added back, then healed.
     assert "retry failed region westeurope by updating the version again (failure 1 of 2)" in out
     assert "remove failed region westeurope after 2 failures, to add it back next" in out

@@ -17,11 +17,13 @@ from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.render import render_report
 from lifecycle.settings import Settings
 from lifecycle.triggers import handle_event
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
+from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, SUB, Env
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-PIPELINE = "/pipelines/platform-images"
+TOPICS = f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.EventGrid/topics"
+PIPELINE = f"{TOPICS}/builds"
+APPROVERS = f"{TOPICS}/approvals"
 
 APP = "app"
 APP_ID = f"{GALLERY_ID}/images/{APP}"
@@ -58,17 +60,25 @@ def set_tags(env: Env, image: str, name: str, tags: dict[str, str]) -> None:
     env.advance(seconds=61)
 
 
-def policy(images: dict[str, Any] | None = None, sources: list[str] | None = None, **defaults: Any) -> str:
+def policy(
+    images: dict[str, Any] | None = None,
+    sources: list[str] | None = None,
+    approvers: list[str] | None = None,
+    **defaults: Any,
+) -> str:
     sections: dict[str, Any] = {"replication": {"regions": {"eastus": 1}}, **defaults}
     gallery: dict[str, Any] = {"id": GALLERY_ID, "images": images or {"*": {}}}
     if sources is not None:
         gallery["build_sources"] = sources
+    if approvers is not None:
+        gallery["approval_sources"] = approvers
     return json.dumps({"schema": 1, "defaults": sections, "galleries": [gallery]})
 
 
-def approval_event(version_id: str, source: str, approver: str = "carol") -> dict[str, Any]:
-    event = json.loads((EVENTS / "version_approved.cloudevent.json").read_text())
-    event.update(source=source, subject=version_id, id=f"approval-{source[-6:]}")
+def approval_event(version_id: str, topic: str, approver: str = "carol") -> dict[str, Any]:
+    """An Event Grid-schema approval as delivered from `topic` (which Event Grid stamps)."""
+    event = json.loads((EVENTS / "version_approved.eventgrid.json").read_text())
+    event.update(topic=topic, subject=version_id, id=f"approval-{topic[-6:]}-{version_id[-5:]}")
     event["data"] = {"imageVersionId": version_id, "approver": approver}
     return event
 
@@ -168,21 +178,21 @@ def test_approval_by_cli_and_refusals(env: Env, capsys: pytest.CaptureFixture[st
 
 
 def test_approval_by_trusted_event_and_untrusted_refused(env: Env) -> None:
-    env.put_policy(policy(sources=[PIPELINE], approval={"required": True}))
+    env.put_policy(policy(sources=[PIPELINE], approvers=[APPROVERS], approval={"required": True}))
     env.create_image(APP)
     publish(env, APP, "1.0.0", excluded=True)
     publish(env, APP, "1.0.1", excluded=True)
     settle(env)
     writes = env.writes()
 
-    report = handle_event(approval_event(vid(APP, "1.0.0"), "/pipelines/someone-else", "mallory"))
+    report = handle_event(approval_event(vid(APP, "1.0.0"), PIPELINE, "mallory"))
     assert report is not None and report.rejected and not report.plans
     assert env.writes() == writes  # an untrusted approval changes nothing
     rejected = [r for r in audit(env) if r["outcome"] == "rejected"]
     assert [(r["action"], r["target"]) for r in rejected] == [("approve", vid(APP, "1.0.0"))]
-    assert "not in build_sources" in rejected[0]["reason"]
+    assert "a builder never approves its own build" in rejected[0]["reason"]
 
-    report = handle_event(approval_event(vid(APP, "1.0.0"), PIPELINE, "carol"))
+    report = handle_event(approval_event(vid(APP, "1.0.0"), APPROVERS, "carol"))
     assert report is not None and not report.failed, report.to_json()
     env.advance(seconds=61)
     state, excluded, tags = state_of(env, APP, "1.0.0")
@@ -191,7 +201,7 @@ def test_approval_by_trusted_event_and_untrusted_refused(env: Env) -> None:
     assert [e["data"] for e in events(env, "VersionPromoted")] == [{"approver": "carol"}]
 
     # An approval of an unknown version from a trusted sender is refused and audited, not retried.
-    report = handle_event(approval_event(vid(APP, "7.0.0"), PIPELINE))
+    report = handle_event(approval_event(vid(APP, "7.0.0"), APPROVERS))
     assert report is not None and report.refused and not report.errors
     refused = [r for r in audit(env) if r["outcome"] == "rejected" and r["target"] == vid(APP, "7.0.0")]
     assert len(refused) == 1 and "no such version" in refused[0]["reason"]

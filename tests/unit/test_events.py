@@ -20,6 +20,7 @@ from lifecycle.events import (
     Ignored,
     MalformedEvent,
     PolicyChanged,
+    VersionApproved,
     VersionWritten,
     from_trigger,
     parse_batch,
@@ -750,3 +751,27 @@ def test_version_approved_needs_an_approver(data: dict[str, object], field: str)
     with pytest.raises(MalformedEvent) as caught:
         parse_event(event)
     assert caught.value.field == field
+
+
+# --- who sent it: the sender and the schema the trust rule reads --------------------------------------------
+
+TOPIC = f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.EventGrid/topics/image-builds"
+
+
+@pytest.mark.parametrize("name", ["build_completed", "version_approved"])
+def test_an_eventgrid_event_names_its_stamped_topic_and_schema(name: str) -> None:
+    body = local(f"{name}.eventgrid.json")
+    body["topic"] = TOPIC
+    for parsed in (parse_event(body), from_trigger(decode_datum(body))):
+        assert isinstance(parsed, BuildCompleted | VersionApproved)
+        assert (parsed.source, parsed.schema) == (TOPIC, "eventgrid")
+
+
+@pytest.mark.parametrize("name", ["build_completed", "version_approved"])
+def test_a_cloudevent_names_its_source_even_with_a_topic_attribute(name: str) -> None:
+    # `topic` is no CloudEvents attribute: the worker keeps it as an extension, and nobody stamped it.
+    body = local(f"{name}.cloudevent.json")
+    body["topic"] = TOPIC
+    for parsed in (parse_event(body), from_trigger(decode_datum(body))):
+        assert isinstance(parsed, BuildCompleted | VersionApproved)
+        assert (parsed.source, parsed.schema) == (body["source"], "cloudevents")
