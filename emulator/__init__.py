@@ -1,7 +1,8 @@
 """A local HTTPS emulator of the Azure Resource Manager surface this product uses.
 
-Run it with `python -m emulator` (or `python -m emulator replay PATH...` to hold it to recorded traffic). The real Azure SDKs (azure-mgmt-compute, azure-mgmt-imagebuilder,
-azure-eventgrid) talk to it unmodified. Module map:
+Run it with `python -m emulator` (or `python -m emulator replay PATH...` to hold it to recorded
+traffic). The real Azure SDKs (azure-mgmt-compute, azure-mgmt-imagebuilder, azure-eventgrid) talk to it
+unmodified. Module map:
 
 * `__main__`     - command line, prints the `{"endpoint", "ca_bundle"}` line, serves until a signal.
 * `server`       - HTTP/TLS plumbing: auth, api-version checks, routing, stats, latency, throttle and faults.
