@@ -1,7 +1,8 @@
 """Replays one cassette, in order, against a fresh in-process emulator, as cli-recordings/README.md
 describes:
 
-* the clock starts at the recording's first `Date` and follows each answer's `Date`;
+* the clock starts at the recording's first `Date` and follows each answer's `Date`; where a poll shows
+  Azure's operation finished, the emulator's is moved to its end too (timing is not what is compared);
 * each request goes with its recorded method, path, query (api-version included) and body, through the
   emulator's whole pipeline (`Emulator.handle`, the same code the HTTPS server runs);
 * a poll of Azure's operation URL follows the emulator's own operation URL from the matching write
@@ -166,7 +167,7 @@ class Replayer:
                 return "resource groups are not emulated"
             if lowered.startswith("/subscriptions/"):
                 return "subscription reads (locations, providers) are not emulated"
-            return "not an ARM resource path (Microsoft Graph, Key Vault data plane)"
+            return "not an ARM resource path (data planes: Microsoft Graph, Key Vault, Storage, Event Grid)"
         provider = arm.provider.lower()
         if provider == "microsoft.resources" and arm.types and arm.types[0].lower() == "deployments":
             return DEPLOYMENT
@@ -265,8 +266,24 @@ class Replayer:
             )
         url = urls[1] if item.query.get("monitor", "").lower() == "true" else urls[0]
         parts = urlsplit(url)
+        self._catch_up(item, _operation_id(url))
         answer = self._send("GET", parts.path, dict(parse_qsl(parts.query)), b"")
         return self._judge(item, answer)
+
+    def _catch_up(self, item: Interaction, our_op: str) -> None:
+        """Where Azure's operation had finished at this poll, the emulator's is moved to its end: the replay
+        follows the recording's timeline, whatever `--replication-seconds` says."""
+        recorded = item.response_json()
+        finished = (
+            recorded.get("status") not in (None, "InProgress")
+            if isinstance(recorded, dict)
+            else item.status in (200, 204)
+        )
+        with self.state.lock:
+            op = self.state.operations.get(our_op)
+            if finished and op is not None and not op.done(self.state.now()):
+                self.state.clock.set(op.finish_at)
+                self.state.tick()
 
     # -- seeding what Azure made outside the recorded calls ------------------------------------------
     def _seed_from_deployment(self, item: Interaction) -> None:
