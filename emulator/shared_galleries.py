@@ -12,8 +12,8 @@ Sources (cli-recordings, api-versions 2022-01-03 and 2022-08-03):
   `{publishedDate, excludeFromLatest, storageProfile {osDiskImage {diskSizeGB, hostCaching},
   dataDiskImages[] {lun, diskSizeGB, hostCaching}}}`. The subscription the gallery was shared with (its
   `Subscriptions` group, interaction 52) lists it; the emulator lists a gallery for a subscription in its
-  Subscriptions group (or, with `sharedTo=tenant`, any gallery with an AADTenants group: the emulator has
-  no tenants, so this is the wider reading of a tenant share).
+  Subscriptions group, and with `sharedTo=tenant` the galleries with an AADTenants group (the emulator has
+  no tenants: a tenant share lists, but only a subscription share makes a gallery readable).
 * community reads: test_community_gallery_operations.yaml interactions 52-57: a gallery is
   `{name: publicName, location (as the path spells it), identifier.uniqueId "/CommunityGalleries/{name}",
   properties {communityMetadata {publisherUri, publisherContact, eula, publicNames}, disclaimer}}` and, at
@@ -200,9 +200,9 @@ def _find_gallery(
             for public in (info or {}).get("publicNames") or []:
                 if str(public).lower() == name.lower():
                     return gallery, str(public)
-        elif unique_name(gallery).lower() == name.lower() and (
-            _shared_with(gallery, subscription, False) or _shared_with(gallery, subscription, True)
-        ):
+        elif unique_name(gallery).lower() == name.lower() and _shared_with(gallery, subscription, False):
+            # A share with a tenant alone does not make it readable: the emulator does not know the
+            # caller's tenant, so it takes the stricter reading.
             return gallery, unique_name(gallery)
     return None, name
 

@@ -55,6 +55,9 @@ VM_ACTIONS = (
 )
 TOP_LEVEL = ("zones", "identity", "plan", "sku", "extendedLocation")
 READ_ONLY_VM = ("instanceView", "provisioningState", "vmId", "uniqueId", "timeCreated")
+DEPLOYMENT = (
+    "template deployment (not emulated; the VMs and scale sets it made are created from the recorded answer)"
+)
 # Query parameters Azure adds to its signed operation URLs and ARM's internal routing hint `p`.
 SIGNATURE_PARAMS = ("t", "c", "s", "h", "p")
 
@@ -372,11 +375,6 @@ class Replayer:
             outcome.cause = "missing keys"
             outcome.detail = ", ".join(diff.missing)
         return outcome
-
-
-DEPLOYMENT = (
-    "template deployment (not emulated; the VMs and scale sets it made are created from the recorded answer)"
-)
 
 
 def _json_of(answer: Response) -> Any:
