@@ -2,7 +2,8 @@
 describes:
 
 * the clock starts at the recording's first `Date` and follows each answer's `Date`; where a poll shows
-  Azure's operation finished, the emulator's is moved to its end too (timing is not what is compared);
+  Azure's operation finished, or a read or an accepted write shows the resource idle on Azure, the
+  emulator's operations are moved to their end too (timing is not what is compared);
 * each request goes with its recorded method, path, query (api-version included) and body, through the
   emulator's whole pipeline (`Emulator.handle`, the same code the HTTPS server runs);
 * a poll of Azure's operation URL follows the emulator's own operation URL from the matching write
@@ -36,6 +37,7 @@ from emulator.state import Config, State
 ENDPOINT = "https://emulator.replay"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 SERVED_PROVIDERS = ("microsoft.compute", "microsoft.virtualmachineimages")
+BUSY = ("Creating", "Updating", "Deleting")
 OPERATION_COLLECTIONS = ("capsoperations", "operations", "diskoperations")
 # ComputeRP's VM actions the product never calls (power, guest and capture actions): listed, not served.
 VM_ACTIONS = (
@@ -156,6 +158,8 @@ class Replayer:
             return self._poll(item)
         if "/artifacttypes/" in item.path.lower() and item.status == 200:
             self._seed_marketplace(item)
+        if self._settled_in_azure(item):
+            self._settle(self._map(item.path))
         answer = self._send(item.method, self._map(item.path), self._query(item), self._map_body(item))
         self._learn(item, answer)
         return self._judge(item, answer)
@@ -286,6 +290,32 @@ class Replayer:
             op = self.state.operations.get(our_op)
             if finished and op is not None and not op.done(self.state.now()):
                 self.state.clock.set(op.finish_at)
+                self.state.tick()
+
+    @staticmethod
+    def _settled_in_azure(item: Interaction) -> bool:
+        """Whether the recording shows the addressed resource idle: a write Azure accepted, or a read
+        answering a finished provisioningState."""
+        if item.method in ("PUT", "PATCH", "DELETE", "POST"):
+            return 200 <= item.status < 300
+        body = item.response_json()
+        props = body.get("properties") if isinstance(body, dict) else None
+        state = props.get("provisioningState") if isinstance(props, dict) else None
+        return state in ("Succeeded", "Failed", "Canceled")
+
+    def _settle(self, path: str) -> None:
+        """Move the clock on until the emulator's resource is idle too (its replication or delete done):
+        where a client waited by reading the resource, the replay follows the recording's timeline."""
+        rid = path.split("/providers/Microsoft.Resources/", 1)[0]  # a Tags API call names its resource
+        with self.state.lock:
+            for _ in range(100):
+                found = self.state.get(rid)
+                if found is None or found.provisioning_state not in BUSY:
+                    return
+                pending = [op.finish_at for op in self.state.operations.values() if not op.completed]
+                if not pending:
+                    return
+                self.state.clock.set(max(self.state.now(), min(pending)))
                 self.state.tick()
 
     # -- seeding what Azure made outside the recorded calls ------------------------------------------
