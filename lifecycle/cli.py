@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
     revoke.add_argument("--json", action="store_true", help="print one JSON object")
 
+    restore = commands.add_parser("restore", help="bring back a soft-deleted version")
+    restore.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    restore.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
+
     demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
     demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
     return parser
@@ -118,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _permissions(args)
     if args.command in ("approve", "revoke"):
         return _gate(args)
+    if args.command == "restore":
+        return _restore(args)
     if args.command == "demo":
         return _demo(keep=args.keep)
     return EXIT_INVALID
@@ -340,6 +346,34 @@ def _gate(args: argparse.Namespace) -> int:
         print(f"{request.version.id} {verb}")
         print(render_report(report.to_json()))
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """`restore`: exit 0 once the version is back, 1 when the restore failed, 2 when refused."""
+    import os
+
+    from lifecycle.model import parse_version_id
+    from lifecycle.reconcile.restore import RestoreOutcome, restore
+    from lifecycle.reconcile.runtime import Runtime
+
+    try:
+        version = parse_version_id(args.version)
+    except InvalidResourceId as exc:
+        print(f"error: VERSION_ID: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    config = args.config or os.environ.get("LIFECYCLE_CONFIG_URL")
+    if not config:
+        print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
+        return EXIT_INVALID
+    settings = _settings_for(config)
+    if isinstance(settings, int):
+        return settings
+    result = restore(Runtime.from_settings(settings), version)
+    if result.outcome is RestoreOutcome.RESTORED:
+        print(result.message)
+        return EXIT_OK
+    print(f"error: {result.message}", file=sys.stderr)
+    return EXIT_INVALID if result.outcome is RestoreOutcome.REFUSED else EXIT_FAILED
 
 
 def _read_policy(path: str) -> Policy | int:
