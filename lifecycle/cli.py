@@ -91,6 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
     revoke.add_argument("--json", action="store_true", help="print one JSON object")
 
+    smoke = commands.add_parser(
+        "smoke", help="the whole product against a scratch resource group of a real subscription"
+    )
+    smoke.add_argument("--subscription", required=True, help="subscription id")
+    smoke.add_argument("--resource-group", required=True, help="an existing resource group to work in")
+    smoke.add_argument("--location", required=True, help="home region of the scratch gallery")
+    smoke.add_argument("--second-region", help="the region the app replicates to (default: eastus2)")
+    smoke.add_argument("--record", metavar="DIR", help="write the run's ARM exchanges as a cassette here")
+    smoke.add_argument("--keep", action="store_true", help="leave what was created in place")
+    smoke.add_argument("--yes", action="store_true", help="go ahead (without it: print the plan and cost)")
+    smoke.add_argument("--poll-seconds", type=float, default=15.0, help="polling interval (default 15)")
+    smoke.add_argument(
+        "--timeout-minutes", type=float, default=60.0, help="longest wait for replication or a delete"
+    )
+
     restore = commands.add_parser("restore", help="bring back a soft-deleted version")
     restore.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
     restore.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
@@ -126,7 +141,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _restore(args)
     if args.command == "demo":
         return _demo(keep=args.keep)
+    if args.command == "smoke":
+        return _smoke(args)
     return EXIT_INVALID
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from lifecycle.smoke import SmokeOptions, run
+
+    return run(
+        SmokeOptions(
+            subscription=args.subscription,
+            resource_group=args.resource_group,
+            location=args.location,
+            second_region=args.second_region,
+            record=args.record,
+            keep=args.keep,
+            yes=args.yes,
+            poll_seconds=args.poll_seconds,
+            timeout_minutes=args.timeout_minutes,
+        )
+    )
 
 
 def _demo(*, keep: bool) -> int:
