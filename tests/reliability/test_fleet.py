@@ -68,7 +68,6 @@ PENDING: dict[str, str] = {
     "message and event run has its own allowance",
     NO_TAG_LOST: "tag writes through ARM's Tags API and the re-read before a delete (issue 18 point 2) are "
     "not built: a tag write sends the whole tag set as last read",
-    NOT_IN_USE: "scale-set instances on `latest` counted by exactVersion (issue 18 point 9) is not built",
     GIVES_UP: "heal give-up after permanent refusals (issue 18 point 5) is not built",
 }
 
