@@ -239,6 +239,16 @@ def operate(
         operator.set_tag(GALLERY, image, name, tag, value, vid(image, name))
 
 
+def fault_spec(env: Env) -> str:
+    """FAULTS, plus `applied-500` (a write that took effect answered 500, issue 18 point 3) where the
+    emulator has that fault: it is what makes "no event lost for a write that took" bite."""
+    try:
+        env.emulator.control("POST", "faults", {"spec": "applied-500=0"})
+    except Exception:  # an emulator without it refuses the spec (400)
+        return FAULTS
+    return f"{FAULTS},applied-500=0.03"
+
+
 def faults(env: Env, spec: str, seed: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"spec": spec}
     if seed is not None:
@@ -279,6 +289,8 @@ def run_seed(env: Env, clock: VirtualTime, seed: int, rounds: int, monkeypatch: 
     host = FunctionsHost.for_app(load_app(monkeypatch, None), queue, poison, queue_workers=4, max_dequeue=5)
     operator = Operator(env.compute, RG, clock)
 
+    spec = fault_spec(env)
+    figures.peak(SUITE, "applied-500 injected (1: yes)", int("applied-500" in spec))
     at = START
     env.put_policy(policy())
     create_gallery(env, GALLERY)
@@ -310,7 +322,7 @@ def run_seed(env: Env, clock: VirtualTime, seed: int, rounds: int, monkeypatch: 
         if interval == 1 and len(names) > 1:
             scale_set_on_latest(env, world, names[1], before)
         if not recovery:
-            faults(env, FAULTS, seed=seed * 100 + interval)
+            faults(env, spec, seed=seed * 100 + interval)
 
         def sweep_and_queue() -> None:
             host.fire_timer()
