@@ -1,12 +1,13 @@
-"""Injected faults: `--faults 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05,region-fail=0.05` with
-`--seed N`.
+"""Injected faults: `--faults 429=0.1,500=0.05,503=0.05,reset=0.02,lro-fail=0.05,region-fail=0.05,
+applied-500=0.05` with `--seed N`.
 
 Each non-control request draws once: it may be answered 429 (with Retry-After), 500, 503, or have its
 connection dropped without an answer (`reset`). `lro-fail` is drawn when a long-running operation starts;
 the operation then ends Failed and the resource's provisioningState becomes Failed. `region-fail` is drawn
 for every target region a gallery image version write starts replicating: that region's replication ends
 Failed, and so do the operation and the version (see `emulator.galleries.replication` for the model and
-its sources).
+its sources). `applied-500` is drawn for every ARM write that succeeded: the write has taken effect, and the
+answer is 500 all the same (an ambiguous answer: the client cannot tell the write from a failed one).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("reset", "429", "500", "503", "lro-fail", "region-fail")
+KINDS = ("reset", "429", "500", "503", "lro-fail", "region-fail", "applied-500")
 
 
 @dataclass
@@ -100,6 +101,13 @@ class Faults:
             failed = rate > 0 and self._rng.random() < rate
             self._count("lro-fail" if failed else None)
             return failed
+
+    def draw_applied_500(self) -> bool:
+        with self._lock:
+            rate = self.spec.rates.get("applied-500", 0.0)
+            hit = rate > 0 and self._rng.random() < rate
+            self._count("applied-500" if hit else None)
+            return hit
 
     def draw_region_fail(self) -> bool:
         with self._lock:

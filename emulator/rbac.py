@@ -171,6 +171,25 @@ class Rbac:
             "recently granted, please refresh your credentials.",
         )
 
+    def check_action(self, token: str, action: str, scope: str) -> None:
+        """Raise 403 AuthorizationFailed unless `action` is granted at `scope` or above: for requests whose
+        action is not derived from their path, such as ARM's Tags API at a resource's scope
+        (`Microsoft.Resources/tags/write` over `{resource id}/providers/Microsoft.Resources/tags/default`)."""
+        assignments = self._bound(token)
+        if assignments is None or _granted(assignments, action, scope):
+            return
+        with self._lock:
+            self.denied += 1
+        who = client_id(token)
+        # The same ARM text as `check`.
+        raise ArmError(
+            403,
+            "AuthorizationFailed",
+            f"The client '{who}' with object id '{who}' does not have authorization to perform action "
+            f"'{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, "
+            "please refresh your credentials.",
+        )
+
     def check_linked(self, token: str, method: str, path: ArmPath, body: bytes) -> None:
         """Raise 403 LinkedAuthorizationFailed unless the caller may also read every resource the request
         body links to (see `linked_reads`); called once the request's own action was granted."""

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import disks, eventgrid, galleries, imagebuilder, lro, marketplace, vms
+from emulator import disks, eventgrid, galleries, imagebuilder, lro, marketplace, tags, vms
 from emulator.arm import (
     ArmPath,
     Request,
@@ -33,6 +33,7 @@ from emulator.arm import (
     api_date,
     match_route,
     parse_arm_path,
+    resource_id,
 )
 from emulator.clock import format_iso, parse_iso
 from emulator.errors import ArmError, error_body
@@ -137,6 +138,9 @@ class Emulator:
             return self._control(req)
         if self.config.latency_ms > 0:
             time.sleep(self.config.latency_ms / 1000.0)
+        tag_scope = tags.scope_of(req.path)
+        if tag_scope is not None:
+            return self._tags(req, tag_scope)
         is_events = req.path.rstrip("/").lower() == "/api/events"
         arm_path = None if is_events else parse_arm_path(req.path)
         route = match_route(arm_path, self.registry) if arm_path else None
@@ -154,25 +158,7 @@ class Emulator:
 
         fault = self.faults.draw_request()
         if fault is not None:
-            self.stats.add(faults=1)
-            if fault == "reset":
-                return None
-            if fault == "429":
-                return Response(
-                    429,
-                    error_body(
-                        "TooManyRequests", "The request was throttled (injected fault). Retry after 1 second."
-                    ),
-                    {"Retry-After": "1"},
-                )
-            if fault == "500":
-                return Response(
-                    500,
-                    error_body("InternalServerError", "An internal server error occurred (injected fault)."),
-                )
-            return Response(
-                503, error_body("ServiceUnavailable", "The service is unavailable (injected fault).")
-            )
+            return self._injected(fault)
 
         if is_events:
             return self._events(req)
@@ -202,8 +188,9 @@ class Emulator:
             if route is not None and arm_path is not None
             else None
         )
+        region = self._region(arm_path, req) if policy and arm_path is not None else ""
         if policy and arm_path is not None:
-            refusal = self.throttle.admit(arm_path.subscription, policy)
+            refusal = self.throttle.admit(arm_path.subscription, policy, region)
             if refusal is not None:
                 self.stats.add(throttled=1, policy=refusal.policy)
                 return Response(429, refusal.body(), {**headers, **refusal.headers})
@@ -214,9 +201,139 @@ class Emulator:
         answer.headers.update(headers)
         if policy and arm_path is not None:
             answer.headers["x-ms-ratelimit-remaining-resource"] = self.throttle.resource_header(
-                arm_path.subscription, policy
+                arm_path.subscription, policy, region
             )
-        return answer
+        return self._applied_fault(req, answer)
+
+    def _applied_fault(self, req: Request, answer: Response) -> Response:
+        """Fault `applied-500`: a write that took effect is answered 500 all the same (an ambiguous answer:
+        azure-core retries the write, and the retry meets the changed resource)."""
+        if req.method not in ("PUT", "PATCH", "DELETE", "POST") or answer.status >= 400:
+            return answer
+        if not self.faults.draw_applied_500():
+            return answer
+        self.stats.add(faults=1)
+        return Response(
+            500,
+            error_body(
+                "InternalServerError",
+                "An internal server error occurred (injected fault: the request was applied).",
+            ),
+        )
+
+    def _region(self, path: ArmPath, req: Request) -> str:
+        """The region Compute counts a request in: the resource's (or its nearest existing parent's)
+        location, a location-based path's location, or a new resource's `location`; '' when none is known.
+        Source: "Azure Compute requests may be throttled at a subscription and on a per-region basis"
+        (learn.microsoft.com/troubleshoot/azure/virtual-machines/troubleshooting-throttling-errors), and
+        "All Compute throttling policies are implemented on a per-region basis" (learn.microsoft.com/azure/
+        virtual-machines/compute-throttling-limits)."""
+        from emulator import regions
+
+        if path.types and path.types[0].lower() == "locations" and path.names:
+            return regions.normalize(path.names[0])
+        with self.state.lock:
+            for upto in range(len(path.names), 0, -1):
+                found = self.state.get(resource_id(path, upto))
+                if found is not None and found.location:
+                    return regions.normalize(found.location)
+        if req.method == "PUT":
+            with contextlib.suppress(ArmError):
+                given = req.json()
+                if isinstance(given, dict) and isinstance(given.get("location"), str):
+                    return regions.normalize(given["location"])
+        return ""
+
+    def _injected(self, fault: str) -> Response | None:
+        """The answer of an injected fault (None: the connection is dropped)."""
+        self.stats.add(faults=1)
+        if fault == "reset":
+            return None
+        if fault == "429":
+            return Response(
+                429,
+                error_body(
+                    "TooManyRequests", "The request was throttled (injected fault). Retry after 1 second."
+                ),
+                {"Retry-After": "1"},
+            )
+        if fault == "500":
+            return Response(
+                500,
+                error_body("InternalServerError", "An internal server error occurred (injected fault)."),
+            )
+        return Response(503, error_body("ServiceUnavailable", "The service is unavailable (injected fault)."))
+
+    def _tags(self, req: Request, scope: str) -> Response | None:
+        """ARM's Tags API at a resource's scope (see emulator/tags.py for the spec and the rules): the same
+        pipeline as any ARM request, authorized as `Microsoft.Resources/tags/<verb>` at the request's path."""
+        self.stats.count(req.method, tags.TYPE)
+        scope_path = parse_arm_path(scope)
+        try:
+            self._authenticate(req, False)
+            token = req.headers.get("authorization", "")[7:].strip()
+            self.rbac.check_action(token, tags.action(req.method), req.path.rstrip("/"))
+        except ArmError as err:
+            return Response(err.status, err.body(), err.headers)
+        fault = self.faults.draw_request()
+        if fault is not None:
+            return self._injected(fault)
+        subscription = scope_path.subscription if scope_path is not None else scope.split("/")[2]
+        allowed, headers = self.throttle.take(subscription, req.method)
+        if not allowed:
+            self.stats.add(throttled=1)
+            return Response(
+                429,
+                error_body(
+                    "SubscriptionRequestsThrottled",
+                    f"Number of requests for subscription '{subscription}' exceeded. Please try again after "
+                    f"'{headers['Retry-After']}' seconds. Refer to https://aka.ms/arm-throttling",
+                ),
+                headers,
+            )
+        route = match_route(scope_path, self.registry) if scope_path is not None else None
+        # Stricter reading (unconfirmed): a tag write reaches the resource's provider as a write of it, and
+        # counts against that provider's write policy.
+        policy = (
+            resource_policy("PATCH", route.rtype.full_type)
+            if route is not None and req.method in ("PUT", "PATCH", "DELETE")
+            else None
+        )
+        region = self._region(scope_path, req) if scope_path is not None else ""
+        if policy:
+            refusal = self.throttle.admit(subscription, policy, region)
+            if refusal is not None:
+                self.stats.add(throttled=1, policy=refusal.policy)
+                return Response(429, refusal.body(), {**headers, **refusal.headers})
+        low, high = tags.API_WINDOW
+        date = api_date(req.api_version)
+        try:
+            if not req.api_version:
+                raise ArmError(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
+            if not date or not low <= date <= high:
+                raise ArmError(
+                    400,
+                    "InvalidApiVersionParameter",
+                    f"The api-version '{req.api_version}' is invalid. The supported versions for resource "
+                    f"type '{tags.TYPE}' are those from '{low}' to '{high}'.",
+                )
+            request = req.json() if req.method in ("PUT", "PATCH") else None
+            with self.state.lock:
+                self.state.tick()
+                status, answer_body = tags.handle(self.state, req.method, scope, request)
+            answer = Response(status, answer_body)
+        except ArmError as err:
+            answer = Response(err.status, err.body(), err.headers)
+        answer.headers.update(headers)
+        if policy:
+            answer.headers["x-ms-ratelimit-remaining-resource"] = self.throttle.resource_header(
+                subscription, policy, region
+            )
+        return self._applied_fault(req, answer)
 
     @staticmethod
     def _operation_key(is_events: bool, arm_path: ArmPath | None, route: Route | None) -> str:

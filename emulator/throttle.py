@@ -6,8 +6,13 @@ requests are only refused (429 + `Retry-After`) when throttling is enabled.
 
 Compute's policies (source: "Troubleshooting API throttling errors", summarised with the real 429 body in
 ../shared/reference/throttling/FACTS.md and compute-429-example.json; limits from real answers, PRODUCT.md
-section 2): each operation group is counted per subscription over a 3-minute and a 30-minute window, on the
-emulator's virtual clock so tests can move through a window in seconds. Every Compute answer carries
+section 2): each operation group is counted per subscription and per region over a 3-minute and a 30-minute
+window, on the emulator's virtual clock so tests can move through a window in seconds. Per region: "Azure
+Compute requests may be throttled at a subscription and on a per-region basis" (learn.microsoft.com/
+troubleshoot/azure/virtual-machines/troubleshooting-throttling-errors); "All Compute throttling policies are
+implemented on a per-region basis" (learn.microsoft.com/azure/virtual-machines/compute-throttling-limits).
+A request's region is its resource's location (server.py `_region`); one whose region is unknown counts in
+a window of its own (''). Every Compute answer carries
 `x-ms-ratelimit-remaining-resource` (`Microsoft.Compute/<policy>;<left>`, one value per window); under
 `--throttle` a request that would exceed a window is refused with 429 `OperationNotAllowed`, a `details[]`
 entry `TooManyRequests` whose target names the window's policy, and `Retry-After`.
@@ -148,7 +153,7 @@ class Refusal:
 
 
 class Throttle:
-    """Per-subscription ARM buckets plus Compute's windowed counters per (subscription, policy)."""
+    """Per-subscription ARM buckets plus Compute's windowed counters per (subscription, region, policy)."""
 
     def __init__(self, enabled: bool, clock: Callable[[], float] | None = None) -> None:
         self.enabled = enabled
@@ -156,7 +161,7 @@ class Throttle:
         self._clock = clock or time.time
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._windows: dict[tuple[str, str], deque[float]] = {}
+        self._windows: dict[tuple[str, str, str], deque[float]] = {}
         self.limits: dict[str, tuple[int, int]] = dict(RESOURCE_POLICIES)
 
     def reset(self) -> None:
@@ -184,7 +189,7 @@ class Throttle:
             wait = max(1, math.ceil((1.0 - bucket.tokens) / bucket.rate))
             return False, {f"x-ms-ratelimit-remaining-subscription-{kind}": "0", "Retry-After": str(wait)}
 
-    def admit(self, subscription: str, policy: str) -> Refusal | None:
+    def admit(self, subscription: str, policy: str, region: str = "") -> Refusal | None:
         """Count one request against the policy's windows; under `--throttle`, refuse it (None means
         admitted) when a window is already full.
 
@@ -195,7 +200,7 @@ class Throttle:
         limits = self.limits.get(policy, (1000, 10000))
         now = self._clock()
         with self._lock:
-            window = self._windows.setdefault((subscription.lower(), policy), deque())
+            window = self._windows.setdefault((subscription.lower(), region.lower(), policy), deque())
             while window and window[-1] > now:
                 window.pop()  # the virtual clock was set back: forget counts from its future
             while window and now - window[0] >= WINDOWS[-1][1]:
@@ -227,13 +232,13 @@ class Throttle:
             }
         return refusal
 
-    def resource_header(self, subscription: str, policy: str) -> str:
+    def resource_header(self, subscription: str, policy: str, region: str = "") -> str:
         """`Microsoft.Compute/<Policy>3Min;<left>,Microsoft.Compute/<Policy>30Min;<left>` after the
         request that `admit` counted."""
         limits = self.limits.get(policy, (1000, 10000))
         now = self._clock()
         with self._lock:
-            window = self._windows.get((subscription.lower(), policy), deque())
+            window = self._windows.get((subscription.lower(), region.lower(), policy), deque())
             return self._header(window, now, policy, limits)
 
     @staticmethod

@@ -1,8 +1,12 @@
-"""The write budget per subscription, read from the rate-limit headers of ARM's answers.
+"""The write budget per subscription, region and operation, read from the rate-limit headers of ARM's answers.
 
-Compute throttles each operation per subscription over windows (PRODUCT.md section 2: e.g.
+Compute throttles each operation per subscription and per region ("Azure Compute requests may be throttled
+at a subscription and on a per-region basis": learn.microsoft.com/troubleshoot/azure/virtual-machines/
+troubleshooting-throttling-errors) over windows (PRODUCT.md section 2: e.g.
 CreateUpdateGalleryImageVersion 375 per 3 minutes and 1,200 per 30 minutes) and reports what is left in
 `x-ms-ratelimit-remaining-resource` (`Microsoft.Compute/<policy><window>;<left>`, one value per window).
+An answer counts for the region of the resource written (`budget_region`, set by the executor around each
+write): a 429 in westeurope holds back westeurope writes only, and eastus headroom is not spent there.
 The app writes to a subscription only while that budget, less a reserve kept for everyone else (pipelines
 publishing new builds), stays positive; a 429 blocks the operation for its `Retry-After`. Bulk work stops
 earlier than new-build work, leaving headroom so a new build is never stuck behind a fleet-wide change.
@@ -19,11 +23,12 @@ first answer it gets. Pure and thread-safe; imports nothing from Azure.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -83,7 +88,7 @@ class WriteBudget:
         self.probe_wait = 10.0  # seconds a write waits for the first answer before going anyway
         self._clock = clock
         self._lock = threading.Condition()
-        self._ops: dict[tuple[str, str], _Operation] = {}
+        self._ops: dict[tuple[str, str, str], _Operation] = {}  # (subscription, region, policy)
         self._blocked_sub: dict[str, float] = {}
         self._arm: dict[tuple[str, str], list[float]] = {}  # (sub, writes|deletes) -> [left, seen, in flight]
         # Images of a subscription whose new-build writes may still come in this run. A subscription absent
@@ -94,12 +99,14 @@ class WriteBudget:
         self.throttled = 0  # 429 answers seen
         self.deferred = 0  # writes this budget refused
 
-    def observe(self, url: str, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from one answer (any request: reads report read policies, writes write policies)."""
+    def observe(self, url: str, status: int, headers: Mapping[str, str], region: str = "") -> None:
+        """Learn from one answer (any request: reads report read policies, writes write policies) about the
+        resource in `region`."""
         match = _SUBSCRIPTION.search(url)
         if match is None:
             return
         sub = match.group("sub").lower()
+        region = region.lower()
         lowered = {k.lower(): v for k, v in headers.items()}
         now = self._clock()
         for kind in ("writes", "deletes"):
@@ -124,7 +131,7 @@ class WriteBudget:
                 window = _WINDOW.search(name)
                 policy = name[: window.start()] if window else name
                 seconds = int(window.group("minutes")) * 60.0 if window else 180.0
-                op = self._ops.setdefault((sub, policy), _Operation())
+                op = self._ops.setdefault((sub, region, policy), _Operation())
                 left = int(m.group("left"))
                 known = op.windows.get(name)
                 if known is not None and now - known.seen < ANSWER_SKEW and known.left < left:
@@ -135,7 +142,7 @@ class WriteBudget:
                     op.blocked_until = max(op.blocked_until, now + retry_after)
             for policy in touched:
                 # This answer's count includes its own request: one fewer in flight.
-                op = self._ops[(sub, policy)]
+                op = self._ops[(sub, region, policy)]
                 op.spent = max(0, op.spent - 1)
                 op.probing = False
             if touched:
@@ -145,7 +152,7 @@ class WriteBudget:
                 if not touched and retry_after:
                     # ARM's own subscription limit (no Compute policy named): every write waits.
                     self._blocked_sub[sub] = max(self._blocked_sub.get(sub, 0.0), now + retry_after)
-                    for (s, _), op in self._ops.items():
+                    for (s, _, _), op in self._ops.items():
                         if s == sub:
                             op.probing = False
                     self._lock.notify_all()
@@ -169,15 +176,18 @@ class WriteBudget:
         released = open_images is not None and not open_images and window.seconds <= RELEASE_WINDOW
         return 0 if released else self.bulk_headroom
 
-    def admit(self, subscription: str, operation: str, lane: Lane) -> str | None:
-        """Spend one write of `operation` in `subscription`, or say why it must wait for a later run."""
+    def admit(self, subscription: str, operation: str, lane: Lane, *, region: str = "") -> str | None:
+        """Spend one write of `operation` in `subscription` and `region`, or say why it must wait for a
+        later run."""
         sub = subscription.lower()
+        region = region.lower()
         now = self._clock()
         with self._lock:
             if self._blocked_sub.get(sub, 0.0) > now:
                 self.deferred += 1
                 return f"subscription {sub} throttled by ARM for {self._blocked_sub[sub] - now:.0f} s more"
-            op = self._ops.setdefault((sub, operation), _Operation())
+            op = self._ops.setdefault((sub, region, operation), _Operation())
+            where = f"subscription {sub}" + (f" in {region}" if region else "")
             # Nothing known yet: one write goes first, the others wait (briefly) for what its answer says,
             # so parallel images do not all meet a full window at once.
             if not op.windows and op.probing:
@@ -187,7 +197,7 @@ class WriteBudget:
                 op.probing = True
             if op.blocked_until > now:
                 self.deferred += 1
-                return f"{operation} throttled in subscription {sub} for {op.blocked_until - now:.0f} s more"
+                return f"{operation} throttled in {where} for {op.blocked_until - now:.0f} s more"
             for name, window in sorted(op.windows.items()):
                 if now - window.seen >= window.seconds:
                     continue  # that window has slid past everything it counted
@@ -195,7 +205,7 @@ class WriteBudget:
                 if window.left - op.spent <= keep:
                     self.deferred += 1
                     return (
-                        f"{operation} budget in subscription {sub} kept for "
+                        f"{operation} budget in {where} kept for "
                         f"{'others' if lane is Lane.NEW_BUILD else 'new builds and others'}: "
                         f"{max(0, window.left - op.spent)} left in {name}"
                     )
@@ -221,15 +231,23 @@ class WriteBudget:
         known[2] = in_flight + 1
         return max(0.0, (ARM_KEEP + 1 - tokens) / ARM_REFILL)
 
-    def remaining(self, subscription: str, operation: str) -> int | None:
-        """The smallest known remaining count (for reports), or None when no answer said."""
+    def remaining(self, subscription: str, operation: str, region: str | None = None) -> int | None:
+        """The smallest known remaining count (for reports) in `region`, or in any region when None; None
+        when no answer said."""
         now = self._clock()
         with self._lock:
-            op = self._ops.get((subscription.lower(), operation))
-            if op is None:
-                return None
-            lefts = [w.left - op.spent for w in op.windows.values() if now - w.seen < w.seconds]
+            ops = [
+                op
+                for (s, r, o), op in self._ops.items()
+                if s == subscription.lower() and o == operation and (region is None or r == region.lower())
+            ]
+            lefts = [w.left - op.spent for op in ops for w in op.windows.values() if now - w.seen < w.seconds]
             return min(lefts) if lefts else None
+
+    def regions(self, subscription: str) -> list[str]:
+        """The regions answers were seen for in `subscription` ('' for answers about no resource's region)."""
+        with self._lock:
+            return sorted({r for (s, r, _) in self._ops if s == subscription.lower()})
 
 
 def _seconds(value: str | None) -> float | None:
@@ -242,8 +260,21 @@ def _seconds(value: str | None) -> float | None:
 current: contextvars.ContextVar[WriteBudget | None] = contextvars.ContextVar("write_budget", default=None)
 
 
+_region: contextvars.ContextVar[str] = contextvars.ContextVar("write_region", default="")
+
+
+@contextlib.contextmanager
+def budget_region(region: str) -> Iterator[None]:
+    """The answers of the calls made inside count for `region` (the location of the resource written)."""
+    token = _region.set(region.lower())
+    try:
+        yield
+    finally:
+        _region.reset(token)
+
+
 def observe_answer(url: str, status: int, headers: Mapping[str, str]) -> None:
     """Called by the SDK clients' pipeline for every answer: feeds the run's budget, if one is set."""
     budget = current.get()
     if budget is not None:
-        budget.observe(url, status, headers)
+        budget.observe(url, status, headers, _region.get())

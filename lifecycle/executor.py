@@ -9,6 +9,7 @@ next run.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -17,10 +18,12 @@ from typing import Any, Protocol
 
 from lifecycle import tags as lt
 from lifecycle.actions import VERSION_UPDATES, Action, ActionKind, thaw
-from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane
+from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
 from lifecycle.gateways.errors import GatewayError, RetryableError
 from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
 from lifecycle.notifications import Notification
+from lifecycle.planning.retention import still_deletable
+from lifecycle.settling import all_shown, ambiguous
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,16 @@ class Outcome:
 class GalleryWriter(Protocol):
     def update_version(self, version: ObservedVersion, patch: dict[str, Any]) -> None: ...
 
+    def merge_tags(self, ref: Any, tags: dict[str, str]) -> None: ...
+
     def delete_version(self, ref: Any) -> None: ...
+
+    def get_version(self, ref: Any) -> ObservedVersion | None: ...
+
+
+class Changed(Exception):
+    """The version changed since the plan so that the write must not go ahead (a hold, an approval, a
+    revocation set meanwhile): not done, and the next run plans again from what ARM then says."""
 
 
 class RebakeRunner(Protocol):
@@ -65,9 +77,10 @@ class Publisher(Protocol):
 
 
 class WritePermit(Protocol):
-    """Whether one write may start now: None, or why it waits for a later run."""
+    """Whether one write may start now: None, or why it waits for a later run. `region` is the written
+    resource's location (Compute counts its limits per subscription and region)."""
 
-    def __call__(self, subscription: str, operation: str, lane: Lane) -> str | None: ...
+    def __call__(self, subscription: str, operation: str, lane: Lane, *, region: str = "") -> str | None: ...
 
 
 def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
@@ -87,9 +100,10 @@ def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
 
 
 def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
-    """One PATCH body carrying every change planned for the version."""
+    """One PATCH body carrying every property change planned for the version. It never carries `tags`:
+    ARM replaces a resource's tags whole on PATCH, so a tag an operator set after our read would be erased;
+    tags go through ARM's Tags API instead (`tag_changes`, merged at the version's scope)."""
     profile: dict[str, Any] = {}
-    tag_changes: dict[str, str] = {}
     from lifecycle.gateways.gallery import target_regions_to_arm
 
     for action in actions:
@@ -100,16 +114,21 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
             profile["endOfLifeDate"] = after["end_of_life"]
         elif action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
             profile["excludeFromLatest"] = after["exclude_from_latest"]
-        elif action.kind is ActionKind.TAG:
-            tag_changes.update(after["tags"])
     patch: dict[str, Any] = {}
     if profile:
         # GalleryImageVersionProperties marks storageProfile required, and every update example of the
         # spec sends one; `{}` (GalleryImageVersion_Update_WithoutSourceId) changes nothing in it.
         patch["properties"] = {"publishingProfile": profile, "storageProfile": {}}
-    if tag_changes:
-        patch["tags"] = lt.merged(version.tags, tag_changes)
     return patch
+
+
+def tag_changes(actions: Sequence[Action]) -> dict[str, str]:
+    """Our tags to merge onto the version (only the keys we set; every other tag stays as ARM has it)."""
+    changes: dict[str, str] = {}
+    for action in actions:
+        if action.kind is ActionKind.TAG:
+            changes.update(thaw(action.after)["tags"])
+    return changes
 
 
 class Executor:
@@ -138,7 +157,7 @@ class Executor:
         for action in actions:
             if action.kind in VERSION_UPDATES:
                 updates[action.target.lower()].append(action)
-        writes: list[tuple[Lane, int, list[Action], Any, str, str]] = []
+        writes: list[tuple[Lane, int, list[Action], Any, str, str, str]] = []
         for grouped in updates.values():
             ref = parse_version_id(grouped[0].target)
             version = image.version(ref.name)
@@ -147,43 +166,80 @@ class Executor:
                     Outcome(a, FAILED, "version not found in the observed image") for a in grouped
                 )
                 continue
-            writes.append(
-                (
-                    lane_of(grouped, version),
-                    len(writes),
-                    grouped,
-                    lambda v=version, g=grouped: self._gallery.update_version(v, version_patch(v, g)),
-                    ref.image_ref.subscription,
-                    UPDATE_VERSION,
+            lane = lane_of(grouped, version)
+            tagging = [a for a in grouped if a.kind is ActionKind.TAG]
+            properties = [a for a in grouped if a.kind is not ActionKind.TAG]
+            # Tags first: a version being updated (after the PATCH below) takes no other write.
+            if tagging:
+                writes.append(
+                    (
+                        lane,
+                        len(writes),
+                        tagging,
+                        lambda r=ref, g=tagging: self._gallery.merge_tags(r, tag_changes(g)),
+                        ref.image_ref.subscription,
+                        UPDATE_VERSION,
+                        version.location,
+                    )
                 )
-            )
+            if properties:
+                writes.append(
+                    (
+                        lane,
+                        len(writes),
+                        properties,
+                        lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
+                        ref.image_ref.subscription,
+                        UPDATE_VERSION,
+                        version.location,
+                    )
+                )
         for action in actions:
             if action.kind is ActionKind.DELETE:
                 ref = parse_version_id(action.target)
+                planned = image.version(ref.name)
                 writes.append(
                     (
                         Lane.DELETE,
                         len(writes),
                         [action],
-                        lambda r=ref: self._gallery.delete_version(r),
+                        lambda r=ref, p=planned: self._delete(r, p),
                         ref.image_ref.subscription,
                         DELETE_VERSION,
+                        planned.location if planned is not None else image.location,
                     )
                 )
         # Stable within a lane: the planner's order is kept for writes of equal priority.
-        for lane, _, grouped, call, subscription, operation in sorted(writes, key=lambda w: (w[0], w[1])):
+        for lane, _, grouped, call, subscription, operation, region in sorted(
+            writes, key=lambda w: (w[0], w[1])
+        ):
             if lane is not Lane.NEW_BUILD:
                 self._lane_passed()
-            why = self._may_write(subscription, operation, lane) if self._may_write is not None else None
+            why = (
+                self._may_write(subscription, operation, lane, region=region)
+                if self._may_write is not None
+                else None
+            )
             if why is not None:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue
-            outcomes.extend(self._run(grouped, call))
+            with budget_region(region):
+                done = self._run(grouped, call, settle=functools.partial(self._settle, grouped))
+                outcomes.extend(self._unheld(grouped, done, image))
         self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
                 outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
         return outcomes
+
+    def _delete(self, ref: Any, planned: ObservedVersion | None) -> None:
+        """Read the version again and delete it only if it is still as eligible as when it was planned:
+        an operator's hold, an approval or a revocation set since then keeps it."""
+        current = self._gallery.get_version(ref)
+        why = still_deletable(planned, current)
+        if why is not None:
+            raise Changed(why)
+        self._gallery.delete_version(ref)
 
     def _lane_passed(self) -> None:
         """Every new-build write of this image has been admitted or deferred: say so (once)."""
@@ -204,11 +260,60 @@ class Executor:
                 raise GatewayError("no events endpoint configured for publish_event rebakes")
             self._publisher.publish(list(action.notifications))
 
+    def _unheld(self, grouped: list[Action], done: list[Outcome], image: ObservedImage) -> list[Outcome]:
+        """No write of a version waits on its healing: when Azure refuses an update for good (a 4xx, say
+        403 LinkedAuthorizationFailed on a disk encryption set its regions name) and it carried a healing
+        write, the version's other changes (end-of-life, excludeFromLatest) go out again on their own."""
+        heal = [a for a in grouped if a.kind is ActionKind.REPLICATE and a.after.get("heal")]
+        rest = [a for a in grouped if a not in heal]
+        refused = any(o.status == FAILED and not o.retryable for o in done)
+        if not heal or not rest or not refused:
+            return done
+        version = image.version(parse_version_id(grouped[0].target).name)
+        if version is None:
+            return done
+        log.warning(
+            "healing write refused; the version's other changes are written without it",
+            extra={"target": grouped[0].target},
+        )
+        again = self._run(
+            rest,
+            lambda: self._gallery.update_version(version, version_patch(version, rest)),
+            settle=functools.partial(self._settle, rest),
+        )
+        return [o for o in done if o.action in heal] + again
+
+    def _settle(self, actions: Sequence[Action]) -> bool:
+        """Read the version again: does it show every change these actions meant? (An unreadable version
+        settles nothing: the failure stands.)"""
+        try:
+            current = self._gallery.get_version(parse_version_id(actions[0].target))
+        except GatewayError as exc:
+            log.warning(
+                "ambiguous answer not settled: the version could not be read",
+                extra={"target": actions[0].target, "error": str(exc)},
+            )
+            return False
+        return all_shown(list(actions), current)
+
     @staticmethod
-    def _run(actions: Sequence[Action], call: Any) -> list[Outcome]:
+    def _run(actions: Sequence[Action], call: Any, settle: Callable[[], bool] | None = None) -> list[Outcome]:
         try:
             call()
+        except Changed as exc:
+            log.warning(
+                "write not made: the version changed since the plan",
+                extra={"target": actions[0].target, "reason": str(exc)},
+            )
+            return [Outcome(a, DEFERRED, f"not done: {exc}", retryable=True) for a in actions]
         except GatewayError as exc:
+            if settle is not None and ambiguous(exc) and settle():
+                # The answer said failed, the resource says done (a retried write met its own change).
+                log.info(
+                    "ambiguous answer settled by reading: the write took effect",
+                    extra={"target": actions[0].target, "answer": str(exc)},
+                )
+                return [Outcome(a, SUCCEEDED) for a in actions]
             # A permanent failure (a 403 naming the missing action and scope) needs a person: an error.
             (log.warning if isinstance(exc, RetryableError) else log.error)(
                 "action failed",

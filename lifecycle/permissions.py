@@ -47,9 +47,13 @@ GALLERY_ACTIONS: tuple[tuple[str, str], ...] = (
     ("Microsoft.Compute/galleries/images/versions/read", "list versions, read replication progress"),
     (
         "Microsoft.Compute/galleries/images/versions/write",
-        "update versions: regions, tags, end-of-life, excludeFromLatest",
+        "update versions: regions, end-of-life, excludeFromLatest",
     ),
     ("Microsoft.Compute/galleries/images/versions/delete", "delete retired versions"),
+    (
+        "Microsoft.Resources/tags/write",
+        "set lifecycle tags through the Tags API (merged: tags others set are never erased)",
+    ),
 )
 # The integration tests prove every action listed is used, and every call is listed.
 IN_USE_ACTIONS: tuple[tuple[str, str], ...] = (

@@ -44,6 +44,7 @@ from lifecycle.settings import Settings
 log = logging.getLogger(__name__)
 EXPAND_REPLICATION = "ReplicationStatus"
 MAX_PROGRESS_READS = 10  # per image and run: GETs with replication status for versions being written
+TAGS_API_VERSION = "2022-09-01"  # Microsoft.Resources, resources.json: Tags_UpdateAtScope
 
 
 def _time(value: Any) -> Any:
@@ -243,6 +244,33 @@ class GalleryGateway:
             self._client(image.subscription).gallery_image_versions.begin_update(
                 image.resource_group, image.gallery, image.image, version.ref.name, dict(patch), polling=False
             )
+
+    def merge_tags(self, ref: VersionRef, tags: Mapping[str, str]) -> None:
+        """Merge `tags` onto the version through ARM's Tags API at its scope (`Tags_UpdateAtScope`, REST
+        spec `resources` 2022-09-01: PATCH `{scope}/providers/Microsoft.Resources/tags/default` with
+        `{"operation": "Merge", "properties": {"tags": ...}}`): only these names are set, every other tag
+        (an operator's `lifecycle.hold`, say) stays as ARM has it, whenever it was set."""
+        self._tags_at_scope(ref, "Merge", tags)
+
+    def delete_tags(self, ref: VersionRef, names: Iterable[str]) -> None:
+        """Remove these tag names from the version (`Tags_UpdateAtScope` with `operation` Delete)."""
+        self._tags_at_scope(ref, "Delete", {name: "" for name in names})
+
+    def _tags_at_scope(self, ref: VersionRef, operation: str, tags: Mapping[str, str]) -> None:
+        # A raw request through the compute client's own pipeline (credential, retry, rate-limit hook): the
+        # one call of the Tags API needs no further SDK package. A 202 (the spec allows the operation to be
+        # long-running) is a started write, observed by the next read like any other.
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest(
+            "PATCH",
+            f"{ref.id}/providers/Microsoft.Resources/tags/default",
+            params={"api-version": TAGS_API_VERSION},
+            json={"operation": operation, "properties": {"tags": dict(tags)}},
+        )
+        with arm_call(f"{operation.lower()} tags of {ref.id}"):
+            response = self._client(ref.image_ref.subscription).send_request(request)
+            response.raise_for_status()
 
     def delete_version(self, ref: VersionRef) -> None:
         """Start the delete; ARM finishes it asynchronously."""

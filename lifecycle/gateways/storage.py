@@ -389,8 +389,11 @@ class LocalStateStore:
         return json.loads(content), hashlib.sha256(content).hexdigest()[:16]
 
     def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str:
+        """Write only if the file is still at `etag` (None: does not exist yet), like a blob's If-Match:
+        the check and the write happen under a short lock, waited for (writes of other processes are
+        brief), so concurrent writers see 412-like PreconditionFailed, never a lost update."""
         path = self._path(name)
-        with self.lease(f"write:{name}", 15):
+        with self._write_lock(name):
             current = path.read_bytes() if path.exists() else None
             current_etag = hashlib.sha256(current).hexdigest()[:16] if current is not None else None
             if current_etag != etag:
@@ -400,6 +403,21 @@ class LocalStateStore:
             tmp.write_bytes(body)
             tmp.replace(path)
         return hashlib.sha256(body).hexdigest()[:16]
+
+    @contextlib.contextmanager
+    def _write_lock(self, name: str, wait: float = 10.0) -> Iterator[None]:
+        deadline = time.monotonic() + wait
+        entered = False
+        while True:
+            try:
+                with self.lease(f"write:{name}", 15):
+                    entered = True
+                    yield
+                return
+            except RetryableError:
+                if entered or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     def write_file(self, name: str, body: bytes, *, content_type: str) -> None:
         path = self._path(name)

@@ -139,7 +139,9 @@ def plan_image(
                 )
         actions.extend(version_actions)
         if heal is not None:
-            if version_actions:
+            # Tags go through ARM's Tags API, which does not update the version: only a version update
+            # retries its failed regions.
+            if any(a.kind is not ActionKind.TAG for a in version_actions):
                 heal = healing.written(heal, now)
             if heal.records:
                 heal_records[version.name] = heal.records
@@ -464,8 +466,7 @@ def _plan_failed(
     version: ObservedVersion, fate: retention.Fate, heal: healing.Healing | None
 ) -> list[Action]:
     """Writes to a failed version: the healing update when one is due, and retention (end-of-life, out
-    of `latest` once expired) like any other version. Any update retries the failed regions, so while
-    healing waits out its back-off the end-of-life write waits with it."""
+    of `latest` once expired) like any other version, never held back by healing."""
     actions: list[Action] = []
     if heal is not None and heal.write:
         present = {r.name for r in version.target_regions}
@@ -485,8 +486,9 @@ def _plan_failed(
                 },
             )
         )
-    healing_waits = heal is not None and not heal.write and bool(heal.records) and not heal.gave_up
-    if fate.set_end_of_life is not None and not healing_waits:
+    # No other write waits on healing (its back-off, or a heal Azure keeps refusing): the end-of-life goes
+    # out in its own right. (Any update of the version also retries its failed regions, as Azure does.)
+    if fate.set_end_of_life is not None:
         actions.append(_end_of_life(version, fate.set_end_of_life))
     if fate.expired and not version.exclude_from_latest:
         actions.append(

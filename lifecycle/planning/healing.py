@@ -16,10 +16,14 @@ attempt is due and otherwise notes when it will be. With N = `remove_readd_after
 | Failed again after being added back    | step readded                  | give up                       |
 | home region, or the whole version "*"  | failures > N                  | give up (cannot be removed)   |
 | Completed                              | any                           | healed: record dropped        |
+| healing write refused (a 4xx)          | failures <= N (refusal counts)| same step, after the back-off |
+| healing write refused (a 4xx)          | failures > N                  | give up                       |
 
-Giving up publishes `ImageLifecycle.ReplicationFailed` once and leaves a note in `plan`; the version then
-follows retention like any other. A removable region is any target region but the home region (Azure
-requires the home region in targetRegions). The back-off after the k-th failure is
+A healing write Azure refuses for good (a 4xx such as 403 `LinkedAuthorizationFailed` on a disk encryption
+set) is an attempt like a failure: it counts, and the next attempt waits the back-off from the refusal
+(`refused`). Giving up publishes `ImageLifecycle.ReplicationFailed` once and leaves a note in `plan`;
+the version then follows retention like any other. A removable region is any target region but the home
+region (Azure requires the home region in targetRegions). The back-off after the k-th failure is
 `retry_backoff_minutes * 2**(k-1)`, at most a day.
 """
 
@@ -39,6 +43,7 @@ WHOLE_VERSION = "*"  # a version Failed with no region reported Failed: only an 
 MAX_BACKOFF = timedelta(days=1)
 
 RETRIED, REMOVED, READDED, GAVE_UP = "retried", "removed", "readded", "gave_up"
+REFUSED = "refused"  # the last healing write was refused by Azure (a 4xx): an attempt, not a failure seen
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,25 @@ def assess(
     notifications: list[Notification] = []
     gave_up: set[str] = set()
 
+    limit = policy.remove_readd_after
     for region, record in sorted(records.items()):
         if region in failed:
             continue
-        if record.step == REMOVED and region not in present and record.entry is not None:
+        if record.step == REFUSED and region not in present and record.entry is not None:
+            # Adding the removed region back was refused: try again after the back-off, or give up.
+            if record.failures > limit:
+                new[region], note, notice = _give_up(version, region, record)
+                gave_up.add(region)
+                notes.append(note)
+                notifications.extend(notice)
+            elif now < (record.last_write or now) + backoff(policy, record.failures):
+                new[region] = record
+                notes.append(f"region {region} could not be added back ({record.failures}x): waiting")
+            else:
+                readd[region] = record.entry
+                new[region] = replace(record, step=READDED, pending=True, last_write=now)
+                reasons.append(f"add back region {region} (the last attempt was refused)")
+        elif record.step == REMOVED and region not in present and record.entry is not None:
             readd[region] = record.entry
             new[region] = replace(record, step=READDED, pending=True, last_write=now)
             reasons.append(f"add back region {region}, removed after {record.failures} failures")
@@ -127,7 +147,6 @@ def assess(
             notes.append(f"region {region} healed after {record.failures} failure(s)")
         # else: no longer a target (removed by someone else) or the version recovered: forget it
 
-    limit = policy.remove_readd_after
     for region in sorted(failed):
         seen = records.get(region)
         details = _details(version, region)
@@ -141,21 +160,15 @@ def assess(
             gave_up.add(region)
             notes.append(f"replication failed: {where} failed {record.failures} times; healing stopped")
             continue
-        if (record.step == READDED and not record.pending) or (not removable and record.failures > limit):
-            if not record.reported:
-                data: dict[str, Any] = {
-                    "region": None if region == WHOLE_VERSION else region,
-                    "failures": record.failures,
-                }
-                if record.details:
-                    data["details"] = record.details
-                notifications.append(Notification(NotificationType.REPLICATION_FAILED, version.ref.id, data))
-            new[region] = replace(record, step=GAVE_UP, reported=True)
+        if (
+            (record.step == READDED and not record.pending)
+            or (not removable and record.failures > limit)
+            or (record.step == REFUSED and record.failures > limit)
+        ):
+            new[region], note, notice = _give_up(version, region, record)
             gave_up.add(region)
-            notes.append(
-                f"replication failed: {where} failed {record.failures} times; healing stopped "
-                "(ImageLifecycle.ReplicationFailed)"
-            )
+            notes.append(note)
+            notifications.extend(notice)
             continue
         if record.step == REMOVED:
             due = now  # the removal did not take: remove it again
@@ -190,6 +203,43 @@ def assess(
         failed=frozenset(failed),
     )
     return healing
+
+
+def _give_up(
+    version: ObservedVersion, region: str, record: RegionHeal
+) -> tuple[RegionHeal, str, tuple[Notification, ...]]:
+    """Stop healing `region`: ReplicationFailed once (never again for this record), and a note."""
+    where = "the version" if region == WHOLE_VERSION else f"region {region}"
+    notice: tuple[Notification, ...] = ()
+    if not record.reported:
+        data: dict[str, Any] = {
+            "region": None if region == WHOLE_VERSION else region,
+            "failures": record.failures,
+        }
+        if record.details:
+            data["details"] = record.details
+        notice = (Notification(NotificationType.REPLICATION_FAILED, version.ref.id, data),)
+    note = (
+        f"replication failed: {where} failed {record.failures} times; healing stopped "
+        "(ImageLifecycle.ReplicationFailed)"
+    )
+    return replace(record, step=GAVE_UP, reported=True, pending=False), note, notice
+
+
+def refused(records: Mapping[str, RegionHeal], error: str) -> dict[str, RegionHeal]:
+    """The records after Azure refused the healing write that `written` recorded (every record still
+    pending from it): one more attempt each, not pending, its back-off counted from the refusal."""
+    out = dict(records)
+    for region, record in records.items():
+        if record.pending:
+            out[region] = replace(
+                record,
+                failures=record.failures + 1,
+                pending=False,
+                step=REFUSED,
+                details=f"healing write refused: {error}"[:1000],
+            )
+    return out
 
 
 def written(healing: Healing, now: datetime) -> Healing:

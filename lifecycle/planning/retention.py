@@ -248,3 +248,33 @@ def describe(fate: Fate) -> tuple[str | None, str | None]:
     expires = _day(fate.end_of_life) if fate.end_of_life and not fate.kept else None
     deleted = _day(fate.delete_at) if fate.delete_at else None
     return expires, deleted
+
+
+def still_deletable(planned: ObservedVersion | None, current: ObservedVersion | None) -> str | None:
+    """Read again just before its delete, is the version still as eligible as when the delete was planned?
+    None, or why not: gone, busy, held (`lifecycle.hold`), approved or revoked since, or put back into
+    `latest` by someone. Anything that changed a gate since the plan leaves the decision to the next run."""
+    if current is None:
+        return "the version no longer exists"
+    if planned is None:
+        return "the version was not in the plan"
+    if current.provisioning_state.busy:
+        return f"busy: {current.provisioning_state.value}"
+    held = _held(current)
+    if held:
+        return f"held by {held} (set since the plan)"
+    approver = lt.get(current.tags, lt.APPROVED_BY)
+    if approver is not None and approver != lt.get(planned.tags, lt.APPROVED_BY):
+        return f"approved by {approver} since the plan"
+    if _revoked_tag(current) and not _revoked_tag(planned):
+        return "revoked since the plan"
+    if planned.exclude_from_latest and not current.exclude_from_latest:
+        return "put back into latest since the plan"
+    return None
+
+
+def _revoked_tag(version: ObservedVersion) -> bool:
+    return (
+        lt.get(version.tags, lt.STATE) == lt.STATE_REVOKED
+        or lt.get(version.tags, lt.REVOKED_REASON) is not None
+    )

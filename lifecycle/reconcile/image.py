@@ -35,6 +35,7 @@ from lifecycle.model import (
 from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_image
+from lifecycle.planning import healing as heal_planner
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
@@ -198,19 +199,29 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
             if deletes_blocked is None:
                 usage = ctx.usage()
                 soft_delete = ctx.soft_delete(target.image.gallery_ref)
-        plan = plan_image(
-            image_policy,
-            found.observed,
-            ctx.now,
-            state=found.state,
-            usage=usage,
-            delete_budget=ctx.delete_budget(image_policy),
-            deletes_blocked=deletes_blocked,
-            run=rebake_run(ctx, target),
-            soft_delete=soft_delete,
-            revoked_bases=revoked_bases,
-            base=base_step(ctx, target, found),
-        )
+        run, base = rebake_run(ctx, target), base_step(ctx, target, found)
+
+        def plan_with(budget: int) -> ImagePlan:
+            return plan_image(
+                image_policy,
+                found.observed,
+                ctx.now,
+                state=found.state,
+                usage=usage,
+                delete_budget=budget,
+                deletes_blocked=deletes_blocked,
+                run=run,
+                soft_delete=soft_delete,
+                revoked_bases=revoked_bases,
+                base=base,
+            )
+
+        plan = plan_with(ctx.delete_budget(image_policy) if possible else 0)
+        if plan.deletes and not (ctx.plan_only or image_policy.dry_run):
+            # The deployment's allowance for this sweep interval, claimed before any delete is made.
+            granted = ctx.claim_deletes(plan.deletes, image_policy)
+            if granted < plan.deletes:
+                plan = plan_with(granted)
         ctx.spend_deletes(plan.deletes)
     return plan
 
@@ -528,15 +539,43 @@ def wake(
         )
 
 
+def _heal_refusal(outcomes: list[Outcome], name: str) -> Outcome | None:
+    """The outcome of `name`'s healing write when Azure refused it for good (a 4xx), else None."""
+    return next(
+        (
+            o
+            for o in outcomes
+            if o.action.kind is ActionKind.REPLICATE
+            and o.action.after.get("heal")
+            and o.status == FAILED
+            and not o.retryable
+            and parse_version_id(o.action.target).name == name
+        ),
+        None,
+    )
+
+
 def state_after(plan: ImagePlan, outcomes: list[Outcome], *, before: ImageState) -> ImageState:
     state = plan.state
+    done: set[str] = set()
     for outcome in outcomes:
-        if outcome.action.kind in VERSION_UPDATES and outcome.status in (FAILED, DEFERRED):
-            # The update did not happen (refused, or deferred by the write budget): a failed region's
-            # healing did not advance either.
+        if (
+            outcome.action.kind in VERSION_UPDATES
+            and outcome.action.kind is not ActionKind.TAG  # tags do not update the version itself
+            and outcome.status in (FAILED, DEFERRED)
+        ):
             name = parse_version_id(outcome.action.target).name
+            if name in done:
+                continue
+            done.add(name)
             healing = dict(state.healing)
-            if name in before.healing:
+            refusal = _heal_refusal(outcomes, name)
+            if refusal is not None and name in healing:
+                # Refused for good: an attempt all the same, its back-off counted from the refusal, and
+                # after the configured attempts healing gives up (ReplicationFailed, once).
+                healing[name] = heal_planner.refused(healing[name], refusal.error or "refused")
+            elif name in before.healing:
+                # The update did not happen (deferred, or failed for now): healing did not advance.
                 healing[name] = before.healing[name]
             else:
                 healing.pop(name, None)

@@ -28,6 +28,7 @@ from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef,
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
+from lifecycle.reconcile.allowance import DeleteAllowance
 from lifecycle.reconcile.delivery import deliver as deliver_outbox
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
@@ -65,9 +66,15 @@ class Reconciler:
             and self._gate_rejected(policy, trigger, now, report)
         ):
             return report
-        ctx = RunContext(
-            self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=_deletes_paused(status.problem)
-        )
+        deletes_blocked = _deletes_paused(status.problem) or _no_deletes(trigger)
+        if trigger.source == "sweep" and not self.plan_only and deletes_blocked is None:
+            # Each timer sweep opens the next delete interval, shared by its messages and CLI runs.
+            try:
+                DeleteAllowance(self.rt.store).open(now)
+            except GatewayError as exc:
+                report.errors.append(f"delete allowance not opened, no version is deleted this sweep: {exc}")
+                deletes_blocked = "delete allowance unavailable: deletes paused"
+        ctx = RunContext(self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=deletes_blocked)
         if trigger.sweep and not self.plan_only:
             # The images of one fanned-out sweep run apart: they share base-image reads through the store.
             ctx.lineage.share(self.rt.store, trigger.sweep)
@@ -509,11 +516,29 @@ def _budget_report(ctx: RunContext, targets: list[Target]) -> dict[str, Any]:
         "throttled": ctx.budget.throttled,
         "deferred_writes": ctx.budget.deferred,
         "paced_seconds": round(ctx.budget.paced, 1),  # summed over writes waiting for ARM's bucket
+        "deletes_claimed": ctx.deletes_claimed,  # from the deployment's delete allowance of this interval
         "remaining": {
             sub: {op: ctx.budget.remaining(sub, op) for op in (UPDATE_VERSION, DELETE_VERSION)}
             for sub in subscriptions
         },
+        # Compute counts per subscription and region: what each region had left.
+        "by_region": {
+            sub: {
+                region: {op: ctx.budget.remaining(sub, op, region) for op in (UPDATE_VERSION, DELETE_VERSION)}
+                for region in ctx.budget.regions(sub)
+                if region
+            }
+            for sub in subscriptions
+        },
     }
+
+
+def _no_deletes(trigger: Trigger) -> str | None:
+    """Deletes are retirement work: runs answering an event (a build, a version write, an approval, a
+    policy change) leave them to the sweep and its messages."""
+    if trigger.source in ("event", "policy"):
+        return "deletes are left to the sweep (not done in an event's run)"
+    return None
 
 
 def _deletes_paused(problem: str | None) -> str | None:

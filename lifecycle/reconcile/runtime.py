@@ -23,6 +23,7 @@ from lifecycle.gateways.storage import StateStore, state_store
 from lifecycle.model import GalleryRef, ImageRef, ImageUsage
 from lifecycle.planning.retention import SoftDelete
 from lifecycle.policy import ImagePolicy, Policy
+from lifecycle.reconcile.allowance import DeleteAllowance
 from lifecycle.reconcile.lineage import LineageReads
 from lifecycle.settings import Settings
 
@@ -109,6 +110,8 @@ class RunContext:
         self._usage: ImageUsage | None = None
         self._galleries: dict[str, GalleryInfo | None] = {}
         self._deletes_used = 0
+        self.deletes_claimed = 0
+        self.allowance = DeleteAllowance(runtime.store)
         self.lineage = LineageReads(runtime.gallery, policy, self.problem)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
         self.problems: dict[str, tuple[str, str]] = {}
@@ -135,11 +138,12 @@ class RunContext:
             return f"time budget of {self.time_budget:.0f} s nearly spent"
         return None
 
-    def may_write(self, subscription: str, operation: str, lane: Lane) -> str | None:
-        """Whether one write may start: the run's deadline first, then the subscription's budget."""
+    def may_write(self, subscription: str, operation: str, lane: Lane, *, region: str = "") -> str | None:
+        """Whether one write may start: the run's deadline first, then the budget of the subscription and
+        region."""
         if self.time_left() < min(WRITE_MARGIN, self.time_budget / 10):
             return f"time budget of {self.time_budget:.0f} s spent"
-        return self.budget.admit(subscription, operation, lane)
+        return self.budget.admit(subscription, operation, lane, region=region)
 
     @contextlib.contextmanager
     def plan_turn(self, index: int | None) -> Iterator[None]:
@@ -239,8 +243,26 @@ class RunContext:
         return None
 
     def delete_budget(self, image_policy: ImagePolicy) -> int:
+        """What is left of the deployment's delete allowance for this sweep interval (and of this run's
+        own, for runs that claim nothing: plans and dry runs). Unreadable: nothing."""
+        cap = image_policy.retention.max_deletes_per_run
         with self._lock:
-            return max(0, image_policy.retention.max_deletes_per_run - self._deletes_used)
+            left = max(0, cap - self._deletes_used)
+        try:
+            shared = self.allowance.read().used
+        except GatewayError as exc:
+            self.problem(
+                "delete allowance", "reading the delete allowance failed, no version is deleted", str(exc)
+            )
+            return 0
+        return min(left, max(0, cap - shared))
+
+    def claim_deletes(self, count: int, image_policy: ImagePolicy) -> int:
+        """Claim `count` deletes from the deployment's allowance; returns how many were granted."""
+        granted = self.allowance.claim(count, image_policy.retention.max_deletes_per_run)
+        with self._lock:
+            self.deletes_claimed += granted
+        return granted
 
     def spend_deletes(self, count: int) -> None:
         with self._lock:

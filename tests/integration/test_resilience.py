@@ -57,7 +57,7 @@ def test_throttling_and_dropped_connections_converge(env: Env, policy_text: Call
         env.emulator.control("POST", "faults", {"spec": ""})
     assert env.emulator.stats()["faults"] > 0
     final = reconcile(Trigger("sweep"), at=env.now())
-    assert not final.failed and all(not p.actions for p in final.plans)
+    assert not final.failed and all(not p.actions for p in final.plans), final.to_json()
     assert all(regions(env, f"1.0.{i}") == {"East US", "West Europe", "Japan East"} for i in range(6))
 
 

@@ -156,7 +156,10 @@ def test_the_executor_says_when_its_new_build_lane_is_passed() -> None:
         def delete_version(self, ref: object) -> None:
             seen.append("delete")
 
-    def permit(subscription: str, operation: str, lane: Lane) -> str | None:
+        def merge_tags(self, ref: object, tags: object) -> None:
+            seen.append("tags")
+
+    def permit(subscription: str, operation: str, lane: Lane, *, region: str = "") -> str | None:
         seen.append(lane.name)
         return None
 
@@ -172,4 +175,4 @@ def test_the_executor_says_when_its_new_build_lane_is_passed() -> None:
         new_builds_done=lambda: seen.append("done"),
     )
     executor.execute(actions, image)
-    assert seen == ["NEW_BUILD", "write", "done", "BULK", "write"]
+    assert seen == ["NEW_BUILD", "write", "done", "BULK", "tags"]

@@ -1,0 +1,64 @@
+"""Pure decisions about what a write carries: property PATCHes without tags, tag changes merged by name,
+and whether a version read again just before its delete is still as eligible as when it was planned."""
+
+from __future__ import annotations
+
+import pytest
+
+from lifecycle import tags as lt
+from lifecycle.actions import Action, ActionKind
+from lifecycle.executor import tag_changes, version_patch
+from lifecycle.model import ObservedVersion, ProvisioningState
+from lifecycle.planning.retention import still_deletable
+from tests.unit.builders import version
+
+EXPIRED = {lt.STATE: lt.STATE_EXPIRED}
+
+
+def test_a_property_patch_never_carries_tags_and_tag_changes_are_only_ours() -> None:
+    v = version("1.0.0", tags={"owner": "ops", lt.HOLD: "true"})
+    actions = [
+        Action(ActionKind.TAG, v.ref.id, "t", after={"tags": {lt.STATE: lt.STATE_EXPIRED}}),
+        Action(ActionKind.EXCLUDE_FROM_LATEST, v.ref.id, "x", after={"exclude_from_latest": True}),
+        Action(ActionKind.TAG, v.ref.id, "t", after={"tags": {"team": "x"}}),
+    ]
+    patch = version_patch(v, actions)
+    assert "tags" not in patch
+    assert patch["properties"]["publishingProfile"] == {"excludeFromLatest": True}
+    assert tag_changes(actions) == {lt.STATE: lt.STATE_EXPIRED, "team": "x"}
+    assert version_patch(v, actions[:1]) == {}
+
+
+PLANNED = version("1.0.0", tags=EXPIRED, excluded=True)
+
+
+@pytest.mark.parametrize(
+    ("current", "why"),
+    [
+        (version("1.0.0", tags=EXPIRED, excluded=True), None),
+        (version("1.0.0", tags={**EXPIRED, "note": "x"}, excluded=True), None),
+        (None, "no longer exists"),
+        (version("1.0.0", tags={**EXPIRED, "Lifecycle.Hold": "TRUE"}, excluded=True), "held by tag"),
+        (version("1.0.0", tags={**EXPIRED, lt.APPROVED_BY: "alice"}, excluded=True), "approved by alice"),
+        (
+            version("1.0.0", tags={lt.STATE: lt.STATE_REVOKED, lt.REVOKED_REASON: "cve"}, excluded=True),
+            "revoked since",
+        ),
+        (version("1.0.0", tags=EXPIRED, excluded=False), "put back into latest"),
+        (version("1.0.0", tags=EXPIRED, excluded=True, state=ProvisioningState.UPDATING), "busy"),
+    ],
+    ids=["unchanged", "unrelated-tag", "gone", "hold", "approved", "revoked", "back-in-latest", "busy"],
+)
+def test_a_delete_goes_ahead_only_if_the_version_is_still_eligible(
+    current: ObservedVersion | None, why: str | None
+) -> None:
+    answer = still_deletable(PLANNED, current)
+    if why is None:
+        assert answer is None
+    else:
+        assert answer is not None and why in answer
+
+
+def test_an_approval_or_revocation_already_there_when_planned_does_not_block() -> None:
+    planned = version("1.0.0", tags={lt.STATE: lt.STATE_REVOKED, lt.APPROVED_BY: "bob"}, excluded=True)
+    assert still_deletable(planned, planned) is None
