@@ -51,10 +51,12 @@ galleries:
         replication: {{regions: {{eastus: 1, westeurope: 1}}}}
         rebake: {{max_age_days: 30, publish_event: true}}
       base-hardened:
-        rebake: {{on_base_update: true, publish_event: true}}
+        rebake: {{on_base_update: true, on_base_deprecation: true, publish_event: true}}
       app-web:
         approval: {{required: true}}
         ancestry: {{inherit_revocation: true}}
+      app-api:
+        approval: {{require_platform_validation: true}}
 """
 
 # (image, version, days before "now" it was published)
@@ -294,6 +296,9 @@ def _run(demo: Demo, workdir: Path) -> int:
 
     _release_gates(demo)
     _healing(demo)
+    from demo.signals import platform_signals
+
+    platform_signals(demo, _section, GALLERY_ID, MARKETPLACE, URN)
 
     _section("Lifecycle events received by the Event Grid topic")
     received = demo.control("GET", "events")

@@ -33,7 +33,7 @@ param additionalImageTemplateResourceGroupNames array = []
 @description('Resource groups (in this subscription) of the disk encryption sets the policy names (replication.disk_encryption_sets): a version update naming a set needs its read (ARM\'s linked check). Empty when no version is encrypted with customer-managed keys.')
 param diskEncryptionSetResourceGroupNames array = []
 
-@description('Whether the policy rebakes images when their Marketplace base image has a newer version (rebake.on_base_update; LIFECYCLE_REBAKE_ON_BASE_UPDATE): the app then lists Marketplace image versions, which ARM checks at the subscription.')
+@description('Whether the policy reads Marketplace base images: rebakes when a base has a newer version or is being deprecated, or caps end-of-life at its deprecation (rebake.on_base_update, rebake.on_base_deprecation, retention.cap_at_base_deprecation; LIFECYCLE_REBAKE_ON_BASE_UPDATE): the app then lists and reads Marketplace image versions, which ARM checks at the subscription.')
 param rebakeOnBaseUpdate bool = false
 
 @description('Subscriptions, besides this one, whose VMs and scale sets may use the galleries\' images (the policy\'s galleries[].consumer_subscriptions): the in-use check reads the machines there.')

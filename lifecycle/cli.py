@@ -91,6 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
     revoke.add_argument("--json", action="store_true", help="print one JSON object")
 
+    smoke = commands.add_parser(
+        "smoke", help="the whole product against a scratch resource group of a real subscription"
+    )
+    smoke.add_argument("--subscription", required=True, help="subscription id")
+    smoke.add_argument("--resource-group", required=True, help="an existing resource group to work in")
+    smoke.add_argument("--location", required=True, help="home region of the scratch gallery")
+    smoke.add_argument("--second-region", help="the region the app replicates to (default: eastus2)")
+    smoke.add_argument("--record", metavar="DIR", help="write the run's ARM exchanges as a cassette here")
+    smoke.add_argument("--keep", action="store_true", help="leave what was created in place")
+    smoke.add_argument("--yes", action="store_true", help="go ahead (without it: print the plan and cost)")
+    smoke.add_argument("--poll-seconds", type=float, default=15.0, help="polling interval (default 15)")
+    smoke.add_argument(
+        "--timeout-minutes", type=float, default=60.0, help="longest wait for replication or a delete"
+    )
+
+    restore = commands.add_parser("restore", help="bring back a soft-deleted version")
+    restore.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    restore.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
+
     demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
     demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
     return parser
@@ -118,9 +137,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _permissions(args)
     if args.command in ("approve", "revoke"):
         return _gate(args)
+    if args.command == "restore":
+        return _restore(args)
     if args.command == "demo":
         return _demo(keep=args.keep)
+    if args.command == "smoke":
+        return _smoke(args)
     return EXIT_INVALID
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from lifecycle.smoke import SmokeOptions, run
+
+    return run(
+        SmokeOptions(
+            subscription=args.subscription,
+            resource_group=args.resource_group,
+            location=args.location,
+            second_region=args.second_region,
+            record=args.record,
+            keep=args.keep,
+            yes=args.yes,
+            poll_seconds=args.poll_seconds,
+            timeout_minutes=args.timeout_minutes,
+        )
+    )
 
 
 def _demo(*, keep: bool) -> int:
@@ -340,6 +381,34 @@ def _gate(args: argparse.Namespace) -> int:
         print(f"{request.version.id} {verb}")
         print(render_report(report.to_json()))
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """`restore`: exit 0 once the version is back, 1 when the restore failed, 2 when refused."""
+    import os
+
+    from lifecycle.model import parse_version_id
+    from lifecycle.reconcile.restore import RestoreOutcome, restore
+    from lifecycle.reconcile.runtime import Runtime
+
+    try:
+        version = parse_version_id(args.version)
+    except InvalidResourceId as exc:
+        print(f"error: VERSION_ID: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    config = args.config or os.environ.get("LIFECYCLE_CONFIG_URL")
+    if not config:
+        print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
+        return EXIT_INVALID
+    settings = _settings_for(config)
+    if isinstance(settings, int):
+        return settings
+    result = restore(Runtime.from_settings(settings), version)
+    if result.outcome is RestoreOutcome.RESTORED:
+        print(result.message)
+        return EXIT_OK
+    print(f"error: {result.message}", file=sys.stderr)
+    return EXIT_INVALID if result.outcome is RestoreOutcome.REFUSED else EXIT_FAILED
 
 
 def _read_policy(path: str) -> Policy | int:

@@ -23,6 +23,8 @@ class NotificationType(StrEnum):
     CONFIG_REJECTED = "ImageLifecycle.ConfigRejected"
     VERSION_APPROVED = "ImageLifecycle.VersionApproved"
     VERSION_REVOKED = "ImageLifecycle.VersionRevoked"
+    VERSION_QUARANTINED = "ImageLifecycle.VersionQuarantined"
+    BASE_IMAGE_DEPRECATED = "ImageLifecycle.BaseImageDeprecated"
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,12 @@ class Retention(_Section):
     delete_failed_after_days: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Delete versions whose provisioning failed, N days after publish."
     )
+    cap_at_base_deprecation: bool = Field(
+        default=False,
+        description=(
+            "A version's end-of-life is no later than its Marketplace base image's scheduledDeprecationTime."
+        ),
+    )
 
 
 class Rebake(_Section):
@@ -200,6 +206,13 @@ class Rebake(_Section):
     on_base_update: bool = Field(
         default=False,
         description="Also rebake when the base image (lifecycle.base-image) of the newest version moved on.",
+    )
+    on_base_deprecation: bool = Field(
+        default=False,
+        description=(
+            "Also rebake when the newest version's Marketplace base image is ScheduledForDeprecation or "
+            "Deprecated (imageDeprecationStatus)."
+        ),
     )
 
     @field_validator("schedule")
@@ -222,12 +235,12 @@ class Rebake(_Section):
     def _one_trigger(self) -> Rebake:
         if self.image_template and self.publish_event:
             raise ValueError("set either image_template or publish_event, not both")
-        if (self.schedule or self.max_age_days or self.on_base_update) and not (
+        if (self.schedule or self.max_age_days or self.on_base_update or self.on_base_deprecation) and not (
             self.image_template or self.publish_event
         ):
             raise ValueError(
-                "a rebake schedule, max_age_days or on_base_update needs image_template or "
-                "publish_event: true"
+                "a rebake schedule, max_age_days, on_base_update or on_base_deprecation needs image_template "
+                "or publish_event: true"
             )
         return self
 
@@ -236,6 +249,13 @@ class Approval(_Section):
     required: bool = Field(
         default=False,
         description="A new version stays out of `latest` (lifecycle.state=pending-approval) until approved.",
+    )
+    require_platform_validation: bool = Field(
+        default=False,
+        description=(
+            "A new version stays out of `latest` (lifecycle.state=pending-validation) until every platform "
+            "validation (validationsProfile.executedValidations) Succeeded."
+        ),
     )
 
 
@@ -431,12 +451,18 @@ class ImagePolicy:
 
     def digest(self) -> str:
         rebake = self.rebake.model_dump(mode="json")
-        if not rebake.get("on_base_update"):
-            # Digests from before the key existed stay the same (a changed digest lifts a rebake halt).
-            rebake.pop("on_base_update", None)
+        retention = self.retention.model_dump(mode="json")
+        # Digests from before a key existed stay the same while it is off (a changed digest lifts a halt).
+        for section, key in (
+            (rebake, "on_base_update"),
+            (rebake, "on_base_deprecation"),
+            (retention, "cap_at_base_deprecation"),
+        ):
+            if not section.get(key):
+                section.pop(key, None)
         payload = {
             "replication": self.replication.model_dump(mode="json"),
-            "retention": self.retention.model_dump(mode="json"),
+            "retention": retention,
             "rebake": rebake,
             "tags": self.metadata.tags,
         }

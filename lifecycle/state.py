@@ -137,6 +137,8 @@ class RebakeState:
     run_ended: datetime | None = None
     last_message: str | None = None
     base_seen: str | None = None  # the newest base image a rebake was already triggered for
+    deprecation_seen: str | None = None  # "<base>|<state>" a deprecation rebake was triggered for
+    deprecation_announced: str | None = None  # "<base>|<state>" BaseImageDeprecated was published for
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -154,6 +156,9 @@ class RebakeState:
         }
         if self.base_seen is not None:
             out["base_seen"] = self.base_seen
+        for key in ("deprecation_seen", "deprecation_announced"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @classmethod
@@ -176,6 +181,8 @@ class RebakeState:
             run_ended=when("run_ended"),
             last_message=data.get("last_message"),
             base_seen=data.get("base_seen"),
+            deprecation_seen=data.get("deprecation_seen"),
+            deprecation_announced=data.get("deprecation_announced"),
         )
 
 

@@ -23,14 +23,18 @@ from lifecycle.model import (
     OWNED_REGION_FIELDS,
     GalleryRef,
     GallerySharing,
+    ImageDeprecation,
     ImageRef,
     ImageUsage,
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    PlatformValidation,
+    PolicyViolation,
     ProvisioningState,
     RegionStatus,
     ReplicationState,
+    SoftDeleted,
     TargetRegion,
     VersionRef,
     parse_resource_id,
@@ -42,7 +46,9 @@ from lifecycle.regions import display_name
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
-EXPAND_REPLICATION = "ReplicationStatus"
+# A version's GET expands its replication status and the platform's validations (GalleryRP example
+# GalleryImageVersion_Get_WithValidationProfileAndReplicationStatus.json sends both, comma-separated).
+EXPAND_REPLICATION = "ReplicationStatus,ValidationProfile"
 MAX_PROGRESS_READS = 10  # per image and run: GETs with replication status for versions being written
 TAGS_API_VERSION = "2022-09-01"  # Microsoft.Resources, resources.json: Tags_UpdateAtScope
 
@@ -106,6 +112,28 @@ def version_from_arm(body: Mapping[str, Any], ref: VersionRef | None = None) -> 
         block_deletion_before_end_of_life=safety.get("blockDeletionBeforeEndOfLife"),
         etag=body.get("etag"),
         size_gb=disk_size_gb(props.get("storageProfile")),
+        validations=_validations(props.get("validationsProfile")),
+        reported_for_policy_violation=safety.get("reportedForPolicyViolation") is True,
+        policy_violations=tuple(
+            PolicyViolation(str(v.get("category") or "Other"), str(v.get("details") or "") or None)
+            for v in safety.get("policyViolations") or ()
+            if isinstance(v, Mapping)
+        ),
+    )
+
+
+def _validations(profile: Any) -> tuple[PlatformValidation, ...] | None:
+    """`validationsProfile.executedValidations`; None when the body carries no validations profile."""
+    if not isinstance(profile, Mapping):
+        return None
+    return tuple(
+        PlatformValidation(
+            str(v.get("type") or "unknown"),
+            str(v.get("status") or "Unknown"),
+            str(v["version"]) if v.get("version") else None,
+        )
+        for v in profile.get("executedValidations") or ()
+        if isinstance(v, Mapping)
     )
 
 
@@ -280,6 +308,42 @@ class GalleryGateway:
                 image.resource_group, image.gallery, image.image, ref.name, polling=False
             )
 
+    def restore_version(self, ref: VersionRef) -> None:
+        """Start the restore of a soft-deleted version: the spec's restore is an update of the version with
+        `properties.restore: true` and an empty `storageProfile`
+        (GalleryImageVersion_Update_RestoreSoftDeleted.json). Like every write of the app it is not polled
+        (that would need `locations/capsOperations/read` at the subscription): the caller re-reads the
+        version."""
+        image = ref.image_ref
+        body = {"properties": {"restore": True, "storageProfile": {}}}
+        with arm_call(f"restore version {ref.id}"):
+            self._client(image.subscription).gallery_image_versions.begin_update(
+                image.resource_group, image.gallery, image.image, ref.name, body, polling=False
+            )
+
+    def soft_deleted_versions(self, image: ImageRef) -> list[SoftDeleted]:
+        """The image's soft-deleted versions with the time Azure purges them (SoftDeletedResource_
+        ListByArtifactName: `hardDeletionTargetTime`)."""
+        with arm_call(f"list soft-deleted versions of {image.id}"):
+            items = [
+                wire(item)
+                for item in self._client(image.subscription).soft_deleted_resource.list_by_artifact_name(
+                    image.resource_group, image.gallery, "Images", image.image
+                )
+            ]
+        out = []
+        for item in items:
+            props = item.get("properties") or {}
+            with contextlib.suppress(InvalidResourceId):
+                out.append(
+                    SoftDeleted(
+                        ref=image.version(str(item.get("name"))),
+                        deleted=_time(props.get("softDeletedTime")),
+                        purge_at=_time(props.get("hardDeletionTargetTime")),
+                    )
+                )
+        return sorted(out, key=lambda d: version_key(d.ref.name))
+
     def gallery_info(self, gallery: GalleryRef) -> GalleryInfo:
         """One GET of the gallery: its soft delete and its sharing."""
         with arm_call(f"read gallery {gallery.id}"):
@@ -297,6 +361,28 @@ class GalleryGateway:
         with arm_call(f"list Marketplace versions of {publisher}:{offer}:{sku} in {location}"):
             items = self._client(subscription).virtual_machine_images.list(location, publisher, offer, sku)
             return [str(wire(item).get("name", "")) for item in items or []]
+
+    def marketplace_deprecation(
+        self, subscription: str, location: str, publisher: str, offer: str, sku: str, version: str
+    ) -> ImageDeprecation:
+        """One Marketplace image version's `imageDeprecationStatus` (VirtualMachineImages_Get; ComputeRP
+        since 2022-11-01). A version that reports none is Active."""
+        urn = f"{publisher}:{offer}:{sku}:{version}"
+        with arm_call(f"read Marketplace image {urn} in {location}"):
+            body = wire(
+                self._client(subscription).virtual_machine_images.get(
+                    location, publisher, offer, sku, version
+                )
+            )
+        status = (body.get("properties") or {}).get("imageDeprecationStatus") or {}
+        alternative = status.get("alternativeOption") or {}
+        kind, value = alternative.get("type"), alternative.get("value")
+        return ImageDeprecation(
+            base=urn,
+            state=str(status.get("imageState") or "Active"),
+            scheduled=_time(status.get("scheduledDeprecationTime")),
+            alternative=" ".join(str(p) for p in (kind, value) if p and str(p) != "None") or None,
+        )
 
     def soft_delete(self, gallery: GalleryRef) -> tuple[bool, int | None]:
         """Whether the gallery soft-deletes versions (`softDeletePolicy`), and for how many days a deleted

@@ -180,9 +180,13 @@ class RunReport:
                     "versions": [_with_children(p.image.id, v.to_json(), children) for v in p.versions],
                     "rebake": p.rebake.to_json() if p.rebake else None,
                     "warnings": list(p.warnings),
+                    "latest": p.latest_ids(),
+                    "refused": list(p.refusals),
                 }
                 for p in self.plans
             ],
+            "latest": {p.image.id: p.latest_ids() for p in self.plans},
+            "soft_deleted": [d.to_json() for p in self.plans for d in p.soft_deleted],
             "notifications": [n.to_json() for n in self.notifications],
             "errors": self.errors,
             "skipped": self.skipped,

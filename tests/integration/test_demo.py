@@ -44,6 +44,13 @@ def test_demo_runs_offline_and_ends_with_nothing_to_do() -> None:
     urn = "Canonical:ubuntu-24_04-lts:server"
     assert f"base image updated: {urn}:24.04.202611010 -> {urn}:24.04.202611100" in out
     assert out.count("base image updated:") == 1
+    # Azure's signals: a version held for its validation then promoted, a flagged one quarantined with
+    # latest moving back in every region, a base scheduled for deprecation rebaked once.
+    assert "platform validation required: held out of latest until it succeeded" in out
+    assert "every platform validation succeeded" in out
+    assert "latest after:  eastus 1.3.0, japaneast 1.3.0, westeurope 1.3.0" in out
+    assert "ImageLifecycle.VersionQuarantined" in out and "ImageLifecycle.BaseImageDeprecated" in out
+    assert out.count("is ScheduledForDeprecation (deprecation date") == 1
     # It ends with what a region costs and the fleet report's path.
     assert "cost change: +" in out and "southeastasia +" in out
     report = out.rstrip().splitlines()[-1].removeprefix("Open it in a browser: ")
