@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
     report.add_argument("--prices", help="price table JSON for costs (default: the shipped table)")
 
+    consumers = commands.add_parser(
+        "consumers", help="who runs which version, and who runs latest in production"
+    )
+    consumers.add_argument("--config", required=True, help="policy file path or blob URL")
+    consumers.add_argument("--version", metavar="VERSION_ID", help="only this image version")
+    consumers.add_argument("--json", action="store_true", help="print one JSON object")
+    consumers.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
+
     prices = commands.add_parser("prices", help="the replica storage price table")
     price_commands = prices.add_subparsers(dest="prices_command", required=True, parser_class=_Parser)
     show = price_commands.add_parser("show", help="print the price table in use")
@@ -131,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args)
     if args.command == "prices":
         return _prices(args)
+    if args.command == "consumers":
+        return _consumers(args)
     if args.command == "audit":
         return _audit(args)
     if args.command == "permissions":
@@ -273,6 +283,74 @@ def _report(args: argparse.Namespace) -> int:
             f"{s['rebakes_due']} rebakes due; {s['failures']} failures"
         )
     return EXIT_FAILED if run.errors else EXIT_OK
+
+
+def _consumers(args: argparse.Namespace) -> int:
+    from lifecycle.model import VersionRef
+    from lifecycle.reconcile import Runtime
+    from lifecycle.reconcile.who_runs import who_runs
+
+    only: VersionRef | None = None
+    if args.version:
+        try:
+            parsed = parse_resource_id(args.version)
+        except InvalidResourceId as exc:
+            print(f"error: --version: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        if not isinstance(parsed, VersionRef):
+            print(f"error: --version: {args.version!r} is not an image version id", file=sys.stderr)
+            return EXIT_INVALID
+        only = parsed
+    at = _at(args.at)
+    if isinstance(at, int):
+        return at
+    settings = _settings_for(args.config)
+    if isinstance(settings, int):
+        return settings
+    runtime = Runtime.from_settings(settings)
+    found = who_runs(runtime, at or runtime.clock())
+    if found.no_policy:
+        print(f"error: {found.problems[0]}", file=sys.stderr)
+        return EXIT_INVALID
+    for problem in found.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if found.consumers is None:
+        return EXIT_FAILED
+    data = found.consumers.to_json(only)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(_render_consumers(data))
+    return EXIT_FAILED if found.problems else EXIT_OK
+
+
+def _machine(resource_id: str) -> str:
+    """`<resource group>/<type>/<name>[/virtualMachines/<instance>]` of a VM, scale set or instance."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" in lowered and "microsoft.compute" in lowered:
+        group = parts[lowered.index("resourcegroups") + 1]
+        return f"{group}/" + "/".join(parts[lowered.index("microsoft.compute") + 1 :])
+    return resource_id
+
+
+def _render_consumers(data: dict[str, Any]) -> str:
+    lines = []
+    for entry in data["versions"]:
+        lines.append(f"{short_id(entry['version'])}: {len(entry['consumers'])} consumers")
+        for c in entry["consumers"]:
+            tags = f" owner={c['owner']}" if c["owner"] else ""
+            tags += " production" if c["production"] else ""
+            where = f"{c['subscription']}  {c['region']}"
+            lines.append(f"  {c['kind']:9} {_machine(c['id'])}  {where}  via {c['via']}{tags}")
+    if not data["versions"]:
+        lines.append("no machine runs a version of the policy's images")
+    latest = data["latest_in_production"]
+    lines.append(f"running latest in production: {len(latest)}")
+    for m in latest:
+        owner = f" owner={m['owner']}" if m["owner"] else ""
+        lines.append(f"  {m['kind']:9} {_machine(m['id'])}  {m['region']}  {short_id(m['image'])}{owner}")
+    return "\n".join(lines)
 
 
 def _prices(args: argparse.Namespace) -> int:

@@ -486,9 +486,25 @@ class ImageUsage:
     image_ids: frozenset[str] = frozenset()
     complete: bool = True
     problem: str | None = None  # why the check is incomplete (a denied list names action and scope)
+    # Version key -> regions where a machine runs it (a region there is never shrunk away).
+    running_regions: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # Version key -> region -> VMs on it plus the capacity of scale sets that name it exactly.
+    demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
+    # Image key -> region -> capacity of the scale sets that follow its `latest`.
+    latest_demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
 
     def references(self, version: VersionRef) -> bool:
         return version.key() in self.version_ids
 
     def references_latest_of(self, image: ImageRef) -> bool:
         return image.key() in self.image_ids
+
+    def regions_running(self, version: VersionRef) -> frozenset[str]:
+        return self.running_regions.get(version.key(), frozenset())
+
+    def demand_in(self, version: VersionRef, region: str, *, newest: bool) -> int:
+        """Machines that deploy `version` in `region`; scale sets on `latest` count toward the newest."""
+        count = self.demand.get(version.key(), {}).get(region, 0)
+        if newest:
+            count += self.latest_demand.get(version.image_ref.key(), {}).get(region, 0)
+        return count

@@ -25,6 +25,7 @@ class NotificationType(StrEnum):
     VERSION_REVOKED = "ImageLifecycle.VersionRevoked"
     VERSION_QUARANTINED = "ImageLifecycle.VersionQuarantined"
     BASE_IMAGE_DEPRECATED = "ImageLifecycle.BaseImageDeprecated"
+    VERSION_EXPIRING = "ImageLifecycle.VersionExpiring"
 
 
 @dataclass(frozen=True)

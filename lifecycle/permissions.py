@@ -66,7 +66,7 @@ IN_USE_ACTIONS: tuple[tuple[str, str], ...] = (
     ("Microsoft.Compute/virtualMachineScaleSets/read", "in-use check: list the subscription's scale sets"),
     (
         "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
-        "in-use check: list Uniform scale sets' instances (those not on the latest model)",
+        "in-use check: list Uniform scale sets' instances (by their model and exactVersion)",
     ),
 )
 TEMPLATE_ACTIONS: tuple[tuple[str, str], ...] = (

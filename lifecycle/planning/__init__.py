@@ -8,20 +8,21 @@ retention, rebake); this module composes them per version.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
-from lifecycle.planning import gates, healing, latest, quarantine, retention
+from lifecycle.planning import consumers as consumers_planner
+from lifecycle.planning import demand, gates, healing, latest, quarantine, retention, shrink
 from lifecycle.planning import rebake as rebake_planner
 from lifecycle.planning.deprecation import Deprecation
 from lifecycle.planning.lineage import BaseObservation
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
-from lifecycle.policy import ImagePolicy
+from lifecycle.policy import ImagePolicy, Replication
 from lifecycle.state import ImageState, PendingBuild, RegionHeal
 
 __all__ = ["ImagePlan", "RebakeReport", "VersionReport", "needs_replication_status", "plan_image"]
@@ -47,11 +48,14 @@ def plan_image(
     base: BaseObservation | None = None,
     deprecation: Deprecation | None = None,
     eol_caps: Mapping[str, tuple[datetime, str]] | None = None,
+    warn_days: int | None = None,
+    consumers: Mapping[str, tuple[consumers_planner.Consumer, ...]] | None = None,
 ) -> ImagePlan:
     """`revoked_bases`: lower-cased ids of revoked versions that versions of this image may be built on;
     `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`);
     `deprecation`: that base's deprecation status (`rebake.on_base_deprecation`); `eol_caps`: per version,
-    its base's deprecation date (`retention.cap_at_base_deprecation`)."""
+    its base's deprecation date (`retention.cap_at_base_deprecation`); `warn_days` and `consumers` (by
+    version name): VersionExpiring for versions machines run."""
     state = state or ImageState()
     lifetimes = {
         name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
@@ -79,6 +83,8 @@ def plan_image(
     heal_records: dict[str, Mapping[str, RegionHeal]] = dict(state.healing)
     recheck: datetime | None = None
 
+    older = shrink.older_names(image, policy.replication.older)
+    newest = demand.newest_eligible(image)
     for version in image.versions:
         fate = fates[version.name]
         gate = version_gates[version.name]
@@ -135,7 +141,14 @@ def plan_image(
             lifecycle_state = "failed"
         else:
             version_actions, version_notes, lifecycle_state = _plan_version(
-                policy, version, fate, pending, heal, gate, quarantine.assess(version)
+                policy,
+                version,
+                fate,
+                pending,
+                heal,
+                gate,
+                quarantine.assess(version),
+                sizing=_sizing(policy, version, usage, older, newest, heal),
             )
             notes.extend(version_notes)
             if lifecycle_state == lt.STATE_PENDING_APPROVAL and not version.exclude_from_latest:
@@ -210,6 +223,8 @@ def plan_image(
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
     heal_records = {name: records for name, records in heal_records.items() if name in known}
+    warnings_due, warned = consumers_planner.expiring(image, now, warn_days, consumers or {}, state.warned)
+    notifications.extend(warnings_due)
     by_name = {v.name: v for v in image.versions}
     new_state = replace(
         state,
@@ -220,6 +235,7 @@ def plan_image(
         approvals=gates.settled(state.approvals, by_name, lt.APPROVED_BY),
         revocations=gates.settled(state.revocations, by_name, lt.STATE),
         recheck_at=recheck,
+        warned=warned,
     )
     reports = [
         replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r
@@ -307,6 +323,39 @@ def _progress(version: ObservedVersion) -> str:
     return "replication: " + ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """The replication one version should have: the policy's, with `auto` counts worked out from demand,
+    or the older versions' shrink; the notes and the reason part it adds."""
+
+    replication: Replication
+    notes: tuple[str, ...] = ()
+    reason: str | None = None
+    shrink: bool = False
+
+
+def _sizing(
+    policy: ImagePolicy,
+    version: ObservedVersion,
+    usage: ImageUsage | None,
+    older: frozenset[str],
+    newest: str | None,
+    heal: healing.Healing | None,
+) -> Sizing:
+    replication = policy.replication
+    if version.name in older and replication.older is not None and heal is None:
+        shrunk, shrink_notes, why = shrink.shrunk(replication, replication.older, version, usage)
+        return Sizing(shrunk, tuple(shrink_notes), why, shrink=True)
+    if "auto" not in replication.regions.values():
+        return Sizing(replication)
+    default = version.replica_count or 1
+    current = {r.name: (r.replica_count or default) for r in version.target_regions}
+    counts, notes, reason = demand.resolve_auto(
+        replication, version, usage, newest=version.name == newest, current=current
+    )
+    return Sizing(replication.model_copy(update={"regions": counts}), tuple(notes), reason)
+
+
 def _plan_version(
     policy: ImagePolicy,
     version: ObservedVersion,
@@ -315,21 +364,26 @@ def _plan_version(
     heal: healing.Healing | None = None,
     gate: gates.Gate | None = None,
     verdict: quarantine.Verdict | None = None,
+    sizing: Sizing | None = None,
 ) -> tuple[list[Action], list[str], str]:
     gate = gate or gates.Gate()
     verdict = verdict or quarantine.Verdict()
-    # An expired (or revoked) version is on its way out: replicating it further would only cost storage.
-    if fate.expired:
+    sizing = sizing or Sizing(policy.replication)
+    # An expired (or revoked) version is on its way out: replicating it further would only cost storage;
+    # shrinking it (replication.older) only saves.
+    if fate.expired and not sizing.shrink:
         actions: list[Action] = []
         notes: list[str] = []
     else:
         actions, notes = plan_replication(
-            policy.replication,
+            sizing.replication,
             version,
             remove=heal.remove if heal else frozenset(),
             readd={k: healing.entry_region(v) for k, v in heal.readd.items()} if heal else None,
             heal_reason=heal.reason if heal and heal.write else None,
+            reason=sizing.reason,
         )
+    notes = [*sizing.notes, *notes]
     current_state = version.tags.get(lt.STATE)
     if current_state is None and version.exclude_from_latest and policy.replication.promote_when_replicated:
         # A pipeline that publishes with excludeFromLatest (the strict way to hold a new version back)

@@ -26,6 +26,7 @@ from lifecycle.gateways.storage import StateStore, _safe
 from lifecycle.model import (
     ImageDeprecation,
     ImageRef,
+    ImageUsage,
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
@@ -38,6 +39,7 @@ from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, deprecation, gates, needs_replication_status, plan_image
 from lifecycle.planning import healing as heal_planner
+from lifecycle.planning.consumers import Consumer, by_version_name, expiring_soon
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
@@ -203,6 +205,8 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
                 usage = ctx.usage()
                 soft_delete = ctx.soft_delete(target.image.gallery_ref)
         run, base = rebake_run(ctx, target), base_step(ctx, target, found)
+        sized = usage if usage is not None else sizing_usage(ctx, target)
+        running = consumers_step(ctx, target, found)
 
         def plan_with(budget: int) -> ImagePlan:
             return plan_image(
@@ -210,7 +214,7 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
                 found.observed,
                 ctx.now,
                 state=found.state,
-                usage=usage,
+                usage=sized,
                 delete_budget=budget,
                 deletes_blocked=deletes_blocked,
                 run=run,
@@ -219,6 +223,8 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
                 base=base,
                 deprecation=newest_deprecation,
                 eol_caps=eol_caps,
+                warn_days=ctx.policy.consumers.warn_days,
+                consumers=running,
             )
 
         plan = plan_with(ctx.delete_budget(image_policy) if possible else 0)
@@ -242,6 +248,31 @@ def soft_deleted_step(ctx: RunContext, target: Target) -> tuple[SoftDeleted, ...
     except GatewayError as exc:
         ctx.problem(target.image.id, "listing soft-deleted versions failed", str(exc))
         return ()
+
+
+def sizing_usage(ctx: RunContext, target: Target) -> ImageUsage | None:
+    """For `replication.older` and `auto` counts: who runs what where. In a gallery shared beyond its
+    subscription (consumers elsewhere cannot be listed) it counts as unknown: no region is shrunk away."""
+    replication = target.image_policy.replication
+    if replication.older is None and "auto" not in replication.regions.values():
+        return None
+    block = ctx.shared_block(target.image.gallery_ref)
+    if block is not None:
+        return ImageUsage(complete=False, problem=block)
+    return ctx.usage()
+
+
+def consumers_step(ctx: RunContext, target: Target, found: Read) -> dict[str, tuple[Consumer, ...]] | None:
+    """For `consumers.warn_days`: who runs this image's versions, by version name; read (once per run, from
+    the sweep's inventory) only when a version's end-of-life is within the window. An incomplete inventory
+    warns nobody this run (the next one will)."""
+    warn_days = ctx.policy.consumers.warn_days
+    if not expiring_soon(found.observed, ctx.now, warn_days):
+        return None
+    found_consumers = ctx.consumers()
+    if found_consumers is None:
+        return None
+    return by_version_name(found_consumers, target.image)
 
 
 def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation | None:
@@ -499,6 +530,7 @@ def remember(
             rebake=found.state.rebake,
             healing=found.state.healing,
             recheck_at=found.state.recheck_at,
+            warned=found.state.warned,
         )
     try:
         etag = ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
