@@ -54,8 +54,11 @@ fuzz: setup
 storm: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_storm.py
 
+# Fault seeds on one gallery (test_chaos) and on a fleet run as the Functions host runs it (test_fleet:
+# timer, queue workers, Event Grid deliveries and operators at once). FLEET_INVARIANTS=all also fails on the
+# invariants test_fleet.PENDING lists as not built yet.
 chaos: setup
-	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_chaos.py
+	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_chaos.py tests/reliability/test_fleet.py
 
 demo: setup
 	$(PY) -m lifecycle demo

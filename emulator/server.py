@@ -477,6 +477,9 @@ class Emulator:
         if name == "event-requests" and req.method == "GET":
             with state.lock:
                 return Response(200, list(state.event_requests))
+        if name == "topic" and req.method == "POST":
+            with state.lock:
+                return Response(200, eventgrid.set_refusal(state, self._control_body(req)))
         if name == "marketplace":
             with state.lock:
                 if req.method == "POST":

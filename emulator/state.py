@@ -96,6 +96,8 @@ class State:
         self.events: list[dict[str, Any]] = []
         # What authorized each POST to the topic (for tests: which credential reached the events endpoint).
         self.event_requests: list[dict[str, Any]] = []
+        # A refusal the topic answers with (`POST /_emulator/topic`, see emulator.eventgrid.refusal).
+        self.topic_refusal: dict[str, Any] | None = None
         # emulator.marketplace: (location, publisher, offer, sku) -> version -> entry.
         self.marketplace: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self._seq = itertools.count()
@@ -115,6 +117,7 @@ class State:
             self.events.clear()
             self.replication_overrides.clear()
             self.event_requests.clear()
+            self.topic_refusal = None
             self.marketplace.clear()
             self._pending.clear()
             self._seq = itertools.count()

@@ -13,7 +13,8 @@ took and the event is sent.
 
 Each entry has a stable `id` (the CloudEvent id), derived from the action's idempotency key, the event type
 and the version's ETag as read before the write: a resend carries the same id, so a consumer can drop
-duplicates. Pure: no I/O.
+duplicates. The outbox is bounded (count and age): what outgrows it, and what the topic refuses for good,
+leaves it as a dead letter (`DeadLetter`), kept by `lifecycle.reconcile.delivery`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from lifecycle.model import iso, parse_time
 from lifecycle.notifications import Notification, NotificationType
 
 INTENT = "intent"  # recorded before the write; its outcome is not known yet
@@ -149,3 +152,65 @@ def merge(entries: Iterable[OutboxEntry], more: Iterable[OutboxEntry]) -> list[O
 
 def unsent(entries: Iterable[OutboxEntry]) -> list[OutboxEntry]:
     return [e for e in entries if e.status == UNSENT]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that will not be sent: the topic refused it for good (a 4xx), or it outgrew the outbox's
+    bounds. Kept in the state container with why, for an operator to read (and resend by hand)."""
+
+    entry: OutboxEntry
+    reason: str
+    at: str
+    status: int | None = None
+    code: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": self.entry.to_json(),
+            "reason": self.reason,
+            "at": self.at,
+            "status": self.status,
+            "code": self.code,
+        }
+
+    def describe(self) -> str:
+        return f"{self.entry.subject}: {self.entry.type} ({self.entry.id}) dead-lettered: {self.reason}"
+
+
+def bound(
+    entries: Sequence[OutboxEntry], *, max_events: int, max_age: timedelta, now: datetime
+) -> tuple[list[OutboxEntry], list[DeadLetter]]:
+    """Keep the outbox within `max_events` unsent events none older than `max_age`: the others, oldest
+    first, become dead letters. Intents stay (the next run resolves them from ARM); an entry without a
+    recorded time has no age and only counts."""
+    at = iso(now)
+    dead: list[DeadLetter] = []
+    kept: list[OutboxEntry] = []
+    for entry in entries:
+        recorded = _recorded(entry)
+        if entry.status == UNSENT and recorded is not None and now - recorded > max_age:
+            dead.append(DeadLetter(entry, f"not delivered within {_span(max_age)} (outbox age bound)", at))
+        else:
+            kept.append(entry)
+    waiting = [e for e in kept if e.status == UNSENT]
+    excess = len(waiting) - max_events
+    if excess > 0:
+        oldest = sorted(waiting, key=lambda e: _recorded(e) or now)[:excess]
+        drop = {e.id for e in oldest}
+        reason = f"outbox over {max_events} unsent events (count bound): the oldest leave it"
+        dead += [DeadLetter(e, reason, at) for e in oldest]
+        kept = [e for e in kept if e.id not in drop]
+    return kept, dead
+
+
+def _recorded(entry: OutboxEntry) -> datetime | None:
+    try:
+        return parse_time(entry.recorded) if entry.recorded else None
+    except ValueError:
+        return None
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"

@@ -34,6 +34,9 @@ class Settings:
     image_concurrency: int = 4
     fanout_queue: str | None = None
     queue_max_dequeue: int = 5
+    audit_rollover_blocks: int = 40_000
+    outbox_max_events: int = 200
+    outbox_max_age_hours: int = 168
 
     @property
     def config_is_blob(self) -> bool:
@@ -92,6 +95,12 @@ _NUMBERS = (
     ("image_concurrency", "LIFECYCLE_IMAGE_CONCURRENCY", 4, 1, 32),
     # Must match host.json extensions.queues.maxDequeueCount: the try after which a message is poison.
     ("queue_max_dequeue", "LIFECYCLE_QUEUE_MAX_DEQUEUE", 5, 1, 100),
+    # Blocks after which the day's audit log goes on in a new append blob: Azure caps one at 50,000.
+    ("audit_rollover_blocks", "LIFECYCLE_AUDIT_ROLLOVER_BLOCKS", 40_000, 1, 45_000),
+    # The outbox's bounds, per image (and for the run's own events): unsent events beyond the count, or
+    # older than the age, leave it for the dead letters (`outbox/dead-letters.json`).
+    ("outbox_max_events", "LIFECYCLE_OUTBOX_MAX_EVENTS", 200, 1, 10_000),
+    ("outbox_max_age_hours", "LIFECYCLE_OUTBOX_MAX_AGE_HOURS", 168, 1, 24 * 90),
 )
 
 

@@ -76,6 +76,45 @@ class GateRecord:
 
 
 @dataclass(frozen=True)
+class RequestedGate:
+    """An approval (or revocation) an event delivered while the fan-out queue runs the work: recorded by
+    the delivery after its trust check, judged (is the version approvable?) and applied by the image's next
+    run, exactly as an inline event's (`lifecycle.reconcile.image.take_requests`)."""
+
+    kind: str  # "approve" | "revoke"
+    version: str  # the version's name within the image
+    by: str | None = None
+    reason: str | None = None
+    source: str | None = None
+    event_id: str | None = None
+    at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "by": self.by,
+            "reason": self.reason,
+            "source": self.source,
+            "event_id": self.event_id,
+            "at": iso(self.at) if self.at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RequestedGate:
+        at = data.get("at")
+        return cls(
+            kind=str(data.get("kind") or "approve"),
+            version=str(data.get("version") or ""),
+            by=data.get("by"),
+            reason=data.get("reason"),
+            source=data.get("source"),
+            event_id=data.get("event_id"),
+            at=parse_time(at) if at else None,
+        )
+
+
+@dataclass(frozen=True)
 class RebakeState:
     """The rebake schedule's memory for one image (see `lifecycle.planning.rebake` for how it moves).
 
@@ -211,6 +250,8 @@ class ImageState:
     revocations: Mapping[str, GateRecord] = field(default_factory=dict)
     # When a version waiting for its build event is to be written anyway; a wake-up was scheduled for it.
     recheck_at: datetime | None = None
+    # Approvals delivered by events and recorded while the fan-out queue runs the work, not yet judged.
+    gate_requests: tuple[RequestedGate, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pending_builds", MappingProxyType(dict(self.pending_builds)))
@@ -227,6 +268,12 @@ class ImageState:
 
     def with_revocation(self, version: str, record: GateRecord) -> ImageState:
         return replace(self, revocations={**self.revocations, version: record})
+
+    def with_request(self, request: RequestedGate) -> ImageState:
+        """A delivered approval or revocation, once per event (a redelivery records nothing more)."""
+        if request.event_id and any(r.event_id == request.event_id for r in self.gate_requests):
+            return self
+        return replace(self, gate_requests=(*self.gate_requests, request))
 
     def with_build(self, version: str, build: PendingBuild) -> ImageState:
         builds = dict(self.pending_builds)
@@ -259,6 +306,8 @@ class ImageState:
             out["revocations"] = {k: v.to_json() for k, v in sorted(self.revocations.items())}
         if self.recheck_at is not None:
             out["recheck_at"] = iso(self.recheck_at)
+        if self.gate_requests:
+            out["gate_requests"] = [r.to_json() for r in self.gate_requests]
         return out
 
     @classmethod
@@ -280,4 +329,5 @@ class ImageState:
             approvals={k: GateRecord.from_json(v) for k, v in (data.get("approvals") or {}).items()},
             revocations={k: GateRecord.from_json(v) for k, v in (data.get("revocations") or {}).items()},
             recheck_at=parse_time(data["recheck_at"]) if data.get("recheck_at") else None,
+            gate_requests=tuple(RequestedGate.from_json(r) for r in data.get("gate_requests") or ()),
         )

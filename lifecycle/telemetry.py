@@ -50,7 +50,8 @@ DEFERRED_IMAGES = "lifecycle.deferred_images"  # images left for the next run (t
 ERRORS = "lifecycle.errors"
 ENQUEUED = "lifecycle.enqueued"
 POISON = "lifecycle.poison"  # poison messages (images) found or given up on
-DEAD_LETTERS = "lifecycle.dead_letters"
+DEAD_LETTERS = "lifecycle.dead_letters"  # lifecycle events the topic refused for good (or past the bounds)
+UNDELIVERED = "lifecycle.undelivered"  # outbox deliveries kept for a later run (the topic was down)
 THROTTLED = "lifecycle.throttled"  # 429s received
 KIND = "lifecycle.kind"  # action kind: replicate, tag, end_of_life, exclude_from_latest, promote, ...
 OUTCOME = "lifecycle.outcome"  # succeeded | failed | planned | deferred
@@ -122,7 +123,8 @@ def run_attributes(function: str, report: RunReport, **fields: Any) -> dict[str,
         ERRORS: summary["errors"],
         ENQUEUED: summary["enqueued"],
         POISON: len(report.poison),
-        DEAD_LETTERS: len(getattr(report, "dead_letters", None) or ()),
+        DEAD_LETTERS: summary["dead_letters"],
+        UNDELIVERED: summary["undelivered"],
         THROTTLED: int(budget.get("throttled") or 0),
     }
     if report.errors:

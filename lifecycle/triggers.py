@@ -70,7 +70,7 @@ def _summary(
         function,
         report,
         "%s: %s images, %s actions (%s succeeded, %s failed, %s planned, %s deferred), %s errors, "
-        "%s images deferred",
+        "%s images deferred, %s event deliveries kept for later, %s events dead-lettered",
         function,
         summary["images"],
         summary["actions"],
@@ -80,6 +80,8 @@ def _summary(
         summary["deferred"],
         summary["errors"],
         summary["deferred_images"],
+        summary["undelivered"],
+        summary["dead_letters"],
         **fields,
     )
 
@@ -90,12 +92,30 @@ def _run(trigger: Trigger) -> RunReport:
     return reconcile(trigger)
 
 
+def _accept(trigger: Trigger) -> RunReport:
+    """With the fan-out queue: check, record, enqueue; no ARM call (`Reconciler.accept`)."""
+    from lifecycle.reconcile import Reconciler, Runtime
+    from lifecycle.settings import Settings
+
+    return Reconciler(Runtime.from_settings(Settings.from_env())).accept(trigger)
+
+
+def _queued() -> bool:
+    """Whether the fan-out queue runs the work (LIFECYCLE_FANOUT_QUEUE): events are then only recorded."""
+    from lifecycle.settings import Settings
+
+    return Settings.from_env().fanout_queue is not None
+
+
 def handle_event(event: object) -> RunReport | None:
     """Parse one Event Grid delivery (either schema) and reconcile what it points at.
 
-    Malformed and irrelevant events are logged and dropped without any ARM call; one whose type cannot be
-    read raises EventNotProcessed (no ARM call either) so Event Grid redelivers and finally dead-letters it.
-    Returns the run report, or None when nothing ran.
+    With the fan-out queue configured (LIFECYCLE_FANOUT_QUEUE) the delivery is answered in seconds: the
+    event is checked (policy, trust), what it carries is recorded in the image's state, the image is
+    enqueued, and no ARM call is made; the queue function does the work. Without a queue it is reconciled
+    inline. Malformed and irrelevant events are logged and dropped without any ARM call; one whose type
+    cannot be read raises EventNotProcessed (no ARM call either) so Event Grid redelivers and finally
+    dead-letters it. Returns the run report, or None when nothing ran.
     """
     from lifecycle.events import (
         BuildCompleted,
@@ -140,15 +160,25 @@ def handle_event(event: object) -> RunReport | None:
     if isinstance(parsed, PolicyChanged):
         settings = Settings.from_env()
         if _same_blob(parsed.blob_url, settings.config_url):
-            report = _run(Trigger("policy", event_id=parsed.event_id))
+            trigger = Trigger("policy", event_id=parsed.event_id)
+            report = _accept(trigger) if settings.fanout_queue else _run(trigger)
             _summary("on_event", report, event_id=parsed.event_id, event_type="BlobCreated")
             return report
         log.info(
             "event ignored: blob %s is not the policy", parsed.blob_url, extra={"event_id": parsed.event_id}
         )
         return None
+    queued = _queued()
     if isinstance(parsed, BuildCompleted):
-        report = _run(Trigger("event", scope=parsed.version.id, build=parsed, event_id=parsed.event_id))
+        trigger = Trigger("event", scope=parsed.version.id, build=parsed, event_id=parsed.event_id)
+        if queued:
+            report = _accept(trigger)
+            _summary("on_event", report, event_id=parsed.event_id, event_type="BuildCompleted")
+            if report.errors:
+                # Not recorded (or not enqueued): the metadata lives only in this event; deliver it again.
+                raise EventNotProcessed(f"build event {parsed.event_id} not processed: {report.errors[0]}")
+            return report
+        report = _run(trigger)
         _summary("on_event", report, event_id=parsed.event_id, event_type="BuildCompleted")
         if report.errors or [
             s for s in report.skipped if "not in the policy" not in s and "not found" not in s
@@ -162,7 +192,14 @@ def handle_event(event: object) -> RunReport | None:
         request = GateRequest(
             "approve", parsed.version, by=parsed.approver, source=parsed.source, schema=parsed.schema
         )
-        report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id, gate=request))
+        trigger = Trigger("event", scope=parsed.version.id, event_id=parsed.event_id, gate=request)
+        if queued:
+            report = _accept(trigger)
+            _summary("on_event", report, event_id=parsed.event_id, event_type="VersionApproved")
+            if report.errors:
+                raise EventNotProcessed(f"approval {parsed.event_id} not processed: {report.errors[0]}")
+            return report
+        report = _run(trigger)
         _summary("on_event", report, event_id=parsed.event_id, event_type="VersionApproved")
         for refused in report.refused:
             # Final: an expired, revoked or unknown version stays so; the refusal is audited.
@@ -172,7 +209,9 @@ def handle_event(event: object) -> RunReport | None:
             raise EventNotProcessed(f"approval {parsed.event_id} not processed: {report.errors[0]}")
         return report
     assert isinstance(parsed, VersionWritten)
-    report = _run(Trigger("event", scope=parsed.version.id, event_id=parsed.event_id))
+    trigger = Trigger("event", scope=parsed.version.id, event_id=parsed.event_id)
+    # Queued or not, a lost write event is caught by the next sweep: no redelivery is asked for.
+    report = _accept(trigger) if queued else _run(trigger)
     _summary("on_event", report, event_id=parsed.event_id, event_type="ResourceWriteSuccess")
     return report
 
@@ -219,6 +258,8 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
     tries = int(getattr(message, "dequeue_count", None) or 1)
     try:
         body = json.loads(message.get_body())
+        if isinstance(body, dict) and "fan_out" in body and "image" not in body:
+            return _fan_out_message(message, tries)
         image = parse_resource_id(str(body["image"]))
         if not isinstance(image, ImageRef):
             raise InvalidResourceId(f"not an image definition id: {body['image']!r}")
@@ -241,6 +282,17 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
         if tries >= last:
             telemetry.record_poison("reconcile_image", image.id, tries, "; ".join(problems[:5]))
         raise MessageNotProcessed(f"{image.id} not reconciled (try {tries} of {last}): {problems[0]}")
+    return report
+
+
+def _fan_out_message(message: func.QueueMessage, tries: int) -> RunReport:
+    """A policy change recorded by `on_event`: fan the whole scope out, as the timer's sweep does."""
+    from lifecycle.reconcile import Trigger
+
+    report = _run(Trigger("sweep", event_id=message.id))
+    _summary("reconcile_image", report, dequeue_count=tries)
+    if report.errors:
+        raise MessageNotProcessed(f"fan-out not done (try {tries}): {report.errors[0]}")
     return report
 
 

@@ -119,6 +119,9 @@ class EventGridPublisher:
                 client.send(chunk)
             except HttpResponseError as exc:
                 reason = f"{exc.status_code} {exc.reason or ''}".rstrip()
+                detail = _error_message(exc)
+                if detail:
+                    reason = f"{reason}: {detail}"
                 raise PublishError(
                     f"Event Grid topic {self.endpoint} rejected {len(chunk)} event(s) "
                     f"({sent} of {len(events)} already published): {reason}",
@@ -206,6 +209,20 @@ def _basic_topic_client_class() -> Any:
 
         return public_client
     return basic_topic_client
+
+
+def _error_message(exc: Any) -> str | None:
+    """The topic's own words for a refusal (its error body's message), which name what is wrong."""
+    error = getattr(exc, "error", None)
+    message = getattr(error, "message", None)
+    if not isinstance(message, str) or not message:
+        response = getattr(exc, "response", None)
+        try:
+            body = response.json() if response is not None else None
+        except Exception:  # not JSON: nothing more to say than the status
+            return None
+        message = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+    return message[:300] if isinstance(message, str) and message else None
 
 
 def _error_code(exc: Any) -> str | None:

@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 STATE_CONTAINER = "lifecycle-state"
 LOCAL_STATE_DIR = ".lifecycle-state"
 _MAX_APPEND = 4 * 1024 * 1024 - 1024
+# An append blob takes at most 50,000 blocks ("Scalability and performance targets for Blob storage":
+# "Maximum number of blocks in a block blob or append blob: 50,000 blocks"); the append past it is refused
+# with 409 BlockCountExceedsLimit. The day's audit log moves on to a new blob well before that, so a busy
+# day (hundreds of images in dry-run, or failing, every sweep) loses no record.
+# (LIFECYCLE_AUDIT_ROLLOVER_BLOCKS, 40,000 by default and never above 45,000).
+APPEND_BLOB_MAX_BLOCKS = 50_000
 
 
 @dataclass(frozen=True)
@@ -176,12 +182,18 @@ def policy_source(settings: Settings) -> PolicySource:
 
 
 class BlobStateStore:
-    """State documents, leases and the audit log in one blob container."""
+    """State documents, leases and the audit log in one blob container.
 
-    def __init__(self, settings: Settings, container_url: str) -> None:
+    The audit log of a day is a series of append blobs (`audit/YYYY/MM/DD.jsonl`, then `DD.1.jsonl`, ...):
+    a segment is left for the next once it holds `rollover_blocks` blocks, well before Azure's cap.
+    """
+
+    def __init__(self, settings: Settings, container_url: str, *, rollover_blocks: int | None = None) -> None:
         self._location = parse_blob_url(container_url)
         self._container = _Blobs(settings).container(self._location)
         self._ready = False
+        self.rollover_blocks = rollover_blocks or settings.audit_rollover_blocks
+        self._key = f"{self._location.account_url}/{self._location.container}"
 
     def _ensure(self) -> None:
         if self._ready:
@@ -252,30 +264,83 @@ class BlobStateStore:
             raise _translate_storage(exc, f"write {name}") from exc
 
     def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None:
-        from azure.core.exceptions import ResourceExistsError
+        """Append the records (one block per chunk of up to 4 MiB) to the day's current segment; a
+        segment that reached `rollover_blocks`, or that Azure refuses as full, hands over to the next."""
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         if not records:
             return
         self._ensure()
-        blob = self._container.get_blob_client(_audit_name(day))
         try:
-            with contextlib.suppress(ResourceExistsError):
-                blob.create_append_blob(if_none_match="*")
+            segment = self._current_segment(day)
             for chunk in _chunks(records):
-                blob.append_block(chunk)
+                for _ in range(_MAX_SEGMENT_HOPS):
+                    blob = self._container.get_blob_client(_audit_name(day, segment))
+                    if (self._key, day, segment) not in _created_segments:
+                        with contextlib.suppress(ResourceExistsError):
+                            blob.create_append_blob(if_none_match="*")
+                        _created_segments.add((self._key, day, segment))
+                    try:
+                        answer = blob.append_block(chunk)
+                    except HttpResponseError as exc:
+                        if getattr(exc, "error_code", None) != "BlockCountExceedsLimit":
+                            raise
+                        segment = self._move_on(day, segment)  # filled by others past our threshold
+                        continue
+                    blocks = int(answer.get("blob_committed_block_count") or 0)
+                    if blocks >= self.rollover_blocks:
+                        self._move_on(day, segment)
+                    break
+                else:
+                    raise PermanentError(f"audit log of {day}: no segment took the records")
+        except GatewayError:
+            raise
         except Exception as exc:
             raise _translate_storage(exc, "append to the audit log") from exc
 
+    def _current_segment(self, day: date) -> int:
+        """The segment this process appends to; found once per process and day by listing the day."""
+        with _segments_lock:
+            known = _segments.get((self._key, day))
+        if known is not None:
+            return known
+        found = max(self._segments_of(day), default=0)
+        with _segments_lock:
+            return _segments.setdefault((self._key, day), found)
+
+    def _move_on(self, day: date, segment: int) -> int:
+        with _segments_lock:
+            current = max(_segments.get((self._key, day), 0), segment + 1)
+            _segments[(self._key, day)] = current
+            return current
+
+    def _segments_of(self, day: date) -> list[int]:
+        prefix = _audit_name(day).removesuffix(".jsonl")
+        out = []
+        for blob in self._container.list_blobs(name_starts_with=prefix):
+            number = _segment_number(str(blob.name), prefix)
+            if number is not None:
+                out.append(number)
+        return sorted(out)
+
     def read_audit(self, day: date) -> list[dict[str, Any]]:
+        """Every record of the day, segment after segment."""
         from azure.core.exceptions import ResourceNotFoundError
 
+        records: list[dict[str, Any]] = []
         try:
-            text = self._container.get_blob_client(_audit_name(day)).download_blob().readall()
+            for segment in self._segments_of(day):
+                try:
+                    blob = self._container.get_blob_client(_audit_name(day, segment))
+                    text = blob.download_blob().readall()
+                except ResourceNotFoundError:
+                    continue
+                records += [json.loads(line) for line in text.decode().splitlines() if line.strip()]
         except ResourceNotFoundError:
             return []
         except Exception as exc:
             raise _translate_storage(exc, "read the audit log") from exc
-        return [json.loads(line) for line in text.decode().splitlines() if line.strip()]
+        return records
 
     @contextlib.contextmanager
     def lease(self, name: str, seconds: int) -> Iterator[None]:
@@ -440,8 +505,26 @@ def state_store(settings: Settings) -> BlobStateStore | LocalStateStore:
     return LocalStateStore(Path(settings.config_url).resolve().parent / LOCAL_STATE_DIR)
 
 
-def _audit_name(day: date) -> str:
-    return f"audit/{day:%Y/%m/%d}.jsonl"
+def _audit_name(day: date, segment: int = 0) -> str:
+    """The day's first audit blob keeps its name from before segments existed; the next ones count on."""
+    return f"audit/{day:%Y/%m/%d}.jsonl" if segment == 0 else f"audit/{day:%Y/%m/%d}.{segment}.jsonl"
+
+
+def _segment_number(name: str, prefix: str) -> int | None:
+    rest = name[len(prefix) :] if name.startswith(prefix) else None
+    if rest == ".jsonl":
+        return 0
+    if rest and rest.startswith(".") and rest.endswith(".jsonl") and rest[1:-6].isdigit():
+        return int(rest[1:-6])
+    return None
+
+
+# The audit segment each (container, day) appends to in this process, and the segments known to exist.
+_segments: dict[tuple[str, date], int] = {}
+_created_segments: set[tuple[str, date, int]] = set()
+_segments_lock = threading.Lock()
+# A chunk tries at most this many segments (each found full by others) before giving up.
+_MAX_SEGMENT_HOPS = 20
 
 
 def _safe(name: str) -> str:

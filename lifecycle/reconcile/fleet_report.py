@@ -27,7 +27,10 @@ def part_name(image: ImageRef) -> str:
 
 
 def _store_report(store: Any, data: dict[str, Any]) -> None:
+    from lifecycle.reconcile.delivery import dead_letter_summary
     from lifecycle.report import render_html
+
+    data["dead_letters"] = dead_letter_summary(store)
 
     store.write_file(REPORT_JSON, json.dumps(data, indent=1).encode(), content_type="application/json")
     store.write_file(REPORT_HTML, render_html(data).encode(), content_type="text/html; charset=utf-8")

@@ -28,6 +28,7 @@ from lifecycle.model import (
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    VersionRef,
     iso,
     parse_version_id,
 )
@@ -38,6 +39,7 @@ from lifecycle.planning import healing as heal_planner
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
+from lifecycle.reconcile.delivery import deliver as deliver_outbox
 from lifecycle.reconcile.report import GateRequest, ImageResult, Trigger
 from lifecycle.reconcile.runtime import RunContext, Target
 from lifecycle.state import GateRecord, ImageState, PendingBuild, RebakeState
@@ -122,6 +124,8 @@ def run_image(
                     audit(ctx, [gate_record(trigger, ctx, refused)])
                 return
             found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
+        if found.state.gate_requests and not ctx.plan_only:
+            found = take_requests(ctx, target, found, trigger, result)
         result.image_policy, result.observed = target.image_policy, found.observed
         plan = plan_step(ctx, target, found, index)
         claim = claim_step(ctx, target, found, plan, dry_run=dry_run, result=result)
@@ -250,6 +254,31 @@ def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequ
     if state in ("failed", "deleting"):
         return f"{version_id} is {state}: there is nothing to revoke"
     return None
+
+
+def take_requests(
+    ctx: RunContext, target: Target, found: Read, trigger: Trigger, result: ImageResult
+) -> Read:
+    """Approvals and revocations events delivered while the queue runs the work (recorded by
+    `intake.record` after their trust check): each is judged and applied here as an inline event's is,
+    a refused one audited; none is left behind (the state this run writes drops them)."""
+    state = replace(found.state, gate_requests=())
+    for requested in found.state.gate_requests:
+        request = GateRequest(
+            requested.kind,
+            VersionRef(target.image, requested.version),
+            by=requested.by,
+            reason=requested.reason,
+            source=requested.source,
+        )
+        refused = gate_refusal(ctx, target, replace(found, state=state), request)
+        if refused is not None:
+            result.refused.append(refused)
+            event = Trigger("event", scope=request.version.id, event_id=requested.event_id, gate=request)
+            audit(ctx, [gate_record(event, ctx, refused)])
+            continue
+        state = with_gate(state, request, ctx)
+    return replace(found, state=state)
 
 
 def with_gate(state: ImageState, request: GateRequest, ctx: RunContext) -> ImageState:
@@ -443,22 +472,28 @@ def deliver(
     ctx: RunContext, target: Target, state: ImageState, etag: str | None, result: ImageResult
 ) -> None:
     """Send what the outbox holds unsent (this run's events and any an earlier run could not send), then
-    drop what was sent. A topic that refuses keeps them for the next run: an error of this run, never an
-    undo of its writes. Nothing is sent while the state could not be stored (etag None): unrecorded, a
-    sent event could not be marked sent."""
-    pending = ob.unsent(state.outbox)
-    result.outbox_depth = len(pending)
-    if ctx.plan_only or not pending or etag is None:
+    drop what was sent or dead-lettered (see `delivery`). A topic that is down keeps them for the next run:
+    noted in the report, never an error of this run (its writes are done; running it again would only repeat
+    ARM work). Nothing is sent while the state could not be stored (etag None): unrecorded, a sent event
+    could not be marked sent."""
+    result.outbox_depth = len(ob.unsent(state.outbox))
+    if ctx.plan_only or not state.outbox or etag is None:
         return
-    try:
-        ctx.rt.publisher.publish([e.notification() for e in pending])
-    except Exception as exc:  # the topic's failure must not undo or hide the writes already made
-        result.errors.append(
-            f"{target.image.id}: {len(pending)} lifecycle event(s) not delivered, kept for a later run: {exc}"
-        )
+    outcome = deliver_outbox(
+        ctx.rt.publisher,
+        ctx.rt.store,
+        state.outbox,
+        now=ctx.now,
+        settings=ctx.rt.settings,
+        what=target.image.id,
+    )
+    undelivered, dead = outcome.notes(target.image.id)
+    result.undelivered.extend(undelivered)
+    result.dead_letters.extend(dead)
+    leaving = outcome.leaving
+    if not leaving:
         return
-    sent = {e.id for e in pending}
-    remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in sent))
+    remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in leaving))
     result.outbox_depth = len(ob.unsent(remaining.outbox))
     try:
         ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)

@@ -64,6 +64,9 @@ class ImageResult:
     image_policy: ImagePolicy | None = None
     observed: ObservedImage | None = None
     deferred: list[str] = field(default_factory=list)
+    # Lifecycle events kept for a later run (the topic is down), and events dead-lettered, with why.
+    undelivered: list[str] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)
     outbox_depth: int = 0  # lifecycle events kept unsent for a later run when the unit ended
 
 
@@ -92,6 +95,10 @@ class RunReport:
     poison: list[str] = field(default_factory=list)
     # Per subscription: Compute's write budget left at the end of the run, and 429s received.
     budget: dict[str, Any] = field(default_factory=dict)
+    # Lifecycle events kept for a later run (the topic is down: not a failure of the run, whose writes are
+    # done) and events dead-lettered (refused for good by the topic, or past the outbox's bounds).
+    undelivered: list[str] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)
     outbox_depth: int = 0  # lifecycle events the images' outboxes kept for a later run
 
     @property
@@ -104,6 +111,8 @@ class RunReport:
         self.skipped.extend(result.skipped)
         self.errors.extend(result.errors)
         self.deferred.extend(result.deferred)
+        self.undelivered.extend(result.undelivered)
+        self.dead_letters.extend(result.dead_letters)
         self.outbox_depth += result.outbox_depth
         if result.plan is not None:
             self.plans.append(result.plan)
@@ -128,6 +137,8 @@ class RunReport:
             "deferred_images": len(self.deferred),
             "enqueued": len(self.enqueued),
             "notifications": len(self.notifications),
+            "undelivered": len(self.undelivered),
+            "dead_letters": len(self.dead_letters),
             "errors": len(self.errors),
         }
 
@@ -183,6 +194,8 @@ class RunReport:
             "enqueued": self.enqueued,
             "poison": self.poison,
             "budget": self.budget,
+            "undelivered": self.undelivered,
+            "dead_letters": self.dead_letters,
             "summary": self.summary(),
         }
 

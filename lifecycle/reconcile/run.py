@@ -29,8 +29,10 @@ from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
 from lifecycle.reconcile.allowance import DeleteAllowance
+from lifecycle.reconcile.delivery import deliver as deliver_outbox
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
+from lifecycle.reconcile.intake import record as record_event
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
@@ -107,6 +109,64 @@ class Reconciler:
             write_fleet_report(self.rt.store, report)
         elif trigger.source == "queue" and not self.plan_only:
             write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
+        return report
+
+    def accept(self, trigger: Trigger) -> RunReport:
+        """An event delivery when the fan-out queue runs the work: check it (the policy, and for a build or
+        an approval the same trust decision as `run`), record what it carries in the image's state, enqueue
+        the image. No ARM call; the queue function's run applies what was recorded. A policy change
+        enqueues one message that fans the whole scope out (`run` of a sweep)."""
+        now = self.at or self.rt.clock()
+        report = RunReport(at=now, trigger=trigger)
+        status = self._policy(now, report)
+        if status.policy is None:
+            report.no_policy = True
+            report.errors.append(status.problem or "no valid policy has been accepted yet")
+            self._publish(report.notifications, report)
+            return report
+        policy = status.policy
+        report.mode = policy.mode
+        message: dict[str, Any]
+        if trigger.source == "policy":
+            message = {"fan_out": iso(now)}
+            if trigger.event_id:
+                message["event"] = trigger.event_id
+        else:
+            if trigger.build is not None and self._build_rejected(policy, trigger.build, now, report):
+                return report
+            if trigger.gate is not None and self._gate_rejected(policy, trigger, now, report):
+                return report
+            try:
+                scope = parse_resource_id(trigger.scope or "")
+            except InvalidResourceId as exc:
+                report.errors.append(str(exc))
+                return report
+            image = scope.image_ref if isinstance(scope, VersionRef) else scope
+            if not isinstance(image, ImageRef) or policy.for_image(image) is None:
+                report.skipped.append(f"{trigger.scope}: not in the policy's scope")
+                return report
+            try:
+                record_event(
+                    self.rt.store,
+                    image,
+                    now=now,
+                    build=trigger.build,
+                    gate=trigger.gate,
+                    event_id=trigger.event_id,
+                )
+            except GatewayError as exc:
+                report.errors.append(f"{image.id}: event not recorded: {exc}")
+                return report
+            message = {"image": image.id}
+            if trigger.event_id:
+                message["event"] = trigger.event_id
+        try:
+            self.rt.queue.send([message])
+        except GatewayError as exc:
+            report.errors.append(f"event not enqueued: {exc}")
+            return report
+        report.enqueued.append(str(message.get("image") or "*"))
+        self._publish(report.notifications, report)
         return report
 
     def _build_rejected(
@@ -389,19 +449,24 @@ class Reconciler:
             # Without its record the event can still go out now; it is only not kept for a retry.
             log.warning("run outbox unavailable", extra={"error": str(exc)})
             merged, etag = [ob.for_observation(n, etag=None) for n in notifications], None
-        pending = ob.unsent(merged)
-        if not pending:
+        if not merged:
             return
-        try:
-            self.rt.publisher.publish([e.notification() for e in pending])
-        except Exception as exc:  # delivery failure must not undo or hide the writes already made
-            report.errors.append(
-                f"publishing {len(pending)} lifecycle events failed, kept for a later run: {exc}"
-            )
-            return
-        if etag is not None:
+        outcome = deliver_outbox(
+            self.rt.publisher,
+            self.rt.store,
+            merged,
+            now=self.at or self.rt.clock(),
+            settings=self.rt.settings,
+            what="run",
+        )
+        undelivered, dead = outcome.notes("run")
+        report.undelivered.extend(undelivered)
+        report.dead_letters.extend(dead)
+        leaving = outcome.leaving
+        if etag is not None and leaving:
             try:
-                self.rt.store.write_json(RUN_OUTBOX, _outbox_document([]), etag=etag)
+                rest = [e for e in merged if e.id not in leaving]
+                self.rt.store.write_json(RUN_OUTBOX, _outbox_document(rest), etag=etag)
             except GatewayError as exc:  # sent but not marked: resent later under the same ids
                 log.warning("sent run events not marked sent", extra={"error": str(exc)})
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from lifecycle import outbox as ob
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.state import ImageState
@@ -48,3 +52,71 @@ def test_the_outbox_round_trips_through_the_state_document_and_is_absent_when_em
     assert "outbox" not in ImageState().to_json()
     notification = entry.notification()
     assert notification.id == entry.id and notification.type is NotificationType.VERSION_DELETED
+
+
+def _unsent(n: int, hours_ago: float, now: datetime) -> ob.OutboxEntry:
+    from lifecycle.model import iso
+
+    recorded = iso(now - timedelta(hours=hours_ago))
+    note = Notification(NotificationType.VERSION_EXPIRED, f"/v/{n}")
+    return ob.for_observation(note, etag=str(n), recorded=recorded)
+
+
+@pytest.mark.parametrize(
+    ("ages", "max_events", "max_hours", "dead"),
+    [
+        ([1, 2, 3], 10, 24, []),
+        ([1, 30, 3], 10, 24, [1]),
+        ([5, 9, 7], 2, 24, [1]),  # the oldest beyond the count
+        ([5, 50, 7, 6], 2, 24, [1, 2]),  # age first, then the oldest of the rest
+    ],
+    ids=["within", "too-old", "too-many", "both"],
+)
+def test_bound(ages: list[float], max_events: int, max_hours: int, dead: list[int]) -> None:
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    entries = [_unsent(i, age, now) for i, age in enumerate(ages)]
+    intent = ob.for_action(
+        "k",
+        Notification(NotificationType.VERSION_DELETED, "/v/x"),
+        etag=None,
+        recorded="2020-01-01T00:00:00Z",
+    )
+    kept, letters = ob.bound(
+        [*entries, intent], max_events=max_events, max_age=timedelta(hours=max_hours), now=now
+    )
+    assert sorted(entries.index(d.entry) for d in letters) == dead
+    assert intent in kept, "an intent waits for its write's outcome, whatever its age"
+    assert len(kept) == len(entries) + 1 - len(dead)
+
+
+@pytest.mark.parametrize(
+    ("status", "final"),
+    [
+        (None, False),
+        (400, True),
+        (401, True),
+        (403, True),
+        (404, True),
+        (408, False),
+        (413, True),
+        (429, False),
+        (500, False),
+        (503, False),
+    ],
+)
+def test_which_refusals_are_final(status: int | None, final: bool) -> None:
+    from lifecycle.gateways.errors import PublishError
+    from lifecycle.reconcile.delivery import permanent
+
+    assert permanent(PublishError("x", status=status)) is final
+
+
+def test_a_redelivered_approval_is_recorded_once_and_survives_the_round_trip() -> None:
+    from lifecycle.state import RequestedGate
+
+    request = RequestedGate("approve", "1.0.1", by="carol", source="topic", event_id="e1")
+    state = ImageState().with_request(request).with_request(request)
+    assert [r.event_id for r in state.gate_requests] == ["e1"]
+    again = ImageState.from_json(state.to_json())
+    assert again.gate_requests == state.gate_requests
+    assert "gate_requests" not in ImageState().to_json(), "documents without requests stay as they were"
