@@ -122,6 +122,11 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
     return patch
 
 
+def gated(actions: Sequence[Action]) -> bool:
+    """Whether these updates move the version in or out of `latest` (what lifecycle.state records)."""
+    return any(a.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE) for a in actions)
+
+
 def tag_changes(actions: Sequence[Action]) -> dict[str, str]:
     """Our tags to merge onto the version (only the keys we set; every other tag stays as ARM has it)."""
     changes: dict[str, str] = {}
@@ -148,6 +153,7 @@ class Executor:
         self.dry_run = dry_run
         self._may_write = may_write
         self._new_builds_done = new_builds_done
+        self._needs: dict[int, list[Action]] = {}  # id(tag actions) -> the update they must follow
 
     def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
         if self.dry_run:
@@ -169,31 +175,36 @@ class Executor:
             lane = lane_of(grouped, version)
             tagging = [a for a in grouped if a.kind is ActionKind.TAG]
             properties = [a for a in grouped if a.kind is not ActionKind.TAG]
-            # Tags first: a version being updated (after the PATCH below) takes no other write.
-            if tagging:
-                writes.append(
-                    (
-                        lane,
-                        len(writes),
-                        tagging,
-                        lambda r=ref, g=tagging: self._gallery.merge_tags(r, tag_changes(g)),
-                        ref.image_ref.subscription,
-                        UPDATE_VERSION,
-                        version.location,
-                    )
-                )
-            if properties:
-                writes.append(
-                    (
-                        lane,
-                        len(writes),
-                        properties,
-                        lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
-                        ref.image_ref.subscription,
-                        UPDATE_VERSION,
-                        version.location,
-                    )
-                )
+            tags_write = (
+                lane,
+                0,
+                tagging,
+                lambda r=ref, g=tagging: self._gallery.merge_tags(r, tag_changes(g)),
+                ref.image_ref.subscription,
+                UPDATE_VERSION,
+                version.location,
+            )
+            props_write = (
+                lane,
+                0,
+                properties,
+                lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
+                ref.image_ref.subscription,
+                UPDATE_VERSION,
+                version.location,
+            )
+            if gated(properties):
+                # The state tag must never run ahead of `latest`: were it written and the exclusion or
+                # promotion refused, the next plan would take the tag for done (no event, or no promotion).
+                # The update goes first, and the tags only once it took.
+                order = [props_write, tags_write]
+                self._needs[id(tagging)] = properties
+            else:
+                # Tags first: a version being updated (after the PATCH) takes no other write.
+                order = [tags_write, props_write]
+            for write in order:
+                if write[2]:
+                    writes.append((write[0], len(writes), *write[2:]))
         for action in actions:
             if action.kind is ActionKind.DELETE:
                 ref = parse_version_id(action.target)
@@ -220,6 +231,11 @@ class Executor:
                 if self._may_write is not None
                 else None
             )
+            first = self._needs.get(id(grouped))
+            if why is None and first is not None:
+                settled = {o.action.key for o in outcomes if o.status == SUCCEEDED}
+                if not all(a.key in settled for a in first):
+                    why = "waits for the version's update, which did not take in this run"
             if why is not None:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue
