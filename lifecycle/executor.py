@@ -198,7 +198,7 @@ class Executor:
                 # promotion refused, the next plan would take the tag for done (no event, or no promotion).
                 # The update goes first, and the tags only once it took.
                 order = [props_write, tags_write]
-                self._needs[id(tagging)] = properties
+                self._needs[id(tagging)] = [a for a in properties if gated([a])]
             else:
                 # Tags first: a version being updated (after the PATCH) takes no other write.
                 order = [tags_write, props_write]
