@@ -51,10 +51,12 @@ galleries:
         replication: {{regions: {{eastus: 1, westeurope: 1}}}}
         rebake: {{max_age_days: 30, publish_event: true}}
       base-hardened:
-        rebake: {{on_base_update: true, publish_event: true}}
+        rebake: {{on_base_update: true, on_base_deprecation: true, publish_event: true}}
       app-web:
         approval: {{required: true}}
         ancestry: {{inherit_revocation: true}}
+      app-api:
+        approval: {{require_platform_validation: true}}
 """
 
 # (image, version, days before "now" it was published)
@@ -294,6 +296,10 @@ def _run(demo: Demo, workdir: Path) -> int:
 
     _release_gates(demo)
     _healing(demo)
+    from demo.signals import platform_signals
+
+    platform_signals(demo, _section, GALLERY_ID, MARKETPLACE, URN)
+    _consumers(demo, workdir)
 
     _section("Lifecycle events received by the Event Grid topic")
     received = demo.control("GET", "events")
@@ -337,6 +343,99 @@ def _run(demo: Demo, workdir: Path) -> int:
     print("Each sweep also writes it to the state container as reports/latest.html and reports/latest.json.")
     print(f"Open it in a browser: {path}")
     return 0
+
+
+# --- consumers ----------------------------------------------------------------------------------------------
+
+CONSUMERS_POLICY = POLICY.replace(
+    "      ubuntu-*: {}\n",
+    "      ubuntu-*:\n"
+    "        replication:\n"
+    "          regions: {eastus: 2, westeurope: 1, japaneast: 1}\n"
+    "          older: {after_newest: 1, regions: {eastus: 1}}\n",
+).replace(
+    "galleries:\n",
+    "consumers:\n  owner_tag: owner\n  production_tags: {env: prod}\n  warn_days: 30\ngalleries:\n",
+)
+
+
+def _consumers(demo: Demo, workdir: Path) -> None:
+    """Who runs what: a VM pinned to an old version, a production scale set on latest, the warning before
+    end-of-life, and an older version shrinking everywhere but where its VM runs."""
+    from lifecycle.cli import main as cli
+    from lifecycle.reconcile import Trigger, reconcile
+
+    _section(
+        "The billing team pins a VM in West Europe to ubuntu-24.04 1.3.0; the web team runs a production\n"
+        "scale set on ubuntu-24.04's latest (its instances report the version they got as exactVersion)"
+    )
+    image_id = f"{GALLERY_ID}/images/ubuntu-24.04"
+    demo.compute.virtual_machines.begin_create_or_update(
+        RG,
+        "vm-billing",
+        {
+            "location": "westeurope",
+            "tags": {"owner": "team-billing"},
+            "properties": {"storageProfile": {"imageReference": {"id": f"{image_id}/versions/1.3.0"}}},
+        },
+    ).result()
+    demo.compute.virtual_machine_scale_sets.begin_create_or_update(
+        RG,
+        "vmss-web-prod",
+        {
+            "location": "eastus",
+            "tags": {"owner": "team-web", "env": "prod"},
+            "sku": {"name": "Standard_D2s_v5", "capacity": 3},
+            "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"id": image_id}}}},
+        },
+    ).result()
+    # The publisher lets Azure remove replicated regions of 1.3.0 (safetyProfile).
+    demo.compute.gallery_image_versions.begin_update(
+        RG,
+        GALLERY,
+        "ubuntu-24.04",
+        "1.3.0",
+        {"properties": {"safetyProfile": {"allowDeletionOfReplicatedLocations": True}, "storageProfile": {}}},
+    ).result()
+    demo.set_time(demo.now() + timedelta(minutes=31))
+    policy = workdir / "policy-consumers.yaml"
+    policy.write_text(CONSUMERS_POLICY)
+    os.environ["LIFECYCLE_CONFIG_URL"] = str(policy)
+    print("The policy gains a consumers section and shrinks ubuntu versions past the newest one:\n")
+    lines = CONSUMERS_POLICY.splitlines()
+    start = lines.index("consumers:")
+    print("\n".join(lines[start : start + 4]))
+    start = lines.index("      ubuntu-*:")
+    print("\n".join(["galleries: [...]", *lines[start : start + 4]]))
+
+    _section("python -m lifecycle consumers --config <policy>")
+    cli(["consumers", "--config", str(policy), "--at", iso(demo.now())])
+
+    _section(
+        "The next sweep warns team-billing that 1.3.0 reaches end-of-life within 30 days (VersionExpiring),\n"
+        "and shrinks 1.3.0 to one replica in East US, keeping West Europe, where its VM runs"
+    )
+    report = reconcile(Trigger("sweep"), at=demo.now())
+    for plan in report.plans:
+        if plan.image.image != "ubuntu-24.04":
+            continue
+        for action in plan.actions:
+            print(f"  {action.kind.value:10} {action.target.rsplit('/images/', 1)[-1]:22} {action.reason}")
+        for version in plan.versions:
+            for note in version.notes:
+                if "kept" in note or "runs this version" in note:
+                    print(f"  {'(note)':10} {'ubuntu-24.04/' + version.version:22} {note}")
+    for event in demo.control("GET", "events"):
+        if event.get("type") == "ImageLifecycle.VersionExpiring":
+            data = event.get("data") or {}
+            expiring = str(data.get("imageVersionId", "")).rsplit("/images/", 1)[-1]
+            print(
+                f"  ImageLifecycle.VersionExpiring {expiring}: "
+                f"end-of-life {str(data.get('endOfLifeDate'))[:10]}, {data.get('consumers')} machine(s), "
+                f"owners {', '.join(data.get('owners') or [])}"
+            )
+    demo.set_time(demo.now() + timedelta(hours=1))
+    reconcile(Trigger("sweep"), at=demo.now())
 
 
 # --- replication healing ------------------------------------------------------------------------------------

@@ -10,6 +10,13 @@ Sources:
   `{value: [...]}` as in VirtualMachineImages_ListWithProperties_MaximumSet_Gen.json.
 * The id's spelling (`/Subscriptions/.../Providers/Microsoft.Compute/Locations/{loc}/Publishers/{p}/
   ArtifactTypes/VMImage/Offers/{o}/Skus/{k}/Versions/{v}`): a real answer quoted in Azure/azure-cli#182.
+* `properties.imageDeprecationStatus` {imageState, scheduledDeprecationTime, alternativeOption {type, value}}:
+  ComputeRP `virtualMachineImage.json` `ImageDeprecationStatus` (enums `ImageState` Active |
+  ScheduledForDeprecation | Deprecated, `AlternativeType` None | Offer | Plan), in the Get example above
+  (VirtualMachineImage_Get_MaximumSet_Gen.json) and in the `$expand=properties` list; the property is part of
+  ComputeRP since api-version 2022-11-01 (the Azure CLI's "`az vm image list`: Expose ImageDeprecationStatus
+  property in output" followed it), so an older api-version does not see it. Set by
+  `POST /_emulator/marketplace` with an `imageDeprecationStatus` field (on a new or a published version).
 * Unknown publisher/offer/sku/version: 404 `NotFound` "Artifact: VMImage was not found." for both list and
   get, as real answers quoted in Azure/vagrant-azure#147 and danielsollondon/azvmimagebuilder#80 show.
 """
@@ -21,7 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emulator import regions
-from emulator.arm import Request, ResourceType, Response, Route
+from emulator.arm import Request, ResourceType, Response, Route, api_at_least
+from emulator.clock import format_iso, parse_iso
 from emulator.errors import ArmError
 
 if TYPE_CHECKING:
@@ -33,6 +41,9 @@ TYPE_PATH = ("locations", "publishers", "artifacttypes", "offers", "skus", "vers
 # letters, digits, '-', '_' and '.' in every published URN seen; unconfirmed, so anything else is refused.
 _VERSION = re.compile(r"^\d{1,9}\.\d{1,9}\.\d{1,18}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DEPRECATION_SINCE = "2022-11-01"
+IMAGE_STATES = ("Active", "ScheduledForDeprecation", "Deprecated")  # ComputeRP ImageState
+ALTERNATIVE_TYPES = ("None", "Offer", "Plan")  # ComputeRP AlternativeType
 
 
 def _not_found() -> ArmError:
@@ -48,8 +59,9 @@ class MarketplaceVersion:
     sku: str
     version: str
     seq: int
+    deprecation: dict[str, Any] | None = None  # imageDeprecationStatus, as set
 
-    def render(self, subscription: str, with_properties: bool) -> dict[str, Any]:
+    def render(self, subscription: str, with_properties: bool, api: str = "") -> dict[str, Any]:
         body: dict[str, Any] = {
             "name": self.version,
             "location": self.location,
@@ -62,6 +74,10 @@ class MarketplaceVersion:
         if with_properties:
             # The spec's Get example's shape; values the emulator can vouch for only.
             body["properties"] = {"osDiskImage": {"operatingSystem": "Linux"}, "hyperVGeneration": "V2"}
+            if api_at_least(api, DEPRECATION_SINCE):
+                body["properties"]["imageDeprecationStatus"] = dict(
+                    self.deprecation or {"imageState": "Active"}
+                )
         return body
 
 
@@ -91,7 +107,7 @@ def handle(state: State, req: Request, route: Route) -> Response:
         found = versions.get(names[5])
         if found is None:
             raise _not_found()
-        return Response(200, found.render(subscription, with_properties=True))
+        return Response(200, found.render(subscription, with_properties=True, api=req.api_version))
     if route.kind != "collection":
         raise _not_found()
     items = list(versions.values())
@@ -110,7 +126,9 @@ def handle(state: State, req: Request, route: Route) -> Response:
     expand = (req.param("$expand") or "").strip().lower()
     if expand == "properties":
         # VirtualMachineImages_ListWithProperties_MaximumSet_Gen.json: an object with `value`.
-        return Response(200, {"value": [v.render(subscription, with_properties=True) for v in items]})
+        return Response(
+            200, {"value": [v.render(subscription, with_properties=True, api=req.api_version) for v in items]}
+        )
     return Response(200, [v.render(subscription, with_properties=False) for v in items])
 
 
@@ -135,10 +153,14 @@ def publish(state: State, body: Any) -> Response:
         raise ArmError(
             400, "InvalidRequestContent", f"'version' {fields['version']!r} is not Major.Minor.Build."
         )
+    deprecation = _deprecation(body["imageDeprecationStatus"]) if "imageDeprecationStatus" in body else None
     key = _key(fields["location"], fields["publisher"], fields["offer"], fields["sku"])
     versions = state.marketplace.setdefault(key, {})
     if fields["version"] in versions:
-        raise ArmError(409, "Conflict", f"Version {fields['version']} is already published.")
+        if deprecation is None:
+            raise ArmError(409, "Conflict", f"Version {fields['version']} is already published.")
+        versions[fields["version"]].deprecation = deprecation
+        return Response(200, {**fields, "imageDeprecationStatus": deprecation})
     entry = MarketplaceVersion(
         location=regions.normalize(fields["location"]),
         publisher=fields["publisher"],
@@ -147,8 +169,58 @@ def publish(state: State, body: Any) -> Response:
         version=fields["version"],
         seq=state.next_seq(),
     )
+    entry.deprecation = deprecation
     versions[entry.version] = entry
-    return Response(201, {**fields, "location": entry.location})
+    out: dict[str, Any] = {**fields, "location": entry.location}
+    if deprecation is not None:
+        out["imageDeprecationStatus"] = deprecation
+    return Response(201, out)
+
+
+def _deprecation(value: Any) -> dict[str, Any]:
+    """An `imageDeprecationStatus` checked against ComputeRP's ImageDeprecationStatus definition."""
+    if not isinstance(value, dict):
+        raise ArmError(400, "InvalidRequestContent", "'imageDeprecationStatus' must be an object.")
+    state = next((s for s in IMAGE_STATES if s.lower() == str(value.get("imageState", "")).lower()), None)
+    if state is None:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"'imageDeprecationStatus.imageState' {value.get('imageState')!r} is not one of "
+            f"{', '.join(IMAGE_STATES)}.",
+        )
+    out: dict[str, Any] = {"imageState": state}
+    when = value.get("scheduledDeprecationTime")
+    if when is not None:
+        try:
+            out["scheduledDeprecationTime"] = format_iso(parse_iso(str(when)))
+        except ValueError as exc:
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                f"'imageDeprecationStatus.scheduledDeprecationTime' {when!r} is not a date-time.",
+            ) from exc
+    alternative = value.get("alternativeOption")
+    if alternative is not None:
+        kind = next(
+            (
+                t
+                for t in ALTERNATIVE_TYPES
+                if isinstance(alternative, dict) and t.lower() == str(alternative.get("type", "")).lower()
+            ),
+            None,
+        )
+        if kind is None:
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                "'imageDeprecationStatus.alternativeOption.type' is not one of "
+                f"{', '.join(ALTERNATIVE_TYPES)}.",
+            )
+        out["alternativeOption"] = {"type": kind}
+        if alternative.get("value") is not None:
+            out["alternativeOption"]["value"] = str(alternative["value"])
+    return out
 
 
 def listing(state: State) -> Response:

@@ -62,6 +62,12 @@ def request_action(method: str, path: ArmPath) -> str:
     types = "/".join(path.types)
     if method == "POST":
         return f"{path.provider}/{types}/action"
+    if [t.lower() for t in path.types] == ["galleries", "softdeletedartifacttypes", "artifacts", "versions"]:
+        # SoftDeletedResource_ListByArtifactName (and the permanent delete of an artifact): Learn's
+        # Microsoft.Compute operations table (../shared/reference/rbac/provider-operations.json) names no
+        # operation for this path, so no role could grant the name the path spells. Unconfirmed: the
+        # artifacts are image versions, and the emulator asks for the image versions' own action.
+        return f"{path.provider}/galleries/images/versions/{_VERBS.get(method, 'write')}"
     return f"{path.provider}/{types}/{_VERBS.get(method, 'write')}"
 
 

@@ -38,6 +38,7 @@ from emulator.arm import (
 from emulator.clock import format_iso, parse_iso
 from emulator.errors import ArmError, error_body
 from emulator.faults import Faults, FaultSpec
+from emulator.galleries.validation import set_signals
 from emulator.rbac import Rbac
 from emulator.state import Config, State
 from emulator.throttle import Throttle, resource_policy
@@ -509,6 +510,10 @@ class Emulator:
             with state.lock:
                 state.tick()
                 return Response(200, galleries.force_replication(state, body))
+        if name == "validation" and req.method == "POST":
+            with state.lock:
+                state.tick()
+                return set_signals(state, self._control_body(req))
         if name == "config":
             if req.method == "POST":
                 body = self._control_body(req)

@@ -107,6 +107,9 @@ class State:
         # (version id lower-cased, region name) -> forced outcome of that region's replication, set through
         # `POST /_emulator/replication` (see emulator.galleries.replication.force_replication)
         self.replication_overrides: dict[tuple[str, str], dict[str, Any]] = {}
+        # version id lower-cased -> the platform's validations and policy violations of that version, set
+        # through `POST /_emulator/validation` (see emulator.galleries.validation)
+        self.platform_signals: dict[str, dict[str, Any]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -116,6 +119,7 @@ class State:
             self.operations.clear()
             self.events.clear()
             self.replication_overrides.clear()
+            self.platform_signals.clear()
             self.event_requests.clear()
             self.topic_refusal = None
             self.marketplace.clear()

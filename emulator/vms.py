@@ -12,7 +12,9 @@ computeExamples/VirtualMachineScaleSetVM_List_WithResiliencyView.json lists them
 each with the model it was created or last upgraded with and `latestModelApplied`. A model change reaches
 the instances at once only with `upgradePolicy.mode` Automatic; with Manual (the default) or Rolling they
 keep their old model until `POST .../manualupgrade` (stricter reading for Rolling, which Azure rolls out
-over time). A Flexible scale set's instances are VMs (`properties.virtualMachineScaleSet.id`); its list
+over time). A VM, or an instance when it takes its model, whose reference follows `latest` reports the
+version it got as `exactVersion` (emulator/latest.py names the sources). A Flexible scale set's
+instances are VMs (`properties.virtualMachineScaleSet.id`); its list
 gives only their `virtualMachineResourceId` (..._List_WithVirtualMachineResourceId.json).
 """
 
@@ -36,6 +38,7 @@ from emulator.arm import (
     resource_id,
 )
 from emulator.errors import ArmError, not_found
+from emulator.latest import resolve_reference
 from emulator.state import Operation, Resource, validate_tags
 
 if TYPE_CHECKING:
@@ -96,6 +99,14 @@ def _write(state: State, req: Request, route: Route, existing: Resource | None) 
         extra = {k: body[k] for k in TOP_LEVEL if k in body}
     props.pop("provisioningState", None)
     _check_image_reference(props, type_name)
+    if type_name == VM:
+        _vm_exact_version(state, props, existing, location)
+    else:
+        # A scale set's model follows `latest` at each instance's (re)imaging; the model itself carries no
+        # exactVersion (only instances report one: VirtualMachineScaleSetVM_List_WithResiliencyView.json).
+        reference = _image_reference(props, type_name)
+        if isinstance(reference, dict):
+            reference.pop("exactVersion", None)
     id_key = "vmId" if type_name == VM else "uniqueId"
     props[id_key] = existing.properties.get(id_key) if existing else str(uuid.uuid4())
     res = Resource(
@@ -139,6 +150,25 @@ def _check_image_reference(props: dict[str, Any], type_name: str) -> None:
         )
 
 
+def _vm_exact_version(state: State, props: dict[str, Any], existing: Resource | None, location: str) -> None:
+    """A VM resolves `latest` once, when it is created: an update that keeps the image reference keeps the
+    version its disk was made from (see emulator/latest.py for the sources)."""
+    reference = _image_reference(props, VM)
+    if not isinstance(reference, dict):
+        return
+    before = _image_reference(existing.properties, VM) if existing else None
+    if isinstance(before, dict):
+        same = {k: v for k, v in before.items() if k != "exactVersion"} == {
+            k: v for k, v in reference.items() if k != "exactVersion"
+        }
+        if same:
+            reference.pop("exactVersion", None)
+            if before.get("exactVersion"):
+                reference["exactVersion"] = before["exactVersion"]
+            return
+    resolve_reference(state, reference, location)
+
+
 def _model(res: Resource | None) -> Any:
     return copy.deepcopy((res.properties.get("virtualMachineProfile") if res else None) or {})
 
@@ -163,7 +193,7 @@ def _sync_instances(state: State, vmss: Resource, *, model_changed: bool) -> Non
     mode = str((vmss.properties.get("upgradePolicy") or {}).get("mode") or "Manual")
     for instance in instances:
         if model_changed and mode.lower() == "automatic":
-            _apply_model(instance, vmss)
+            _apply_model(state, instance, vmss)
         elif model_changed:
             instance.properties["latestModelApplied"] = False
     wanted = _capacity(vmss)
@@ -184,13 +214,17 @@ def _sync_instances(state: State, vmss: Resource, *, model_changed: bool) -> Non
             seq=state.next_seq(),
             extra={"instanceId": name, **({"sku": vmss.extra["sku"]} if "sku" in vmss.extra else {})},
         )
-        _apply_model(instance, vmss)
+        _apply_model(state, instance, vmss)
         state.put(instance)
 
 
-def _apply_model(instance: Resource, vmss: Resource) -> None:
+def _apply_model(state: State, instance: Resource, vmss: Resource) -> None:
+    """The instance takes the scale set's model; an image reference that follows `latest` resolves now, to
+    the version the instance's disk is made from (`exactVersion`, see emulator/latest.py)."""
     model = _model(vmss)
-    instance.properties["storageProfile"] = model.get("storageProfile") or {}
+    storage = model.get("storageProfile") or {}
+    resolve_reference(state, storage.get("imageReference"), vmss.location)
+    instance.properties["storageProfile"] = storage
     instance.properties["latestModelApplied"] = True
     instance.properties["modelDefinitionApplied"] = "VirtualMachineScaleSet"
 
@@ -214,7 +248,7 @@ def _manual_upgrade(state: State, req: Request, route: Route) -> Response:
             400, "InvalidParameter", f"The instance ids {', '.join(unknown)} are not valid.", "instanceIds"
         )
     for name in wanted:
-        _apply_model(instances[str(name)], vmss)
+        _apply_model(state, instances[str(name)], vmss)
     op = lro.start(
         state, vmss.subscription, vmss.location, state.now(), lambda op: None, collection="operations"
     )

@@ -33,7 +33,7 @@ param additionalImageTemplateResourceGroupNames array = []
 @description('Resource groups (in this subscription) of the disk encryption sets the policy names (replication.disk_encryption_sets): a version update naming a set needs its read (ARM\'s linked check). Empty when no version is encrypted with customer-managed keys.')
 param diskEncryptionSetResourceGroupNames array = []
 
-@description('Whether the policy rebakes images when their Marketplace base image has a newer version (rebake.on_base_update; LIFECYCLE_REBAKE_ON_BASE_UPDATE): the app then lists Marketplace image versions, which ARM checks at the subscription.')
+@description('Whether the policy reads Marketplace base images: rebakes when a base has a newer version or is being deprecated, or caps end-of-life at its deprecation (rebake.on_base_update, rebake.on_base_deprecation, retention.cap_at_base_deprecation; LIFECYCLE_REBAKE_ON_BASE_UPDATE): the app then lists and reads Marketplace image versions, which ARM checks at the subscription.')
 param rebakeOnBaseUpdate bool = false
 
 @description('Subscriptions, besides this one, whose VMs and scale sets may use the galleries\' images (the policy\'s galleries[].consumer_subscriptions): the in-use check reads the machines there.')
@@ -46,8 +46,14 @@ param consumerSubscriptionIds array = []
 ])
 param resourceEventScope string = 'resourceGroup'
 
-@description('Create the Event Grid subscriptions to the function. Event Grid checks that the function on_event exists, so the first provision runs with false and the postdeploy hook turns it on.')
+@description('Existing Event Grid system topics of ARM resource events to attach the app\'s subscriptions to instead of creating one, comma-separated resource ids: a Microsoft.Resources.ResourceGroups topic in a galleries\' resource group (it lives in the group it watches), or with resourceEventScope=subscription the subscription\'s Microsoft.Resources.Subscriptions topic. Azure allows one system topic per source, so a second environment on the same galleries, or a subscription that already has one, must reuse it. The preprovision hook finds them; each needs a system-assigned identity (it writes dead letters).')
+param existingResourceEventTopicIds string = ''
+
+@description('Create the Event Grid subscriptions to the function. Event Grid checks that the function on_event exists: the preprovision hook sets this from whether the deployed app lists on_event, and the postdeploy hook provisions again once it does.')
 param subscribeFunctionToEvents bool = false
+
+@description('Make the custom roles\' assignments in this deployment. A role definition (or a scope added to one) takes a while to replicate, and an assignment that races it fails: the preprovision hook sets this only when every role this deployment assigns already exists with every scope it is assigned at, and otherwise the postprovision hook waits for them and provisions again. Without azd leave it true (and run the deployment again if an assignment fails with RoleDefinitionDoesNotExist).')
+param roleAssignmentsReady bool = true
 
 @description('Blob name of the policy document in the lifecycle-config container.')
 param policyBlobName string = 'policy.yaml'
@@ -90,7 +96,7 @@ param maxDeliveryAttempts int = 30
 @maxValue(1440)
 param eventTimeToLiveInMinutes int = 1440
 
-@description('Upper bound of Flex Consumption instances.')
+@description('Upper bound of Flex Consumption instances per function group, not per app (each function here scales on its own). Only reconcile_image writes to ARM (on_event records and enqueues), one image per instance, so this is also the number of image writes in flight: keep it within the write budget\'s 53 (docs/deploy.md#scale-maximuminstancecount).')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -106,8 +112,11 @@ param logDailyQuotaGb int = -1
 @description('Object ids of users or groups allowed to upload the policy (Storage Blob Data Contributor on the lifecycle-config container only). azd passes the signed-in principal.')
 param policyEditorPrincipalIds array = []
 
-@description('Object ids of build pipelines allowed to publish ImageLifecycle.BuildCompleted and VersionApproved (EventGrid Data Sender on the builds topic only).')
-param eventPublisherPrincipalIds array = []
+@description('Build systems that announce finished builds (ImageLifecycle.BuildCompleted): objects {name: 1-25 lowercase letters, digits and hyphens, unique; senderPrincipalIds: object ids of its pipelines}. Each gets its own Event Grid-schema topic evgt-build-<name>-<token>, where only its senderPrincipalIds are EventGrid Data Sender. List the topic ids (output LIFECYCLE_BUILD_SOURCES) in the policy\'s galleries[].build_sources.')
+param buildSystems array = []
+
+@description('Object ids allowed to approve versions (ImageLifecycle.VersionApproved): EventGrid Data Sender on the approvals topic evgt-approvals-<token> only. Never a build system\'s sender: a builder does not approve its own builds (the preprovision hook refuses a principal listed on two sender topics). List the topic id (output LIFECYCLE_APPROVAL_SOURCES) in the policy\'s galleries[].approval_sources.')
+param approverPrincipalIds array = []
 
 @description('Tags applied to every resource, in addition to azd-env-name.')
 param tags object = {}
@@ -163,6 +172,12 @@ var baseImageActions = [
   'Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read'
 ]
 
+// Existing system topics to reuse: a resource-group topic lives in the group it watches, so the group in its
+// id says which galleries' group it covers.
+var reusedTopicIds = filter(split(existingResourceEventTopicIds, ','), id => !empty(id))
+var reusedTopicGroups = [for id in reusedTopicIds: toLower(split(id, '/')[4])]
+var reusedSubscriptionTopicId = empty(reusedTopicIds) ? '' : reusedTopicIds[0]
+
 var galleryFilters = [
   for rgName in galleryResourceGroupNames: {
     key: uniqueString(rgName)
@@ -173,7 +188,9 @@ var galleryFilters = [
 // One system topic per galleries' resource group, or one for the whole subscription.
 var resourceGroupTopics = [
   for (rgName, i) in galleryResourceGroupNames: {
-    resourceGroupName: rgName
+    existingTopicId: contains(reusedTopicGroups, toLower(rgName)) ? reusedTopicIds[indexOf(reusedTopicGroups, toLower(rgName))] : ''
+    subscriptionId: subscription().subscriptionId
+    topicGroupName: rgName
     topicType: 'Microsoft.Resources.ResourceGroups'
     source: '${subscription().id}/resourceGroups/${rgName}'
     subjectFilters: [
@@ -183,13 +200,23 @@ var resourceGroupTopics = [
 ]
 var subscriptionTopics = [
   {
-    resourceGroupName: appResourceGroupName
+    existingTopicId: reusedSubscriptionTopicId
+    subscriptionId: empty(reusedSubscriptionTopicId) ? subscription().subscriptionId : split(reusedSubscriptionTopicId, '/')[2]
+    topicGroupName: empty(reusedSubscriptionTopicId) ? appResourceGroupName : split(reusedSubscriptionTopicId, '/')[4]
     topicType: 'Microsoft.Resources.Subscriptions'
     source: subscription().id
     subjectFilters: galleryFilters
   }
 ]
 var resourceEventTopics = resourceEventScope == 'subscription' ? subscriptionTopics : resourceGroupTopics
+
+// Every scope a custom role of this deployment is assignable at (the hooks walk them to clean up).
+var galleryScopes = [for rgName in galleryResourceGroupNames: '${subscription().id}/resourceGroups/${rgName}']
+var inUseScopes = [for subscriptionId in inUseSubscriptionIds: '/subscriptions/${subscriptionId}']
+var templateScopes = [for rgName in imageTemplateResourceGroupNames: '${subscription().id}/resourceGroups/${rgName}']
+var baseImageScopes = [for subscriptionId in baseImageSubscriptionIds: '/subscriptions/${subscriptionId}']
+var encryptionScopes = [for rgName in diskEncryptionSetResourceGroupNames: '${subscription().id}/resourceGroups/${rgName}']
+var roleScopes = union(galleryScopes, inUseScopes, templateScopes, baseImageScopes, encryptionScopes)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: appResourceGroupName
@@ -255,20 +282,8 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
-// Two custom topics, so no sender can pass for another: pipelines publish builds and approvals into one
-// (the function subscribes to it); only the app publishes lifecycle events into the other.
-module buildsTopic 'modules/lifecycle-topic.bicep' = {
-  name: 'builds-topic'
-  scope: rg
-  params: {
-    name: 'evgt-builds-${resourceToken}'
-    location: location
-    publicNetworkAccess: topicPublicNetworkAccess
-    deadLetterIdentity: true
-    tags: allTags
-  }
-}
-
+// Only the app publishes lifecycle events into this topic; builds and approvals come in through topics of
+// their own, one per sender (below), so no sender can pass for another.
 module lifecycleTopic 'modules/lifecycle-topic.bicep' = {
   name: 'lifecycle-topic'
   scope: rg
@@ -307,18 +322,73 @@ module functionApp 'modules/function-app.bicep' = {
   }
 }
 
-module buildEvents 'modules/build-events.bicep' = {
-  name: 'build-events'
+// One Event Grid-schema topic per build system and one for the approvers. Event Grid stamps each event with
+// the topic it came through, so the policy's build_sources and approval_sources tell senders apart.
+module buildTopics 'modules/sender-topic.bicep' = [
+  for system in buildSystems: {
+    name: 'build-topic-${system.name}-${resourceToken}'
+    scope: rg
+    params: {
+      name: 'evgt-build-${system.name}-${resourceToken}'
+      location: location
+      publicNetworkAccess: topicPublicNetworkAccess
+      eventTypes: [
+        'ImageLifecycle.BuildCompleted'
+      ]
+      functionAppId: functionApp.outputs.id
+      functionName: functionName
+      subscribeFunction: subscribeFunctionToEvents
+      subscriptionName: 'build-completed-${resourceToken}'
+      deadLetterStorageId: storage.outputs.id
+      deadLetterContainerName: storage.outputs.deadLetterContainerName
+      maxDeliveryAttempts: maxDeliveryAttempts
+      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+      tags: allTags
+    }
+  }
+]
+
+module buildSenders 'modules/roles-sender-topic.bicep' = [
+  for (system, i) in buildSystems: {
+    name: 'build-senders-${system.name}-${resourceToken}'
+    scope: rg
+    params: {
+      topicName: buildTopics[i].outputs.name
+      senderPrincipalIds: system.senderPrincipalIds
+      purpose: 'Build system ${system.name}: publishes ImageLifecycle.BuildCompleted.'
+    }
+  }
+]
+
+module approvalsTopic 'modules/sender-topic.bicep' = {
+  name: 'approvals-topic-${resourceToken}'
   scope: rg
   params: {
-    topicName: buildsTopic.outputs.name
+    name: 'evgt-approvals-${resourceToken}'
+    location: location
+    publicNetworkAccess: topicPublicNetworkAccess
+    eventTypes: [
+      'ImageLifecycle.VersionApproved'
+    ]
     functionAppId: functionApp.outputs.id
     functionName: functionName
     subscribeFunction: subscribeFunctionToEvents
+    subscriptionName: 'version-approved-${resourceToken}'
     deadLetterStorageId: storage.outputs.id
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     maxDeliveryAttempts: maxDeliveryAttempts
     eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    tags: allTags
+  }
+}
+
+module approvalSenders 'modules/roles-sender-topic.bicep' = {
+  name: 'approval-senders-${resourceToken}'
+  scope: rg
+  params: {
+    topicName: approvalsTopic.outputs.name
+    senderPrincipalIds: approverPrincipalIds
+    purpose: 'Approver: publishes ImageLifecycle.VersionApproved.'
   }
 }
 
@@ -344,12 +414,15 @@ module policyEvents 'modules/policy-events.bicep' = {
 module resourceEvents 'modules/resource-events.bicep' = [
   for (topic, i) in resourceEventTopics: {
     name: 'resource-events-${i}-${resourceToken}'
-    scope: resourceGroup(topic.resourceGroupName)
+    // A reused topic may live in another group (a subscription topic): its module goes where it is.
+    scope: resourceGroup(topic.subscriptionId, topic.topicGroupName)
     dependsOn: [
       rg
     ]
     params: {
       topicName: 'evgst-galleries-${resourceToken}'
+      existingTopicName: empty(topic.existingTopicId) ? '' : last(split(topic.existingTopicId, '/'))
+      subscriptionSuffix: resourceToken
       topicType: topic.topicType
       source: topic.source
       subjectFilters: topic.subjectFilters
@@ -440,23 +513,22 @@ module appRoles 'modules/roles-app.bicep' = {
       storage.outputs.fanoutQueueName
       storage.outputs.poisonQueueName
     ]
-    buildsTopicName: buildsTopic.outputs.name
     lifecycleTopicName: lifecycleTopic.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appPrincipalId: identity.outputs.principalId
     deploymentPrincipalId: deploymentIdentity.outputs.principalId
     deadLetterWriterPrincipalIds: [
-      buildsTopic.outputs.principalId
+      approvalsTopic.outputs.principalId
       policyEvents.outputs.principalId
     ]
+    senderTopicPrincipalIds: [for i in range(0, length(buildSystems)): buildTopics[i].outputs.principalId]
     resourceEventsPrincipalIds: [for i in range(0, length(resourceEventTopics)): resourceEvents[i].outputs.principalId]
     policyEditorPrincipalIds: policyEditorPrincipalIds
-    eventPublisherPrincipalIds: eventPublisherPrincipalIds
   }
 }
 
 module galleryRoles 'modules/roles-resource-group.bicep' = [
-  for rgName in galleryResourceGroupNames: {
+  for rgName in galleryResourceGroupNames: if (roleAssignmentsReady) {
     name: 'roles-gallery-${uniqueString(rgName)}-${resourceToken}'
     scope: resourceGroup(rgName)
     params: {
@@ -473,7 +545,7 @@ module galleryRoles 'modules/roles-resource-group.bicep' = [
 ]
 
 module inUseRoles 'modules/roles-subscription.bicep' = [
-  for subscriptionId in inUseSubscriptionIds: {
+  for subscriptionId in inUseSubscriptionIds: if (roleAssignmentsReady) {
     name: 'roles-in-use-${uniqueString(subscriptionId)}-${resourceToken}'
     scope: subscription(subscriptionId)
     params: {
@@ -490,7 +562,7 @@ module inUseRoles 'modules/roles-subscription.bicep' = [
 ]
 
 module baseImageRoles 'modules/roles-subscription.bicep' = [
-  for subscriptionId in baseImageSubscriptionIds: {
+  for subscriptionId in baseImageSubscriptionIds: if (roleAssignmentsReady) {
     name: 'roles-base-images-${uniqueString(subscriptionId)}-${resourceToken}'
     scope: subscription(subscriptionId)
     params: {
@@ -507,7 +579,7 @@ module baseImageRoles 'modules/roles-subscription.bicep' = [
 ]
 
 module templateRoles 'modules/roles-resource-group.bicep' = [
-  for rgName in imageTemplateResourceGroupNames: {
+  for rgName in imageTemplateResourceGroupNames: if (roleAssignmentsReady) {
     name: 'roles-template-${uniqueString(rgName)}-${resourceToken}'
     scope: resourceGroup(rgName)
     params: {
@@ -524,7 +596,7 @@ module templateRoles 'modules/roles-resource-group.bicep' = [
 ]
 
 module encryptionRoles 'modules/roles-resource-group.bicep' = [
-  for rgName in diskEncryptionSetResourceGroupNames: {
+  for rgName in diskEncryptionSetResourceGroupNames: if (roleAssignmentsReady) {
     name: 'roles-encryption-${uniqueString(rgName)}-${resourceToken}'
     scope: resourceGroup(rgName)
     params: {
@@ -589,8 +661,25 @@ output LIFECYCLE_CONFIG_URL string = '${storage.outputs.blobEndpoint}${storage.o
 @description('Endpoint of the topic the app publishes lifecycle events to (subscribe your consumers here).')
 output LIFECYCLE_EVENTS_ENDPOINT string = lifecycleTopic.outputs.endpoint
 
-@description('Endpoint of the topic build pipelines publish ImageLifecycle.BuildCompleted and VersionApproved to.')
-output LIFECYCLE_BUILDS_ENDPOINT string = buildsTopic.outputs.endpoint
+@description('Resource ids of the build systems\' topics, in the order of buildSystems: the values for the policy\'s galleries[].build_sources.')
+output LIFECYCLE_BUILD_SOURCES array = [for i in range(0, length(buildSystems)): buildTopics[i].outputs.id]
+
+@description('Each build system\'s topic: its name, resource id and the endpoint its pipelines publish ImageLifecycle.BuildCompleted to (Event Grid schema).')
+output LIFECYCLE_BUILD_TOPICS array = [
+  for (system, i) in buildSystems: {
+    name: system.name
+    id: buildTopics[i].outputs.id
+    endpoint: buildTopics[i].outputs.endpoint
+  }
+]
+
+@description('Resource id of the approvals topic: the value for the policy\'s galleries[].approval_sources.')
+output LIFECYCLE_APPROVAL_SOURCES array = [
+  approvalsTopic.outputs.id
+]
+
+@description('Endpoint approvers publish ImageLifecycle.VersionApproved to (Event Grid schema).')
+output LIFECYCLE_APPROVALS_ENDPOINT string = approvalsTopic.outputs.endpoint
 
 @description('Resource id of the custom role assigned at the galleries\' resource groups.')
 output LIFECYCLE_ROLE_DEFINITION_ID string = galleryRole.outputs.id
@@ -601,5 +690,17 @@ output LIFECYCLE_APP_PRINCIPAL_ID string = identity.outputs.principalId
 @description('Token in this environment\'s resource names (the predown hook finds the system topics and custom roles by it).')
 output LIFECYCLE_RESOURCE_TOKEN string = resourceToken
 
-@description('Whether the Event Grid subscriptions to the function exist (the postdeploy hook turns them on).')
-output LIFECYCLE_SUBSCRIBE_EVENTS bool = subscribeFunctionToEvents
+@description('Resource id of the function app (the preprovision hook checks that it still exists where the environment points).')
+output LIFECYCLE_FUNCTION_APP_ID string = functionApp.outputs.id
+
+@description('Whether this deployment made the Event Grid subscriptions to the function (the postdeploy hook provisions again when it did not).')
+output LIFECYCLE_EVENTS_SUBSCRIBED bool = subscribeFunctionToEvents
+
+@description('The ARM resource-event system topics the subscriptions are on, created or reused (predown removes this environment\'s subscriptions from them).')
+output LIFECYCLE_RESOURCE_EVENT_TOPIC_IDS array = [for i in range(0, length(resourceEventTopics)): resourceEvents[i].outputs.id]
+
+@description('Every scope a custom role of this deployment is assignable at (the hooks walk them: removed scopes lose their assignments first, and predown removes them all).')
+output LIFECYCLE_ROLE_SCOPES array = roleScopes
+
+@description('Whether the custom roles\' assignments were left for the next provision, because a role or one of its scopes was new (the postprovision hook waits for them and provisions again).')
+output LIFECYCLE_ROLE_ASSIGNMENTS_DEFERRED bool = !roleAssignmentsReady

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
     report.add_argument("--prices", help="price table JSON for costs (default: the shipped table)")
 
+    consumers = commands.add_parser(
+        "consumers", help="who runs which version, and who runs latest in production"
+    )
+    consumers.add_argument("--config", required=True, help="policy file path or blob URL")
+    consumers.add_argument("--version", metavar="VERSION_ID", help="only this image version")
+    consumers.add_argument("--json", action="store_true", help="print one JSON object")
+    consumers.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
+
     prices = commands.add_parser("prices", help="the replica storage price table")
     price_commands = prices.add_subparsers(dest="prices_command", required=True, parser_class=_Parser)
     show = price_commands.add_parser("show", help="print the price table in use")
@@ -91,6 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
     revoke.add_argument("--json", action="store_true", help="print one JSON object")
 
+    smoke = commands.add_parser(
+        "smoke", help="the whole product against a scratch resource group of a real subscription"
+    )
+    smoke.add_argument("--subscription", required=True, help="subscription id")
+    smoke.add_argument("--resource-group", required=True, help="an existing resource group to work in")
+    smoke.add_argument("--location", required=True, help="home region of the scratch gallery")
+    smoke.add_argument("--second-region", help="the region the app replicates to (default: eastus2)")
+    smoke.add_argument("--record", metavar="DIR", help="write the run's ARM exchanges as a cassette here")
+    smoke.add_argument("--keep", action="store_true", help="leave what was created in place")
+    smoke.add_argument("--yes", action="store_true", help="go ahead (without it: print the plan and cost)")
+    smoke.add_argument("--poll-seconds", type=float, default=15.0, help="polling interval (default 15)")
+    smoke.add_argument(
+        "--timeout-minutes", type=float, default=60.0, help="longest wait for replication or a delete"
+    )
+
+    restore = commands.add_parser("restore", help="bring back a soft-deleted version")
+    restore.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    restore.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
+
     demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
     demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
     return parser
@@ -112,15 +139,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args)
     if args.command == "prices":
         return _prices(args)
+    if args.command == "consumers":
+        return _consumers(args)
     if args.command == "audit":
         return _audit(args)
     if args.command == "permissions":
         return _permissions(args)
     if args.command in ("approve", "revoke"):
         return _gate(args)
+    if args.command == "restore":
+        return _restore(args)
     if args.command == "demo":
         return _demo(keep=args.keep)
+    if args.command == "smoke":
+        return _smoke(args)
     return EXIT_INVALID
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from lifecycle.smoke import SmokeOptions, run
+
+    return run(
+        SmokeOptions(
+            subscription=args.subscription,
+            resource_group=args.resource_group,
+            location=args.location,
+            second_region=args.second_region,
+            record=args.record,
+            keep=args.keep,
+            yes=args.yes,
+            poll_seconds=args.poll_seconds,
+            timeout_minutes=args.timeout_minutes,
+        )
+    )
 
 
 def _demo(*, keep: bool) -> int:
@@ -234,6 +285,74 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_FAILED if run.errors else EXIT_OK
 
 
+def _consumers(args: argparse.Namespace) -> int:
+    from lifecycle.model import VersionRef
+    from lifecycle.reconcile import Runtime
+    from lifecycle.reconcile.who_runs import who_runs
+
+    only: VersionRef | None = None
+    if args.version:
+        try:
+            parsed = parse_resource_id(args.version)
+        except InvalidResourceId as exc:
+            print(f"error: --version: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        if not isinstance(parsed, VersionRef):
+            print(f"error: --version: {args.version!r} is not an image version id", file=sys.stderr)
+            return EXIT_INVALID
+        only = parsed
+    at = _at(args.at)
+    if isinstance(at, int):
+        return at
+    settings = _settings_for(args.config)
+    if isinstance(settings, int):
+        return settings
+    runtime = Runtime.from_settings(settings)
+    found = who_runs(runtime, at or runtime.clock())
+    if found.no_policy:
+        print(f"error: {found.problems[0]}", file=sys.stderr)
+        return EXIT_INVALID
+    for problem in found.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if found.consumers is None:
+        return EXIT_FAILED
+    data = found.consumers.to_json(only)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(_render_consumers(data))
+    return EXIT_FAILED if found.problems else EXIT_OK
+
+
+def _machine(resource_id: str) -> str:
+    """`<resource group>/<type>/<name>[/virtualMachines/<instance>]` of a VM, scale set or instance."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" in lowered and "microsoft.compute" in lowered:
+        group = parts[lowered.index("resourcegroups") + 1]
+        return f"{group}/" + "/".join(parts[lowered.index("microsoft.compute") + 1 :])
+    return resource_id
+
+
+def _render_consumers(data: dict[str, Any]) -> str:
+    lines = []
+    for entry in data["versions"]:
+        lines.append(f"{short_id(entry['version'])}: {len(entry['consumers'])} consumers")
+        for c in entry["consumers"]:
+            tags = f" owner={c['owner']}" if c["owner"] else ""
+            tags += " production" if c["production"] else ""
+            where = f"{c['subscription']}  {c['region']}"
+            lines.append(f"  {c['kind']:9} {_machine(c['id'])}  {where}  via {c['via']}{tags}")
+    if not data["versions"]:
+        lines.append("no machine runs a version of the policy's images")
+    latest = data["latest_in_production"]
+    lines.append(f"running latest in production: {len(latest)}")
+    for m in latest:
+        owner = f" owner={m['owner']}" if m["owner"] else ""
+        lines.append(f"  {m['kind']:9} {_machine(m['id'])}  {m['region']}  {short_id(m['image'])}{owner}")
+    return "\n".join(lines)
+
+
 def _prices(args: argparse.Namespace) -> int:
     from lifecycle.pricing import PriceTableError, shipped_prices_path
 
@@ -340,6 +459,34 @@ def _gate(args: argparse.Namespace) -> int:
         print(f"{request.version.id} {verb}")
         print(render_report(report.to_json()))
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """`restore`: exit 0 once the version is back, 1 when the restore failed, 2 when refused."""
+    import os
+
+    from lifecycle.model import parse_version_id
+    from lifecycle.reconcile.restore import RestoreOutcome, restore
+    from lifecycle.reconcile.runtime import Runtime
+
+    try:
+        version = parse_version_id(args.version)
+    except InvalidResourceId as exc:
+        print(f"error: VERSION_ID: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    config = args.config or os.environ.get("LIFECYCLE_CONFIG_URL")
+    if not config:
+        print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
+        return EXIT_INVALID
+    settings = _settings_for(config)
+    if isinstance(settings, int):
+        return settings
+    result = restore(Runtime.from_settings(settings), version)
+    if result.outcome is RestoreOutcome.RESTORED:
+        print(result.message)
+        return EXIT_OK
+    print(f"error: {result.message}", file=sys.stderr)
+    return EXIT_INVALID if result.outcome is RestoreOutcome.REFUSED else EXIT_FAILED
 
 
 def _read_policy(path: str) -> Policy | int:

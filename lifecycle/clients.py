@@ -82,15 +82,19 @@ def _retry_policy(settings: Settings, **options: Any) -> Any:
 
 
 def _rate_limit_hook() -> Any:
-    """Feeds every answer's rate-limit headers (each try, 429s included) to the run's write budget."""
+    """Feeds every answer's rate-limit headers (each try, 429s included) to the run's write budget, and
+    every exchange to the recorder when one runs (`smoke --record`). It sits after the authentication
+    policy, so it sees each request as it goes on the wire."""
     from azure.core.pipeline.policies import SansIOHTTPPolicy
 
     from lifecycle.budget import observe_answer
+    from lifecycle.gateways import recording
 
     class RateLimitObserver(SansIOHTTPPolicy):
         def on_response(self, request: Any, response: Any) -> None:
             http = response.http_response
             observe_answer(str(request.http_request.url), int(http.status_code), http.headers)
+            recording.observe(request.http_request, http)
 
     return RateLimitObserver()
 

@@ -104,7 +104,9 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
     ARM replaces a resource's tags whole on PATCH, so a tag an operator set after our read would be erased;
     tags go through ARM's Tags API instead (`tag_changes`, merged at the version's scope)."""
     profile: dict[str, Any] = {}
+    region_excludes: dict[str, bool] = {}
     from lifecycle.gateways.gallery import target_regions_to_arm
+    from lifecycle.regions import normalize_region
 
     for action in actions:
         after = thaw(action.after)
@@ -114,6 +116,17 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
             profile["endOfLifeDate"] = after["end_of_life"]
         elif action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
             profile["excludeFromLatest"] = after["exclude_from_latest"]
+            if after.get("regions") and "targetRegions" not in profile:
+                # A promotion that clears regions the app excluded sends every region.
+                profile["targetRegions"] = target_regions_to_arm(after["regions"])
+            region_excludes.update(after.get("region_excludes") or {})
+    if region_excludes and "targetRegions" in profile:
+        # Whichever action sent the regions (a replicate of the same version sends them all), the regions'
+        # own excludeFromLatest the promotion clears go out with them.
+        for entry in profile["targetRegions"]:
+            flag = region_excludes.get(normalize_region(str(entry["name"])))
+            if flag is not None:
+                entry["excludeFromLatest"] = flag
     patch: dict[str, Any] = {}
     if profile:
         # GalleryImageVersionProperties marks storageProfile required, and every update example of the

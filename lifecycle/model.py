@@ -264,6 +264,77 @@ class RegionStatus:
         object.__setattr__(self, "region", normalize_region(self.region))
 
 
+@dataclass(frozen=True)
+class PlatformValidation:
+    """One entry of `validationsProfile.executedValidations`: a check the platform ran on the version."""
+
+    type: str
+    status: str  # Unknown | Failed | Succeeded (ValidationStatus, modelAsString: others may come)
+    version: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.lower() == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        return self.status.lower() == "failed"
+
+    def describe(self) -> str:
+        return f"{self.type}{' ' + self.version if self.version else ''}: {self.status}"
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    """One entry of `safetyProfile.policyViolations`: what Azure reported against the version."""
+
+    category: str  # Other | ImageFlaggedUnsafe | CopyrightValidation | IpTheft
+    details: str | None = None
+
+    def describe(self) -> str:
+        return self.category + (f" ({self.details})" if self.details else "")
+
+
+_DEPRECATING = ("scheduledfordeprecation", "deprecated")
+
+
+@dataclass(frozen=True)
+class ImageDeprecation:
+    """A Marketplace image version's `imageDeprecationStatus` (ComputeRP): Active, ScheduledForDeprecation
+    or Deprecated, with the date and the alternative Azure names."""
+
+    base: str  # publisher:offer:sku:version
+    state: str = "Active"
+    scheduled: datetime | None = None
+    alternative: str | None = None  # "<type> <value>", e.g. "Offer ubuntu-26_04-lts"
+
+    @property
+    def deprecating(self) -> bool:
+        return self.state.lower() in _DEPRECATING
+
+    @property
+    def key(self) -> str:
+        """Identifies one base in one state: a rebake and an announcement are made once per key."""
+        return f"{self.base.lower()}|{self.state.lower()}"
+
+    def describe(self) -> str:
+        parts = [f"base image {self.base} is {self.state}"]
+        if self.scheduled is not None:
+            parts.append(f"deprecation date {iso(self.scheduled)}")
+        if self.alternative:
+            parts.append(f"alternative: {self.alternative}")
+        return parts[0] + (f" ({'; '.join(parts[1:])})" if len(parts) > 1 else "")
+
+    def to_event(self, image_id: str) -> dict[str, Any]:
+        return {
+            "imageId": image_id,
+            "baseImage": self.base,
+            "imageState": self.state,
+            "scheduledDeprecationTime": iso(self.scheduled) if self.scheduled else None,
+            "alternativeOption": self.alternative,
+        }
+
+
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -290,6 +361,11 @@ class ObservedVersion:
     etag: str | None = None
     # OS disk plus data disks, GiB (`storageProfile.*.sizeInGB`); None when ARM does not report it.
     size_gb: float | None = None
+    # What the platform says: `validationsProfile.executedValidations` (None: not read, it comes only with a
+    # GET that expands ValidationProfile) and `safetyProfile.reportedForPolicyViolation` / `policyViolations`.
+    validations: tuple[PlatformValidation, ...] | None = None
+    reported_for_policy_violation: bool = False
+    policy_violations: tuple[PolicyViolation, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "location", normalize_region(self.location))
@@ -344,6 +420,23 @@ class ObservedVersion:
 
 
 @dataclass(frozen=True)
+class SoftDeleted:
+    """A soft-deleted version, restorable until Azure purges it (`purge_at`, its hard-deletion time)."""
+
+    ref: VersionRef
+    deleted: datetime | None = None
+    purge_at: datetime | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "id": self.ref.id,
+            "version": self.ref.name,
+            "deleted": iso(self.deleted) if self.deleted else None,
+            "purge_at": iso(self.purge_at) if self.purge_at else None,
+        }
+
+
+@dataclass(frozen=True)
 class ObservedImage:
     """An image definition and all of its versions, newest last (by version order)."""
 
@@ -393,9 +486,25 @@ class ImageUsage:
     image_ids: frozenset[str] = frozenset()
     complete: bool = True
     problem: str | None = None  # why the check is incomplete (a denied list names action and scope)
+    # Version key -> regions where a machine runs it (a region there is never shrunk away).
+    running_regions: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # Version key -> region -> VMs on it plus the capacity of scale sets that name it exactly.
+    demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
+    # Image key -> region -> capacity of the scale sets that follow its `latest`.
+    latest_demand: Mapping[str, Mapping[str, int]] = field(default_factory=dict, hash=False)
 
     def references(self, version: VersionRef) -> bool:
         return version.key() in self.version_ids
 
     def references_latest_of(self, image: ImageRef) -> bool:
         return image.key() in self.image_ids
+
+    def regions_running(self, version: VersionRef) -> frozenset[str]:
+        return self.running_regions.get(version.key(), frozenset())
+
+    def demand_in(self, version: VersionRef, region: str, *, newest: bool) -> int:
+        """Machines that deploy `version` in `region`; scale sets on `latest` count toward the newest."""
+        count = self.demand.get(version.key(), {}).get(region, 0)
+        if newest:
+            count += self.latest_demand.get(version.image_ref.key(), {}).get(region, 0)
+        return count

@@ -23,6 +23,9 @@ class NotificationType(StrEnum):
     CONFIG_REJECTED = "ImageLifecycle.ConfigRejected"
     VERSION_APPROVED = "ImageLifecycle.VersionApproved"
     VERSION_REVOKED = "ImageLifecycle.VersionRevoked"
+    VERSION_QUARANTINED = "ImageLifecycle.VersionQuarantined"
+    BASE_IMAGE_DEPRECATED = "ImageLifecycle.BaseImageDeprecated"
+    VERSION_EXPIRING = "ImageLifecycle.VersionExpiring"
 
 
 @dataclass(frozen=True)

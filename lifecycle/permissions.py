@@ -12,8 +12,10 @@ request the app makes with it:
   (GalleryGateway.usage);
 - each rebake template's resource group: read the template's last run and start a run
   (lifecycle/gateways/imagebuilder.py);
-- each subscription of a gallery with an image that rebakes on a base update: list a Marketplace
-  image's versions (`rebake.on_base_update`; a gallery base is read with the gallery actions above);
+- each subscription of a gallery with an image that rebakes on a base update or deprecation, or caps
+  end-of-life at its base's deprecation: list a Marketplace image's versions and read one version's
+  deprecation status (`rebake.on_base_update`, `rebake.on_base_deprecation`,
+  `retention.cap_at_base_deprecation`; a gallery base is read with the gallery actions above);
 - each resource group of a disk encryption set the policy names (`replication.disk_encryption_sets`):
   read the set. A version update that names a set is checked by ARM against the caller's read of it as a
   linked scope (403 `LinkedAuthorizationFailed`, as for managed disks; see emulator/rbac.py).
@@ -44,10 +46,13 @@ GALLERY_ACTIONS: tuple[tuple[str, str], ...] = (
         "read the gallery's sharing and soft-delete policy before a delete (and its shared names)",
     ),
     ("Microsoft.Compute/galleries/images/read", "list and read the gallery's image definitions"),
-    ("Microsoft.Compute/galleries/images/versions/read", "list versions, read replication progress"),
+    (
+        "Microsoft.Compute/galleries/images/versions/read",
+        "list versions, read replication progress and validations, list soft-deleted versions",
+    ),
     (
         "Microsoft.Compute/galleries/images/versions/write",
-        "update versions: regions, end-of-life, excludeFromLatest",
+        "update versions: regions, end-of-life, excludeFromLatest; restore soft-deleted versions",
     ),
     ("Microsoft.Compute/galleries/images/versions/delete", "delete retired versions"),
     (
@@ -61,7 +66,7 @@ IN_USE_ACTIONS: tuple[tuple[str, str], ...] = (
     ("Microsoft.Compute/virtualMachineScaleSets/read", "in-use check: list the subscription's scale sets"),
     (
         "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
-        "in-use check: list Uniform scale sets' instances (those not on the latest model)",
+        "in-use check: list Uniform scale sets' instances (by their model and exactVersion)",
     ),
 )
 TEMPLATE_ACTIONS: tuple[tuple[str, str], ...] = (
@@ -74,7 +79,8 @@ TEMPLATE_ACTIONS: tuple[tuple[str, str], ...] = (
 MARKETPLACE_ACTIONS: tuple[tuple[str, str], ...] = (
     (
         "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read",
-        "rebake.on_base_update: list a Marketplace base image's versions",
+        "rebake.on_base_update: list a Marketplace base image's versions; rebake.on_base_deprecation, "
+        "retention.cap_at_base_deprecation: read its deprecation status",
     ),
 )
 # An update resends every target region, so each set a version of the policy uses is named on every write.
@@ -202,7 +208,9 @@ def rebake_templates(policy: Policy) -> list[str]:
     for gallery in policy.galleries:
         for override in gallery.images.values():
             rebake = merged_sections(policy.defaults, override)["rebake"]
-            if rebake.image_template and (rebake.schedule or rebake.max_age_days or rebake.on_base_update):
+            if rebake.image_template and (
+                rebake.schedule or rebake.max_age_days or rebake.on_base_update or rebake.on_base_deprecation
+            ):
                 found.setdefault(rebake.image_template.lower(), rebake.image_template)
     return list(found.values())
 
@@ -213,11 +221,18 @@ def base_update_subscriptions(policy: Policy) -> list[str]:
     found: dict[str, str] = {}
     for gallery in policy.galleries:
         if any(
-            merged_sections(policy.defaults, override)["rebake"].on_base_update
+            _reads_marketplace(merged_sections(policy.defaults, override))
             for override in gallery.images.values()
         ):
             found.setdefault(gallery.ref.subscription.lower(), gallery.ref.subscription)
     return list(found.values())
+
+
+def _reads_marketplace(sections: Any) -> bool:
+    """Whether an image's merged policy reads Marketplace base images: their versions (on_base_update) or a
+    version's deprecation status (on_base_deprecation, cap_at_base_deprecation)."""
+    rebake, retention = sections["rebake"], sections["retention"]
+    return bool(rebake.on_base_update or rebake.on_base_deprecation or retention.cap_at_base_deprecation)
 
 
 def disk_encryption_sets(policy: Policy) -> list[str]:

@@ -79,10 +79,56 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Replication(_Section):
+ReplicaCount = Annotated[int, Field(ge=1, le=100)] | Literal["auto"]
+
+
+def _region_counts(value: Mapping[str, Any], *, auto: bool) -> dict[str, Any]:
+    normalized: dict[str, Any] = {}
+    for name, count in value.items():
+        if not is_known_region(name):
+            hint = suggest_region(name)
+            suffix = f" (did you mean {hint!r}?)" if hint else ""
+            raise ValueError(f"unknown region {name!r}{suffix}")
+        if count == "auto" and not auto:
+            raise ValueError(f"region {name!r}: 'auto' is for replication.regions, not here")
+        key = normalize_region(name)
+        if key in normalized:
+            raise ValueError(f"region {name!r} is listed twice")
+        normalized[key] = count
+    return normalized
+
+
+class OlderReplication(_Section):
+    """Where versions past the newest N healthy ones keep their replicas (`replication.older`)."""
+
+    after_newest: Annotated[int, Field(ge=1, le=1000)] = Field(
+        description="The newest N healthy versions keep the full `regions`; older ones shrink."
+    )
     regions: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(
+        description="Region -> replica count for older versions. Other regions are removed (where the "
+        "version's allowDeletionOfReplicatedLocations allows it) unless a machine there runs the version; "
+        "the home region always stays."
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: dict[str, int]) -> dict[str, int]:
+        return _region_counts(value, auto=False)
+
+
+class Replication(_Section):
+    regions: dict[str, ReplicaCount] = Field(
         default_factory=dict,
-        description="Region name -> replica count. The version's home region is always kept.",
+        description="Region name -> replica count, or `auto`: ceil(demand / 20) replicas (at least 1, at "
+        "most replicas_max), demand being the VMs and scale-set capacity in that region that deploy the "
+        "version. The version's home region is always kept.",
+    )
+    older: OlderReplication | None = Field(
+        default=None,
+        description="Shrink versions past the newest N healthy ones to fewer regions and replicas.",
+    )
+    replicas_max: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=10, description="The most replicas an `auto` region gets."
     )
     storage_account_type: StorageAccountType | None = Field(
         default=None, description="Storage account type for regions this app adds; null leaves it to Azure."
@@ -129,20 +175,22 @@ class Replication(_Section):
             normalized[key] = des
         return normalized
 
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _counts_or_auto(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for name, count in value.items():
+                whole = isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 100
+                if not whole and count != "auto":
+                    raise ValueError(
+                        f"region {name!r}: {count!r} is neither a replica count (1-100) nor 'auto'"
+                    )
+        return value
+
     @field_validator("regions")
     @classmethod
-    def _known_regions(cls, value: dict[str, int]) -> dict[str, int]:
-        normalized: dict[str, int] = {}
-        for name, count in value.items():
-            if not is_known_region(name):
-                hint = suggest_region(name)
-                suffix = f" (did you mean {hint!r}?)" if hint else ""
-                raise ValueError(f"unknown region {name!r}{suffix}")
-            key = normalize_region(name)
-            if key in normalized:
-                raise ValueError(f"region {name!r} is listed twice")
-            normalized[key] = count
-        return normalized
+    def _known_regions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _region_counts(value, auto=True)
 
 
 class Metadata(_Section):
@@ -186,6 +234,12 @@ class Retention(_Section):
     delete_failed_after_days: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Delete versions whose provisioning failed, N days after publish."
     )
+    cap_at_base_deprecation: bool = Field(
+        default=False,
+        description=(
+            "A version's end-of-life is no later than its Marketplace base image's scheduledDeprecationTime."
+        ),
+    )
 
 
 class Rebake(_Section):
@@ -200,6 +254,13 @@ class Rebake(_Section):
     on_base_update: bool = Field(
         default=False,
         description="Also rebake when the base image (lifecycle.base-image) of the newest version moved on.",
+    )
+    on_base_deprecation: bool = Field(
+        default=False,
+        description=(
+            "Also rebake when the newest version's Marketplace base image is ScheduledForDeprecation or "
+            "Deprecated (imageDeprecationStatus)."
+        ),
     )
 
     @field_validator("schedule")
@@ -222,12 +283,12 @@ class Rebake(_Section):
     def _one_trigger(self) -> Rebake:
         if self.image_template and self.publish_event:
             raise ValueError("set either image_template or publish_event, not both")
-        if (self.schedule or self.max_age_days or self.on_base_update) and not (
+        if (self.schedule or self.max_age_days or self.on_base_update or self.on_base_deprecation) and not (
             self.image_template or self.publish_event
         ):
             raise ValueError(
-                "a rebake schedule, max_age_days or on_base_update needs image_template or "
-                "publish_event: true"
+                "a rebake schedule, max_age_days, on_base_update or on_base_deprecation needs image_template "
+                "or publish_event: true"
             )
         return self
 
@@ -237,6 +298,13 @@ class Approval(_Section):
         default=False,
         description="A new version stays out of `latest` (lifecycle.state=pending-approval) until approved.",
     )
+    require_platform_validation: bool = Field(
+        default=False,
+        description=(
+            "A new version stays out of `latest` (lifecycle.state=pending-validation) until every platform "
+            "validation (validationsProfile.executedValidations) Succeeded."
+        ),
+    )
 
 
 class Ancestry(_Section):
@@ -244,6 +312,45 @@ class Ancestry(_Section):
         default=False,
         description="Revoking a version also revokes the versions built on it (lifecycle.base-image).",
     )
+
+
+class Consumers(_Section):
+    """Who runs what (the `consumers` command, VersionExpiring, the report's consumers at risk)."""
+
+    owner_tag: str | None = Field(
+        default=None, description="Tag on a VM or scale set naming who owns it; null: owners are not shown."
+    )
+    production_tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tags (all of them) that mark production machines, e.g. {env: prod}; compared "
+        "case-insensitively, as ARM compares tag names.",
+    )
+    warn_days: Annotated[int, Field(ge=1, le=365)] | None = Field(
+        default=None,
+        description="Publish VersionExpiring this many days before a version's end-of-life when machines "
+        "run it; null = off.",
+    )
+
+    @field_validator("owner_tag")
+    @classmethod
+    def _owner_tag(cls, value: str | None) -> str | None:
+        if value is not None and (not value or len(value) > 512 or set(value) & _TAG_NAME_FORBIDDEN):
+            raise ValueError(f"tag name {value!r} is not allowed (1-512 chars, none of <>%&\\?/)")
+        return value
+
+    @field_validator("production_tags")
+    @classmethod
+    def _production_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: set[str] = set()
+        for name, tag_value in value.items():
+            if not name or len(name) > 512 or set(name) & _TAG_NAME_FORBIDDEN:
+                raise ValueError(f"tag name {name!r} is not allowed (1-512 chars, none of <>%&\\?/)")
+            if len(tag_value) > 256:
+                raise ValueError(f"tag {name!r} value is {len(tag_value)} chars; Azure allows 256")
+            if name.lower() in seen:
+                raise ValueError(f"tag {name!r} is listed twice (tag names are case-insensitive)")
+            seen.add(name.lower())
+        return value
 
 
 class ImageSettings(_Section):
@@ -375,6 +482,7 @@ class Policy(_Section):
     )
     defaults: ImageSettings = Field(default_factory=ImageSettings)
     galleries: list[GalleryPolicy] = Field(min_length=1)
+    consumers: Consumers = Field(default_factory=Consumers)
 
     @field_validator("galleries")
     @classmethod
@@ -431,12 +539,24 @@ class ImagePolicy:
 
     def digest(self) -> str:
         rebake = self.rebake.model_dump(mode="json")
-        if not rebake.get("on_base_update"):
-            # Digests from before the key existed stay the same (a changed digest lifts a rebake halt).
-            rebake.pop("on_base_update", None)
+        retention = self.retention.model_dump(mode="json")
+        replication = self.replication.model_dump(mode="json")
+        # Digests from before a key existed stay the same while it keeps its default (a changed digest lifts
+        # a rebake halt).
+        for section, key in (
+            (rebake, "on_base_update"),
+            (rebake, "on_base_deprecation"),
+            (retention, "cap_at_base_deprecation"),
+        ):
+            if not section.get(key):
+                section.pop(key, None)
+        if replication.get("older") is None:
+            replication.pop("older", None)
+        if replication.get("replicas_max") == 10:
+            replication.pop("replicas_max", None)
         payload = {
-            "replication": self.replication.model_dump(mode="json"),
-            "retention": self.retention.model_dump(mode="json"),
+            "replication": replication,
+            "retention": retention,
             "rebake": rebake,
             "tags": self.metadata.tags,
         }

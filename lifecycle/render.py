@@ -74,6 +74,16 @@ def render_report(report: dict[str, Any]) -> str:
             )
     if version_rows:
         out += ["", table(["image", "version", "state", "next"], version_rows)]
+    for image in report.get("images", []):
+        if image.get("latest"):
+            where = ", ".join(f"{r} {short_id(v) if v else 'none'}" for r, v in image["latest"].items())
+            out.append(f"latest {short_id(image['image'])}: {where}")
+        for line in image.get("refused", []):
+            out.append(f"refused: {line}")
+    for item in report.get("soft_deleted", []):
+        out.append(
+            f"soft-deleted: {short_id(item['id'])}, restorable until {item.get('purge_at') or 'unknown'}"
+        )
     for line in report.get("skipped", []):
         out.append(f"skipped: {line}")
     for line in report.get("deferred", []):

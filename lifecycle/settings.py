@@ -34,6 +34,8 @@ class Settings:
     image_concurrency: int = 4
     fanout_queue: str | None = None
     queue_max_dequeue: int = 5
+    # The longest gap between two sweeps (LIFECYCLE_SWEEP_SCHEDULE): how old a kept in-use inventory may be.
+    sweep_interval_seconds: int = 900
     audit_rollover_blocks: int = 40_000
     outbox_max_events: int = 200
     outbox_max_age_hours: int = 168
@@ -77,6 +79,7 @@ class Settings:
             events_token=get("LIFECYCLE_EVENTS_TOKEN"),
             lease_seconds=int(lease),
             fanout_queue=_queue_name(get("LIFECYCLE_FANOUT_QUEUE")),
+            sweep_interval_seconds=sweep_interval(get("LIFECYCLE_SWEEP_SCHEDULE")),
             **numbers,
         )
 
@@ -122,3 +125,32 @@ def _number(value: str | None, default: int, low: int, high: int, key: str) -> i
     if not value.isdigit() or not low <= int(value) <= high:
         raise SettingsError(f"{key} must be a whole number {low}..{high}, got {value!r}")
     return int(value)
+
+
+DEFAULT_SWEEP_SCHEDULE = "0 */15 * * * *"
+
+
+def sweep_interval(schedule: str | None) -> int:
+    """The longest gap, in seconds, between two fires of the sweep's NCRONTAB schedule (six fields, seconds
+    first, as the Functions timer reads it), over the eight days after a fixed Monday."""
+    from datetime import UTC, datetime, timedelta
+
+    from croniter import croniter
+
+    text = schedule or DEFAULT_SWEEP_SCHEDULE
+    if len(text.split()) != 6 or not croniter.is_valid(text, second_at_beginning=True):
+        raise SettingsError(
+            f"LIFECYCLE_SWEEP_SCHEDULE must be a six-field NCRONTAB expression (second minute hour day "
+            f"month weekday), got {text!r}"
+        )
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    fires = croniter(text, start, second_at_beginning=True)
+    previous = fires.get_next(datetime)
+    longest = 0.0
+    for _ in range(2000):
+        current = fires.get_next(datetime)
+        longest = max(longest, (current - previous).total_seconds())
+        previous = current
+        if current - start > timedelta(days=8):
+            break
+    return max(1, int(longest))

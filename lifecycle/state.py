@@ -137,6 +137,8 @@ class RebakeState:
     run_ended: datetime | None = None
     last_message: str | None = None
     base_seen: str | None = None  # the newest base image a rebake was already triggered for
+    deprecation_seen: str | None = None  # "<base>|<state>" a deprecation rebake was triggered for
+    deprecation_announced: str | None = None  # "<base>|<state>" BaseImageDeprecated was published for
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -154,6 +156,9 @@ class RebakeState:
         }
         if self.base_seen is not None:
             out["base_seen"] = self.base_seen
+        for key in ("deprecation_seen", "deprecation_announced"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @classmethod
@@ -176,6 +181,8 @@ class RebakeState:
             run_ended=when("run_ended"),
             last_message=data.get("last_message"),
             base_seen=data.get("base_seen"),
+            deprecation_seen=data.get("deprecation_seen"),
+            deprecation_announced=data.get("deprecation_announced"),
         )
 
 
@@ -250,6 +257,8 @@ class ImageState:
     revocations: Mapping[str, GateRecord] = field(default_factory=dict)
     # When a version waiting for its build event is to be written anyway; a wake-up was scheduled for it.
     recheck_at: datetime | None = None
+    # Version name -> the end-of-life date (YYYY-MM-DD) its consumers were warned of (VersionExpiring).
+    warned: Mapping[str, str] = field(default_factory=dict)
     # Approvals delivered by events and recorded while the fan-out queue runs the work, not yet judged.
     gate_requests: tuple[RequestedGate, ...] = ()
 
@@ -262,6 +271,7 @@ class ImageState:
         )
         object.__setattr__(self, "approvals", MappingProxyType(dict(self.approvals)))
         object.__setattr__(self, "revocations", MappingProxyType(dict(self.revocations)))
+        object.__setattr__(self, "warned", MappingProxyType(dict(self.warned)))
 
     def with_approval(self, version: str, record: GateRecord) -> ImageState:
         return replace(self, approvals={**self.approvals, version: record})
@@ -306,6 +316,8 @@ class ImageState:
             out["revocations"] = {k: v.to_json() for k, v in sorted(self.revocations.items())}
         if self.recheck_at is not None:
             out["recheck_at"] = iso(self.recheck_at)
+        if self.warned:
+            out["warned"] = dict(sorted(self.warned.items()))
         if self.gate_requests:
             out["gate_requests"] = [r.to_json() for r in self.gate_requests]
         return out
@@ -329,5 +341,6 @@ class ImageState:
             approvals={k: GateRecord.from_json(v) for k, v in (data.get("approvals") or {}).items()},
             revocations={k: GateRecord.from_json(v) for k, v in (data.get("revocations") or {}).items()},
             recheck_at=parse_time(data["recheck_at"]) if data.get("recheck_at") else None,
+            warned={str(k): str(v) for k, v in (data.get("warned") or {}).items()},
             gate_requests=tuple(RequestedGate.from_json(r) for r in data.get("gate_requests") or ()),
         )

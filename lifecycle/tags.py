@@ -33,12 +33,19 @@ HOLD = "lifecycle.hold"  # set by operators, never by the app: "true" keeps the 
 APPROVED_BY = "lifecycle.approved-by"  # set by an approver (or by the app for an `approve` / VersionApproved)
 REVOKED_REASON = "lifecycle.revoked-reason"
 PARENT_REVOKED = "lifecycle.parent-revoked"  # the revoked version this one was built on
+# What Azure flagged, or the platform validation that failed.
+QUARANTINE_REASON = "lifecycle.quarantine-reason"
+# Regions whose own excludeFromLatest the app set (comma-separated): cleared again on promotion; a region
+# excluded by anyone else is kept.
+EXCLUDED_REGIONS = "lifecycle.excluded-regions"
 
 STATE_ACTIVE = "active"
 STATE_EXPIRED = "expired"
 STATE_PENDING = "pending"  # held out of `latest` until replicated (promote_when_replicated)
 STATE_PENDING_APPROVAL = "pending-approval"  # held out of `latest` until approved (approval.required)
 STATE_REVOKED = "revoked"  # out of `latest` for good; retention goes on as for an expired version
+STATE_PENDING_VALIDATION = "pending-validation"  # held until every platform validation Succeeded
+STATE_QUARANTINED = "quarantined"  # flagged by Azure or failed its validation: out of `latest` until cleared
 
 MAX_TAGS = 50
 MAX_NAME = 512

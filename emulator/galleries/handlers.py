@@ -9,6 +9,7 @@ from emulator import lro, regions
 from emulator.arm import Request, ResourceType, Response, Route, page, resource_id
 from emulator.clock import parse_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found, parent_not_found
+from emulator.galleries import validation
 from emulator.galleries.common import (
     as_object,
     check_location,
@@ -90,7 +91,11 @@ def get_resource(state: State, req: Request, route: Route) -> Response:
     res = state.get(resource_id(route.path))
     if res is None:
         raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
-    return Response(200, render(state, res, expand_of(req)))
+    expand = expand_of(req)
+    body = render(state, res, expand)
+    if isinstance(res, ImageVersion):
+        validation.shape(state, res, body, req, expand)
+    return Response(200, body)
 
 
 def list_resources(state: State, req: Request, route: Route, depth: int) -> Response:
@@ -103,7 +108,14 @@ def list_resources(state: State, req: Request, route: Route, depth: int) -> Resp
         if parent is None:
             raise parent_not_found("/".join(route.names[:parent_path_depth]))
         items = state.children(parent.id, type_for_depth(depth))
-    return page(state, req, [render(state, r, expand) for r in items])
+    bodies = []
+    for item in items:
+        body = render(state, item, expand)
+        if isinstance(item, ImageVersion):
+            # A list takes no $expand=ValidationProfile (see emulator.galleries.validation).
+            validation.shape(state, item, body, req, expand - {"validationprofile"})
+        bodies.append(body)
+    return page(state, req, bodies)
 
 
 def write_resource(state: State, req: Request, route: Route, depth: int) -> Response:

@@ -43,13 +43,6 @@ def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[
         now = state.now()
         if "replicationstatus" in expand:
             props["replicationStatus"] = replication_status(res, now)
-        if "validationprofile" in expand:
-            published = props.get("publishingProfile", {}).get("publishedDate")
-            props["validationsProfile"] = {
-                "executedValidations": [],
-                "platformAttributes": [],
-                "validationEtag": published,
-            }
     body["properties"] = props
     return body
 

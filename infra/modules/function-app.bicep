@@ -46,7 +46,7 @@ param sweepSchedule string
 @description('Application Insights connection string.')
 param applicationInsightsConnectionString string
 
-@description('Upper bound of instances the plan scales out to; it also caps concurrent ARM writes against the throttling budget.')
+@description('Upper bound of Flex Consumption instances per function group, not per app (each function here scales on its own). Only reconcile_image writes to ARM (on_event records and enqueues), one image per instance, so this is also the number of image writes in flight: keep it within the write budget\'s 53 (docs/deploy.md#scale-maximuminstancecount).')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -130,6 +130,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:Event Grid delivers to the function over the public endpoint; the app has no HTTP functions and delivery is protected by the eventgrid system key.
   // checkov:skip=CKV_AZURE_17:Event Grid delivery presents no client certificate; requiring one would stop every event.
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; the sweep timer and Event Grid retries cover a cold or lost instance.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState on newer stamps (ARM error 51021); FTP is off through the ftp basicPublishingCredentialsPolicies (allow false) below.
   // checkov:skip=CKV_AZURE_213:Health check probes an HTTP path; the app has no HTTP functions and Flex Consumption scales to zero.
   name: name
   location: location
@@ -151,7 +152,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption refuses it on newer stamps (ARM error 51021, "site configuration
+      // properties ... for Flex Consumption sites is invalid"); FTP publishing is off below instead.
       http20Enabled: true
       remoteDebuggingEnabled: false
       appSettings: [

@@ -1,7 +1,6 @@
-// A custom Event Grid topic of the product (CloudEvents 1.0, Entra auth only), deployed twice: the builds
-// topic (pipelines publish ImageLifecycle.BuildCompleted and VersionApproved; the function subscribes to it,
-// in build-events.bicep) and the lifecycle topic (only the app publishes ImageLifecycle.* events out).
-// Separate topics mean a pipeline cannot forge lifecycle events and the app cannot forge builds.
+// The lifecycle topic (CloudEvents 1.0, Entra auth only): only the app publishes ImageLifecycle.* events
+// into it, and consumers subscribe there. Builds and approvals come in through topics of their own, one per
+// sender (sender-topic.bicep), so a pipeline cannot forge lifecycle events and the app cannot forge builds.
 
 @description('Name of the custom topic.')
 param name string
@@ -17,7 +16,7 @@ param location string
 param publicNetworkAccess string = 'Enabled'
 
 @description('Give the topic a managed identity to write dead letters with (only a topic with subscriptions to the function needs one).')
-param deadLetterIdentity bool
+param deadLetterIdentity bool = false
 
 @description('Tags applied to the topic.')
 param tags object = {}

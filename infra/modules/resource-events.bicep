@@ -1,9 +1,16 @@
-// An Event Grid system topic on ARM resource events (a galleries' resource group, or the whole subscription)
-// and the subscriptions that send gallery image version writes to the function.
-// A resource-group system topic must live in the resource group it watches: deploy this module there.
+// An Event Grid system topic on ARM resource events (a galleries' resource group, or the whole subscription),
+// created or reused, and the subscriptions that send gallery image version writes to the function.
+// A resource-group system topic must live in the resource group it watches: deploy this module there (a
+// reused topic: where it lives).
 
-@description('Name of the system topic.')
+@description('Name of the system topic to create (when no existing one is reused).')
 param topicName string
+
+@description('Name of an existing system topic in this resource group to attach the subscriptions to instead of creating one (Azure allows one system topic per source); empty to create topicName. It must have a system-assigned identity, which writes the dead letters.')
+param existingTopicName string = ''
+
+@description('Suffix of the event subscriptions\' names (the environment\'s token), so that environments sharing a topic never overwrite or delete each other\'s subscriptions.')
+param subscriptionSuffix string
 
 @description('Which ARM events the topic carries: those of one resource group, or of the whole subscription.')
 @allowed([
@@ -46,7 +53,14 @@ param eventTimeToLiveInMinutes int = 1440
 @description('Tags applied to the system topic.')
 param tags object = {}
 
-resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+var reuse = !empty(existingTopicName)
+var attachedTopicName = reuse ? existingTopicName : topicName
+
+resource existingTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = if (reuse) {
+  name: existingTopicName
+}
+
+resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (!reuse) {
   name: topicName
   // ARM resource events are not regional.
   location: 'global'
@@ -63,8 +77,10 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
 
 resource subscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = [
   for subjectFilter in subjectFilters: if (subscribeFunction) {
-    parent: topic
-    name: 'gallery-versions-${subjectFilter.key}'
+    name: '${attachedTopicName}/gallery-versions-${subjectFilter.key}-${subscriptionSuffix}'
+    dependsOn: [
+      topic
+    ]
     properties: {
       destination: {
         endpointType: 'AzureFunction'
@@ -111,8 +127,8 @@ resource subscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025
   }
 ]
 
-@description('Resource id of the system topic.')
-output id string = topic.id
+@description('Resource id of the system topic, created or reused.')
+output id string = reuse ? existingTopic.id : topic.id
 
 @description('Principal id of the topic\'s identity, which writes dead letters.')
-output principalId string = topic.identity.principalId
+output principalId string = reuse ? existingTopic.identity.principalId : topic.identity.principalId

@@ -2,7 +2,8 @@
 // the app's identity reads the policy container, writes the state container, owns the host's storage
 // account, sends to the lifecycle topic and publishes telemetry; the deployment identity writes the package
 // container; the topics' identities write the dead-letter container; policy editors write the policy
-// container; pipelines send to the builds topic. The data roles listed by `python -m lifecycle permissions`.
+// container. Senders of builds and approvals get their own topic each (roles-sender-topic.bicep). The data
+// roles listed by `python -m lifecycle permissions`.
 
 @description('Name of the app\'s data storage account (policy, state, dead letters, deployment package).')
 param storageAccountName string
@@ -25,9 +26,6 @@ param deadLetterContainerName string
 @description('The sweep\'s fan-out queue and its poison queue: the app sends, receives and deletes messages there.')
 param queueNames array
 
-@description('Name of the builds topic (pipelines publish into it).')
-param buildsTopicName string
-
 @description('Name of the lifecycle topic (the app publishes into it).')
 param lifecycleTopicName string
 
@@ -40,17 +38,17 @@ param appPrincipalId string
 @description('Principal id of the identity the platform reads and writes the deployment package with.')
 param deploymentPrincipalId string
 
-@description('Principal ids of the builds topic\'s and the storage system topic\'s identities (they write dead letters).')
+@description('Principal ids of the sender topics\' and the storage system topic\'s identities (they write dead letters).')
 param deadLetterWriterPrincipalIds array
 
 @description('Principal ids of the ARM resource-event system topics\' identities (they write dead letters).')
 param resourceEventsPrincipalIds array
 
+@description('Principal ids of the build systems\' topics\' identities (they write dead letters).')
+param senderTopicPrincipalIds array = []
+
 @description('Principal ids (users or groups) allowed to upload the policy: Storage Blob Data Contributor on the policy container only.')
 param policyEditorPrincipalIds array = []
-
-@description('Principal ids (build pipelines) allowed to publish ImageLifecycle.BuildCompleted and VersionApproved: EventGrid Data Sender on the builds topic only.')
-param eventPublisherPrincipalIds array = []
 
 // Built-in role ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var storageBlobDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
@@ -59,7 +57,7 @@ var storageBlobDataReader = subscriptionResourceId('Microsoft.Authorization/role
 var eventGridDataSender = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'd5a91429-5739-47e2-a06b-3470a27159e7')
 var monitoringMetricsPublisher = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '3913510d-42f4-4e42-8a64-420c390055eb')
 
-var deadLetterWriters = filter(concat(deadLetterWriterPrincipalIds, resourceEventsPrincipalIds), id => !empty(id))
+var deadLetterWriters = filter(concat(deadLetterWriterPrincipalIds, senderTopicPrincipalIds, resourceEventsPrincipalIds), id => !empty(id))
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -105,10 +103,6 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
     name: name
   }
 ]
-
-resource buildsTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
-  name: buildsTopicName
-}
 
 resource lifecycleTopic 'Microsoft.EventGrid/topics@2025-02-15' existing = {
   name: lifecycleTopicName
@@ -242,18 +236,5 @@ resource policyEditorRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 ]
 
-// Build pipelines that announce finished builds and approvals: the builds topic only.
-resource eventPublisherRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for principalId in eventPublisherPrincipalIds: {
-    name: guid(buildsTopic.id, principalId, eventGridDataSender)
-    scope: buildsTopic
-    properties: {
-      principalId: principalId
-      roleDefinitionId: eventGridDataSender
-      description: 'Build pipeline: publishes ImageLifecycle.BuildCompleted and VersionApproved.'
-    }
-  }
-]
-
 @description('Number of role assignments this module manages.')
-output count int = 6 + length(queueNames) + length(deadLetterWriters) + length(policyEditorPrincipalIds) + length(eventPublisherPrincipalIds)
+output count int = 6 + length(queueNames) + length(deadLetterWriters) + length(policyEditorPrincipalIds)

@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from lifecycle.clients import compute_client
 from lifecycle.gateways.arm import arm_call, wire
-from lifecycle.gateways.errors import GatewayError, NotFoundError, PermanentError
+from lifecycle.gateways.errors import NotFoundError, PermanentError
+from lifecycle.inventory import INSTANCE, REFERENCE_KEYS, SCALE_SET, VM, Machine, SubscriptionInventory
 from lifecycle.model import (
     OWNED_REGION_FIELDS,
     GalleryRef,
     GallerySharing,
+    ImageDeprecation,
     ImageRef,
-    ImageUsage,
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    PlatformValidation,
+    PolicyViolation,
     ProvisioningState,
     RegionStatus,
     ReplicationState,
+    SoftDeleted,
     TargetRegion,
     VersionRef,
     parse_resource_id,
@@ -38,11 +42,13 @@ from lifecycle.model import (
     thawed,
     version_key,
 )
-from lifecycle.regions import display_name
+from lifecycle.regions import display_name, normalize_region
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
-EXPAND_REPLICATION = "ReplicationStatus"
+# A version's GET expands its replication status and the platform's validations (GalleryRP example
+# GalleryImageVersion_Get_WithValidationProfileAndReplicationStatus.json sends both, comma-separated).
+EXPAND_REPLICATION = "ReplicationStatus,ValidationProfile"
 MAX_PROGRESS_READS = 10  # per image and run: GETs with replication status for versions being written
 TAGS_API_VERSION = "2022-09-01"  # Microsoft.Resources, resources.json: Tags_UpdateAtScope
 
@@ -106,6 +112,28 @@ def version_from_arm(body: Mapping[str, Any], ref: VersionRef | None = None) -> 
         block_deletion_before_end_of_life=safety.get("blockDeletionBeforeEndOfLife"),
         etag=body.get("etag"),
         size_gb=disk_size_gb(props.get("storageProfile")),
+        validations=_validations(props.get("validationsProfile")),
+        reported_for_policy_violation=safety.get("reportedForPolicyViolation") is True,
+        policy_violations=tuple(
+            PolicyViolation(str(v.get("category") or "Other"), str(v.get("details") or "") or None)
+            for v in safety.get("policyViolations") or ()
+            if isinstance(v, Mapping)
+        ),
+    )
+
+
+def _validations(profile: Any) -> tuple[PlatformValidation, ...] | None:
+    """`validationsProfile.executedValidations`; None when the body carries no validations profile."""
+    if not isinstance(profile, Mapping):
+        return None
+    return tuple(
+        PlatformValidation(
+            str(v.get("type") or "unknown"),
+            str(v.get("status") or "Unknown"),
+            str(v["version"]) if v.get("version") else None,
+        )
+        for v in profile.get("executedValidations") or ()
+        if isinstance(v, Mapping)
     )
 
 
@@ -280,6 +308,42 @@ class GalleryGateway:
                 image.resource_group, image.gallery, image.image, ref.name, polling=False
             )
 
+    def restore_version(self, ref: VersionRef) -> None:
+        """Start the restore of a soft-deleted version: the spec's restore is an update of the version with
+        `properties.restore: true` and an empty `storageProfile`
+        (GalleryImageVersion_Update_RestoreSoftDeleted.json). Like every write of the app it is not polled
+        (that would need `locations/capsOperations/read` at the subscription): the caller re-reads the
+        version."""
+        image = ref.image_ref
+        body = {"properties": {"restore": True, "storageProfile": {}}}
+        with arm_call(f"restore version {ref.id}"):
+            self._client(image.subscription).gallery_image_versions.begin_update(
+                image.resource_group, image.gallery, image.image, ref.name, body, polling=False
+            )
+
+    def soft_deleted_versions(self, image: ImageRef) -> list[SoftDeleted]:
+        """The image's soft-deleted versions with the time Azure purges them (SoftDeletedResource_
+        ListByArtifactName: `hardDeletionTargetTime`)."""
+        with arm_call(f"list soft-deleted versions of {image.id}"):
+            items = [
+                wire(item)
+                for item in self._client(image.subscription).soft_deleted_resource.list_by_artifact_name(
+                    image.resource_group, image.gallery, "Images", image.image
+                )
+            ]
+        out = []
+        for item in items:
+            props = item.get("properties") or {}
+            with contextlib.suppress(InvalidResourceId):
+                out.append(
+                    SoftDeleted(
+                        ref=image.version(str(item.get("name"))),
+                        deleted=_time(props.get("softDeletedTime")),
+                        purge_at=_time(props.get("hardDeletionTargetTime")),
+                    )
+                )
+        return sorted(out, key=lambda d: version_key(d.ref.name))
+
     def gallery_info(self, gallery: GalleryRef) -> GalleryInfo:
         """One GET of the gallery: its soft delete and its sharing."""
         with arm_call(f"read gallery {gallery.id}"):
@@ -298,61 +362,115 @@ class GalleryGateway:
             items = self._client(subscription).virtual_machine_images.list(location, publisher, offer, sku)
             return [str(wire(item).get("name", "")) for item in items or []]
 
+    def marketplace_deprecation(
+        self, subscription: str, location: str, publisher: str, offer: str, sku: str, version: str
+    ) -> ImageDeprecation:
+        """One Marketplace image version's `imageDeprecationStatus` (VirtualMachineImages_Get; ComputeRP
+        since 2022-11-01). A version that reports none is Active."""
+        urn = f"{publisher}:{offer}:{sku}:{version}"
+        with arm_call(f"read Marketplace image {urn} in {location}"):
+            body = wire(
+                self._client(subscription).virtual_machine_images.get(
+                    location, publisher, offer, sku, version
+                )
+            )
+        status = (body.get("properties") or {}).get("imageDeprecationStatus") or {}
+        alternative = status.get("alternativeOption") or {}
+        kind, value = alternative.get("type"), alternative.get("value")
+        return ImageDeprecation(
+            base=urn,
+            state=str(status.get("imageState") or "Active"),
+            scheduled=_time(status.get("scheduledDeprecationTime")),
+            alternative=" ".join(str(p) for p in (kind, value) if p and str(p) != "None") or None,
+        )
+
     def soft_delete(self, gallery: GalleryRef) -> tuple[bool, int | None]:
         """Whether the gallery soft-deletes versions (`softDeletePolicy`), and for how many days a deleted
         version stays restorable (retention plus grace period) when ARM says."""
         return self.gallery_info(gallery).soft_delete
 
-    def usage(self, subscriptions: Iterable[str], names: SharedNames | None = None) -> ImageUsage:
-        """Versions that VMs, VM scale sets and scale-set instances reference, by exact id or by image
-        (`latest`), in each of the three forms an image reference takes: `id`, `sharedGalleryImageId`
-        (resolved through `names.shared`, the galleries' `identifier.uniqueName`) and
-        `communityGalleryImageId` (through `names.community`, their public names).
+    def machines(
+        self, subscription: str, at: datetime, tag_names: frozenset[str] = frozenset()
+    ) -> SubscriptionInventory:
+        """Every VM, scale set and Uniform scale-set instance of one subscription whose image reference can
+        name a gallery image (`id`, `sharedGalleryImageId`, `communityGalleryImageId`), with its region, the
+        tags named in `tag_names` (lower-cased) and a scale set's capacity. One VM list, one scale-set list
+        and one instance list per Uniform scale set.
 
-        A Uniform scale set's instances are listed too: one that has not taken the latest model
-        (`latestModelApplied` false) still runs the image it was created or last upgraded with. A Flexible
-        scale set's instances are VMs, already in the VM list.
+        Every instance counts, on the latest model or not: one that has not taken the latest model
+        (`latestModelApplied` false) runs the image it was created or last upgraded with, and one on
+        `latest` runs the version its `exactVersion` names (computeExamples/
+        VirtualMachineScaleSetVM_List_WithResiliencyView.json), which `latest` may since have moved past.
+        A Flexible scale set's instances are VMs, already in the VM list.
 
-        Any failure yields an incomplete answer, and the planner deletes nothing on doubt.
+        A failed list raises GatewayError: the caller treats the subscription as unknown (no delete).
         """
-        resolve = _Resolver(names or SharedNames())
-        try:
-            for subscription in sorted({s.lower() for s in subscriptions}):
-                client = self._client(subscription)
-                with arm_call(f"list VMs in subscription {subscription}"):
-                    for vm in client.virtual_machines.list_all():
-                        resolve.reference(_at(wire(vm), "properties", "storageProfile", "imageReference"))
-                with arm_call(f"list VM scale sets in subscription {subscription}"):
-                    scale_sets = [wire(v) for v in client.virtual_machine_scale_sets.list_all()]
-                for vmss in scale_sets:
-                    props = vmss.get("properties") or {}
-                    resolve.reference(_at(props, "virtualMachineProfile", "storageProfile", "imageReference"))
-                    if str(props.get("orchestrationMode") or "Uniform").lower() != "uniform":
-                        continue
-                    resource_group, name = _group_and_name(str(vmss.get("id", "")))
-                    with arm_call(f"list instances of scale set {vmss.get('id')}"):
-                        for instance in client.virtual_machine_scale_set_vms.list(resource_group, name):
-                            body = wire(instance).get("properties") or {}
-                            if body.get("latestModelApplied") is False:
-                                resolve.reference(_at(body, "storageProfile", "imageReference"))
-        except GatewayError as exc:
-            log.error("in-use check failed; no version will be deleted this run", extra={"error": str(exc)})
-            return resolve.usage(complete=False, problem=str(exc))
-        return resolve.usage(complete=True)
+        subscription = subscription.lower()
+        client = self._client(subscription)
+        found: list[Machine] = []
+
+        def machine(body: Mapping[str, Any], kind: str, reference: Any, **extra: Any) -> None:
+            kept = _gallery_reference(reference)
+            if kept is None:
+                return
+            tags = {
+                str(k): str(v) for k, v in (body.get("tags") or {}).items() if str(k).lower() in tag_names
+            }
+            found.append(
+                Machine(
+                    id=str(body.get("id", "")),
+                    kind=kind,
+                    subscription=subscription,
+                    region=normalize_region(str(body.get("location") or "")),
+                    reference=kept,
+                    tags=tags,
+                    **extra,
+                )
+            )
+
+        with arm_call(f"list VMs in subscription {subscription}"):
+            for vm in client.virtual_machines.list_all():
+                body = wire(vm)
+                # A Flexible scale set's VMs name it; its capacity already counts them as demand.
+                flexible = _at(body, "properties", "virtualMachineScaleSet", "id")
+                machine(
+                    body,
+                    VM,
+                    _at(body, "properties", "storageProfile", "imageReference"),
+                    scale_set=str(flexible) if flexible else None,
+                )
+        with arm_call(f"list VM scale sets in subscription {subscription}"):
+            scale_sets = [wire(v) for v in client.virtual_machine_scale_sets.list_all()]
+        for vmss in scale_sets:
+            props = vmss.get("properties") or {}
+            capacity = _at(vmss, "sku", "capacity")
+            machine(
+                vmss,
+                SCALE_SET,
+                _at(props, "virtualMachineProfile", "storageProfile", "imageReference"),
+                capacity=capacity if isinstance(capacity, int) else None,
+            )
+            if str(props.get("orchestrationMode") or "Uniform").lower() != "uniform":
+                continue
+            resource_group, name = _group_and_name(str(vmss.get("id", "")))
+            with arm_call(f"list instances of scale set {vmss.get('id')}"):
+                for instance in client.virtual_machine_scale_set_vms.list(resource_group, name):
+                    body = wire(instance)
+                    body.setdefault("location", vmss.get("location"))
+                    body["tags"] = vmss.get("tags") or {}  # an instance is owned as its scale set is
+                    machine(
+                        body,
+                        INSTANCE,
+                        _at(body.get("properties") or {}, "storageProfile", "imageReference"),
+                        scale_set=str(vmss.get("id", "")),
+                    )
+        return SubscriptionInventory(subscription, at, tuple(found))
 
 
 @dataclass(frozen=True)
 class GalleryInfo:
     soft_delete: tuple[bool, int | None]
     sharing: GallerySharing
-
-
-@dataclass(frozen=True)
-class SharedNames:
-    """Lower-cased shared (`identifier.uniqueName`) and community (public) names -> the gallery."""
-
-    shared: Mapping[str, GalleryRef] = field(default_factory=dict)
-    community: Mapping[str, GalleryRef] = field(default_factory=dict)
 
 
 def _soft_delete(props: Mapping[str, Any]) -> tuple[bool, int | None]:
@@ -392,67 +510,17 @@ def _group_and_name(resource_id: str) -> tuple[str, str]:
     return parts[lowered.index("resourcegroups") + 1], parts[-1]
 
 
-# `/SharedGalleries/<uniqueName>/Images/<image>[/Versions/<version or latest>]` and the same under
-# `/CommunityGalleries/<publicName>` (computeExamples/VirtualMachine_Create_FromASharedGalleryImage.json,
-# ..._FromACommunityGalleryImage.json). Segment names are case-insensitive, as in every ARM id.
-_SHARED_ID = re.compile(
-    r"^/(?P<kind>SharedGalleries|CommunityGalleries)/(?P<gallery>[^/]+)/Images/(?P<image>[^/]+)"
-    r"(?:/Versions/(?P<version>[^/]+))?/?$",
-    re.IGNORECASE,
-)
-
-
-class _Resolver:
-    """Collects what image references point at, as version and image keys of the policy's galleries."""
-
-    def __init__(self, names: SharedNames) -> None:
-        self._names = names
-        self.versions: set[str] = set()
-        self.images: set[str] = set()
-
-    def usage(self, *, complete: bool, problem: str | None = None) -> ImageUsage:
-        return ImageUsage(
-            frozenset(self.versions), frozenset(self.images), complete=complete, problem=problem
-        )
-
-    def reference(self, node: Any) -> None:
-        if not isinstance(node, Mapping):
-            return
-        if node.get("id"):
-            self._by_id(str(node["id"]), node.get("exactVersion"))
-        for key, kind in (("sharedGalleryImageId", "shared"), ("communityGalleryImageId", "community")):
-            if node.get(key):
-                self._by_shared_id(str(node[key]), kind)
-
-    def _by_id(self, reference: str, exact: Any) -> None:
-        # `.../versions/latest` follows `latest`, exactly like a reference to the image definition.
-        if reference.lower().rstrip("/").endswith("/versions/latest"):
-            reference = reference.rstrip("/")[: -len("/versions/latest")]
-        try:
-            ref = parse_resource_id(reference)
-        except InvalidResourceId:
-            return
-        if isinstance(ref, VersionRef):
-            self.versions.add(ref.key())
-        elif isinstance(ref, ImageRef):
-            self.images.add(ref.key())
-            if isinstance(exact, str) and exact:
-                # The version `latest` resolved to when the machine was built: in use whatever latest is now.
-                with contextlib.suppress(InvalidResourceId):
-                    self.versions.add(parse_resource_id(f"{ref.id}/versions/{exact}").key())
-
-    def _by_shared_id(self, reference: str, kind: str) -> None:
-        match = _SHARED_ID.match(reference.strip())
-        if not match:
-            return
-        names = self._names.shared if kind == "shared" else self._names.community
-        gallery = names.get(match["gallery"].lower())
-        if gallery is None:
-            return  # another publisher's gallery: not ours to protect
-        image = gallery.image(match["image"])
-        version = match["version"]
-        if version is None or version.lower() == "latest":
-            self.images.add(image.key())
-            return
-        with contextlib.suppress(InvalidResourceId):
-            self.versions.add(parse_resource_id(f"{image.id}/versions/{version}").key())
+def _gallery_reference(reference: Any) -> dict[str, str] | None:
+    """The parts of an image reference that can name a gallery image, or None for any other image
+    (Marketplace, managed images)."""
+    if not isinstance(reference, Mapping):
+        return None
+    kept = {
+        k: str(reference[k]) for k in REFERENCE_KEYS if isinstance(reference.get(k), str) and reference[k]
+    }
+    named = kept.get("id", "").lower()
+    if "/providers/microsoft.compute/galleries/" in named or any(
+        k in kept for k in ("sharedGalleryImageId", "communityGalleryImageId")
+    ):
+        return kept
+    return None

@@ -8,19 +8,21 @@ retention, rebake); this module composes them per version.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, iso
 from lifecycle.notifications import Notification, NotificationType
-from lifecycle.planning import gates, healing, retention
+from lifecycle.planning import consumers as consumers_planner
+from lifecycle.planning import demand, gates, healing, latest, quarantine, retention, shrink
 from lifecycle.planning import rebake as rebake_planner
+from lifecycle.planning.deprecation import Deprecation
 from lifecycle.planning.lineage import BaseObservation
 from lifecycle.planning.replication import plan_replication
 from lifecycle.planning.types import ImagePlan, RebakeReport, VersionReport
-from lifecycle.policy import ImagePolicy
+from lifecycle.policy import ImagePolicy, Replication
 from lifecycle.state import ImageState, PendingBuild, RegionHeal
 
 __all__ = ["ImagePlan", "RebakeReport", "VersionReport", "needs_replication_status", "plan_image"]
@@ -44,9 +46,16 @@ def plan_image(
     soft_delete: retention.SoftDelete | None = None,
     revoked_bases: frozenset[str] = frozenset(),
     base: BaseObservation | None = None,
+    deprecation: Deprecation | None = None,
+    eol_caps: Mapping[str, tuple[datetime, str]] | None = None,
+    warn_days: int | None = None,
+    consumers: Mapping[str, tuple[consumers_planner.Consumer, ...]] | None = None,
 ) -> ImagePlan:
     """`revoked_bases`: lower-cased ids of revoked versions that versions of this image may be built on;
-    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`)."""
+    `base`: the base image of the newest version and whether it moved on (for `rebake.on_base_update`);
+    `deprecation`: that base's deprecation status (`rebake.on_base_deprecation`); `eol_caps`: per version,
+    its base's deprecation date (`retention.cap_at_base_deprecation`); `warn_days` and `consumers` (by
+    version name): VersionExpiring for versions machines run."""
     state = state or ImageState()
     lifetimes = {
         name: build.lifetime_days for name, build in state.pending_builds.items() if build.lifetime_days
@@ -63,6 +72,7 @@ def plan_image(
         deletes_blocked=deletes_blocked,
         soft_delete=soft_delete,
         revoked=revoked,
+        caps=eol_caps,
     )
     actions: list[Action] = []
     notifications: list[Notification] = []
@@ -73,6 +83,8 @@ def plan_image(
     heal_records: dict[str, Mapping[str, RegionHeal]] = dict(state.healing)
     recheck: datetime | None = None
 
+    older = shrink.older_names(image, policy.replication.older)
+    newest = demand.newest_eligible(image)
     for version in image.versions:
         fate = fates[version.name]
         gate = version_gates[version.name]
@@ -129,7 +141,14 @@ def plan_image(
             lifecycle_state = "failed"
         else:
             version_actions, version_notes, lifecycle_state = _plan_version(
-                policy, version, fate, pending, heal, gate
+                policy,
+                version,
+                fate,
+                pending,
+                heal,
+                gate,
+                quarantine.assess(version),
+                sizing=_sizing(policy, version, usage, older, newest, heal),
             )
             notes.extend(version_notes)
             if lifecycle_state == lt.STATE_PENDING_APPROVAL and not version.exclude_from_latest:
@@ -192,11 +211,20 @@ def plan_image(
     replicating &= known
 
     decision = rebake_planner.plan_rebake(
-        policy.rebake, image, state.rebake, now, policy_digest=policy.digest(), run=run, base=base
+        policy.rebake,
+        image,
+        state.rebake,
+        now,
+        policy_digest=policy.digest(),
+        run=run,
+        base=base,
+        deprecation=deprecation,
     )
     actions.extend(decision.actions)
     notifications.extend(decision.notifications)
     heal_records = {name: records for name, records in heal_records.items() if name in known}
+    warnings_due, warned = consumers_planner.expiring(image, now, warn_days, consumers or {}, state.warned)
+    notifications.extend(warnings_due)
     by_name = {v.name: v for v in image.versions}
     new_state = replace(
         state,
@@ -207,14 +235,19 @@ def plan_image(
         approvals=gates.settled(state.approvals, by_name, lt.APPROVED_BY),
         revocations=gates.settled(state.revocations, by_name, lt.STATE),
         recheck_at=recheck,
+        warned=warned,
     )
     reports = [
         replace(r, parent=version_gates[r.version].parent) if r.version in version_gates else r
         for r in reports
     ]
+    guarded = latest.guard(image, actions, {r.version: r.state for r in reports})
+    warnings.extend(guarded.refusals)
     return ImagePlan(
         image=image.ref,
-        actions=tuple(actions),
+        actions=guarded.actions,
+        latest=guarded.latest,
+        refusals=guarded.refusals,
         notifications=tuple(notifications),
         versions=tuple(reports),
         warnings=tuple(warnings),
@@ -231,7 +264,9 @@ def needs_replication_status(version: ObservedVersion, state: ImageState) -> boo
     return (
         version.name in state.replicating
         or version.name in state.healing
-        or version.tags.get(lt.STATE) in (None, lt.STATE_PENDING)
+        or version.tags.get(lt.STATE) in (None, lt.STATE_PENDING, lt.STATE_PENDING_VALIDATION)
+        # A quarantine for a failed validation is lifted only on a validations profile read (GET).
+        or version.tags.get(lt.STATE) == lt.STATE_QUARANTINED
         # An approved version held for approval is promoted only once replicated (promote_when_replicated).
         or (
             version.tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL
@@ -262,7 +297,13 @@ def _awaiting_build(
         return None
     if any(name.lower() in lt.EVENT_TAGS for name in version.tags):
         return None
-    gated = policy.approval.required or policy.replication.promote_when_replicated
+    if quarantine.flagged(version) is not None:
+        return None
+    gated = (
+        policy.approval.required
+        or policy.approval.require_platform_validation
+        or policy.replication.promote_when_replicated
+    )
     if gated and not version.exclude_from_latest:
         return None
     until = version.published + timedelta(minutes=minutes)
@@ -282,6 +323,39 @@ def _progress(version: ObservedVersion) -> str:
     return "replication: " + ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """The replication one version should have: the policy's, with `auto` counts worked out from demand,
+    or the older versions' shrink; the notes and the reason part it adds."""
+
+    replication: Replication
+    notes: tuple[str, ...] = ()
+    reason: str | None = None
+    shrink: bool = False
+
+
+def _sizing(
+    policy: ImagePolicy,
+    version: ObservedVersion,
+    usage: ImageUsage | None,
+    older: frozenset[str],
+    newest: str | None,
+    heal: healing.Healing | None,
+) -> Sizing:
+    replication = policy.replication
+    if version.name in older and replication.older is not None and heal is None:
+        shrunk, shrink_notes, why = shrink.shrunk(replication, replication.older, version, usage)
+        return Sizing(shrunk, tuple(shrink_notes), why, shrink=True)
+    if "auto" not in replication.regions.values():
+        return Sizing(replication)
+    default = version.replica_count or 1
+    current = {r.name: (r.replica_count or default) for r in version.target_regions}
+    counts, notes, reason = demand.resolve_auto(
+        replication, version, usage, newest=version.name == newest, current=current
+    )
+    return Sizing(replication.model_copy(update={"regions": counts}), tuple(notes), reason)
+
+
 def _plan_version(
     policy: ImagePolicy,
     version: ObservedVersion,
@@ -289,20 +363,27 @@ def _plan_version(
     pending: Mapping[str, PendingBuild],
     heal: healing.Healing | None = None,
     gate: gates.Gate | None = None,
+    verdict: quarantine.Verdict | None = None,
+    sizing: Sizing | None = None,
 ) -> tuple[list[Action], list[str], str]:
     gate = gate or gates.Gate()
-    # An expired (or revoked) version is on its way out: replicating it further would only cost storage.
-    if fate.expired:
+    verdict = verdict or quarantine.Verdict()
+    sizing = sizing or Sizing(policy.replication)
+    # An expired (or revoked) version is on its way out: replicating it further would only cost storage;
+    # shrinking it (replication.older) only saves.
+    if fate.expired and not sizing.shrink:
         actions: list[Action] = []
         notes: list[str] = []
     else:
         actions, notes = plan_replication(
-            policy.replication,
+            sizing.replication,
             version,
             remove=heal.remove if heal else frozenset(),
             readd={k: healing.entry_region(v) for k, v in heal.readd.items()} if heal else None,
             heal_reason=heal.reason if heal and heal.write else None,
+            reason=sizing.reason,
         )
+    notes = [*sizing.notes, *notes]
     current_state = version.tags.get(lt.STATE)
     if current_state is None and version.exclude_from_latest and policy.replication.promote_when_replicated:
         # A pipeline that publishes with excludeFromLatest (the strict way to hold a new version back)
@@ -310,28 +391,37 @@ def _plan_version(
         current_state = lt.STATE_PENDING
     if current_state is None and version.exclude_from_latest and policy.approval.required:
         current_state = lt.STATE_PENDING_APPROVAL
+    if current_state is None and version.exclude_from_latest and policy.approval.require_platform_validation:
+        current_state = lt.STATE_PENDING_VALIDATION
     # "Replicated" means every region Completed. When that was not read this run (progress reads are
     # bounded), a version already held stays held; any other is taken as it is.
     replicating_now = (
         bool(actions)
         or version.replicated is False
-        or (version.replicated is None and current_state in (lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL))
+        or (
+            version.replicated is None
+            and current_state in (lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL, lt.STATE_PENDING_VALIDATION)
+        )
     )
     hold = policy.replication.promote_when_replicated and replicating_now and not fate.expired
 
     if gate.revoked:
         lifecycle_state = lt.STATE_REVOKED
+    elif verdict.quarantine:
+        lifecycle_state = lt.STATE_QUARANTINED
     elif fate.expired:
         lifecycle_state = lt.STATE_EXPIRED
     elif gates.held_for_approval(policy, version, gate):
         lifecycle_state = lt.STATE_PENDING_APPROVAL
+    elif held_for_validation(policy, version, verdict):
+        lifecycle_state = lt.STATE_PENDING_VALIDATION
     elif hold:
         lifecycle_state = lt.STATE_PENDING
     else:
         lifecycle_state = lt.STATE_ACTIVE
 
     if fate.set_end_of_life is not None:
-        actions.append(_end_of_life(version, fate.set_end_of_life))
+        actions.append(_end_of_life(version, fate.set_end_of_life, fate.eol_reason))
 
     if lifecycle_state == lt.STATE_REVOKED:
         if not version.exclude_from_latest or gate.newly_revoked:
@@ -345,6 +435,26 @@ def _plan_version(
                     notifications=(
                         (Notification(NotificationType.VERSION_REVOKED, version.ref.id, data),)
                         if gate.newly_revoked
+                        else ()
+                    ),
+                )
+            )
+    elif lifecycle_state == lt.STATE_QUARANTINED:
+        notes.append(f"quarantined: {verdict.quarantine}")
+        if not version.exclude_from_latest or verdict.newly_quarantined:
+            actions.append(
+                _exclude(
+                    version,
+                    f"quarantined: {verdict.quarantine}",
+                    notifications=(
+                        (
+                            Notification(
+                                NotificationType.VERSION_QUARANTINED,
+                                version.ref.id,
+                                {"reason": verdict.quarantine},
+                            ),
+                        )
+                        if verdict.newly_quarantined
                         else ()
                     ),
                 )
@@ -377,6 +487,12 @@ def _plan_version(
                     "approval required: published into latest, taken out until approved",
                 )
             )
+    elif lifecycle_state == lt.STATE_PENDING_VALIDATION:
+        notes.append(f"waiting for the platform's validation ({verdict.validation_pending})")
+        if not version.exclude_from_latest:
+            actions.append(
+                _exclude(version, "platform validation required: held out of latest until it succeeded")
+            )
     elif lifecycle_state == lt.STATE_PENDING:
         if not version.exclude_from_latest:
             actions.append(
@@ -385,16 +501,17 @@ def _plan_version(
                     "held out of latest until every region is replicated",
                 )
             )
-    elif (
-        current_state in (lt.STATE_PENDING, lt.STATE_EXPIRED, lt.STATE_PENDING_APPROVAL)
-        and version.exclude_from_latest
-    ):
+    elif current_state in _RETURNING and version.exclude_from_latest:
         # We excluded it (held for replication or approval, or expired and since kept): put it back.
         reasons = []
         if current_state == lt.STATE_PENDING:
             reasons.append("replicated to every region")
         if current_state == lt.STATE_EXPIRED:
             reasons.append("no longer expired")
+        if current_state == lt.STATE_PENDING_VALIDATION:
+            reasons.append("every platform validation succeeded")
+        if current_state == lt.STATE_QUARANTINED:
+            reasons.append(f"quarantine lifted: {verdict.cleared or 'Azure no longer flags it'}")
         after: dict[str, object] = {"exclude_from_latest": False}
         data = {}
         if gate.approver and (policy.approval.required or current_state == lt.STATE_PENDING_APPROVAL):
@@ -403,6 +520,17 @@ def _plan_version(
             data["approver"] = gate.approver
         elif current_state == lt.STATE_PENDING_APPROVAL:
             reasons.append("approval no longer required")
+        cleared, kept = region_excludes(version)
+        if cleared:
+            # Regions the app excluded come back with the version (an update sends every region).
+            after["region_excludes"] = dict.fromkeys(cleared, False)
+            after["regions"] = [
+                healing.region_entry(replace(r, exclude_from_latest=False) if r.name in cleared else r)
+                for r in version.target_regions
+            ]
+            reasons.append(f"excludeFromLatest cleared in {', '.join(cleared)}")
+        if kept:
+            data["excludedIn"] = list(kept)
         actions.append(
             Action(
                 kind=ActionKind.PROMOTE,
@@ -412,6 +540,12 @@ def _plan_version(
                 after=after,
                 notifications=(Notification(NotificationType.VERSION_PROMOTED, version.ref.id, data),),
             )
+        )
+    kept_out = region_excludes(version)[1]
+    if kept_out and lifecycle_state == lt.STATE_ACTIVE:
+        notes.append(
+            f"kept out of latest in {', '.join(kept_out)} by the region's own excludeFromLatest (not set by "
+            "the app)"
         )
     if lifecycle_state == lt.STATE_ACTIVE and gate.approver is None and policy.approval.required:
         notes.append("in latest before approval was required")
@@ -429,6 +563,15 @@ def _plan_version(
         desired_tags[lt.REVOKED_REASON] = gate.revoked
     if gate.parent_revoked:
         desired_tags[lt.PARENT_REVOKED] = gate.parent_revoked
+    if lt.get(version.tags, lt.EXCLUDED_REGIONS) and any(
+        a.kind is ActionKind.PROMOTE and "region_excludes" in a.after for a in actions
+    ):
+        desired_tags[lt.EXCLUDED_REGIONS] = ""  # cleared with the regions it named
+    if verdict.quarantine:
+        desired_tags[lt.QUARANTINE_REASON] = verdict.quarantine
+    elif verdict.cleared and lt.get(version.tags, lt.QUARANTINE_REASON):
+        # Tag writes merge our keys, so the reason is overwritten rather than removed.
+        desired_tags[lt.QUARANTINE_REASON] = "cleared"
     changes, tag_warnings = lt.tag_changes(version.tags, desired_tags)
     notes.extend(tag_warnings)
     if changes:
@@ -454,6 +597,35 @@ def _plan_version(
             )
         )
     return actions, notes, lifecycle_state
+
+
+# States the app excluded a version for, from which it is promoted back once they no longer hold.
+_RETURNING = (
+    lt.STATE_PENDING,
+    lt.STATE_EXPIRED,
+    lt.STATE_PENDING_APPROVAL,
+    lt.STATE_PENDING_VALIDATION,
+    lt.STATE_QUARANTINED,
+)
+
+
+def held_for_validation(policy: ImagePolicy, version: ObservedVersion, verdict: quarantine.Verdict) -> bool:
+    """`approval.require_platform_validation`: a version the app has not admitted to `latest` yet waits
+    until every platform validation Succeeded (versions already active stay where they are)."""
+    if not policy.approval.require_platform_validation or verdict.validation_pending is None:
+        return False
+    current = (lt.get(version.tags, lt.STATE) or "").lower() or None
+    return current in (*gates.NOT_ADMITTED, lt.STATE_PENDING_VALIDATION, lt.STATE_QUARANTINED)
+
+
+def region_excludes(version: ObservedVersion) -> tuple[list[str], list[str]]:
+    """The regions whose own excludeFromLatest is true: those the app set (named by
+    `lifecycle.excluded-regions`), cleared on promotion, and those set by someone else, kept and shown."""
+    named = {
+        r.strip().lower() for r in (lt.get(version.tags, lt.EXCLUDED_REGIONS) or "").split(",") if r.strip()
+    }
+    excluded = [r.name for r in version.target_regions if r.exclude_from_latest is True]
+    return [r for r in excluded if r in named], [r for r in excluded if r not in named]
 
 
 def _event_tags(build: PendingBuild) -> dict[str, str]:
@@ -489,7 +661,7 @@ def _plan_failed(
     # No other write waits on healing (its back-off, or a heal Azure keeps refusing): the end-of-life goes
     # out in its own right. (Any update of the version also retries its failed regions, as Azure does.)
     if fate.set_end_of_life is not None:
-        actions.append(_end_of_life(version, fate.set_end_of_life))
+        actions.append(_end_of_life(version, fate.set_end_of_life, fate.eol_reason))
     if fate.expired and not version.exclude_from_latest:
         actions.append(
             _exclude(
@@ -577,12 +749,14 @@ def _exclude(version: ObservedVersion, reason: str, notifications: tuple[Notific
     )
 
 
-def _end_of_life(version: ObservedVersion, when: datetime) -> Action:
+def _end_of_life(version: ObservedVersion, when: datetime, why: str | None = None) -> Action:
     """Set the version's end-of-life explicitly (Azure's 2026-03-03 default would otherwise apply)."""
     return Action(
         kind=ActionKind.END_OF_LIFE,
         target=version.ref.id,
-        reason=f"end-of-life = published + lifetime ({iso(when)})",
+        reason=f"end-of-life {iso(when)}: {why}"
+        if why
+        else f"end-of-life = published + lifetime ({iso(when)})",
         before={"end_of_life": iso(version.end_of_life) if version.end_of_life else None},
         after={"end_of_life": iso(when)},
     )

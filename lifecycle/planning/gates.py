@@ -22,7 +22,7 @@ from lifecycle.policy import ImagePolicy
 from lifecycle.state import GateRecord, ImageState
 
 # lifecycle.state values under which a version has not been admitted to `latest` by the app yet.
-NOT_ADMITTED = (None, lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL)
+NOT_ADMITTED = (None, lt.STATE_PENDING, lt.STATE_PENDING_APPROVAL, lt.STATE_PENDING_VALIDATION)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ Rules (all times UTC; `now` is this app's clock, ARM's run times are only compar
   moved several times while the app was down triggers once, naming the newest. Every trigger while a newer
   base is known records it, so a rebuild that still used the old base does not trigger again; a failed
   run is retried by the retry rule, with the same back-off.
+* Base deprecation (`on_base_deprecation`): due when the base of the newest healthy version is
+  ScheduledForDeprecation or Deprecated (`deprecation.Deprecation`) and no trigger was made for that base in
+  that state yet (`deprecation_seen`); the reason names the date and the alternative. `BaseImageDeprecated`
+  is published once per base and state (`deprecation_announced`), whatever else the rebake is doing.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from croniter import croniter
 from lifecycle.actions import Action, ActionKind
 from lifecycle.model import ObservedImage, ObservedVersion, iso, utc, version_key
 from lifecycle.notifications import Notification, NotificationType
+from lifecycle.planning.deprecation import Deprecation
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.types import RebakeReport
 from lifecycle.policy import Rebake
@@ -123,13 +128,23 @@ def plan_rebake(
     policy_digest: str,
     run: RunObservation | None = None,
     base: BaseObservation | None = None,
+    deprecation: Deprecation | None = None,
 ) -> RebakeDecision:
     """Decide whether `image` is rebaked now; account for the watched run; report the next rebake."""
-    if not (policy.schedule or policy.max_age_days or policy.on_base_update):
+    if not (policy.schedule or policy.max_age_days or policy.on_base_update or policy.on_base_deprecation):
         return RebakeDecision(state=state)
     now = utc(now)
     notifications: list[Notification] = []
     s = state
+    if not policy.on_base_deprecation:
+        deprecation = None
+    if deprecation is not None and deprecation.deprecating and deprecation.key != s.deprecation_announced:
+        notifications.append(
+            Notification(
+                NotificationType.BASE_IMAGE_DEPRECATED, image.ref.id, deprecation.to_event(image.ref.id)
+            )
+        )
+        s = replace(s, deprecation_announced=deprecation.key)
 
     if s.policy_digest != policy_digest:
         # A policy change is the operator's way to say "try again": it lifts a halt.
@@ -164,7 +179,7 @@ def plan_rebake(
         why += "; resumes after a successful run of the template or a policy change for this image"
         return RebakeDecision(notifications=tuple(notifications), state=s, report=RebakeReport(False, why))
 
-    rules = _rules(policy, image, s, now, base)
+    rules = _rules(policy, image, s, now, base, deprecation)
     due_now = [r for r in rules if r.at <= now]
     if s.running:
         since = iso(s.run_started) if s.run_started else "?"
@@ -193,6 +208,8 @@ def plan_rebake(
     if policy.on_base_update and base is not None and base.newer is not None:
         # Whatever made this rebake due, it builds on the newest base: that update is served.
         s = replace(s, base_seen=base.newer)
+    if deprecation is not None and deprecation.deprecating:
+        s = replace(s, deprecation_seen=deprecation.key)
     return RebakeDecision(
         actions=(action,),
         notifications=tuple(notifications),
@@ -285,11 +302,18 @@ def _base_note(policy: Rebake, base: BaseObservation | None) -> str | None:
 
 
 def _rules(
-    policy: Rebake, image: ObservedImage, s: RebakeState, now: datetime, base: BaseObservation | None = None
+    policy: Rebake,
+    image: ObservedImage,
+    s: RebakeState,
+    now: datetime,
+    base: BaseObservation | None = None,
+    deprecation: Deprecation | None = None,
 ) -> list[_Due]:
     """Each configured rule's due time: at or before `now` means due now."""
     newest = newest_healthy(image)
     rules: list[_Due] = []
+    if deprecation is not None and deprecation.deprecating and deprecation.key != s.deprecation_seen:
+        rules.append(_Due(now, deprecation.describe()))
     if policy.on_base_update and base is not None and base.newer is not None and base.newer != s.base_seen:
         # When the base moved is unknown (Marketplace lists no dates): due as soon as it is seen.
         rules.append(_Due(now, f"base image updated: {base.current} -> {base.newer}"))

@@ -78,9 +78,9 @@ def desired_regions(
         wanted = policy.regions.get(name)
         if name in remove:
             continue
-        if wanted is not None:
+        if isinstance(wanted, int):
             result[name] = replace(region, replica_count=wanted)
-        elif name == version.location:
+        elif wanted is not None or name == version.location:  # `auto` not worked out: kept as it is
             result[name] = region
         elif policy.prune_regions and version.allow_deletion_of_replicated_locations:
             continue
@@ -104,7 +104,8 @@ def desired_regions(
                 notes.append(why or f"region {name} not added")
                 continue
             extra["encryption"] = encryption
-        result[name] = TargetRegion(name, count, policy.storage_account_type, None, extra)
+        replicas = count if isinstance(count, int) else 1  # `auto` not worked out: the minimum
+        result[name] = TargetRegion(name, replicas, policy.storage_account_type, None, extra)
     ordered = tuple(sorted(result.values(), key=lambda r: (r.name != version.location, r.name)))
     return ordered, notes
 
@@ -120,9 +121,11 @@ def plan_replication(
     remove: frozenset[str] = frozenset(),
     readd: Mapping[str, TargetRegion] | None = None,
     heal_reason: str | None = None,
+    reason: str | None = None,
 ) -> tuple[list[Action], list[str]]:
     """The replicate action a version needs, if any. `heal_reason` forces an update (a retry of failed
-    regions is an update of the version, even with nothing to change)."""
+    regions is an update of the version, even with nothing to change); `reason` says why the regions are
+    what they are (demand, an older version's shrink)."""
     if not policy.regions and not heal_reason:
         return [], []
     desired, notes = desired_regions(policy, version, remove=remove, readd=readd)
@@ -132,10 +135,13 @@ def plan_replication(
     if before == after and not heal_reason:
         return [], notes
     added = sorted(set(after) - set(before))
+    why = reason
     if heal_reason:
         reason = heal_reason
     else:
         reason = f"add regions {', '.join(added)}" if added else "adjust regions and replica counts"
+    if why:
+        reason = f"{reason}: {why}"
     notifications: tuple[Notification, ...] = ()
     if added or before != after:
         notifications = (

@@ -42,6 +42,7 @@ class Fate:
     set_end_of_life: datetime | None = None  # a write is needed to set this date
     expired: bool = False
     kept: str | None = None  # why the version is protected from expiry and deletion
+    eol_reason: str | None = None  # why `set_end_of_life` differs from published + lifetime
     delete_at: datetime | None = None
     delete_now: bool = False
     blocked: str | None = None  # why a due delete does not happen in this run
@@ -135,8 +136,10 @@ def assess(
     deletes_blocked: str | None = None,
     soft_delete: SoftDelete | None = None,
     revoked: frozenset[str] = frozenset(),
+    caps: Mapping[str, tuple[datetime, str]] | None = None,
 ) -> dict[str, Fate]:
-    """Decide every version's fate. Deletes happen oldest first, at most `budget` of them.
+    """Decide every version's fate. `caps`: per version, the latest end-of-life allowed and why
+    (`retention.cap_at_base_deprecation`). Deletes happen oldest first, at most `budget` of them.
 
     A revoked version counts as expired (out of `latest`, not kept among the newest) but is deleted no
     sooner than any other: at its end-of-life plus the grace period, with every protection.
@@ -149,6 +152,11 @@ def assess(
     for version in image.versions:
         lifetime = lifetimes.get(version.name) or build_lifetime(version)
         desired = desired_end_of_life(retention, version, lifetime)
+        cap = (caps or {}).get(version.name)
+        eol_reason = None
+        current = desired or version.end_of_life
+        if cap is not None and (current is None or current > cap[0] + EOL_TOLERANCE):
+            desired, eol_reason = cap
         eol = desired or version.end_of_life
         set_eol = None
         # Failed versions follow retention like any other: end-of-life, expiry, delete after grace.
@@ -164,7 +172,12 @@ def assess(
             version.name in revoked and version.provisioning_state is not ProvisioningState.FAILED
         )
         fate = Fate(
-            end_of_life=eol, set_end_of_life=set_eol, expired=expired, kept=keep_reason, delete_at=delete_at
+            end_of_life=eol,
+            set_end_of_life=set_eol,
+            expired=expired,
+            kept=keep_reason,
+            delete_at=delete_at,
+            eol_reason=eol_reason if set_eol is not None else None,
         )
         if (
             delete_at is not None
@@ -237,9 +250,12 @@ def deletes_possible(
     now: datetime,
     lifetimes: Mapping[str, int],
     revoked: frozenset[str] = frozenset(),
+    caps: Mapping[str, tuple[datetime, str]] | None = None,
 ) -> bool:
     """Whether any delete is due before protections: only then is the in-use check worth its ARM reads."""
-    fates = assess(retention, image, now, lifetimes=lifetimes, usage=ImageUsage(), budget=1, revoked=revoked)
+    fates = assess(
+        retention, image, now, lifetimes=lifetimes, usage=ImageUsage(), budget=1, revoked=revoked, caps=caps
+    )
     return any(f.delete_now or f.blocked for f in fates.values())
 
 

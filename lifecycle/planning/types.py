@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.actions import Action
-from lifecycle.model import ImageRef
+from lifecycle.model import ImageRef, SoftDeleted
 from lifecycle.notifications import Notification
 from lifecycle.state import ImageState
 
@@ -67,6 +68,17 @@ class ImagePlan:
     warnings: tuple[str, ...] = ()
     state: ImageState = field(default_factory=ImageState)
     rebake: RebakeReport | None = None
+    # `latest` per region once the plan is done: region -> version name (None: no eligible version).
+    latest: Mapping[str, str | None] = field(default_factory=dict)
+    refusals: tuple[str, ...] = ()  # changes refused because they would break `latest` in a region
+    # The image's soft-deleted versions, restorable until Azure purges them (read by the run, not planned).
+    soft_deleted: tuple[SoftDeleted, ...] = ()
+
+    def latest_ids(self) -> dict[str, str | None]:
+        """`latest` per region as version ids (what `plan --json` shows)."""
+        return {
+            region: (self.image.version(name).id if name else None) for region, name in self.latest.items()
+        }
 
     @property
     def deletes(self) -> int:

@@ -79,7 +79,7 @@ def write_from_parts(store: Any, report: RunReport, images: list[ImageRef]) -> N
                 missing.append(image.id)
             else:
                 parts.append(part)
-        data = merge_reports(parts, now=report.at, mode=report.mode)
+        data = report.with_consumers(merge_reports(parts, now=report.at, mode=report.mode))
         data["deferred"] += [
             {"target": image, "what": "not reported yet: its queue run is pending"} for image in missing
         ]

@@ -24,18 +24,22 @@ from lifecycle.executor import DEFERRED, FAILED, PLANNED, SUCCEEDED, Executor, O
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore, _safe
 from lifecycle.model import (
+    ImageDeprecation,
     ImageRef,
+    ImageUsage,
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
+    SoftDeleted,
     VersionRef,
     iso,
     parse_version_id,
 )
 from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
-from lifecycle.planning import ImagePlan, gates, needs_replication_status, plan_image
+from lifecycle.planning import ImagePlan, deprecation, gates, needs_replication_status, plan_image
 from lifecycle.planning import healing as heal_planner
+from lifecycle.planning.consumers import Consumer, by_version_name, expiring_soon
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
@@ -139,7 +143,7 @@ def run_image(
             deliver(ctx, target, state, etag, result)
             wake(ctx, target, trigger, before=found.state, after=state, stored=etag is not None)
         held["until"] = _wall_clock()
-    result.plan = replace(plan, actions=tuple(claim.actions))
+    result.plan = replace(plan, actions=tuple(claim.actions), soft_deleted=soft_deleted_step(ctx, target))
     result.outcomes.extend(outcomes)
     # Children reconciled later in this run see a revocation made (or, in a plan, planned) just now.
     ctx.lineage.note_revoked(revoked_by(claim.actions, outcomes, dry_run=dry_run))
@@ -187,8 +191,9 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
     revoked_bases = ctx.lineage.revoked_bases(found.observed.versions)
     revoked = gates.revoked_names(image_policy, found.observed.versions, found.state, revoked_bases)
     deletes_blocked = ctx.deletes_blocked
+    newest_deprecation, eol_caps = deprecation_step(ctx, target, found)
     possible = deletes_blocked is None and deletes_possible(
-        image_policy.retention, found.observed, ctx.now, lifetimes, revoked
+        image_policy.retention, found.observed, ctx.now, lifetimes, revoked, eol_caps
     )
     if not possible:
         ctx.pass_turn(index)
@@ -200,6 +205,8 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
                 usage = ctx.usage()
                 soft_delete = ctx.soft_delete(target.image.gallery_ref)
         run, base = rebake_run(ctx, target), base_step(ctx, target, found)
+        sized = usage if usage is not None else sizing_usage(ctx, target)
+        running = consumers_step(ctx, target, found)
 
         def plan_with(budget: int) -> ImagePlan:
             return plan_image(
@@ -207,13 +214,17 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
                 found.observed,
                 ctx.now,
                 state=found.state,
-                usage=usage,
+                usage=sized,
                 delete_budget=budget,
                 deletes_blocked=deletes_blocked,
                 run=run,
                 soft_delete=soft_delete,
                 revoked_bases=revoked_bases,
                 base=base,
+                deprecation=newest_deprecation,
+                eol_caps=eol_caps,
+                warn_days=ctx.policy.consumers.warn_days,
+                consumers=running,
             )
 
         plan = plan_with(ctx.delete_budget(image_policy) if possible else 0)
@@ -226,6 +237,44 @@ def plan_step(ctx: RunContext, target: Target, found: Read, index: int | None = 
     return plan
 
 
+def soft_deleted_step(ctx: RunContext, target: Target) -> tuple[SoftDeleted, ...]:
+    """The image's soft-deleted versions and when Azure purges them, in a gallery with soft delete on (one
+    list per image per run); a failed list is an error of the run, and the plan goes on without it."""
+    soft = ctx.soft_delete(target.image.gallery_ref)
+    if soft is None or not soft.enabled:
+        return ()
+    try:
+        return tuple(ctx.rt.gallery.soft_deleted_versions(target.image))
+    except GatewayError as exc:
+        ctx.problem(target.image.id, "listing soft-deleted versions failed", str(exc))
+        return ()
+
+
+def sizing_usage(ctx: RunContext, target: Target) -> ImageUsage | None:
+    """For `replication.older` and `auto` counts: who runs what where. In a gallery shared beyond its
+    subscription (consumers elsewhere cannot be listed) it counts as unknown: no region is shrunk away."""
+    replication = target.image_policy.replication
+    if replication.older is None and "auto" not in replication.regions.values():
+        return None
+    block = ctx.shared_block(target.image.gallery_ref)
+    if block is not None:
+        return ImageUsage(complete=False, problem=block)
+    return ctx.usage()
+
+
+def consumers_step(ctx: RunContext, target: Target, found: Read) -> dict[str, tuple[Consumer, ...]] | None:
+    """For `consumers.warn_days`: who runs this image's versions, by version name; read (once per run, from
+    the sweep's inventory) only when a version's end-of-life is within the window. An incomplete inventory
+    warns nobody this run (the next one will)."""
+    warn_days = ctx.policy.consumers.warn_days
+    if not expiring_soon(found.observed, ctx.now, warn_days):
+        return None
+    found_consumers = ctx.consumers()
+    if found_consumers is None:
+        return None
+    return by_version_name(found_consumers, target.image)
+
+
 def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation | None:
     """For `rebake.on_base_update`: the newest version's base and whether it moved on (one list call per
     distinct base per run)."""
@@ -236,6 +285,33 @@ def base_step(ctx: RunContext, target: Target, found: Read) -> BaseObservation |
     if newest is None or value is None:
         return None
     return ctx.lineage.base_update(target.image.subscription, newest, value)
+
+
+def deprecation_step(
+    ctx: RunContext, target: Target, found: Read
+) -> tuple[ImageDeprecation | None, dict[str, tuple[datetime, str]]]:
+    """For `rebake.on_base_deprecation` and `retention.cap_at_base_deprecation`: the deprecation status of
+    the Marketplace bases of the image's versions (one GET per distinct base per run): the newest healthy
+    version's, and per version the end-of-life its base allows."""
+    policy = target.image_policy
+    if not (policy.rebake.on_base_deprecation or policy.retention.cap_at_base_deprecation):
+        return None, {}
+    newest = newest_healthy(found.observed)
+    wanted = list(found.observed.versions) if policy.retention.cap_at_base_deprecation else []
+    if policy.rebake.on_base_deprecation and newest is not None:
+        wanted.append(newest)
+    statuses: dict[str, ImageDeprecation] = {}
+    for version in wanted:
+        base = deprecation.marketplace_base(base_of(version))
+        if base is None or base.urn.lower() in statuses:
+            continue
+        status = ctx.lineage.deprecation(target.image.subscription, version.location, base)
+        if not isinstance(status, str):
+            statuses[base.urn.lower()] = status
+    newest_base = deprecation.marketplace_base(base_of(newest)) if newest is not None else None
+    current = statuses.get(newest_base.urn.lower()) if newest_base is not None else None
+    caps = deprecation.caps(found.observed, statuses) if policy.retention.cap_at_base_deprecation else {}
+    return current, caps
 
 
 def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequest) -> str | None:
@@ -454,6 +530,7 @@ def remember(
             rebake=found.state.rebake,
             healing=found.state.healing,
             recheck_at=found.state.recheck_at,
+            warned=found.state.warned,
         )
     try:
         etag = ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
@@ -601,7 +678,7 @@ def rebake_run(ctx: RunContext, target: Target) -> RunObservation | None:
     if not template or ctx.rt.imagebuilder is None:
         return None
     rebake = target.image_policy.rebake
-    if not (rebake.schedule or rebake.max_age_days or rebake.on_base_update):
+    if not (rebake.schedule or rebake.max_age_days or rebake.on_base_update or rebake.on_base_deprecation):
         return None
     try:
         run: RunObservation | None = ctx.rt.imagebuilder.last_run(template)

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterable
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.gallery import GalleryGateway
 from lifecycle.gateways.storage import StateStore
-from lifecycle.model import ImageRef, ObservedImage, ObservedVersion, VersionRef, parse_version_id
+from lifecycle.model import (
+    ImageDeprecation,
+    ImageRef,
+    ObservedImage,
+    ObservedVersion,
+    VersionRef,
+    parse_version_id,
+)
 from lifecycle.planning.gates import parent_key
 from lifecycle.planning.lineage import (
     BaseImageError,
@@ -49,6 +56,7 @@ class LineageReads:
         self._images: dict[str, ObservedImage | str] = {}
         self._skus: dict[tuple[str, str, str, str, str], list[str] | str] = {}
         self._revoked: set[str] = set()
+        self._deprecations: dict[tuple[str, ...], ImageDeprecation | str] = {}
         self._shared: tuple[StateStore, str] | None = None
         # One read per key even when images plan at the same time: the others wait for its answer.
         self._flights: dict[tuple[str, ...], threading.Lock] = {}
@@ -148,6 +156,28 @@ class LineageReads:
         with self._lock:
             self._skus[key] = found
         return found
+
+    def deprecation(self, subscription: str, location: str, base: MarketplaceImage) -> ImageDeprecation | str:
+        """A Marketplace base version's deprecation status, or why it could not be read (one GET per base per
+        run; a failure is an error of the run, and nothing is decided on it)."""
+        key = ("deprecation", subscription.lower(), location.lower(), *base.key(), base.version)
+        with self._flight(key):
+            with self._lock:
+                if key in self._deprecations:
+                    return self._deprecations[key]
+            found: ImageDeprecation | str
+            try:
+                found = self._gallery.marketplace_deprecation(
+                    subscription, location, base.publisher, base.offer, base.sku, base.version
+                )
+            except GatewayError as exc:
+                found = f"cannot read {base.urn} in {location}: {exc}"
+                if not isinstance(exc, NotFoundError):
+                    what = "reading a Marketplace base image failed, its deprecation is not checked"
+                    self._on_problem(base.urn, what, str(exc))
+            with self._lock:
+                self._deprecations[key] = found
+            return found
 
     # -- what the planner gets ------------------------------------------------------------------------------
     def revoked_bases(self, versions: Iterable[ObservedVersion]) -> frozenset[str]:

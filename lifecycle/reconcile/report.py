@@ -12,11 +12,12 @@ from typing import Any
 
 from lifecycle.events import BuildCompleted
 from lifecycle.executor import DEFERRED, FAILED, PLANNED, Outcome
-from lifecycle.model import ObservedImage, VersionRef, iso
+from lifecycle.model import ObservedImage, VersionRef, iso, utc
 from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan
 from lifecycle.policy import ImagePolicy
 from lifecycle.pricing import CostDelta, PriceTable, load_prices, plan_cost
+from lifecycle.report.consumers_section import consumer_sections
 from lifecycle.report.data import ImageInput, build_report
 
 
@@ -95,6 +96,10 @@ class RunReport:
     poison: list[str] = field(default_factory=list)
     # Per subscription: Compute's write budget left at the end of the run, and 429s received.
     budget: dict[str, Any] = field(default_factory=dict)
+    # Who runs what (planning.consumers.Consumers.to_json()) and consumers.warn_days, for the fleet
+    # report's consumer sections; None when the run did not read the in-use inventory.
+    consumers: dict[str, Any] | None = None
+    warn_days: int | None = None
     # Lifecycle events kept for a later run (the topic is down: not a failure of the run, whose writes are
     # done) and events dead-lettered (refused for good by the topic, or past the outbox's bounds).
     undelivered: list[str] = field(default_factory=list)
@@ -154,7 +159,7 @@ class RunReport:
 
     def fleet_report(self) -> dict[str, Any]:
         """The fleet report's data for what this run read and planned."""
-        return build_report(
+        data = build_report(
             now=self.at,
             mode=self.mode,
             images=self.images,
@@ -163,6 +168,15 @@ class RunReport:
             errors=self.errors,
             skipped=self.skipped,
         )
+        return self.with_consumers(data)
+
+    def with_consumers(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The report's consumer sections, when this run knows who runs what."""
+        if self.consumers is not None:
+            data["consumers"] = consumer_sections(
+                data["images"], self.consumers, utc(self.at).date(), self.warn_days
+            )
+        return data
 
     def to_json(self) -> dict[str, Any]:
         children = self.children()
@@ -180,9 +194,13 @@ class RunReport:
                     "versions": [_with_children(p.image.id, v.to_json(), children) for v in p.versions],
                     "rebake": p.rebake.to_json() if p.rebake else None,
                     "warnings": list(p.warnings),
+                    "latest": p.latest_ids(),
+                    "refused": list(p.refusals),
                 }
                 for p in self.plans
             ],
+            "latest": {p.image.id: p.latest_ids() for p in self.plans},
+            "soft_deleted": [d.to_json() for p in self.plans for d in p.soft_deleted],
             "notifications": [n.to_json() for n in self.notifications],
             "errors": self.errors,
             "skipped": self.skipped,

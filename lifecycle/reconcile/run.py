@@ -33,6 +33,7 @@ from lifecycle.reconcile.delivery import deliver as deliver_outbox
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
 from lifecycle.reconcile.intake import record as record_event
+from lifecycle.reconcile.inventory import freshness_for, needed
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
@@ -74,7 +75,14 @@ class Reconciler:
             except GatewayError as exc:
                 report.errors.append(f"delete allowance not opened, no version is deleted this sweep: {exc}")
                 deletes_blocked = "delete allowance unavailable: deletes paused"
-        ctx = RunContext(self.rt, policy, now, plan_only=self.plan_only, deletes_blocked=deletes_blocked)
+        ctx = RunContext(
+            self.rt,
+            policy,
+            now,
+            plan_only=self.plan_only,
+            deletes_blocked=deletes_blocked,
+            freshness=freshness_for(trigger.source),
+        )
         if trigger.sweep and not self.plan_only:
             # The images of one fanned-out sweep run apart: they share base-image reads through the store.
             ctx.lineage.share(self.rt.store, trigger.sweep)
@@ -86,8 +94,14 @@ class Reconciler:
             return report
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
         if trigger.source == "sweep" and self.rt.queue is not None and not self.plan_only:
-            # Fan-out: one message per image; the queue function runs each image's unit.
+            # Fan-out: one message per image; the queue function runs each image's unit. The in-use
+            # inventory is listed once here and kept for the messages of this sweep.
+            if needed(policy):
+                ctx.inventory()
+                targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
+                report.errors.extend(targets_of_errors)
             self._fan_out(targets, report)
+            self._who_runs(ctx, report)
             self._publish(run_events, report)
             self._record_errors(report, now, {})
             write_from_parts(self.rt.store, report, [t.image for t in targets])
@@ -101,6 +115,8 @@ class Reconciler:
         finally:
             budget.current.reset(token)
         report.budget = _budget_report(ctx, targets)
+        if trigger.source in ("sweep", "cli"):
+            self._who_runs(ctx, report)
         targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
         report.errors.extend(targets_of_errors)
         self._publish(run_events, report)
@@ -110,6 +126,16 @@ class Reconciler:
         elif trigger.source == "queue" and not self.plan_only:
             write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
         return report
+
+    def _who_runs(self, ctx: RunContext, report: RunReport) -> None:
+        """Who runs what, for the fleet report: when the policy has a `consumers` section or the run read
+        the inventory anyway (never an extra listing for a policy that does not ask)."""
+        section = ctx.policy.consumers
+        if not (section.owner_tag or section.production_tags or section.warn_days or ctx.inventory_made):
+            return
+        found = ctx.consumers()
+        report.warn_days = section.warn_days
+        report.consumers = found.to_json() if found is not None else None
 
     def accept(self, trigger: Trigger) -> RunReport:
         """An event delivery when the fan-out queue runs the work: check it (the policy, and for a build or

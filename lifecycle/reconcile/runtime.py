@@ -13,17 +13,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifecycle.budget import Lane, WriteBudget
 from lifecycle.gateways.errors import GatewayError
-from lifecycle.gateways.gallery import GalleryGateway, GalleryInfo, SharedNames
+from lifecycle.gateways.gallery import GalleryGateway, GalleryInfo
 from lifecycle.gateways.storage import StateStore, state_store
+from lifecycle.inventory import GalleryNames, Inventory
 from lifecycle.model import GalleryRef, ImageRef, ImageUsage
+from lifecycle.planning import consumers as planned_consumers
 from lifecycle.planning.retention import SoftDelete
 from lifecycle.policy import ImagePolicy, Policy
 from lifecycle.reconcile.allowance import DeleteAllowance
+from lifecycle.reconcile.inventory import Freshness, gather
 from lifecycle.reconcile.lineage import LineageReads
 from lifecycle.settings import Settings
 
@@ -100,14 +103,20 @@ class RunContext:
         *,
         plan_only: bool,
         deletes_blocked: str | None,
+        freshness: Freshness = Freshness.LIST,
     ) -> None:
         self.rt = runtime
+        self.freshness = freshness
+        self._inventory: Inventory | None = None
+        self._names: GalleryNames | None = None
         self.policy = policy
         self.now = now
         self.plan_only = plan_only
         self.deletes_blocked = deletes_blocked
         self._lock = threading.Lock()
+        self._inventory_flight = threading.Lock()
         self._usage: ImageUsage | None = None
+        self._consumers: planned_consumers.Consumers | None = None
         self._galleries: dict[str, GalleryInfo | None] = {}
         self._deletes_used = 0
         self.deletes_claimed = 0
@@ -187,37 +196,89 @@ class RunContext:
         with self._lock:
             return self._galleries.setdefault(key, info)
 
-    def usage(self) -> ImageUsage:
-        """What the machines in the in-use subscriptions use, read once per run. Shared and community
-        image ids are resolved through every policy gallery's names; a gallery that cannot be read leaves
-        the answer incomplete (its shared references could not be recognised)."""
+    def names(self) -> GalleryNames:
+        """Every policy gallery's shared and community names, from the galleries as read once per run."""
         with self._lock:
-            usage = self._usage
-        if usage is None:
-            shared: dict[str, GalleryRef] = {}
-            community: dict[str, GalleryRef] = {}
-            unread = []
-            for gallery in self.policy.galleries:
-                info = self.gallery_info(gallery.ref)
-                if info is None:
-                    unread.append(gallery.ref.id)
-                    continue
-                if info.sharing.unique_name:
-                    shared[info.sharing.unique_name.lower()] = gallery.ref
-                community.update({name.lower(): gallery.ref for name in info.sharing.public_names})
-            usage = self.rt.gallery.usage(
-                self.policy.in_use_subscriptions(), SharedNames(shared=shared, community=community)
+            if self._names is not None:
+                return self._names
+        shared: dict[str, GalleryRef] = {}
+        community: dict[str, GalleryRef] = {}
+        for gallery in self.policy.galleries:
+            info = self.gallery_info(gallery.ref)
+            if info is None:
+                continue
+            if info.sharing.unique_name:
+                shared[info.sharing.unique_name.lower()] = gallery.ref
+            community.update({name.lower(): gallery.ref for name in info.sharing.public_names})
+        with self._lock:
+            self._names = self._names or GalleryNames(shared=shared, community=community)
+            return self._names
+
+    def inventory(self) -> Inventory:
+        """The in-use inventory of every in-use subscription, made once per run and, through the state
+        container, once per sweep (reconcile/inventory.py). A gallery that cannot be read leaves it
+        incomplete (its shared references could not be recognised)."""
+        with self._lock:
+            if self._inventory is not None:
+                return self._inventory
+        with self._inventory_flight:
+            with self._lock:
+                if self._inventory is not None:
+                    return self._inventory
+            inventory = gather(
+                self.rt.gallery,
+                self.rt.store,
+                self.policy.in_use_subscriptions(),
+                self.now,
+                max_age=timedelta(seconds=self.rt.settings.sweep_interval_seconds),
+                freshness=self.freshness,
+                tag_names=planned_consumers.rules_of(self.policy).tag_names(),
+                keep=not self.plan_only,
             )
-            if unread and usage.complete:
-                usage = replace(
-                    usage, complete=False, problem=f"gallery not readable, shared ids unresolved: {unread[0]}"
+            unread = [g.ref.id for g in self.policy.galleries if self.gallery_info(g.ref) is None]
+            if unread and inventory.complete:
+                inventory = replace(
+                    inventory, problem=f"gallery not readable, shared ids unresolved: {unread[0]}"
                 )
             with self._lock:
-                usage = self._usage = self._usage or usage
-        if not usage.complete:
+                self._inventory = inventory
+        if not inventory.complete and not inventory.waiting:
             subscriptions = ", ".join(self.policy.in_use_subscriptions())
-            self.problem(subscriptions, "in-use check failed, no version is deleted", usage.problem or "")
-        return usage
+            self.problem(subscriptions, "in-use check failed, no version is deleted", inventory.problem or "")
+        return inventory
+
+    def usage(self) -> ImageUsage:
+        """What the machines in the in-use subscriptions use (see `inventory`), worked out once per run."""
+        with self._lock:
+            if self._usage is not None:
+                return self._usage
+        usage = planned_consumers.usage(self.inventory(), self.names())
+        with self._lock:
+            self._usage = self._usage or usage
+            return self._usage
+
+    def consumers(self) -> planned_consumers.Consumers | None:
+        """Who runs which version of the policy's images (None when the inventory is incomplete)."""
+        inventory = self.inventory()
+        if not inventory.complete:
+            return None
+        with self._lock:
+            if self._consumers is not None:
+                return self._consumers
+        found = planned_consumers.consumers(
+            inventory.machines,
+            self.names(),
+            planned_consumers.rules_of(self.policy),
+            in_scope=lambda image: self.policy.for_image(image) is not None,
+        )
+        with self._lock:
+            self._consumers = self._consumers or found
+            return self._consumers
+
+    @property
+    def inventory_made(self) -> bool:
+        with self._lock:
+            return self._inventory is not None
 
     def soft_delete(self, gallery: GalleryRef) -> SoftDelete | None:
         """The gallery's soft delete, read once per run; unknown (None) if ARM cannot say: it only

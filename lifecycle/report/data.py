@@ -28,6 +28,8 @@ STATE_CLASS = {
     "deleting": "expired",
     "revoked": "revoked",
     "failed": "failed",
+    "pending-validation": "pending",
+    "quarantined": "revoked",
 }
 CELL_STATES = ("Completed", "Replicating", "Failed", "missing")
 
@@ -168,7 +170,13 @@ def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
             tags = version.tags
             state = tags.get(lt.STATE)
             flagged = tags.get(lt.APPROVED_BY) or tags.get(lt.REVOKED_REASON) or tags.get(lt.PARENT_REVOKED)
-            if not flagged and state not in (lt.STATE_PENDING_APPROVAL, lt.STATE_REVOKED):
+            gated = (
+                lt.STATE_PENDING_APPROVAL,
+                lt.STATE_REVOKED,
+                lt.STATE_PENDING_VALIDATION,
+                lt.STATE_QUARANTINED,
+            )
+            if not flagged and state not in gated:
                 continue
             out.append(
                 {
@@ -180,6 +188,8 @@ def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
                     "parent_revoked": tags.get(lt.PARENT_REVOKED),
                 }
             )
+            if state == lt.STATE_QUARANTINED:
+                out[-1]["quarantine_reason"] = tags.get(lt.QUARANTINE_REASON)
     return out
 
 
@@ -291,6 +301,9 @@ def build_report(
                 "cells": cells,
                 "versions": timeline,
                 "warnings": list(item.plan.warnings),
+                # `latest` per region once the plan is done (version names; None: no eligible version).
+                "latest": dict(item.plan.latest),
+                "soft_deleted": [d.to_json() for d in item.plan.soft_deleted],
             }
         )
     start = min(dates)

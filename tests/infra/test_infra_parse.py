@@ -12,7 +12,6 @@ from tests.infra.conftest import CHECKOV, INFRA, INFRA_PYTHON, REPO, mutate, par
 
 EXPECTED_FILES = {
     "main.bicep",
-    "modules/build-events.bicep",
     "modules/function-app.bicep",
     "modules/host-storage.bicep",
     "modules/identity.bicep",
@@ -23,7 +22,9 @@ EXPECTED_FILES = {
     "modules/role-definition.bicep",
     "modules/roles-app.bicep",
     "modules/roles-resource-group.bicep",
+    "modules/roles-sender-topic.bicep",
     "modules/roles-subscription.bicep",
+    "modules/sender-topic.bicep",
     "modules/storage.bicep",
 }
 

@@ -170,11 +170,11 @@ def test_a_scope_widened_to_the_subscription_fails_the_comparison(infra_copy: Ca
     template = _mutated(
         infra_copy,
         "module galleryRoles 'modules/roles-resource-group.bicep' = [\n"
-        "  for rgName in galleryResourceGroupNames: {\n"
+        "  for rgName in galleryResourceGroupNames: if (roleAssignmentsReady) {\n"
         "    name: 'roles-gallery-${uniqueString(rgName)}-${resourceToken}'\n"
         "    scope: resourceGroup(rgName)",
         "module galleryRoles 'modules/roles-subscription.bicep' = [\n"
-        "  for rgName in galleryResourceGroupNames: {\n"
+        "  for rgName in galleryResourceGroupNames: if (roleAssignmentsReady) {\n"
         "    name: 'roles-gallery-${uniqueString(rgName)}-${resourceToken}'\n"
         "    scope: subscription()",
     )

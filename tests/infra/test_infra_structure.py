@@ -262,7 +262,6 @@ def _assignments_of(text: str, block: str) -> str:
         ),
         ("lifecycleSenderRoles", "[appPrincipalId]", "eventGridDataSender", "lifecycleTopic"),
         ("appInsightsRoles", "[appPrincipalId]", "monitoringMetricsPublisher", "appInsights"),
-        ("eventPublisherRoles", "eventPublisherPrincipalIds", "eventGridDataSender", "buildsTopic"),
         ("policyEditorRoles", "policyEditorPrincipalIds", "storageBlobDataContributor", "configContainer"),
     ],
 )
@@ -294,30 +293,125 @@ def test_the_app_never_writes_its_policy_or_its_package() -> None:
             assert not ("scope: configContainer\n" in body and "storageBlobDataContributor\n" in body), block
 
 
-def test_the_app_sends_to_the_lifecycle_topic_and_the_function_listens_to_the_builds_topic() -> None:
+def test_the_app_sends_to_the_lifecycle_topic_and_the_function_listens_to_the_sender_topics() -> None:
     main = (INFRA / "main.bicep").read_text(encoding="utf-8")
-    build_events = main[main.index("module buildEvents") :]
-    assert "topicName: buildsTopic.outputs.name" in build_events[: build_events.index("\n}\n")]
     app = main[main.index("module functionApp") :]
     assert "eventsEndpoint: lifecycleTopic.outputs.endpoint" in app[: app.index("\n}\n")]
+    lifecycle = main[main.index("module lifecycleTopic") :]
+    assert (
+        "deadLetterIdentity: false" in lifecycle[: lifecycle.index("\n}\n")]
+    )  # nothing subscribes to it here
+    builds = main[main.index("module buildTopics") :]
+    builds = builds[: builds.index("\n]\n")]
+    assert "for system in buildSystems:" in builds
+    assert "name: 'evgt-build-${system.name}-${resourceToken}'" in builds
+    assert "eventTypes: [\n        'ImageLifecycle.BuildCompleted'\n      ]" in builds
+    approvals = main[main.index("module approvalsTopic") :]
+    approvals = approvals[: approvals.index("\n}\n")]
+    assert "name: 'evgt-approvals-${resourceToken}'" in approvals
+    assert "eventTypes: [\n      'ImageLifecycle.VersionApproved'\n    ]" in approvals
 
 
-def test_telemetry_and_topic_accept_entra_auth_only(templates: dict[str, dict[str, Any]]) -> None:
+def test_each_sender_is_data_sender_on_its_own_topic_only(templates: dict[str, dict[str, Any]]) -> None:
+    # roles-sender-topic.bicep assigns on the one topic it is given; main.bicep gives each build system's
+    # principals their own system's topic and the approvers the approvals topic, and nobody else anything.
+    text = (INFRA / "modules" / "roles-sender-topic.bicep").read_text(encoding="utf-8")
+    block = _assignments_of(text, "senderRoles")
+    assert "for principalId in senderPrincipalIds:" in block
+    assert "roleDefinitionId: eventGridDataSender\n" in block and "scope: topic\n" in block
+    modules = templates["main.bicep"]["modules"]
+    senders = {n: m for n, m in modules.items() if m["detail"]["path"] == "modules/roles-sender-topic.bicep"}
+    assert set(senders) == {"buildSenders", "approvalSenders"}
+    build = _body(senders["buildSenders"])["params"]
+    assert senders["buildSenders"]["config"]["loop_type"]["detail"] == {
+        "item_name": "system",
+        "index_name": "i",
+        "array_name": "buildSystems",
+    }
+    assert build["senderPrincipalIds"] == {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": "system", "operand_2": "senderPrincipalIds"},
+        }
+    }
+    topic = build["topicName"]["operator"]["operands"]["operand_1"]["operator"]
+    assert topic == {"type": "index_accessor", "operands": {"operand_1": "buildTopics", "operand_2": "i"}}
+    approvals = _body(senders["approvalSenders"])["params"]
+    assert approvals["senderPrincipalIds"] == "approverPrincipalIds"
+    assert approvals["topicName"]["operator"]["operands"]["operand_1"] == "approvalsTopic"
+    # No other module hands out EventGrid Data Sender: the app's own is on the lifecycle topic.
+    app_roles = (INFRA / "modules" / "roles-app.bicep").read_text(encoding="utf-8")
+    assert app_roles.count("roleDefinitionId: eventGridDataSender") == 1
+
+
+def test_the_outputs_name_the_sender_topics_for_the_policy(templates: dict[str, dict[str, Any]]) -> None:
+    outputs = templates["main.bicep"]["outputs"]
+    assert outputs["LIFECYCLE_BUILD_SOURCES"]["type"] == "array"
+    assert outputs["LIFECYCLE_BUILD_SOURCES"]["value"]["config"]["operator"]["operands"]["operand_2"] == {
+        "operator": {"type": "property_accessor", "operands": {"operand_1": "outputs", "operand_2": "id"}}
+    }
+    assert outputs["LIFECYCLE_APPROVAL_SOURCES"]["type"] == "array"
+    assert "LIFECYCLE_BUILDS_ENDPOINT" not in outputs
+    assert {"LIFECYCLE_BUILD_TOPICS", "LIFECYCLE_APPROVALS_ENDPOINT"} <= set(outputs)
+
+
+def test_the_deployment_identity_writes_the_package_container_and_nothing_else() -> None:
+    # Flex Consumption reads the package with an identity attached to the site, so code in the app can get
+    # its token: the identity may write the package container and no other resource (docs/deploy.md).
+    text = (INFRA / "modules" / "roles-app.bicep").read_text(encoding="utf-8")
+    blocks = [b.split(" ", 1)[0] for b in text.split("\nresource ")[1:] if "roleAssignments@" in b]
+    holders = [b for b in blocks if "deploymentPrincipalId" in _assignments_of(text, b)]
+    assert holders == ["packageWriterRoles"]
+    assert "scope: deploymentContainer\n" in _assignments_of(text, "packageWriterRoles")
+    main = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    assert main.count("deploymentIdentity.outputs.principalId") == 1  # handed to roles-app only
+    assert "deploymentIdentity.outputs.principalId" not in "".join(
+        (INFRA / "modules" / f).read_text(encoding="utf-8")
+        for f in ("roles-resource-group.bicep", "roles-subscription.bicep")
+    )
+
+
+def test_the_flex_site_sets_no_ftps_state(templates: dict[str, dict[str, Any]]) -> None:
+    # Newer stamps refuse it for Flex Consumption (ARM error 51021); basic publishing is off instead.
+    [(_, _, site)] = _resources(templates, "Microsoft.Web/sites")
+    assert "ftpsState" not in _body(site)["properties"]["siteConfig"]
+    policies = _resources(templates, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    assert {_body(p)["name"]: _body(p)["properties"]["allow"] for _, _, p in policies} == {
+        "ftp": False,
+        "scm": False,
+    }
+
+
+def test_resource_event_subscriptions_carry_the_environment_and_can_use_an_existing_topic(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    module = templates["modules/resource-events.bicep"]
+    assert "existingTopicName" in module["parameters"] and "subscriptionSuffix" in module["parameters"]
+    topics = [r for r in module["resources"].values() if r["type"] == "Microsoft.EventGrid/systemTopics"]
+    assert sorted(bool(t.get("existing")) for t in topics) == [False, True]
+    main = templates["main.bicep"]
+    assert main["parameters"]["existingResourceEventTopicIds"]["default"] == ""
+
+
+def test_telemetry_and_topics_accept_entra_auth_only(templates: dict[str, dict[str, Any]]) -> None:
     [(_, _, insights)] = _resources(templates, "Microsoft.Insights/components")
     assert _body(insights)["properties"]["DisableLocalAuth"] is True
-    [(_, _, topic)] = _resources(templates, "Microsoft.EventGrid/topics")
-    properties = _body(topic)["properties"]
-    assert properties["disableLocalAuth"] is True
-    assert properties["inputSchema"] == "CloudEventSchemaV1_0"
+    topics = {
+        file: _body(topic)["properties"]
+        for file, _, topic in _resources(templates, "Microsoft.EventGrid/topics")
+    }
+    assert set(topics) == {"modules/lifecycle-topic.bicep", "modules/sender-topic.bicep"}
+    assert all(properties["disableLocalAuth"] is True for properties in topics.values())
+    # Out: CloudEvents for consumers. In: the Event Grid schema, whose `topic` Event Grid stamps and checks
+    # ("If included, must match the Event Grid topic ARM ID exactly"), so the sender cannot choose it.
+    assert topics["modules/lifecycle-topic.bicep"]["inputSchema"] == "CloudEventSchemaV1_0"
+    assert topics["modules/sender-topic.bicep"]["inputSchema"] == "EventGridSchema"
 
 
 EVENT_SUBSCRIPTIONS = {
     "modules/resource-events.bicep": (["Microsoft.Resources.ResourceWriteSuccess"], "EventGridSchema"),
     "modules/policy-events.bicep": (["Microsoft.Storage.BlobCreated"], "EventGridSchema"),
-    "modules/build-events.bicep": (
-        ["ImageLifecycle.BuildCompleted", "ImageLifecycle.VersionApproved"],
-        "CloudEventSchemaV1_0",
-    ),
+    "modules/sender-topic.bicep": ("eventTypes", "EventGridSchema"),
 }
 
 
@@ -407,7 +501,53 @@ def test_azd_project_deploys_the_repository_as_the_lifecycle_function() -> None:
     assert "param serviceName string = 'lifecycle'" in site
 
 
-def test_deployment_package_excludes_infra() -> None:
-    ignored = (REPO / ".funcignore").read_text(encoding="utf-8").split()
-    assert "infra/" in ignored
-    assert "azure.yaml" in ignored
+def test_deployment_package_holds_the_app_only() -> None:
+    # .funcignore: every top-level entry of the repository but the app, every cache and local state.
+    ignored = [
+        line
+        for line in (REPO / ".funcignore").read_text(encoding="utf-8").splitlines()
+        if line and line[0] != "#"
+    ]
+    entries = {line.rstrip("/") for line in ignored}
+    deployed = {"function_app.py", "host.json", "requirements.txt", "lifecycle"}
+    for path in REPO.iterdir():
+        if path.name in deployed:
+            assert path.name not in entries, path.name
+        elif not path.name.startswith(".git"):
+            assert path.name in entries, f"{path.name} would be deployed"
+    for cache in (
+        "__pycache__",
+        "*.pyc",
+        ".hypothesis",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".azure",
+    ):
+        assert cache in entries, cache
+    assert not set(entries) & deployed
+
+
+def test_the_instance_ceiling_is_documented_per_function_group(templates: dict[str, dict[str, Any]]) -> None:
+    # maximumInstanceCount bounds each function group, not the app: the docs give the ceiling per function.
+    default = templates["main.bicep"]["parameters"]["maximumInstanceCount"]["default"]
+    page = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = page[page.index("## Scale: `maximumInstanceCount`") :]
+    section = section[: section.index("\n## ")]
+    assert f"So with N = {default} at most {default} image units write at once" in section
+    assert default <= 53  # the write budget's reserve + headroom (docs/fleet-scale.md)
+    settings = templates["modules/function-app.bicep"]["variables"]["generatedAppSettings"]["value"]
+    assert "LIFECYCLE_FANOUT_QUEUE" in settings  # on_event only records and enqueues
+    for function in ("reconcile_image", "on_event", "sweep"):
+        assert f"| `{function}` |" in section, function
+    assert "per-function-scaling" in section
+    host = json.loads((REPO / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
+    assert (host["batchSize"], host["newBatchThreshold"]) == (1, 0)  # one message per instance
+
+
+def test_the_docs_say_what_the_attached_deployment_identity_can_reach() -> None:
+    page = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = page[page.index("## The deployment identity") :]
+    section = section[: section.index("\n## ")]
+    for claim in ("must be assigned", "code in the app can act as the deployment identity", "No alert"):
+        assert claim in section, claim

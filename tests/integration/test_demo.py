@@ -44,9 +44,26 @@ def test_demo_runs_offline_and_ends_with_nothing_to_do() -> None:
     urn = "Canonical:ubuntu-24_04-lts:server"
     assert f"base image updated: {urn}:24.04.202611010 -> {urn}:24.04.202611100" in out
     assert out.count("base image updated:") == 1
+    # Azure's signals: a version held for its validation then promoted, a flagged one quarantined with
+    # latest moving back in every region, a base scheduled for deprecation rebaked once.
+    assert "platform validation required: held out of latest until it succeeded" in out
+    assert "every platform validation succeeded" in out
+    assert "latest after:  eastus 1.3.0, japaneast 1.3.0, westeurope 1.3.0" in out
+    assert "ImageLifecycle.VersionQuarantined" in out and "ImageLifecycle.BaseImageDeprecated" in out
+    assert out.count("is ScheduledForDeprecation (deprecation date") == 1
+    # Who runs what: a pinned VM, a production scale set on latest (by exactVersion), the warning before
+    # end-of-life, and an older version shrinking everywhere but where its VM runs.
+    assert (
+        "ImageLifecycle.VersionExpiring ubuntu-24.04/versions/1.3.0" in out and "owners team-billing" in out
+    )
+    assert "running latest in production: 1" in out
+    assert "older version (past the newest 1): shrink to {eastus: 1}" in out
+    assert "region westeurope kept: a machine there runs this version" in out
     # It ends with what a region costs and the fleet report's path.
     assert "cost change: +" in out and "southeastasia +" in out
     report = out.rstrip().splitlines()[-1].removeprefix("Open it in a browser: ")
     assert report.endswith("demo-report.html")
     with open(report, encoding="utf-8") as handle:
-        assert 'id="replication-matrix"' in handle.read()
+        page = handle.read()
+        assert 'id="replication-matrix"' in page
+        assert 'id="at-risk-table"' in page and 'id="latest-table"' in page

@@ -212,3 +212,40 @@ def test_a_private_gallery_deletes_without_opting_in(env: Env) -> None:
     report = sweep(env)
     assert not report.errors, report.errors
     assert not exists(env, "1.0.0") and not exists(env, "1.0.1")
+
+
+def test_scale_set_instances_on_latest_keep_the_version_they_run(env: Env) -> None:
+    """Instances on the latest model of a scale set on `latest` run the version `latest` meant when they
+    were built (their `exactVersion`), not what it means now: that version is kept."""
+    env.put_policy(policy())
+    env.create_image(IMAGE)
+    start = env.now()
+    for name in ("1.0.0", "1.0.1"):
+        env.create_version(IMAGE, name)
+    env.advance(hours=1)
+    body: dict[str, Any] = {
+        "location": "eastus",
+        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
+        "properties": {
+            "upgradePolicy": {"mode": "Automatic"},
+            "virtualMachineProfile": {
+                "storageProfile": {"imageReference": {"id": f"{GALLERY_ID}/images/{IMAGE}"}}
+            },
+        },
+    }
+    env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, "web", body).result()
+    env.create_version(IMAGE, "1.0.2")
+    env.advance(hours=1)
+    sweep(env)
+    instances = list(env.compute.virtual_machine_scale_set_vms.list(RG, "web"))
+    assert [(i.latest_model_applied, i.storage_profile.image_reference.exact_version) for i in instances] == [
+        (True, "1.0.1"),
+        (True, "1.0.1"),
+    ]
+    env.emulator.set_time(start + timedelta(days=45))
+
+    report = sweep(env)
+
+    assert not report.errors, report.errors
+    assert exists(env, "1.0.1") and not exists(env, "1.0.0") and exists(env, "1.0.2")
+    assert NOT_IN_USE in notes(report, "1.0.1")

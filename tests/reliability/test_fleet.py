@@ -63,9 +63,7 @@ NO_EVENT_LOST = "no event lost for a write that took"
 NOT_IN_USE = "no version deleted that an instance runs"
 GIVES_UP = "ReplicationFailed after permanent refusals"
 # Invariants whose behaviour is not built yet (issue 18), and why.
-PENDING: dict[str, str] = {
-    NOT_IN_USE: "scale-set instances on `latest` counted by exactVersion (issue 18 point 9) is not built",
-}
+PENDING: dict[str, str] = {}
 
 
 def images() -> list[str]:

@@ -413,7 +413,7 @@ def test_policy_keys_resolve_per_image_and_validate() -> None:
     assert resolved is not None
     assert resolved.approval.required is False
     assert resolved.ancestry.inherit_revocation is True
-    with pytest.raises(PolicyError, match="on_base_update needs image_template or"):
+    with pytest.raises(PolicyError, match="on_base_update or on_base_deprecation needs image_template"):
         parse_policy(json.dumps({**document, "defaults": {"rebake": {"on_base_update": True}}}))
     with pytest.raises(PolicyError, match=r"approval\.required"):
         parse_policy(json.dumps({**document, "defaults": {"approval": {"required": "maybe"}}}))

@@ -133,3 +133,21 @@ def test_cli_rejects_a_bad_policy_with_exit_2(tmp_path: Path, capsys: pytest.Cap
     assert main(["permissions", "--config", str(path)]) == 2
     assert "galleries" in capsys.readouterr().err
     assert main(["permissions", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        {"rebake": {"on_base_update": True, "publish_event": True}},
+        {"rebake": {"on_base_deprecation": True, "publish_event": True}},
+        {"retention": {"cap_at_base_deprecation": True}},
+    ],
+    ids=["on_base_update", "on_base_deprecation", "cap_at_base_deprecation"],
+)
+def test_reading_marketplace_bases_grants_the_marketplace_read_at_the_subscription(
+    defaults: dict[str, Any],
+) -> None:
+    marketplace = "Microsoft.Compute/locations/publishers/artifacttypes/offers/skus/versions/read"
+    granted = assignments(policy([{"id": GALLERY}], defaults))
+    assert granted[f"/subscriptions/{S1}"] == [*IN_USE_SET, marketplace]
+    assert marketplace not in assignments(policy([{"id": GALLERY}]))[f"/subscriptions/{S1}"]
