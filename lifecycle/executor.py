@@ -136,8 +136,14 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
 
 
 def gated(actions: Sequence[Action]) -> bool:
-    """Whether these updates move the version in or out of `latest` (what lifecycle.state records)."""
-    return any(a.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE) for a in actions)
+    """Whether the state tag must wait for these updates: a promotion (once the tag says `active`, no plan
+    promotes again), or an exclusion that announces something (expiry, revocation: once the tag says so, no
+    plan announces it again). An exclusion that only holds a version back (pending, pending approval) is
+    planned again from `excludeFromLatest` alone, whatever the tag says."""
+    return any(
+        a.kind is ActionKind.PROMOTE or (a.kind is ActionKind.EXCLUDE_FROM_LATEST and bool(a.notifications))
+        for a in actions
+    )
 
 
 def tag_changes(actions: Sequence[Action]) -> dict[str, str]:

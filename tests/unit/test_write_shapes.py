@@ -90,11 +90,19 @@ class Gallery:
 
 def test_the_state_tag_never_runs_ahead_of_latest() -> None:
     from lifecycle.executor import DEFERRED, FAILED, Executor
+    from lifecycle.notifications import Notification, NotificationType
     from tests.unit.builders import image
 
     v = version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE})
+    expired = (Notification(NotificationType.VERSION_EXPIRED, v.ref.id, {}),)
     expire = [
-        Action(ActionKind.EXCLUDE_FROM_LATEST, v.ref.id, "x", after={"exclude_from_latest": True}),
+        Action(
+            ActionKind.EXCLUDE_FROM_LATEST,
+            v.ref.id,
+            "x",
+            after={"exclude_from_latest": True},
+            notifications=expired,
+        ),
         Action(ActionKind.TAG, v.ref.id, "t", after={"tags": {lt.STATE: lt.STATE_EXPIRED}}),
     ]
     refused = Gallery(refuse=True)
