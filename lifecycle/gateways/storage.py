@@ -447,7 +447,12 @@ class LocalStateStore:
             try:
                 expires = float(path.read_text().split()[1])
             except (OSError, ValueError, IndexError):
-                expires = 0.0
+                # Created but not written yet (the holder is between its create and its write): held, for
+                # as long as a lease lasts from the file's creation.
+                try:
+                    expires = path.stat().st_mtime + seconds
+                except OSError:
+                    expires = 0.0
             if expires > time.time():
                 raise RetryableError(f"{name} is being reconciled by another run (lease held)") from None
             path.unlink(missing_ok=True)  # an expired lease: take it over
