@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA_VENV := .venv-infra
 
-.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser storm chaos
+.PHONY: setup demo test lint typecheck unit bench clean infra-tools fuzz browser storm chaos replay
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -59,6 +59,12 @@ storm: setup
 # invariants test_fleet.PENDING lists as not built yet.
 chaos: setup
 	RELIABILITY_SCALE=full $(PY) -m pytest tests/reliability/test_chaos.py tests/reliability/test_fleet.py
+
+# The emulator held to the Azure CLI's recorded gallery traffic (docs/emulator.md); `make test` runs it too
+# (tests/emulator/test_replay.py). REPLAY=path/to/cassettes replays others, e.g. a smoke --record folder.
+REPLAY ?= ../shared/reference/cli-recordings
+replay: setup
+	$(PY) -m emulator replay $(REPLAY)
 
 demo: setup
 	$(PY) -m lifecycle demo

@@ -1,7 +1,8 @@
 """A local HTTPS emulator of the Azure Resource Manager surface this product uses.
 
-Run it with `python -m emulator`. The real Azure SDKs (azure-mgmt-compute, azure-mgmt-imagebuilder,
-azure-eventgrid) talk to it unmodified. Module map:
+Run it with `python -m emulator` (or `python -m emulator replay PATH...` to hold it to recorded
+traffic). The real Azure SDKs (azure-mgmt-compute, azure-mgmt-imagebuilder, azure-eventgrid) talk to it
+unmodified. Module map:
 
 * `__main__`     - command line, prints the `{"endpoint", "ca_bundle"}` line, serves until a signal.
 * `server`       - HTTP/TLS plumbing: auth, api-version checks, routing, stats, latency, throttle and faults.
@@ -16,6 +17,12 @@ azure-eventgrid) talk to it unmodified. Module map:
 * `faults`       - injected 429/500/503, dropped connections and failed operations.
 * `galleries`    - Microsoft.Compute galleries, image definitions and image versions (with replication).
 * `imagebuilder` - Microsoft.VirtualMachineImages imageTemplates and their runs.
+* `imagebuilder_outputs` - template defaults, the versions a run publishes, runOutputs and triggers.
+* `shared_galleries` - what consumers read: shared- and community-gallery images and versions.
+* `images`       - Microsoft.Compute managed images (a version's source).
+* `disks`, `disk_facts`, `disk_encryption_sets` - DiskRP disks, snapshots and encryption sets.
+* `marketplace`  - platform (Marketplace) image versions.
 * `vms`          - Microsoft.Compute virtualMachines and virtualMachineScaleSets (for in-use checks).
+* `replay`       - `python -m emulator replay`: vcrpy cassettes of real traffic replayed, mismatches listed.
 * `eventgrid`    - an Event Grid topic endpoint (`POST /api/events`) that records what it receives.
 """

@@ -1,4 +1,5 @@
-"""Command line: `python -m emulator [--host H] [--port P] [--replication-seconds S] [--latency-ms N]
+"""Command line: `python -m emulator replay PATH...` (see emulator/replay/), or
+`python -m emulator [--host H] [--port P] [--replication-seconds S] [--latency-ms N]
 [--throttle] [--faults SPEC] [--seed N] [--start-time ISO8601] [--page-size N] [--delete-seconds S]
 [--rbac FILE]`.
 
@@ -97,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["replay"]:
+        from emulator.replay.cli import main as replay
+
+        return replay(given[1:])
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

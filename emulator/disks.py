@@ -35,7 +35,9 @@ from emulator.arm import (
     resource_id,
 )
 from emulator.clock import format_iso
+from emulator.disk_facts import add_facts
 from emulator.errors import ArmError, invalid_parameter
+from emulator.galleries.sources import derived_disk_images
 from emulator.state import Operation, Resource, validate_tags
 
 if TYPE_CHECKING:
@@ -115,6 +117,7 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     props["timeCreated"] = existing.properties.get("timeCreated") if existing else format_iso(state.now())
     sku = body.get("sku") or (existing.extra.get("sku") if existing else None) or {"name": "Standard_LRS"}
     sku = {"name": sku.get("name", "Standard_LRS"), "tier": TIERS.get(sku.get("name", ""), "Standard")}
+    add_facts(state, type_name == SNAPSHOT, props, sku["name"])  # what DiskRP reports (disk_facts.py)
     res = Resource(
         id=existing.id if existing else resource_id(route.path),
         name=existing.name if existing else route.names[-1],
@@ -132,6 +135,7 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     op = lro.start(
         state, res.subscription, res.location, state.now(), None, collection="DiskOperations", may_fail=False
     )
+    op.output = lambda: render(res)
     answer = render(res)
     answer["properties"]["provisioningState"] = "Updating"
     return Response(202, answer, lro.headers(req, op, with_location=True))
@@ -176,29 +180,39 @@ def with_sizes(state: State, storage: dict[str, Any]) -> dict[str, Any]:
     source_id = source.get("id") or source.get("virtualMachineId") or source.get("communityGalleryImageId")
     if source_id and not isinstance(storage.get("osDiskImage"), dict):
         found = state.get(str(source_id)) if source.get("id") else None
-        if found is not None and found.type.lower() == VERSION.lower():
+        derived = derived_disk_images(state, str(source_id), DEFAULT_SIZE_GB) if found is not None else None
+        if derived is not None:  # a VM or a managed image (emulator/galleries/sources.py)
+            storage.update(derived)
+        elif found is not None and found.type.lower() == VERSION.lower():
             parent = found.properties.get("storageProfile") or {}
             os_disk = {k: v for k, v in (parent.get("osDiskImage") or {}).items() if k != "source"}
-            storage["osDiskImage"] = os_disk or {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+            os_disk = os_disk or {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+            # ... with an empty `source` (cli-recordings/test_image_version_create_for_diff_source.yaml 52).
+            storage["osDiskImage"] = {**os_disk, "source": {}}
             data = [{k: v for k, v in d.items() if k != "source"} for d in parent.get("dataDiskImages") or []]
             if data:
                 storage["dataDiskImages"] = data
         else:
             storage["osDiskImage"] = {"sizeInGB": DEFAULT_SIZE_GB, "hostCaching": "ReadOnly"}
+    # A disk image made from a disk, snapshot or VHD caches ReadWrite for the OS disk and ReadOnly for data
+    # disks unless the request says otherwise (cli-recordings/test_gallery_image_version_vhd.yaml 60,
+    # test_create_image_version_with_region_cvm_encryption.yaml 37 and 48).
     os_image = storage.get("osDiskImage")
-    if isinstance(os_image, dict) and isinstance(os_image.get("source"), dict):
+    if isinstance(os_image, dict) and isinstance(os_image.get("source"), dict) and os_image["source"]:
         size = _disk_image_size(state, os_image)
         if size is None:
             os_image.pop("sizeInGB", None)
         else:
             os_image["sizeInGB"] = size
+        os_image.setdefault("hostCaching", "ReadWrite")
     for disk in storage.get("dataDiskImages") or []:
-        if isinstance(disk, dict) and isinstance(disk.get("source"), dict):
+        if isinstance(disk, dict) and isinstance(disk.get("source"), dict) and disk["source"]:
             size = _disk_image_size(state, disk)
             if size is None:
                 disk.pop("sizeInGB", None)
             else:
                 disk["sizeInGB"] = size
+            disk.setdefault("hostCaching", "ReadOnly")
     return storage
 
 

@@ -1,7 +1,9 @@
 """Microsoft.VirtualMachineImages imageTemplates and their runs.
 
 PUT / PATCH / GET / DELETE / list (by resource group and subscription), `POST .../run` and
-`POST .../cancel`. A run is a long-running operation (202 + `Azure-AsyncOperation` + `Location`) that
+`POST .../cancel`, and (emulator/imagebuilder_outputs.py) the template defaults Azure fills in, the gallery
+image version a successful run publishes, `runOutputs` and `triggers`. A run is a long-running operation
+(202 + `Azure-AsyncOperation` + `Location`) that
 takes `replication_seconds` of virtual time; `properties.lastRunStatus` shows Running with a sub-state
 while it lasts, then Succeeded - or Failed when the template carries the tag `emulator.runOutcome` =
 `Failed` (or the lro-fail fault strikes). A run while one is running is refused with 409.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ from emulator.arm import (
 )
 from emulator.clock import format_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found
+from emulator.imagebuilder_outputs import handle_run_outputs, handle_triggers, publish, template_defaults
 from emulator.state import Operation, Resource, validate_tags
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ class Run:
     end: datetime
     operation: Operation
     canceled_at: datetime | None = None
+    # What a successful run distributed (emulator/imagebuilder_outputs.py), as runOutputs lists it.
+    outputs: list[dict[str, Any]] = field(default_factory=list)
 
     def running(self, now: datetime) -> bool:
         return self.canceled_at is None and now < self.end
@@ -79,6 +84,7 @@ class Run:
 @dataclass
 class ImageTemplate(Resource):
     run: Run | None = None
+    triggers: dict[str, Resource] = field(default_factory=dict)  # by lower-cased name
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
@@ -108,6 +114,16 @@ def handle(state: State, req: Request, route: Route) -> Response:
 
 RESOURCE_TYPES = (
     ResourceType(PROVIDER, ("imageTemplates",), "imagebuilder", handle, actions=("run", "cancel")),
+    ResourceType(
+        PROVIDER,
+        ("imageTemplates", "runOutputs"),
+        "imagebuilder",
+        handle_run_outputs,
+        subscription_list=False,
+    ),
+    ResourceType(
+        PROVIDER, ("imageTemplates", "triggers"), "imagebuilder", handle_triggers, subscription_list=False
+    ),
 )
 
 
@@ -153,6 +169,7 @@ def _write(state: State, req: Request, route: Route, existing: ImageTemplate | N
     for read_only in ("provisioningState", "provisioningError", "lastRunStatus"):
         props.pop(read_only, None)
     props.setdefault("buildTimeoutInMinutes", 0)
+    template_defaults(state, props)
     if existing is not None and "exactStagingResourceGroup" in existing.properties:
         props["exactStagingResourceGroup"] = existing.properties["exactStagingResourceGroup"]
     else:
@@ -174,6 +191,7 @@ def _write(state: State, req: Request, route: Route, existing: ImageTemplate | N
         provisioning_state="Updating" if existing else "Creating",
         extra=extra,
         run=existing.run if existing else None,
+        triggers=existing.triggers if existing else {},
     )
     state.put(res)
 
@@ -225,8 +243,20 @@ def _run(state: State, req: Request, template: ImageTemplate) -> Response:
         raise conflict("Conflict", "The image template already has a run in progress.")
     now = state.now()
     end = now + timedelta(seconds=max(0.0, state.config.replication_seconds))
+
+    def distribute(op: Operation) -> None:
+        # A successful run publishes what it distributes (emulator/imagebuilder_outputs.py).
+        if op.outcome == "Succeeded" and template.run is not None and template.run.operation is op:
+            template.run.outputs = publish(state, template)
+
     op = lro.start(
-        state, template.subscription, template.location, end, None, provider=PROVIDER, collection="operations"
+        state,
+        template.subscription,
+        template.location,
+        end,
+        distribute,
+        provider=PROVIDER,
+        collection="operations",
     )
     if op.outcome == "Succeeded" and (template.tags or {}).get(OUTCOME_TAG, "").lower() == "failed":
         op.outcome = "Failed"

@@ -52,12 +52,31 @@ def resolve_reference(state: State, reference: Any, location: str) -> None:
     if not isinstance(reference, dict):
         return
     reference.pop("exactVersion", None)  # readOnly: what a client sends is not kept
+    platform = _platform_latest(state, reference, location)
+    if platform is not None:
+        reference["exactVersion"] = platform
+        return
     image = _followed_image(state, reference)
     if image is None:
         return
     exact = latest_version(state, image, location)
     if exact is not None:
         reference["exactVersion"] = exact
+
+
+def _platform_latest(state: State, reference: dict[str, Any], location: str) -> str | None:
+    """A Marketplace reference on `version: latest` reports the newest version published in the region
+    (cli-recordings/test_shared_gallery.yaml interaction 33: `version: latest`, `exactVersion`
+    18.04.202306070, the newest the Marketplace list answered at interaction 10)."""
+    if reference.get("id") or str(reference.get("version", "")).lower() != "latest":
+        return None
+    publisher, offer, sku = (str(reference.get(k) or "").lower() for k in ("publisher", "offer", "sku"))
+    if not (publisher and offer and sku):
+        return None
+    versions = state.marketplace.get((regions.normalize(location), publisher, offer, sku))  # marketplace.py
+    if not versions:
+        return None
+    return max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
 def _followed_image(state: State, reference: dict[str, Any]) -> Resource | None:

@@ -4,7 +4,9 @@ A write answers with `Azure-AsyncOperation: {endpoint}/subscriptions/{sub}/provi
 {loc}/{capsOperations|operations}/{id}?api-version=...` (DELETE and POST actions also `Location: ...?monitor=
 true&api-version=...`). The status document goes `{"startTime", "status": "InProgress", "name"}` ->
 `{"startTime", "endTime", "status": "Succeeded"|"Failed"|"Canceled", "name"[, "error"]}`; the monitor URL
-answers 202 while running and 204 when done. Completion time is fixed when the operation starts.
+answers 202 while running and, once it succeeded, 200 with an empty body (cli-recordings/
+test_community_gallery_operations.yaml interactions 6 and 60 for capsOperations, test_shared_gallery.yaml
+28 for ComputeRP's operations). Completion time is fixed when the operation starts.
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ def status_body(op: Operation, now: datetime) -> dict[str, object]:
         body["status"] = op.outcome
         if op.error:
             body["error"] = op.error
+        elif op.output is not None and op.outcome == "Succeeded":
+            # DiskRP answers the finished resource with its operation (cli-recordings/test_gallery_e2e.yaml
+            # 72, test_gallery_image_version_vhd.yaml 29: `properties.output`).
+            body["properties"] = {"output": op.output()}
     else:
         body["status"] = "InProgress"
     body["name"] = op.id
@@ -104,6 +110,7 @@ def handle_status(state: State, req: Request, route: Route) -> Response:
         if not op.done(now):
             return Response(202, None, {"Location": status_url(req, op, monitor=True)})
         if op.outcome == "Succeeded":
-            return Response(204, None)
+            # 200 and no body, as the recordings named in the module docstring show.
+            return Response(200, None)
         return Response(200, status_body(op, now))
     return Response(200, status_body(op, now))

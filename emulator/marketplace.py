@@ -23,8 +23,9 @@ Sources:
 
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emulator import regions
@@ -51,6 +52,22 @@ def _not_found() -> ArmError:
     return ArmError(404, "NotFound", "Artifact: VMImage was not found.")
 
 
+# What every recorded VirtualMachineImages_Get answers besides the image's own facts (cli-recordings:
+# test_shared_gallery.yaml 11, test_create_image_version_with_region_cvm_encryption.yaml 24, api-version
+# 2023-09-01): the emulator's values when the publisher (a test) gives none.
+DEFAULT_PROPERTIES: dict[str, Any] = {
+    "hyperVGeneration": "V2",
+    "architecture": "x64",
+    "replicaType": "Managed",
+    "disallowed": {"vmDiskType": "None"},
+    "automaticOSUpgradeProperties": {"automaticOSUpgradeSupported": False},
+    "imageDeprecationStatus": {"imageState": "Active"},
+    "features": [],
+    "osDiskImage": {"operatingSystem": "Linux"},
+    "dataDiskImages": [],
+}
+
+
 @dataclass
 class MarketplaceVersion:
     location: str  # programmatic region name
@@ -59,6 +76,8 @@ class MarketplaceVersion:
     sku: str
     version: str
     seq: int
+    # The catalogue's facts about this image (`POST /_emulator/marketplace` "properties"), over the defaults.
+    properties: dict[str, Any] = field(default_factory=dict)
     deprecation: dict[str, Any] | None = None  # imageDeprecationStatus, as set
 
     def render(self, subscription: str, with_properties: bool, api: str = "") -> dict[str, Any]:
@@ -73,11 +92,11 @@ class MarketplaceVersion:
         }
         if with_properties:
             # The spec's Get example's shape; values the emulator can vouch for only.
-            body["properties"] = {"osDiskImage": {"operatingSystem": "Linux"}, "hyperVGeneration": "V2"}
+            props = {**copy.deepcopy(DEFAULT_PROPERTIES), **copy.deepcopy(self.properties)}
+            given = props.pop("imageDeprecationStatus", None)
             if api_at_least(api, DEPRECATION_SINCE):
-                body["properties"]["imageDeprecationStatus"] = dict(
-                    self.deprecation or {"imageState": "Active"}
-                )
+                props["imageDeprecationStatus"] = dict(self.deprecation or given or {"imageState": "Active"})
+            body["properties"] = props
         return body
 
 
@@ -133,7 +152,8 @@ def handle(state: State, req: Request, route: Route) -> Response:
 
 
 def publish(state: State, body: Any) -> Response:
-    """`POST /_emulator/marketplace {"location", "publisher", "offer", "sku", "version"}`."""
+    """`POST /_emulator/marketplace {"location", "publisher", "offer", "sku", "version"[, "properties"]}`;
+    `properties` are the image's catalogue facts as VirtualMachineImages_Get answers them."""
     if not isinstance(body, dict):
         raise ArmError(
             400, "InvalidRequestContent", 'Expected {"location", "publisher", "offer", "sku", "version"}.'
@@ -153,6 +173,9 @@ def publish(state: State, body: Any) -> Response:
         raise ArmError(
             400, "InvalidRequestContent", f"'version' {fields['version']!r} is not Major.Minor.Build."
         )
+    properties = body.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
     deprecation = _deprecation(body["imageDeprecationStatus"]) if "imageDeprecationStatus" in body else None
     key = _key(fields["location"], fields["publisher"], fields["offer"], fields["sku"])
     versions = state.marketplace.setdefault(key, {})
@@ -168,6 +191,7 @@ def publish(state: State, body: Any) -> Response:
         sku=fields["sku"],
         version=fields["version"],
         seq=state.next_seq(),
+        properties=copy.deepcopy(properties),
     )
     entry.deprecation = deprecation
     versions[entry.version] = entry

@@ -23,7 +23,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from emulator import disks, eventgrid, galleries, imagebuilder, lro, marketplace, tags, vms
+from emulator import (
+    disk_encryption_sets,
+    disks,
+    eventgrid,
+    galleries,
+    imagebuilder,
+    images,
+    lro,
+    marketplace,
+    shared_galleries,
+    tags,
+    vms,
+)
 from emulator.arm import (
     ArmPath,
     Request,
@@ -128,6 +140,9 @@ class Emulator:
                 *vms.RESOURCE_TYPES,
                 *marketplace.RESOURCE_TYPES,
                 *disks.RESOURCE_TYPES,
+                *images.RESOURCE_TYPES,
+                *disk_encryption_sets.RESOURCE_TYPES,
+                *shared_galleries.RESOURCE_TYPES,
                 *OPERATION_TYPES,
             )
         }

@@ -76,6 +76,8 @@ class Operation:
     error: dict[str, Any] | None = None
     on_complete: Callable[[Operation], None] | None = None
     completed: bool = False
+    # DiskRP's finished operations carry the resource as `properties.output` (see emulator/lro.py).
+    output: Callable[[], dict[str, Any]] | None = None
 
     def done(self, now: datetime) -> bool:
         return self.completed or now >= self.finish_at

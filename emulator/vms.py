@@ -37,6 +37,7 @@ from emulator.arm import (
     request_object,
     resource_id,
 )
+from emulator.clock import format_iso
 from emulator.errors import ArmError, not_found
 from emulator.latest import resolve_reference
 from emulator.state import Operation, Resource, validate_tags
@@ -109,6 +110,11 @@ def _write(state: State, req: Request, route: Route, existing: Resource | None) 
             reference.pop("exactVersion", None)
     id_key = "vmId" if type_name == VM else "uniqueId"
     props[id_key] = existing.properties.get(id_key) if existing else str(uuid.uuid4())
+    if type_name == VM:
+        # Read-only, set when the VM is created (cli-recordings/test_shared_gallery.yaml interaction 33).
+        props["timeCreated"] = (existing.properties.get("timeCreated") if existing else None) or format_iso(
+            state.now()
+        )
     res = Resource(
         id=existing.id if existing else resource_id(route.path),
         name=existing.name if existing else route.names[-1],

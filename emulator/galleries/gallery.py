@@ -6,6 +6,7 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from emulator import lro
 from emulator.arm import Request, Response, Route, resource_id
 from emulator.errors import ArmError, invalid_parameter, not_found
 from emulator.galleries.common import as_object, choice_of
@@ -75,8 +76,14 @@ def sharing_profile(value: Any, previous: Any) -> dict[str, Any]:
 
 def share_gallery(state: State, req: Request, route: Route) -> Response:
     """`POST .../galleries/{g}/share` (GallerySharingProfile_Update): Add / Remove groups, Reset to
-    Private, EnableCommunity (sharingExamples/Gallery_EnableCommunityGallery.json answers 200 with the
-    update echoed)."""
+    Private, EnableCommunity.
+
+    Azure answers 202 with an empty body, `Azure-AsyncOperation` and `Location` (monitor) headers, and the
+    operation succeeds within a second: cli-recordings/test_shared_gallery.yaml interactions 52-54, 56-58,
+    66-68 and test_community_gallery_operations.yaml 4-6, 58-60, at api-versions 2022-08-03. (The spec
+    example Gallery_EnableCommunityGallery.json also allows a 200 echo; the recordings show what Azure
+    does.) The sharing change is visible when the operation has succeeded, so it is applied at once and
+    the operation ends at the same instant."""
     if req.method != "POST":
         raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
     gallery = state.get(resource_id(route.path))
@@ -117,4 +124,6 @@ def share_gallery(state: State, req: Request, route: Route) -> Response:
         groups = [g for g in groups if g["ids"]]
         profile = {"permissions": "Groups" if groups else "Private", **({"groups": groups} if groups else {})}
     gallery.properties["sharingProfile"] = profile
-    return Response(200, body)
+    op = lro.start(state, gallery.subscription, gallery.location, state.now(), None, may_fail=False)
+    # The recordings' 202 has an empty body; the 2026-03-03 example's 202 echoes the update: echoed here.
+    return Response(202, body, lro.headers(req, op, with_location=True))

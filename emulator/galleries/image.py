@@ -9,6 +9,9 @@ from emulator.galleries.common import as_object, choice_of
 from emulator.state import Resource
 
 IMAGE_IMMUTABLE = ("osType", "osState", "hyperVGeneration", "architecture")
+# `allowUpdateImage` only permits a features update; Azure does not answer it (cli-recordings/
+# test_gallery_image_definition_update_features.yaml interactions 9 and 11, api-version 2024-03-03).
+NOT_KEPT = ("provisioningState", "allowUpdateImage")
 
 
 def image_properties(existing: Resource | None, props_in: dict[str, Any]) -> dict[str, Any]:
@@ -27,13 +30,17 @@ def image_properties(existing: Resource | None, props_in: dict[str, Any]) -> dic
                     f"Required parameter '{key}' is missing (null).",
                     f"galleryImage.properties.identifier.{key}",
                 )
-        props = {k: v for k, v in props_in.items() if k != "provisioningState"}
+        props = {k: v for k, v in props_in.items() if k not in NOT_KEPT}
+        if props.get("disallowed") == {}:
+            # An empty `disallowed` is not answered (cli-recordings/test_gallery_image_definition_update_
+            # features.yaml interaction 5).
+            del props["disallowed"]
         props.setdefault("hyperVGeneration", "V1")
         props.setdefault("architecture", "x64")
         return props
     props = dict(existing.properties)
     for key, value in props_in.items():
-        if key == "provisioningState" or value is None:
+        if key in NOT_KEPT or value is None:
             continue
         current = props.get(key)
         if key in IMAGE_IMMUTABLE and current is not None and str(value).lower() != str(current).lower():

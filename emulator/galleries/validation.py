@@ -21,8 +21,11 @@ Sources:
 * Api-versions: `ValidationsProfile` and `restore` arrive together in the SDKs generated from GalleryRP
   2024-03-03 (azure-sdk-for-go armcompute CHANGELOG 6.2.0: "New field `Restore`, `ValidationsProfile` in
   struct `GalleryImageVersionProperties`"), which the issue that asked for these fields also names.
-  When `reportedForPolicyViolation` / `policyViolations` first appeared is not confirmed: the stricter
-  reading, from 2024-03-03 too; an older api-version sees neither field.
+  `reportedForPolicyViolation` / `policyViolations` are older: GalleryRP 2022-03-03 defines both
+  (`GalleryImageVersionSafetyProfile` in specification/compute/resource-manager/Microsoft.Compute/GalleryRP/
+  stable/2022-03-03/gallery.json @04ec3f55), and Azure answers `reportedForPolicyViolation: false` at
+  2022-03-03 (cli-recordings/test_image_version_create_for_diff_source.yaml interaction 35, and every
+  version read in those recordings). Before 2022-03-03 (not checked), the stricter reading: neither field.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from emulator.galleries.model import ImageVersion
 if TYPE_CHECKING:
     from emulator.state import State
 
-SINCE = "2024-03-03"
+SINCE = "2024-03-03"  # validationsProfile
+VIOLATIONS_SINCE = "2022-03-03"  # safetyProfile.reportedForPolicyViolation, policyViolations
 VALIDATION_STATUSES = ("Unknown", "Failed", "Succeeded")  # ValidationStatus
 VIOLATION_CATEGORIES = (
     "Other",
@@ -58,7 +62,7 @@ def shape(state: State, res: ImageVersion, body: dict[str, Any], req: Request, e
     props = body.setdefault("properties", {})
     props.pop("validationsProfile", None)
     safety = props.get("safetyProfile")
-    if not api_at_least(req.api_version, SINCE):
+    if not api_at_least(req.api_version, VIOLATIONS_SINCE):
         if isinstance(safety, dict):
             safety.pop("reportedForPolicyViolation", None)
             safety.pop("policyViolations", None)
@@ -71,7 +75,7 @@ def shape(state: State, res: ImageVersion, body: dict[str, Any], req: Request, e
             safety["policyViolations"] = violations
         else:
             safety.pop("policyViolations", None)
-    if "validationprofile" in expand:
+    if "validationprofile" in expand and api_at_least(req.api_version, SINCE):
         props["validationsProfile"] = {
             "executedValidations": copy.deepcopy(signals.get("executedValidations", [])),
             "platformAttributes": [],

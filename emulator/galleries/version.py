@@ -250,9 +250,14 @@ def version_properties(
         publishing["storageAccountStrategy"] = strategy
     if replication_mode:
         publishing["replicationMode"] = replication_mode
-    extended = pp_in.get("targetExtendedLocations", cur_pp.get("targetExtendedLocations"))
+    if "targetExtendedLocations" in pp_in or req.method == "PATCH" or not pp_in:
+        extended = pp_in.get("targetExtendedLocations", cur_pp.get("targetExtendedLocations"))
+    else:
+        # A PUT whose publishingProfile omits them removes them: cli-recordings/
+        # test_image_version_with_target_extended_locations.yaml interaction 43 (answer without them).
+        extended = None
     if extended is not None:
-        publishing["targetExtendedLocations"] = extended
+        publishing["targetExtendedLocations"] = extended_locations(extended)
 
     # Storage profile: required with a source at create; the source cannot change afterwards.
     storage_in = props_in.get("storageProfile")
@@ -317,6 +322,39 @@ def version_properties(
     return props, replication
 
 
+EDGE_STORAGE_TYPES = (
+    "Standard_LRS",
+    "Standard_ZRS",
+    "StandardSSD_LRS",
+    "Premium_LRS",
+)  # EdgeZoneStorageAccountType
+
+
+def extended_locations(value: Any) -> list[dict[str, Any]]:
+    """`targetExtendedLocations` as Azure answers them: the region's display name, and a
+    `storageAccountType` in its canonical spelling, StandardSSD_LRS when the request names none
+    (cli-recordings/test_image_version_with_target_extended_locations.yaml interactions 13 and 25)."""
+    if not isinstance(value, list):
+        raise invalid_parameter("'targetExtendedLocations' must be a list.", f"{PP}.targetExtendedLocations")
+    out: list[dict[str, Any]] = []
+    for index, raw in enumerate(value):
+        entry = dict(as_object(raw, f"targetExtendedLocations[{index}]"))
+        region = regions.lookup(entry.get("name")) if isinstance(entry.get("name"), str) else None
+        if region is None:
+            raise invalid_parameter(
+                f"The region '{entry.get('name')}' in targetExtendedLocations is not a valid Azure region.",
+                f"{PP}.targetExtendedLocations[{index}].name",
+            )
+        entry["name"] = region.display_name
+        entry["storageAccountType"] = choice_of(
+            entry.get("storageAccountType") or "StandardSSD_LRS",
+            EDGE_STORAGE_TYPES,
+            f"{PP}.targetExtendedLocations[{index}].storageAccountType",
+        )
+        out.append(entry)
+    return out
+
+
 def region_encryption(
     target: dict[str, Any],
     previous: dict[str, Any] | None,
@@ -326,7 +364,7 @@ def region_encryption(
 ) -> dict[str, Any]:
     """A target region's `encryption` (customer-managed keys, per region: TargetRegion.encryption in the
     spec; every create example gives each region its own disk encryption set)."""
-    given = target.get("encryption")
+    given = with_security_profile(target.get("encryption"))
     where = f"{PP}.targetRegions[{index}].encryption"
     if previous is not None:
         had = previous.get("encryption")
@@ -341,7 +379,7 @@ def region_encryption(
                 f"Changing property 'encryption' of target region '{region.display_name}' is not allowed.",
                 where,
             )
-        return {"encryption": given}
+        return {"encryption": with_security_profile(given)}
     if given is None and encrypted:
         # Stricter reading (unconfirmed): a region added to a version encrypted with customer-managed keys
         # must name its own disk encryption set; the emulator never replicates such a version unencrypted.
@@ -350,4 +388,14 @@ def region_encryption(
             f"'{region.display_name}' must specify 'encryption' with a disk encryption set in that region.",
             where,
         )
-    return {"encryption": given} if given is not None else {}
+    return {"encryption": with_security_profile(given)} if given is not None else {}
+
+
+def with_security_profile(encryption: Any) -> Any:
+    """Azure answers an `encryption.osDiskImage` without a `securityProfile` with an empty one
+    (cli-recordings/test_gallery_e2e.yaml interactions 82 and 92, api-version 2022-03-03)."""
+    if isinstance(encryption, dict) and isinstance(encryption.get("osDiskImage"), dict):
+        os_image = encryption["osDiskImage"]
+        if "securityProfile" not in os_image:
+            return {**encryption, "osDiskImage": {**os_image, "securityProfile": {}}}
+    return encryption

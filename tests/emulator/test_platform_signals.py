@@ -78,7 +78,11 @@ def test_older_api_versions_do_not_see_the_signals(arm: Arm) -> None:
     _signal(arm, {"version_id": path, "reportedForPolicyViolation": True})
     old = arm.call("GET", path, api_version="2023-07-03", **{"$expand": "ValidationProfile"}).body
     assert "validationsProfile" not in old["properties"]
-    assert "reportedForPolicyViolation" not in old["properties"]["safetyProfile"]
+    # The violations are older than the validations: GalleryRP 2022-03-03 has them, and Azure answers them
+    # at 2022-03-03 (cli-recordings/test_image_version_create_for_diff_source.yaml interaction 35).
+    assert old["properties"]["safetyProfile"]["reportedForPolicyViolation"] is True
+    oldest = arm.call("GET", path, api_version="2022-01-03").body
+    assert "reportedForPolicyViolation" not in oldest["properties"]["safetyProfile"]
     new = arm.call("GET", path, api_version="2024-03-03").body
     assert new["properties"]["safetyProfile"]["reportedForPolicyViolation"] is True
 

@@ -107,8 +107,10 @@ def events(env: Env, kind: str) -> list[dict[str, Any]]:
 
 
 def audit(env: Env) -> list[dict[str, Any]]:
+    """The audit of the emulator's day and the day before (a test may run across midnight UTC)."""
     store = state_store(Settings.from_env())
-    return list(store.read_audit(env.now().date()))
+    today = env.now().date()
+    return [*store.read_audit(today - timedelta(days=1)), *store.read_audit(today)]
 
 
 # --- approval -----------------------------------------------------------------------------------------------

@@ -307,3 +307,20 @@ def test_keep_leaves_everything_and_lists_it(emu: Emulator) -> None:
     for kind in ("image versions", "image definition", "gallery", "snapshot", "managed disk"):
         assert kind in kept
     assert len(_left_behind(emu)) == 3  # disk, snapshot, gallery (the gallery still holds its image)
+
+
+def test_cassette_replays_against_a_fresh_emulator(recorded_run: dict[str, Any]) -> None:
+    """What `smoke --record` writes replays like the Azure CLI's recordings: `python -m emulator replay`
+    follows the run's operations and timeline and finds every answer's keys and status again."""
+    (cassette,) = recorded_run["cassettes"]
+    done = subprocess.run(
+        [sys.executable, "-m", "emulator", "replay", str(cassette)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    summary = done.stdout.splitlines()[-1]
+    assert " 0 mismatches" in summary and "0 skipped" in summary, summary
