@@ -447,8 +447,8 @@ class LocalStateStore:
             try:
                 expires = float(path.read_text().split()[1])
             except (OSError, ValueError, IndexError):
-                # Created but not written yet by its holder (or unreadable): held for a lease's length
-                # from when the file was made, never taken as expired at once.
+                # Created but not written yet (the holder is between its create and its write): held, for
+                # as long as a lease lasts from the file's creation.
                 try:
                     expires = path.stat().st_mtime + seconds
                 except OSError:
