@@ -139,6 +139,17 @@ def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[s
     return patch
 
 
+def gated(actions: Sequence[Action]) -> bool:
+    """Whether the state tag must wait for these updates: a promotion (once the tag says `active`, no plan
+    promotes again), or an exclusion that announces something (expiry, revocation: once the tag says so, no
+    plan announces it again). An exclusion that only holds a version back (pending, pending approval) is
+    planned again from `excludeFromLatest` alone, whatever the tag says."""
+    return any(
+        a.kind is ActionKind.PROMOTE or (a.kind is ActionKind.EXCLUDE_FROM_LATEST and bool(a.notifications))
+        for a in actions
+    )
+
+
 def tag_changes(actions: Sequence[Action]) -> dict[str, str]:
     """Our tags to merge onto the version (only the keys we set; every other tag stays as ARM has it)."""
     changes: dict[str, str] = {}
@@ -165,6 +176,7 @@ class Executor:
         self.dry_run = dry_run
         self._may_write = may_write
         self._new_builds_done = new_builds_done
+        self._needs: dict[int, list[Action]] = {}  # id(tag actions) -> the update they must follow
 
     def execute(self, actions: Sequence[Action], image: ObservedImage) -> list[Outcome]:
         if self.dry_run:
@@ -186,31 +198,36 @@ class Executor:
             lane = lane_of(grouped, version)
             tagging = [a for a in grouped if a.kind is ActionKind.TAG]
             properties = [a for a in grouped if a.kind is not ActionKind.TAG]
-            # Tags first: a version being updated (after the PATCH below) takes no other write.
-            if tagging:
-                writes.append(
-                    (
-                        lane,
-                        len(writes),
-                        tagging,
-                        lambda r=ref, g=tagging: self._gallery.merge_tags(r, tag_changes(g)),
-                        ref.image_ref.subscription,
-                        UPDATE_VERSION,
-                        version.location,
-                    )
-                )
-            if properties:
-                writes.append(
-                    (
-                        lane,
-                        len(writes),
-                        properties,
-                        lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
-                        ref.image_ref.subscription,
-                        UPDATE_VERSION,
-                        version.location,
-                    )
-                )
+            tags_write = (
+                lane,
+                0,
+                tagging,
+                lambda r=ref, g=tagging: self._gallery.merge_tags(r, tag_changes(g)),
+                ref.image_ref.subscription,
+                UPDATE_VERSION,
+                version.location,
+            )
+            props_write = (
+                lane,
+                0,
+                properties,
+                lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
+                ref.image_ref.subscription,
+                UPDATE_VERSION,
+                version.location,
+            )
+            if gated(properties):
+                # The state tag must never run ahead of `latest`: were it written and the exclusion or
+                # promotion refused, the next plan would take the tag for done (no event, or no promotion).
+                # The update goes first, and the tags only once it took.
+                order = [props_write, tags_write]
+                self._needs[id(tagging)] = [a for a in properties if gated([a])]
+            else:
+                # Tags first: a version being updated (after the PATCH) takes no other write.
+                order = [tags_write, props_write]
+            for write in order:
+                if write[2]:
+                    writes.append((write[0], len(writes), *write[2:]))
         for action in actions:
             if action.kind is ActionKind.DELETE:
                 ref = parse_version_id(action.target)
@@ -237,6 +254,11 @@ class Executor:
                 if self._may_write is not None
                 else None
             )
+            first = self._needs.get(id(grouped))
+            if why is None and first is not None:
+                settled = {o.action.key for o in outcomes if o.status == SUCCEEDED}
+                if not all(a.key in settled for a in first):
+                    why = "waits for the version's update, which did not take in this run"
             if why is not None:
                 outcomes.extend(Outcome(a, DEFERRED, why, retryable=True) for a in grouped)
                 continue

@@ -447,11 +447,19 @@ class LocalStateStore:
             try:
                 expires = float(path.read_text().split()[1])
             except (OSError, ValueError, IndexError):
-                expires = 0.0
+                # Created but not written yet (the holder is between its create and its write): held, for
+                # as long as a lease lasts from the file's creation.
+                try:
+                    expires = path.stat().st_mtime + seconds
+                except OSError:
+                    expires = 0.0
             if expires > time.time():
                 raise RetryableError(f"{name} is being reconciled by another run (lease held)") from None
             path.unlink(missing_ok=True)  # an expired lease: take it over
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:  # another run took it over first
+                raise RetryableError(f"{name} is being reconciled by another run (lease held)") from None
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{token} {time.time() + seconds}")
 

@@ -76,8 +76,15 @@ def publish(env: Env, minutes: int | None, age: timedelta = timedelta(minutes=2)
     env.emulator.set_time(datetime.now(UTC))
 
 
+def tag_writes(env: Env) -> int:
+    """Tag changes through ARM's Tags API (`{version id}/providers/Microsoft.Resources/tags/default`)."""
+    return int(env.emulator.stats()["by_operation"].get("PATCH Microsoft.Resources/tags", 0))
+
+
 def version_writes(env: Env) -> int:
-    return env.emulator.stats()["by_operation"].get("PATCH Microsoft.Compute/galleries/images/versions", 0)
+    """Writes to versions: updates of the version itself, and tag merges at its scope (the Tags API)."""
+    operations = env.emulator.stats()["by_operation"]
+    return operations.get("PATCH Microsoft.Compute/galleries/images/versions", 0) + tag_writes(env)
 
 
 def test_a_write_event_before_the_build_event_leaves_one_write_with_the_build_tags(env: Env) -> None:
@@ -94,7 +101,8 @@ def test_a_write_event_before_the_build_event_leaves_one_write_with_the_build_ta
 
     built = handle_event(build_event())
     assert built is not None and not built.failed
-    assert version_writes(env) == before + 1, "regions, end-of-life and every tag in one write"
+    # Regions and end-of-life in one update, every tag in one merge.
+    assert version_writes(env) == before + 2 and tag_writes(env) == 1
     version = env.version(IMAGE, "1.0.0")
     assert version["tags"][lt.BUILD_ID] == "20261201.7" and version["tags"][lt.STATE] == lt.STATE_ACTIVE
     assert version["tags"]["owner"] == "platform"
@@ -103,18 +111,18 @@ def test_a_write_event_before_the_build_event_leaves_one_write_with_the_build_ta
 
     # The event our own write causes changes nothing.
     handle_event(write_event())
-    assert version_writes(env) == before + 1
+    assert version_writes(env) == before + 2
 
 
 def test_without_the_wait_the_build_tags_take_a_second_write(env: Env) -> None:
     publish(env, minutes=None)
     before = version_writes(env)
     handle_event(write_event())
-    assert version_writes(env) == before + 1
+    assert version_writes(env) == before + 2  # the update, and the policy's tags
     env.advance(hours=1)  # replication to westeurope completes: the version can be written again
     env.emulator.set_time(datetime.now(UTC) + timedelta(hours=1))
     handle_event(build_event())
-    assert version_writes(env) == before + 2
+    assert version_writes(env) == before + 3, "the build tags: a second tag write"
     assert env.version(IMAGE, "1.0.0")["tags"][lt.BUILD_ID] == "20261201.7"
 
 
@@ -157,7 +165,7 @@ def test_with_no_build_event_a_delayed_message_has_the_version_written_when_the_
     assert result is not None and not result.failed
     queue.delete_message(message)
 
-    assert version_writes(env) == before + 1
+    assert version_writes(env) == before + 2  # the update, and the tags
     tags = env.version(IMAGE, "1.0.0")["tags"]
     assert tags[lt.STATE] == lt.STATE_ACTIVE and lt.BUILD_ID not in tags
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -119,6 +120,10 @@ def test_one_sweep_its_messages_events_and_an_apply_delete_at_most_the_cap(
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # handled 4 at a time, as a host instance would
         list(pool.map(work, enumerate(messages)))
+    # With the fan-out queue an event only enqueues its image: those runs share the sweep's allowance too.
+    for message in queue.receive_messages(messages_per_page=32, visibility_timeout=120):
+        functions["reconcile_image"](queue_message(message))
+        queue.delete_message(message)
     assert remaining(env) == 12 - CAP, "the sweep's allowance is shared by all its messages"
 
     # An apply before the next sweep shares the same interval: nothing left to delete.
@@ -127,11 +132,21 @@ def test_one_sweep_its_messages_events_and_an_apply_delete_at_most_the_cap(
     assert remaining(env) == 12 - CAP
     assert any("max_deletes_per_run" in n for p in report.plans for v in p.versions for n in v.notes)
 
-    # The next sweep opens a new interval.
+    # The next sweep opens a new interval. Its messages come with those the events enqueued (with the queue
+    # configured, an event only records and enqueues): two messages of one image may run at once, and the
+    # one that finds the image's lease held fails, as the host would see it, to be tried again later.
     functions["sweep"](timer())
+
+    def deliver(message: Any) -> None:
+        try:
+            functions["reconcile_image"](queue_message(message))
+        except sys.modules["lifecycle.triggers"].MessageNotProcessed:  # the module the handlers came from
+            return
+        queue.delete_message(message)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=120))
-        list(pool.map(lambda m: functions["reconcile_image"](queue_message(m)), batch))
+        list(pool.map(deliver, batch))
     assert remaining(env) == 12 - 2 * CAP
 
 

@@ -50,7 +50,8 @@ def test_throttling_and_dropped_connections_converge(env: Env, policy_text: Call
     gallery(env, policy_text, versions=6)
     env.emulator.control("POST", "faults", {"spec": "429=0.3,503=0.1,reset=0.1"})
     try:
-        for _ in range(6):
+        # Eight sweeps: a version's first write is an update and a tag merge (two requests to get through).
+        for _ in range(8):
             reconcile(Trigger("sweep"), at=env.now())
             env.advance(hours=1)
     finally:

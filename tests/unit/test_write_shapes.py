@@ -62,3 +62,63 @@ def test_a_delete_goes_ahead_only_if_the_version_is_still_eligible(
 def test_an_approval_or_revocation_already_there_when_planned_does_not_block() -> None:
     planned = version("1.0.0", tags={lt.STATE: lt.STATE_REVOKED, lt.APPROVED_BY: "bob"}, excluded=True)
     assert still_deletable(planned, planned) is None
+
+
+class Gallery:
+    """The executor's GalleryWriter, recording calls; `refuse` makes version updates fail."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.calls: list[str] = []
+        self.refuse = refuse
+
+    def update_version(self, version: object, patch: object) -> None:
+        self.calls.append("update")
+        if self.refuse:
+            from lifecycle.gateways.errors import PermanentError
+
+            raise PermanentError("refused", status=400)
+
+    def merge_tags(self, ref: object, tags: object) -> None:
+        self.calls.append("tags")
+
+    def delete_version(self, ref: object) -> None:
+        self.calls.append("delete")
+
+    def get_version(self, ref: object) -> None:
+        return None
+
+
+def test_the_state_tag_never_runs_ahead_of_latest() -> None:
+    from lifecycle.executor import DEFERRED, FAILED, Executor
+    from lifecycle.notifications import Notification, NotificationType
+    from tests.unit.builders import image
+
+    v = version("1.0.0", tags={lt.STATE: lt.STATE_ACTIVE})
+    expired = (Notification(NotificationType.VERSION_EXPIRED, v.ref.id, {}),)
+    expire = [
+        Action(
+            ActionKind.EXCLUDE_FROM_LATEST,
+            v.ref.id,
+            "x",
+            after={"exclude_from_latest": True},
+            notifications=expired,
+        ),
+        Action(ActionKind.TAG, v.ref.id, "t", after={"tags": {lt.STATE: lt.STATE_EXPIRED}}),
+    ]
+    refused = Gallery(refuse=True)
+    outcomes = {o.action.kind: o.status for o in Executor(refused).execute(expire, image(v))}  # type: ignore[arg-type]
+    assert refused.calls == ["update"], "the update goes first; its refusal holds the tag back"
+    assert outcomes == {ActionKind.EXCLUDE_FROM_LATEST: FAILED, ActionKind.TAG: DEFERRED}
+    ok = Gallery()
+    Executor(ok).execute(expire, image(v))  # type: ignore[arg-type]
+    assert ok.calls == ["update", "tags"]
+
+    replicate = [
+        Action(
+            ActionKind.REPLICATE, v.ref.id, "r", after={"regions": [{"name": "eastus", "replica_count": 2}]}
+        ),
+        Action(ActionKind.TAG, v.ref.id, "t", after={"tags": {"owner": "x"}}),
+    ]
+    other = Gallery()
+    Executor(other).execute(replicate, image(v))  # type: ignore[arg-type]
+    assert other.calls == ["tags", "update"], "otherwise tags first: an updating version takes no tags"
