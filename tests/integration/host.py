@@ -15,7 +15,6 @@ import azure.functions as func
 import pytest
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
-from azure.functions.queue import QueueMessageInConverter
 from azure.functions.timer import TimerRequest
 
 from lifecycle.config import clear_cache
@@ -35,19 +34,6 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[..., Any]]:
 
 def timer() -> func.TimerRequest:
     return TimerRequest(past_due=False)
-
-
-def queue_message(message: Any, dequeue_count: int | None = None) -> func.QueueMessage:
-    """A received Storage queue message as the Python worker hands it to a queueTrigger function."""
-    metadata = {
-        "Id": Datum(type="string", value=message.id),
-        "DequeueCount": Datum(type="int", value=dequeue_count or message.dequeue_count),
-        "PopReceipt": Datum(type="string", value=message.pop_receipt),
-        "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
-    }
-    return QueueMessageInConverter.decode(
-        Datum(type="string", value=message.content), trigger_metadata=metadata
-    )
 
 
 def version_written(version_id: str, event_id: str) -> func.EventGridEvent:

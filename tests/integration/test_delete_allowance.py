@@ -24,8 +24,9 @@ from lifecycle.gateways.storage import BlobStateStore, LocalStateStore, StateSto
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.reconcile.allowance import DOCUMENT, DeleteAllowance
 from lifecycle.settings import Settings
+from tests.harness.host import worker_message as queue_message
 from tests.integration.conftest import GALLERY_ID, Env
-from tests.integration.host import handlers, publish_in_the_past, queue_message, timer, version_written
+from tests.integration.host import handlers, publish_in_the_past, timer, version_written
 
 pytestmark = pytest.mark.integration
 IMAGES = tuple(f"img-{i:02d}" for i in range(6))

@@ -9,10 +9,8 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.meta import Datum
@@ -22,23 +20,11 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64E
 from lifecycle import tags as lt
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import MessageNotProcessed, handle_queue_message
+from tests.harness.host import worker_message
 from tests.integration.conftest import GALLERY_ID, Env
 
 pytestmark = pytest.mark.integration
 IMAGES = ("alpha", "beta", "gamma")
-
-
-def worker_message(message: Any, dequeue_count: int | None = None) -> func.QueueMessage:
-    """A received Storage queue message as the Python worker hands it to a queueTrigger function."""
-    metadata = {
-        "Id": Datum(type="string", value=message.id),
-        "DequeueCount": Datum(type="int", value=dequeue_count or message.dequeue_count),
-        "PopReceipt": Datum(type="string", value=message.pop_receipt),
-        "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
-    }
-    return QueueMessageInConverter.decode(
-        Datum(type="string", value=message.content), trigger_metadata=metadata
-    )
 
 
 @pytest.fixture()

@@ -17,13 +17,10 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.functions.meta import Datum
-from azure.functions.queue import QueueMessageInConverter
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from opentelemetry import metrics
@@ -35,6 +32,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from lifecycle.notifications import NotificationType
 from lifecycle.triggers import MessageNotProcessed, handle_event, handle_queue_message
 from tests.conftest import EVENTS_DIR
+from tests.harness.host import worker_message
 from tests.harness.services import Azurite, start_emulator
 from tests.integration.conftest import Env, build_env, make_policy_text
 
@@ -123,19 +121,6 @@ def exported(exporter: InMemoryLogExporter, reader: InMemoryMetricReader) -> Exp
                 for point in metric.data.data_points:
                     names.update((point.attributes or {}).keys())
     return out
-
-
-def worker_message(message: Any, dequeue_count: int | None = None) -> Any:
-    """A received Storage queue message as the Python worker hands it to a queueTrigger function."""
-    metadata = {
-        "Id": Datum(type="string", value=message.id),
-        "DequeueCount": Datum(type="int", value=dequeue_count or message.dequeue_count),
-        "PopReceipt": Datum(type="string", value=message.pop_receipt),
-        "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
-    }
-    return QueueMessageInConverter.decode(
-        Datum(type="string", value=message.content), trigger_metadata=metadata
-    )
 
 
 @functools.cache
