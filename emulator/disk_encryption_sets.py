@@ -11,7 +11,6 @@ emulator has no Key Vault).
 
 from __future__ import annotations
 
-import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from emulator.arm import (
     request_object,
     resource_id,
 )
+from emulator.disks import render  # the same envelope DiskRP answers for disks and snapshots
 from emulator.errors import ArmError, invalid_parameter
 from emulator.state import Operation, Resource, validate_tags
 
@@ -103,17 +103,6 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     answer = render(res)
     answer["properties"]["provisioningState"] = "Updating"
     return Response(202, answer, lro.headers(req, op, with_location=True))
-
-
-def render(res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    body.update(copy.deepcopy(res.extra))
-    props = copy.deepcopy(res.properties)
-    props["provisioningState"] = res.provisioning_state
-    body["properties"] = props
-    return body
 
 
 RESOURCE_TYPES = (ResourceType("Microsoft.Compute", ("diskEncryptionSets",), "disk", handle),)
