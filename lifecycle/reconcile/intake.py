@@ -12,16 +12,37 @@ import logging
 from datetime import datetime
 
 from lifecycle.events import BuildCompleted
-from lifecycle.gateways.errors import PreconditionFailed, RetryableError
+from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore
 from lifecycle.model import ImageRef
+from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.image import image_state_name
+from lifecycle.reconcile.notes import Note, failure
 from lifecycle.reconcile.report import GateRequest
 from lifecycle.state import ImageState, PendingBuild, RequestedGate
 
 log = logging.getLogger(__name__)
 
 _TRIES = 8
+
+
+def record_event(frame: RunFrame, image: ImageRef) -> bool:
+    """Record what the trigger's event carries in `image`'s state; False (an error of the run) when the
+    state container could not take it."""
+    trigger = frame.trigger
+    try:
+        record(
+            frame.rt.store,
+            image,
+            now=frame.now,
+            build=trigger.build,
+            gate=trigger.gate,
+            event_id=trigger.event_id,
+        )
+    except GatewayError as exc:
+        frame.report.errors.append(Note(failure("", exc).kind, image.id, f"event not recorded: {exc}"))
+        return False
+    return True
 
 
 def record(

@@ -72,3 +72,8 @@ def from_text(kind: Kind, text: str) -> Note:
         target, detail = text.split(": ", 1)
         return Note(kind, target, detail)
     return Note(kind, "", text)
+
+
+def failure_of_text(exc: Exception) -> Note:
+    """A gateway error whose text names its resource first (`"/subscriptions/...: why"`)."""
+    return from_text(failure("", exc).kind, str(exc))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, WriteBudget
 from lifecycle.events import BuildCompleted
 from lifecycle.executor import DEFERRED, FAILED, PLANNED, Outcome
 from lifecycle.model import ObservedImage, VersionRef, iso, utc
@@ -245,3 +246,27 @@ def _with_children(image_id: str, version: dict[str, Any], children: dict[str, l
     if built_on:
         version["children"] = sorted(built_on)
     return version
+
+
+def budget_summary(budget: WriteBudget, subscriptions: list[str], *, deletes_claimed: int) -> dict[str, Any]:
+    """What each subscription's Compute write budget had left when the run ended (None: no answer said),
+    for the run report's `budget`; `deletes_claimed` from the deployment's delete allowance."""
+    return {
+        "throttled": budget.throttled,
+        "deferred_writes": budget.deferred,
+        "paced_seconds": round(budget.paced, 1),  # summed over writes waiting for ARM's bucket
+        "deletes_claimed": deletes_claimed,  # from the deployment's delete allowance of this interval
+        "remaining": {
+            sub: {op: budget.remaining(sub, op) for op in (UPDATE_VERSION, DELETE_VERSION)}
+            for sub in subscriptions
+        },
+        # Compute counts per subscription and region: what each region had left.
+        "by_region": {
+            sub: {
+                region: {op: budget.remaining(sub, op, region) for op in (UPDATE_VERSION, DELETE_VERSION)}
+                for region in budget.regions(sub)
+                if region
+            }
+            for sub in subscriptions
+        },
+    }

@@ -1,5 +1,6 @@
-"""Who runs which version (`python -m lifecycle consumers`): the in-use inventory listed afresh, read
-against the policy's galleries and consumer rules. Reads only; nothing is written or kept."""
+"""Who runs which version: for `python -m lifecycle consumers` (`who_runs`, the in-use inventory listed
+afresh, read against the policy's galleries and consumer rules; reads only, nothing is written or kept),
+and for the fleet report at the end of a run (`report_who_runs`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lifecycle.config import load_policy
 from lifecycle.gateways.storage import policy_source
 from lifecycle.planning.consumers import Consumers
 from lifecycle.reconcile.inventory import Freshness
+from lifecycle.reconcile.report import RunReport
 from lifecycle.reconcile.runtime import RunContext, Runtime
 
 
@@ -30,3 +32,14 @@ def who_runs(runtime: Runtime, now: datetime) -> WhoRuns:
     found = ctx.consumers()
     problems = tuple(note.detail for note in ctx.problems.values())
     return WhoRuns(found, problems)
+
+
+def report_who_runs(ctx: RunContext, report: RunReport) -> None:
+    """Who runs what, for the fleet report: when the policy has a `consumers` section or the run read
+    the inventory anyway (never an extra listing for a policy that does not ask)."""
+    section = ctx.policy.consumers
+    if not (section.owner_tag or section.production_tags or section.warn_days or ctx.inventory_made):
+        return
+    found = ctx.consumers()
+    report.warn_days = section.warn_days
+    report.consumers = found.to_json() if found is not None else None

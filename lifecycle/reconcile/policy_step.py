@@ -1,0 +1,78 @@
+"""The run's first step: the policy in force, and whether the run may delete.
+
+A document that cannot take effect is announced (ConfigRejected) and audited; the one accepted before
+stays in force. Without any accepted policy the run stops with an error whose kind says whether a later
+try may help. Deletes wait while the document is not the one in force, are left to the sweep by runs
+answering an event, and need the sweep's delete allowance (opened by each timer sweep).
+"""
+
+from __future__ import annotations
+
+from lifecycle.config import PolicyStatus, load_policy
+from lifecycle.gateways.errors import GatewayError
+from lifecycle.gateways.storage import policy_source
+from lifecycle.reconcile.allowance import DeleteAllowance
+from lifecycle.reconcile.audit import AuditRecord, append_audit
+from lifecycle.reconcile.frame import RunFrame
+from lifecycle.reconcile.notes import Kind, Note, failure
+from lifecycle.reconcile.report import Trigger
+
+
+def policy_in_force(frame: RunFrame) -> PolicyStatus:
+    """The policy in force; a newly rejected document is announced and audited (even by a plan)."""
+    rt, report, now = frame.rt, frame.report, frame.now
+    status = load_policy(policy_source(rt.settings), rt.store, now, remember=not frame.plan_only)
+    report.policy_problem = status.problem
+    if status.newly_rejected is not None:
+        report.notifications.append(status.newly_rejected)
+        record = AuditRecord.policy_rejected(report.trigger, status.newly_rejected, now)
+        append_audit(rt.store, [record], now.date())
+    return status
+
+
+def none_in_force(frame: RunFrame, status: PolicyStatus) -> None:
+    """The run stops: no valid policy has ever been accepted."""
+    frame.report.no_policy = True
+    frame.report.errors.append(_no_policy(status))
+
+
+def deletes_blocked(frame: RunFrame, status: PolicyStatus) -> str | None:
+    """Why the run deletes nothing (None: it may). A timer sweep that may delete opens the next delete
+    interval, shared by its messages and CLI runs."""
+    blocked = _deletes_paused(status) or _no_deletes(frame.trigger)
+    if frame.trigger.source == "sweep" and not frame.plan_only and blocked is None:
+        try:
+            DeleteAllowance(frame.rt.store).open(frame.now)
+        except GatewayError as exc:
+            frame.report.errors.append(
+                Note(
+                    failure("", exc).kind,
+                    "",
+                    f"delete allowance not opened, no version is deleted this sweep: {exc}",
+                )
+            )
+            blocked = "delete allowance unavailable: deletes paused"
+    return blocked
+
+
+def _no_deletes(trigger: Trigger) -> str | None:
+    """Deletes are retirement work: runs answering an event (a build, a version write, an approval, a
+    policy change) leave them to the sweep and its messages."""
+    if trigger.source in ("event", "policy"):
+        return "deletes are left to the sweep (not done in an event's run)"
+    return None
+
+
+def _deletes_paused(status: PolicyStatus) -> str | None:
+    """Why deletes pause while the policy document is not the one in force."""
+    if not status.problem:
+        return None
+    why = "cannot be read" if status.unreadable else "rejected"
+    return f"policy {why}: deletes paused until a valid policy is in force"
+
+
+def _no_policy(status: PolicyStatus) -> Note:
+    """The run's error when no valid policy has ever been accepted: a document that cannot be read may
+    be read next time; one that was rejected needs a person."""
+    kind = Kind.TEMPORARY if status.unreadable else Kind.PERMANENT
+    return Note(kind, "", status.problem or "no valid policy has been accepted yet")
