@@ -3,7 +3,8 @@ itself but sends one message per image in scope, and the queue function runs eac
 accepted in seconds sends its image's message (a policy change, one that fans the whole scope out).
 
 Before its messages, a sweep lists the in-use inventory once (kept for the messages of this sweep) and
-reports the messages the queue function gave up on (poison), whose images are in this sweep again.
+reports the messages the queue function gave up on (poison), whose images are in this sweep again; after
+them, who runs what (for the fleet report the sweep assembles from its images' parts).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.inventory import needed
 from lifecycle.reconcile.notes import Note, failure, failure_of_text
 from lifecycle.reconcile.runtime import RunContext, Target
+from lifecycle.reconcile.who_runs import report_who_runs
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +29,14 @@ def fans_out(frame: RunFrame) -> bool:
 
 
 def fan_out(frame: RunFrame, ctx: RunContext, targets: list[Target]) -> None:
-    """The sweep's fan-out: the inventory listed once, poison reported, one message per image."""
-    report = frame.report
+    """The sweep's fan-out: the inventory listed once, poison reported, one message per image; then who
+    runs what, for the fleet report."""
     if needed(ctx.policy):
         ctx.inventory()
-        report.errors.extend(ctx.problems.values())
+        frame.report.errors.extend(ctx.problems.values())
     _report_poison(frame)
-    messages = [{"image": t.image.id, "sweep": iso(report.at)} for t in targets]
-    try:
-        frame.rt.queue.send(messages)
-    except GatewayError as exc:
-        report.errors.append(failure_of_text(exc))
-        return
-    report.enqueued.extend(t.image.id for t in targets)
+    _enqueue_images(frame, targets)
+    report_who_runs(ctx, frame.report)
 
 
 def enqueue_event(frame: RunFrame, image: ImageRef | None) -> bool:
@@ -55,6 +52,17 @@ def enqueue_event(frame: RunFrame, image: ImageRef | None) -> bool:
         return False
     frame.report.enqueued.append(str(message.get("image") or "*"))
     return True
+
+
+def _enqueue_images(frame: RunFrame, targets: list[Target]) -> None:
+    report = frame.report
+    messages = [{"image": t.image.id, "sweep": iso(report.at)} for t in targets]
+    try:
+        frame.rt.queue.send(messages)
+    except GatewayError as exc:
+        report.errors.append(failure_of_text(exc))
+        return
+    report.enqueued.extend(t.image.id for t in targets)
 
 
 def _report_poison(frame: RunFrame) -> None:

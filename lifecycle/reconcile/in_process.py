@@ -1,9 +1,10 @@
-"""The in-process run: every target's unit in this invocation, subscriptions side by side and up to
-`image_concurrency` images at once in each (a sweep without the fan-out queue, an event, a queue message,
-the command line).
+"""The in-process run: every target's unit in this invocation (a sweep without the fan-out queue, an
+event, a queue message, the command line), under the run's write budget; then what an approval or a
+revocation came to; then what the run's shared reads add to the report (the write budget left, who runs
+what, the run-wide problems).
 
-Results come back in target order, so the report (and the events it publishes) are those of a sequential
-run.
+Units run with subscriptions side by side and up to `image_concurrency` images at once in each. Results
+come back in target order, so the report (and the events it publishes) are those of a sequential run.
 """
 
 from __future__ import annotations
@@ -11,9 +12,31 @@ from __future__ import annotations
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
+from lifecycle import budget
+from lifecycle.reconcile.frame import RunFrame
+from lifecycle.reconcile.gate_outcome import gate_outcome
 from lifecycle.reconcile.image import reconcile_image
-from lifecycle.reconcile.report import ImageResult, Trigger
+from lifecycle.reconcile.report import ImageResult, Trigger, budget_summary
 from lifecycle.reconcile.runtime import RunContext, Target
+from lifecycle.reconcile.who_runs import report_who_runs
+
+
+def run_in_process(frame: RunFrame, ctx: RunContext, targets: list[Target]) -> None:
+    """Every target's unit, then the gate outcome, then the run-level parts of the report."""
+    report, trigger = frame.report, frame.trigger
+    token = budget.current.set(ctx.budget)
+    try:
+        for result in run_images(ctx, targets, trigger):
+            report.add(result)
+        if trigger.gate is not None:
+            gate_outcome(frame, ctx)
+    finally:
+        budget.current.reset(token)
+    subscriptions = sorted({t.image.subscription.lower() for t in targets})
+    report.budget = budget_summary(ctx.budget, subscriptions, deletes_claimed=ctx.deletes_claimed)
+    if trigger.source in ("sweep", "cli"):
+        report_who_runs(ctx, report)
+    report.errors.extend(ctx.problems.values())
 
 
 def run_images(ctx: RunContext, targets: list[Target], trigger: Trigger) -> list[ImageResult]:

@@ -19,7 +19,8 @@ from lifecycle.reconcile.report import Trigger
 
 
 def policy_in_force(frame: RunFrame) -> PolicyStatus:
-    """The policy in force; a newly rejected document is announced and audited (even by a plan)."""
+    """The policy in force; a newly rejected document is announced and audited (even by a plan). Without
+    one (`status.policy` None) the run stops: its report says so, with an error of the run."""
     rt, report, now = frame.rt, frame.report, frame.now
     status = load_policy(policy_source(rt.settings), rt.store, now, remember=not frame.plan_only)
     report.policy_problem = status.problem
@@ -27,13 +28,10 @@ def policy_in_force(frame: RunFrame) -> PolicyStatus:
         report.notifications.append(status.newly_rejected)
         record = AuditRecord.policy_rejected(report.trigger, status.newly_rejected, now)
         append_audit(rt.store, [record], now.date())
+    if status.policy is None:
+        report.no_policy = True
+        report.errors.append(_no_policy(status))
     return status
-
-
-def none_in_force(frame: RunFrame, status: PolicyStatus) -> None:
-    """The run stops: no valid policy has ever been accepted."""
-    frame.report.no_policy = True
-    frame.report.errors.append(_no_policy(status))
 
 
 def deletes_blocked(frame: RunFrame, status: PolicyStatus) -> str | None:

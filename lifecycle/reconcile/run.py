@@ -14,24 +14,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lifecycle import budget
-from lifecycle.config import PolicyStatus
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.reconcile.door import turned_away
 from lifecycle.reconcile.fan_out import enqueue_event, fan_out, fans_out
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.frame import RunFrame
-from lifecycle.reconcile.gate_outcome import gate_outcome
-from lifecycle.reconcile.in_process import run_images
+from lifecycle.reconcile.in_process import run_in_process
 from lifecycle.reconcile.intake import record_event
 from lifecycle.reconcile.inventory import freshness_for
 from lifecycle.reconcile.notes import failure_of_text
-from lifecycle.reconcile.policy_step import deletes_blocked, none_in_force, policy_in_force
-from lifecycle.reconcile.report import RunReport, Trigger, budget_summary
+from lifecycle.reconcile.policy_step import deletes_blocked, policy_in_force
+from lifecycle.reconcile.report import RunReport, Trigger
 from lifecycle.reconcile.run_outbox import publish
-from lifecycle.reconcile.runtime import RunContext, Runtime, Target
+from lifecycle.reconcile.runtime import RunContext, Runtime
 from lifecycle.reconcile.scope import event_image, targets
-from lifecycle.reconcile.who_runs import report_who_runs
 from lifecycle.settings import Settings
 
 
@@ -46,7 +42,8 @@ class Reconciler:
         report = frame.report
         status = policy_in_force(frame)
         if status.policy is None:
-            return _without_policy(frame, status)
+            publish(frame, report.notifications)  # ConfigRejected goes out even without a policy
+            return report
         policy = status.policy
         report.mode = "plan" if self.plan_only else policy.mode
         if turned_away(frame, policy):
@@ -69,17 +66,16 @@ class Reconciler:
             frame.record_errors()
             return report
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
-        if fans_out(frame):
+        fanned_out = fans_out(frame)
+        if fanned_out:
             fan_out(frame, ctx, in_scope)
-            report_who_runs(ctx, report)
-            publish(frame, run_events)
-            frame.record_errors()
-            write_from_parts(self.rt.store, report, [t.image for t in in_scope])
-            return report
-        _in_process(frame, ctx, in_scope)
+        else:
+            run_in_process(frame, ctx, in_scope)
         publish(frame, run_events)
         frame.record_errors()
-        if trigger.source == "sweep" and not self.plan_only:
+        if fanned_out:
+            write_from_parts(self.rt.store, report, [t.image for t in in_scope])
+        elif trigger.source == "sweep" and not self.plan_only:
             write_fleet_report(self.rt.store, report)
         elif trigger.source == "queue" and not self.plan_only:
             write_parts(self.rt.store, report)  # the next fanned-out sweep assembles them
@@ -94,7 +90,8 @@ class Reconciler:
         report = frame.report
         status = policy_in_force(frame)
         if status.policy is None:
-            return _without_policy(frame, status)
+            publish(frame, report.notifications)
+            return report
         policy = status.policy
         report.mode = policy.mode
         image = None
@@ -111,32 +108,6 @@ class Reconciler:
     def _frame(self, trigger: Trigger) -> RunFrame:
         report = RunReport(at=self.at or self.rt.clock(), trigger=trigger)
         return RunFrame(self.rt, report, plan_only=self.plan_only, at=self.at)
-
-
-def _without_policy(frame: RunFrame, status: PolicyStatus) -> RunReport:
-    """No valid policy has ever been accepted: the run stops; its ConfigRejected still goes out."""
-    none_in_force(frame, status)
-    publish(frame, frame.report.notifications)
-    return frame.report
-
-
-def _in_process(frame: RunFrame, ctx: RunContext, targets: list[Target]) -> None:
-    """Every target's unit in this invocation, under the run's write budget; then what an approval or a
-    revocation came to; then what the run's shared reads add to the report."""
-    report, trigger = frame.report, frame.trigger
-    token = budget.current.set(ctx.budget)
-    try:
-        for result in run_images(ctx, targets, trigger):
-            report.add(result)
-        if trigger.gate is not None:
-            gate_outcome(frame, ctx)
-    finally:
-        budget.current.reset(token)
-    subscriptions = sorted({t.image.subscription.lower() for t in targets})
-    report.budget = budget_summary(ctx.budget, subscriptions, deletes_claimed=ctx.deletes_claimed)
-    if trigger.source in ("sweep", "cli"):
-        report_who_runs(ctx, report)
-    report.errors.extend(ctx.problems.values())
 
 
 def reconcile(
