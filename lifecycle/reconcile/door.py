@@ -12,7 +12,7 @@ import logging
 
 from lifecycle.events import BuildCompleted
 from lifecycle.policy import Policy
-from lifecycle.reconcile.audit import AuditRecord
+from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Kind, Note
 from lifecycle.reconcile.report import GateRequest
@@ -49,16 +49,17 @@ def _build_rejected(frame: RunFrame, policy: Policy, build: BuildCompleted) -> b
             "schema": build.schema,
         },
     )
-    record = AuditRecord.build_rejected(
-        frame.trigger,
-        event_id=build.event_id,
-        version_id=build.version.id,
-        source=build.source,
-        schema=build.schema,
-        now=frame.now,
-        reason=reason,
-    )
-    frame.audit([record])
+    if not frame.plan_only:
+        record = AuditRecord.build_rejected(
+            frame.trigger,
+            event_id=build.event_id,
+            version_id=build.version.id,
+            source=build.source,
+            schema=build.schema,
+            now=frame.now,
+            reason=reason,
+        )
+        append_audit(frame.rt.store, [record], frame.now.date())
     return True
 
 
@@ -74,5 +75,7 @@ def _gate_rejected(frame: RunFrame, policy: Policy, request: GateRequest) -> boo
         Note(Kind.REJECTED, request.version.id, f"{request.kind} event rejected: {reason}")
     )
     log.warning("%s event rejected: %s", request.kind, reason, extra={"event_id": frame.trigger.event_id})
-    frame.audit([AuditRecord.gate_rejected(frame.trigger, request, frame.now, reason)])
+    if not frame.plan_only:
+        record = AuditRecord.gate_rejected(frame.trigger, request, frame.now, reason)
+        append_audit(frame.rt.store, [record], frame.now.date())
     return True

@@ -37,11 +37,6 @@ class RunFrame:
         """The time now: the fixed clock, or the runtime's (read again, later than the run's start)."""
         return self.at or self.rt.clock()
 
-    def audit(self, records: list[AuditRecord]) -> None:
-        """Append to the audit log, unless the run only plans."""
-        if not self.plan_only:
-            append_audit(self.rt.store, records, self.now.date())
-
     def record_errors(self) -> None:
         """Every error of the run (a denied call names ARM's action and scope) is logged and audited, so it
         is seen in the logs and the audit log as well as in the report and the exit code."""
@@ -49,4 +44,5 @@ class RunFrame:
         for note in report.errors:
             log.error("reconcile error", extra={"target": note.target, "error": str(note)})
         if not self.plan_only:
-            self.audit([AuditRecord.run_error(report.trigger, note, self.now) for note in report.errors])
+            records = [AuditRecord.run_error(report.trigger, note, self.now) for note in report.errors]
+            append_audit(self.rt.store, records, self.now.date())

@@ -5,7 +5,7 @@ effect flows down to the versions built on it (`descendants.walk`).
 
 from __future__ import annotations
 
-from lifecycle.reconcile.audit import AuditRecord
+from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.descendants import walk
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Kind, Note
@@ -30,8 +30,9 @@ def gate_outcome(frame: RunFrame, ctx: RunContext) -> None:
             else Note(Kind.REFUSED, request.version.id, "its image was not reconciled")
         )
         report.refused.append(refused)
-        if trigger.source != "cli":
-            frame.audit([AuditRecord.gate_refused(trigger, ctx.now, refused)])
+        if trigger.source != "cli" and not frame.plan_only:
+            record = AuditRecord.gate_refused(trigger, ctx.now, refused)
+            append_audit(frame.rt.store, [record], ctx.now.date())
         return
     if request.kind == "revoke":
         walk(frame, ctx, revoked_in(report, request.version))

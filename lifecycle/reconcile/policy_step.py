@@ -29,8 +29,11 @@ def policy_in_force(frame: RunFrame) -> PolicyStatus:
         record = AuditRecord.policy_rejected(report.trigger, status.newly_rejected, now)
         append_audit(rt.store, [record], now.date())
     if status.policy is None:
+        # No valid policy was ever accepted: a document that cannot be read may be read next time; one
+        # that was rejected needs a person.
+        kind = Kind.TEMPORARY if status.unreadable else Kind.PERMANENT
         report.no_policy = True
-        report.errors.append(_no_policy(status))
+        report.errors.append(Note(kind, "", status.problem or "no valid policy has been accepted yet"))
     return status
 
 
@@ -67,10 +70,3 @@ def _deletes_paused(status: PolicyStatus) -> str | None:
         return None
     why = "cannot be read" if status.unreadable else "rejected"
     return f"policy {why}: deletes paused until a valid policy is in force"
-
-
-def _no_policy(status: PolicyStatus) -> Note:
-    """The run's error when no valid policy has ever been accepted: a document that cannot be read may
-    be read next time; one that was rejected needs a person."""
-    kind = Kind.TEMPORARY if status.unreadable else Kind.PERMANENT
-    return Note(kind, "", status.problem or "no valid policy has been accepted yet")
