@@ -233,20 +233,21 @@ def _gallery_item(gallery: Resource, location: str, *, community: bool, public: 
 
 
 def _image_item(image: Resource, location: str, base: str, community: bool) -> dict[str, Any]:
-    return {
-        "properties": _image_body(image, community),
-        "location": location if community else regions.normalize(location),
-        "name": image.name,
-        "identifier": {"uniqueId": f"{base}/Images/{image.name}"},
-    }
+    return _item(_image_body(image, community), image.name, location, f"{base}/Images", community)
 
 
 def _version_item(version: Resource, location: str, base: str, community: bool) -> dict[str, Any]:
+    return _item(_version_body(version, community), version.name, location, f"{base}/Versions", community)
+
+
+def _item(props: dict[str, Any], name: str, location: str, under: str, community: bool) -> dict[str, Any]:
+    """An image's or version's read: the location as the path spells it (community) or normalized (shared),
+    and its `uniqueId` under its gallery's or image's."""
     return {
-        "properties": _version_body(version, community),
+        "properties": props,
         "location": location if community else regions.normalize(location),
-        "name": version.name,
-        "identifier": {"uniqueId": f"{base}/Versions/{version.name}"},
+        "name": name,
+        "identifier": {"uniqueId": f"{under}/{name}"},
     }
 
 

@@ -42,6 +42,7 @@ from emulator.galleries.soft_delete import (
 )
 from emulator.galleries.version import version_properties
 from emulator.state import Operation, Resource, validate_tags
+from emulator.writes import kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -198,21 +199,16 @@ def write_resource(state: State, req: Request, route: Route, depth: int) -> Resp
         version_id = existing.id if existing else new_id
         props, replication = version_properties(state, req, existing, props_in, location, now, version_id)
 
-    seq = existing.seq if existing else state.next_seq()
     extra = dict(existing.extra) if existing else {}
     for key in ("identity",):
         if key in body:
             extra[key] = body[key]
     common: dict[str, Any] = {
-        "id": existing.id if existing else new_id,
-        "name": existing.name if existing else route.names[-1],
+        **kept(state, route, existing, new_id),
         "type": type_name,
         "location": location,
-        "subscription": existing.subscription if existing else route.path.subscription,
-        "resource_group": existing.resource_group if existing else str(route.path.resource_group),
         "properties": props,
         "tags": tags,
-        "seq": seq,
         "provisioning_state": "Updating" if existing else "Creating",
         "extra": extra,
     }

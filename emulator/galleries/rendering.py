@@ -6,7 +6,7 @@ import copy
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from emulator import regions
+from emulator import envelope, regions
 from emulator.galleries.model import GALLERY, LRO_FAIL_DETAILS, ImageVersion
 from emulator.state import Resource
 
@@ -14,16 +14,7 @@ if TYPE_CHECKING:
     from emulator.state import State
 
 
-def envelope(res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    body.update(copy.deepcopy(res.extra))
-    return body
-
-
 def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[str, Any]:
-    body = envelope(res)
     props = copy.deepcopy(res.properties)
     if res.type == GALLERY:
         # The name shared images are addressed by (`/SharedGalleries/{uniqueName}/...`): the subscription id,
@@ -38,12 +29,11 @@ def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[
                 "summary": [{"region": regions.normalize(res.location), "state": "Succeeded", "details": ""}],
             }
         props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})
-    props["provisioningState"] = res.provisioning_state
+    body = envelope.render(res, props)  # the envelope every family answers with (emulator/envelope.py)
     if isinstance(res, ImageVersion) and expand:
         now = state.now()
         if "replicationstatus" in expand:
-            props["replicationStatus"] = replication_status(res, now)
-    body["properties"] = props
+            body["properties"]["replicationStatus"] = replication_status(res, now)
     return body
 
 

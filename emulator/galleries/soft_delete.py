@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from emulator import lro
 from emulator.arm import Request, Response, Route, page, resource_id
 from emulator.clock import format_iso
+from emulator.envelope import envelope
 from emulator.errors import ArmError, invalid_parameter, parent_not_found
 from emulator.galleries.model import (
     SOFT_DELETE_RETENTION_DAYS,
@@ -17,7 +18,8 @@ from emulator.galleries.model import (
     SoftDeletedVersion,
 )
 from emulator.galleries.rendering import render
-from emulator.state import Operation, Resource
+from emulator.state import Resource
+from emulator.writes import accept_write
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -117,13 +119,8 @@ def keep_soft_deleted(state: State, version: ImageVersion, policy: dict[str, Any
 
 
 def render_soft_deleted(res: Resource) -> dict[str, Any]:
-    return {
-        "name": res.name,
-        "id": res.id,
-        "type": res.type,
-        "location": res.location,
-        "properties": copy.deepcopy(res.properties),
-    }
+    """An artifact reads back with the envelope and its properties alone (no provisioningState)."""
+    return {**envelope(res), "properties": copy.deepcopy(res.properties)}
 
 
 def restore_version(state: State, req: Request, artifact: SoftDeletedVersion) -> Response:
@@ -133,10 +130,4 @@ def restore_version(state: State, req: Request, artifact: SoftDeletedVersion) ->
     state.remove(artifact.id)
     version.provisioning_state = "Updating"
     state.put(version)
-
-    def complete(op: Operation) -> None:
-        if state.get(version.id) is version:
-            version.provisioning_state = "Succeeded" if op.outcome == "Succeeded" else "Failed"
-
-    op = lro.start(state, version.subscription, version.location, state.now(), complete)
-    return Response(200, render(state, version), lro.headers(req, op))
+    return accept_write(state, req, version, render(state, version), 200, collection="capsOperations")
