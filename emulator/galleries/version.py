@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,55 @@ def has_source(storage: dict[str, Any]) -> bool:
     return bool(isinstance(data_disks, list) and data_disks)
 
 
+@dataclass
+class VersionWrite:
+    """One PUT or PATCH of a version: the request's properties beside what is stored (`current`)."""
+
+    state: State
+    req: Request
+    existing: Resource | None
+    props_in: dict[str, Any]
+    pp_in: dict[str, Any]
+    location: str
+    now: datetime
+    version_id: str
+
+    @property
+    def api(self) -> str:
+        return self.req.api_version
+
+    @property
+    def current(self) -> dict[str, Any]:
+        return self.existing.properties if self.existing else {}
+
+    @property
+    def cur_pp(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.current.get("publishingProfile", {})
+        return found
+
+    @property
+    def cur_targets(self) -> dict[str, dict[str, Any]]:
+        """The stored target regions by normalized name."""
+        return {regions.normalize(t["name"]): t for t in self.cur_pp.get("targetRegions", [])}
+
+    @property
+    def old_replication(self) -> dict[str, RegionReplication]:
+        return self.existing.replication if isinstance(self.existing, ImageVersion) else {}
+
+
+@dataclass
+class Publishing:
+    """The version-wide settings of `publishingProfile`, read before its target regions."""
+
+    storage_type: str | None
+    strategy: str | None
+    replication_mode: str | None
+    replica_count: int = 1
+    exclude: bool = False
+    published: str = ""
+    eol: str | None = None
+
+
 def version_properties(
     state: State,
     req: Request,
@@ -56,15 +106,34 @@ def version_properties(
     now: datetime,
     version_id: str,
 ) -> tuple[dict[str, Any], dict[str, RegionReplication]]:
-    api = req.api_version
-    current = existing.properties if existing else {}
-    cur_pp: dict[str, Any] = current.get("publishingProfile", {})
+    """A version's properties after a write, and the replication of each of its target regions. Each
+    part below checks its piece of the request in turn; the first refusal is the answer."""
     pp_in = as_object(props_in.get("publishingProfile"), "publishingProfile")
+    write = VersionWrite(state, req, existing, props_in, pp_in, location, now, version_id)
     home = regions.lookup(location)
     assert home is not None
+    settings = publishing_settings(write)
+    safety = safety_profile(write)
+    targets, named = target_regions(write, settings, home)
+    check_removed_regions(write, named, safety)
+    publishing = publishing_profile(write, settings, targets)
+    storage = storage_profile(write)
+    props: dict[str, Any] = {
+        "publishingProfile": publishing,
+        "storageProfile": storage,
+        "safetyProfile": safety,
+    }
+    security = props_in.get("securityProfile", write.current.get("securityProfile"))
+    if security is not None:
+        props["securityProfile"] = security
+    return props, replication_plan(write, targets)
 
+
+def account_settings(write: VersionWrite) -> tuple[str | None, str | None, str | None]:
+    """`storageAccountType`, `storageAccountStrategy` and `replicationMode`, set at create only."""
+    pp_in, cur_pp = write.pp_in, write.cur_pp
     # Version-level settings that are not updatable.
-    if existing is not None:
+    if write.existing is not None:
         for key, default in (
             ("storageAccountType", None),
             ("storageAccountStrategy", None),
@@ -76,31 +145,38 @@ def version_properties(
                 raise conflict(
                     "PropertyChangeNotAllowed", f"Changing property '{key}' is not allowed.", f"{PP}.{key}"
                 )
-        storage_type = cur_pp.get("storageAccountType")
-        strategy = cur_pp.get("storageAccountStrategy")
-        replication_mode = cur_pp.get("replicationMode")
-    else:
-        storage_type = pp_in.get("storageAccountType")
-        strategy = pp_in.get("storageAccountStrategy")
-        if storage_type and strategy:
-            raise invalid_parameter(
-                "'storageAccountType' cannot be specified along with 'storageAccountStrategy'.",
-                f"{PP}.storageAccountStrategy",
-            )
-        if storage_type:
-            storage_type = choice_of(storage_type, STORAGE_TYPES, f"{PP}.storageAccountType")
-        if strategy:
-            strategy = choice_of(strategy, STRATEGIES, f"{PP}.storageAccountStrategy")
-        if not storage_type and not strategy:
-            if api_at_least(api, "2025-03-03"):
-                strategy = "PreferStandard_ZRS"
-            else:
-                storage_type = "Standard_LRS"
-        replication_mode = pp_in.get("replicationMode")
-        if replication_mode is not None:
-            replication_mode = choice_of(replication_mode, REPLICATION_MODES, f"{PP}.replicationMode")
+        return (
+            cur_pp.get("storageAccountType"),
+            cur_pp.get("storageAccountStrategy"),
+            cur_pp.get("replicationMode"),
+        )
+    storage_type = pp_in.get("storageAccountType")
+    strategy = pp_in.get("storageAccountStrategy")
+    if storage_type and strategy:
+        raise invalid_parameter(
+            "'storageAccountType' cannot be specified along with 'storageAccountStrategy'.",
+            f"{PP}.storageAccountStrategy",
+        )
+    if storage_type:
+        storage_type = choice_of(storage_type, STORAGE_TYPES, f"{PP}.storageAccountType")
+    if strategy:
+        strategy = choice_of(strategy, STRATEGIES, f"{PP}.storageAccountStrategy")
+    if not storage_type and not strategy:
+        if api_at_least(write.api, "2025-03-03"):
+            strategy = "PreferStandard_ZRS"
+        else:
+            storage_type = "Standard_LRS"
+    replication_mode = pp_in.get("replicationMode")
+    if replication_mode is not None:
+        replication_mode = choice_of(replication_mode, REPLICATION_MODES, f"{PP}.replicationMode")
+    return storage_type, strategy, replication_mode
 
-    replica_count = positive_int(
+
+def publishing_settings(write: VersionWrite) -> Publishing:
+    """The account settings, then `replicaCount`, `excludeFromLatest`, `endOfLifeDate`, `publishedDate`."""
+    pp_in, cur_pp = write.pp_in, write.cur_pp
+    settings = Publishing(*account_settings(write))
+    settings.replica_count = positive_int(
         pp_in.get("replicaCount", cur_pp.get("replicaCount", 1)), f"{PP}.replicaCount"
     )
     exclude = pp_in.get("excludeFromLatest", cur_pp.get("excludeFromLatest", False))
@@ -108,27 +184,36 @@ def version_properties(
         raise invalid_parameter(
             f"The value '{exclude}' of 'excludeFromLatest' is not a boolean.", f"{PP}.excludeFromLatest"
         )
-    if "endOfLifeDate" in pp_in:
-        eol_value = pp_in["endOfLifeDate"]
-        if eol_value is None:
-            eol = None
-        else:
-            try:
-                eol = format_iso(parse_iso(str(eol_value)))
-            except ValueError as exc:
-                raise invalid_parameter(
-                    f"The value '{eol_value}' of 'endOfLifeDate' is not a valid date-time.",
-                    f"{PP}.endOfLifeDate",
-                ) from exc
-    else:
-        eol = cur_pp.get("endOfLifeDate")
-    published = cur_pp.get("publishedDate") or format_iso(now)
-    if existing is None and eol is None and api_at_least(api, "2026-03-03"):
-        eol = format_iso(add_months(now, 6))
+    settings.exclude = exclude
+    settings.eol = end_of_life(write)
+    settings.published = cur_pp.get("publishedDate") or format_iso(write.now)
+    if write.existing is None and settings.eol is None and api_at_least(write.api, "2026-03-03"):
+        settings.eol = format_iso(add_months(write.now, 6))
+    return settings
 
+
+def end_of_life(write: VersionWrite) -> str | None:
+    """The `endOfLifeDate` given (null clears it), else the stored one."""
+    if "endOfLifeDate" not in write.pp_in:
+        eol: str | None = write.cur_pp.get("endOfLifeDate")
+        return eol
+    eol_value = write.pp_in["endOfLifeDate"]
+    if eol_value is None:
+        return None
+    try:
+        return format_iso(parse_iso(str(eol_value)))
+    except ValueError as exc:
+        raise invalid_parameter(
+            f"The value '{eol_value}' of 'endOfLifeDate' is not a valid date-time.",
+            f"{PP}.endOfLifeDate",
+        ) from exc
+
+
+def safety_profile(write: VersionWrite) -> dict[str, Any]:
+    """`safetyProfile`: what the request sets, else what is stored, else the defaults of its api-version."""
     # Safety profile.
-    sp_in = as_object(props_in.get("safetyProfile"), "safetyProfile")
-    cur_sp: dict[str, Any] = current.get("safetyProfile", {})
+    sp_in = as_object(write.props_in.get("safetyProfile"), "safetyProfile")
+    cur_sp: dict[str, Any] = write.current.get("safetyProfile", {})
     allow_removal = sp_in.get("allowDeletionOfReplicatedLocations")
     if allow_removal is None:
         allow_removal = cur_sp.get("allowDeletionOfReplicatedLocations", False)
@@ -136,20 +221,27 @@ def version_properties(
     if block is None:
         block = cur_sp.get("blockDeletionBeforeEndOfLife")
     if block is None:
-        block = existing is None and api_at_least(api, "2026-03-03")
-    safety = {
+        block = write.existing is None and api_at_least(write.api, "2026-03-03")
+    return {
         "allowDeletionOfReplicatedLocations": bool(allow_removal),
         "reportedForPolicyViolation": False,
         "blockDeletionBeforeEndOfLife": bool(block),
     }
 
+
+def target_regions(
+    write: VersionWrite, settings: Publishing, home: regions.Region
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """`targetRegions` as stored after the write (each region known and named once, the home region among
+    them, storage types that do not change, per-region encryption: `region_encryption`), and the regions'
+    names."""
     # Target regions.
-    cur_targets: dict[str, dict[str, Any]] = {
-        regions.normalize(t["name"]): t for t in cur_pp.get("targetRegions", [])
-    }
-    targets_in = pp_in.get("targetRegions")
+    cur_targets = write.cur_targets
+    targets_in = write.pp_in.get("targetRegions")
     if targets_in is None:
-        targets_in = copy.deepcopy(list(cur_targets.values())) if existing else [{"name": location}]
+        targets_in = (
+            copy.deepcopy(list(cur_targets.values())) if write.existing else [{"name": write.location}]
+        )
     if not isinstance(targets_in, list) or not targets_in:
         raise invalid_parameter("'targetRegions' must be a non-empty list.", f"{PP}.targetRegions")
     seen: list[str] = []
@@ -171,43 +263,7 @@ def version_properties(
             )
         seen.append(region.name)
         previous = cur_targets.get(region.name)
-        given_type = target.get("storageAccountType")
-        if given_type is not None:
-            given_type = choice_of(
-                given_type, STORAGE_TYPES, f"{PP}.targetRegions[{index}].storageAccountType"
-            )
-        if (
-            previous is not None
-            and given_type
-            and given_type.lower() != previous["storageAccountType"].lower()
-        ):
-            raise conflict(
-                "PropertyChangeNotAllowed",
-                f"Changing property 'storageAccountType' of target region '{region.display_name}' "
-                "is not allowed.",
-                f"{PP}.targetRegions[{index}].storageAccountType",
-            )
-        if not given_type:
-            given_type = (
-                previous["storageAccountType"]
-                if previous
-                else default_storage_type(region, storage_type, strategy)
-            )
-        count = positive_int(
-            target.get("regionalReplicaCount") or replica_count,
-            f"{PP}.targetRegions[{index}].regionalReplicaCount",
-        )
-        # An update replaces `targetRegions` whole (JSON merge patch replaces arrays, RFC 7396; PRODUCT.md
-        # section 2): a region's excludeFromLatest and additionalReplicaSets that the update omits are gone.
-        # Azure may keep them; unconfirmed, so the emulator takes the stricter reading.
-        entry: dict[str, Any] = {
-            "name": region.display_name,
-            "regionalReplicaCount": count,
-            "storageAccountType": given_type,
-            "excludeFromLatest": bool(target.get("excludeFromLatest") or False),
-        }
-        if target.get("additionalReplicaSets") is not None:
-            entry["additionalReplicaSets"] = target["additionalReplicaSets"]
+        entry = target_region(target, previous, region, index, settings)
         entry.update(region_encryption(target, previous, encrypted, region, index))
         targets.append(entry)
     if home.name not in seen:
@@ -216,18 +272,66 @@ def version_properties(
             "targetRegions.",
             f"{PP}.targetRegions",
         )
-    old_replication = existing.replication if isinstance(existing, ImageVersion) else {}
+    return targets, seen
+
+
+def target_region(
+    target: dict[str, Any],
+    previous: dict[str, Any] | None,
+    region: regions.Region,
+    index: int,
+    settings: Publishing,
+) -> dict[str, Any]:
+    """One target region's entry: its storage type (kept from before, or the version's default for the
+    region) and replica count."""
+    given_type = target.get("storageAccountType")
+    if given_type is not None:
+        given_type = choice_of(given_type, STORAGE_TYPES, f"{PP}.targetRegions[{index}].storageAccountType")
+    if previous is not None and given_type and given_type.lower() != previous["storageAccountType"].lower():
+        raise conflict(
+            "PropertyChangeNotAllowed",
+            f"Changing property 'storageAccountType' of target region '{region.display_name}' "
+            "is not allowed.",
+            f"{PP}.targetRegions[{index}].storageAccountType",
+        )
+    if not given_type:
+        given_type = (
+            previous["storageAccountType"]
+            if previous
+            else default_storage_type(region, settings.storage_type, settings.strategy)
+        )
+    count = positive_int(
+        target.get("regionalReplicaCount") or settings.replica_count,
+        f"{PP}.targetRegions[{index}].regionalReplicaCount",
+    )
+    # An update replaces `targetRegions` whole (JSON merge patch replaces arrays, RFC 7396; PRODUCT.md
+    # section 2): a region's excludeFromLatest and additionalReplicaSets that the update omits are gone.
+    # Azure may keep them; unconfirmed, so the emulator takes the stricter reading.
+    entry: dict[str, Any] = {
+        "name": region.display_name,
+        "regionalReplicaCount": count,
+        "storageAccountType": given_type,
+        "excludeFromLatest": bool(target.get("excludeFromLatest") or False),
+    }
+    if target.get("additionalReplicaSets") is not None:
+        entry["additionalReplicaSets"] = target["additionalReplicaSets"]
+    return entry
+
+
+def check_removed_regions(write: VersionWrite, kept: list[str], safety: dict[str, Any]) -> None:
+    """A replicated region leaves `targetRegions` only with `allowDeletionOfReplicatedLocations`."""
+    cur_targets, old_replication = write.cur_targets, write.old_replication
     # A region whose replication Failed holds no replica: removing it is what Azure's own error text advises
     # (see "regional replication failures" above), so it needs no allowDeletionOfReplicatedLocations.
     removed = [
         cur_targets[name]["name"]
         for name in cur_targets
-        if name not in seen and not (name in old_replication and old_replication[name].failed)
+        if name not in kept and not (name in old_replication and old_replication[name].failed)
     ]
     for name in cur_targets:
-        if name not in seen:
+        if name not in kept:
             # Removing the region cures a failure that retries did not (heals_by "readd").
-            state.replication_overrides.pop((version_id.lower(), name), None)
+            write.state.replication_overrides.pop((write.version_id.lower(), name), None)
     if removed and not safety["allowDeletionOfReplicatedLocations"]:
         raise conflict(
             "OperationNotAllowed",
@@ -236,32 +340,43 @@ def version_properties(
             f"{PP}.targetRegions",
         )
 
+
+def publishing_profile(
+    write: VersionWrite, settings: Publishing, targets: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """`publishingProfile` as stored: the settings, the target regions and the extended locations."""
+    pp_in = write.pp_in
     publishing: dict[str, Any] = {
         "targetRegions": targets,
-        "replicaCount": replica_count,
-        "excludeFromLatest": exclude,
-        "publishedDate": published,
+        "replicaCount": settings.replica_count,
+        "excludeFromLatest": settings.exclude,
+        "publishedDate": settings.published,
     }
-    if eol is not None:
-        publishing["endOfLifeDate"] = eol
-    if storage_type:
-        publishing["storageAccountType"] = storage_type
-    if strategy:
-        publishing["storageAccountStrategy"] = strategy
-    if replication_mode:
-        publishing["replicationMode"] = replication_mode
-    if "targetExtendedLocations" in pp_in or req.method == "PATCH" or not pp_in:
-        extended = pp_in.get("targetExtendedLocations", cur_pp.get("targetExtendedLocations"))
+    if settings.eol is not None:
+        publishing["endOfLifeDate"] = settings.eol
+    if settings.storage_type:
+        publishing["storageAccountType"] = settings.storage_type
+    if settings.strategy:
+        publishing["storageAccountStrategy"] = settings.strategy
+    if settings.replication_mode:
+        publishing["replicationMode"] = settings.replication_mode
+    if "targetExtendedLocations" in pp_in or write.req.method == "PATCH" or not pp_in:
+        extended = pp_in.get("targetExtendedLocations", write.cur_pp.get("targetExtendedLocations"))
     else:
         # A PUT whose publishingProfile omits them removes them: cli-recordings/
         # test_image_version_with_target_extended_locations.yaml interaction 43 (answer without them).
         extended = None
     if extended is not None:
         publishing["targetExtendedLocations"] = extended_locations(extended)
+    return publishing
 
+
+def storage_profile(write: VersionWrite) -> dict[str, Any]:
+    """`storageProfile` as stored: the request's at create (with the sizes Azure reports), else the stored
+    one."""
     # Storage profile: required with a source at create; the source cannot change afterwards.
-    storage_in = props_in.get("storageProfile")
-    if existing is None:
+    storage_in = write.props_in.get("storageProfile")
+    if write.existing is None:
         storage = as_object(storage_in, "storageProfile")
         if not has_source(storage):
             raise invalid_parameter(
@@ -270,32 +385,28 @@ def version_properties(
                 "storageProfile.osDiskImage.source.",
                 "galleryImageVersion.properties.storageProfile",
             )
-        storage = disks.with_sizes(state, storage)  # sizeInGB as Azure reports it from the source
-    else:
-        storage = copy.deepcopy(current.get("storageProfile", {}))
-        new_source = as_object(as_object(storage_in, "storageProfile").get("source"), "source")
-        old_source = storage.get("source") or {}
-        for key in ("id", "virtualMachineId", "communityGalleryImageId"):
-            if (
-                new_source.get(key)
-                and old_source.get(key)
-                and str(new_source[key]).lower() != str(old_source[key]).lower()
-            ):
-                raise conflict(
-                    "PropertyChangeNotAllowed",
-                    f"Changing property 'storageProfile.source.{key}' is not allowed.",
-                    f"galleryImageVersion.properties.storageProfile.source.{key}",
-                )
+        return disks.with_sizes(write.state, storage)  # sizeInGB as Azure reports it from the source
+    storage = copy.deepcopy(write.current.get("storageProfile", {}))
+    new_source = as_object(as_object(storage_in, "storageProfile").get("source"), "source")
+    old_source = storage.get("source") or {}
+    for key in ("id", "virtualMachineId", "communityGalleryImageId"):
+        if (
+            new_source.get(key)
+            and old_source.get(key)
+            and str(new_source[key]).lower() != str(old_source[key]).lower()
+        ):
+            raise conflict(
+                "PropertyChangeNotAllowed",
+                f"Changing property 'storageProfile.source.{key}' is not allowed.",
+                f"galleryImageVersion.properties.storageProfile.source.{key}",
+            )
+    return storage
 
-    props: dict[str, Any] = {
-        "publishingProfile": publishing,
-        "storageProfile": storage,
-        "safetyProfile": safety,
-    }
-    security = props_in.get("securityProfile", current.get("securityProfile"))
-    if security is not None:
-        props["securityProfile"] = security
 
+def replication_plan(write: VersionWrite, targets: list[dict[str, Any]]) -> dict[str, RegionReplication]:
+    """Each target region's replication after the write."""
+    state, now, version_id = write.state, write.now, write.version_id
+    cur_targets, old_replication = write.cur_targets, write.old_replication
     # Replication: new regions, regions whose replica count changed and failed regions start now.
     duration = timedelta(seconds=max(0.0, state.config.replication_seconds))
     replication: dict[str, RegionReplication] = {}
@@ -319,7 +430,7 @@ def version_properties(
                 lag=region_lag(state, version_id, key),
                 details=REGION_FAIL_DETAILS if failed else "",
             )
-    return props, replication
+    return replication
 
 
 EDGE_STORAGE_TYPES = (
