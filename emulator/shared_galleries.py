@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from emulator import regions
 from emulator.arm import Request, ResourceType, Response, Route, page
 from emulator.errors import ArmError
+from emulator.galleries.gallery import unique_name  # the gallery's own `identifier.uniqueName`
 from emulator.galleries.model import GALLERY, IMAGE, VERSION
 
 if TYPE_CHECKING:
@@ -56,11 +57,6 @@ IMAGE_KEYS = (
     "privacyStatementUri",
     "eula",
 )
-
-
-def unique_name(gallery: Resource) -> str:
-    # The same spelling the gallery's own `identifier.uniqueName` has (emulator/galleries/rendering.py).
-    return f"{gallery.subscription}-{gallery.name.upper()}"
 
 
 def _not_found(kind: str, name: str) -> ArmError:
