@@ -10,8 +10,8 @@
 * `accept_disk_write`: DiskRP's answer: 202 with the resource `Updating`, and a DiskOperations operation
   whose finished status carries the resource as `properties.output` (cli-recordings/test_gallery_e2e.yaml
   71-73; test_gallery_image_version_vhd.yaml 29).
-* `accept_delete`: 202 with `Azure-AsyncOperation` and `Location`, the resource gone when the operation
-  succeeds (cli-recordings/test_shared_gallery.yaml 28 for ComputeRP's `operations`).
+* `accept_delete`: 202 with `Azure-AsyncOperation` and `Location` (emulator/lro.py names the recordings of
+  both URLs), the resource gone when the operation succeeds.
 """
 
 from __future__ import annotations

@@ -155,6 +155,8 @@ def account_settings(write: VersionWrite) -> tuple[str | None, str | None, str |
     if strategy:
         strategy = choice_of(strategy, STRATEGIES, f"{PP}.storageAccountStrategy")
     if not storage_type and not strategy:
+        # GalleryRP 2025-03-03 adds storageAccountStrategy, default PreferStandard_ZRS; older api-versions
+        # default the account type to Standard_LRS (../shared/reference/README.md, "Notable points").
         if api_at_least(write.api, "2025-03-03"):
             strategy = "PreferStandard_ZRS"
         else:
@@ -180,6 +182,8 @@ def publishing_settings(write: VersionWrite) -> Publishing:
     settings.exclude = exclude
     settings.eol = end_of_life(write)
     settings.published = cur_pp.get("publishedDate") or format_iso(write.now)
+    # From 2026-03-03 Azure defaults a new version's endOfLifeDate to publish + 6 months (PRODUCT.md
+    # section 2).
     if write.existing is None and settings.eol is None and api_at_least(write.api, "2026-03-03"):
         settings.eol = format_iso(add_months(write.now, 6))
     return settings
@@ -214,6 +218,8 @@ def safety_profile(write: VersionWrite) -> dict[str, Any]:
     if block is None:
         block = cur_sp.get("blockDeletionBeforeEndOfLife")
     if block is None:
+        # From 2026-03-03 Azure defaults a new version's blockDeletionBeforeEndOfLife to true (PRODUCT.md
+        # section 2).
         block = write.existing is None and api_at_least(write.api, "2026-03-03")
     return {
         "allowDeletionOfReplicatedLocations": bool(allow_removal),
