@@ -1,10 +1,10 @@
 """Carry out a plan: one outcome per action, dry-run honoured, and going on after a failure.
 
-Updates of one version are folded into a single PATCH (a version being updated cannot take a second
-write). Long-running operations are started, not awaited. Writes run in priority order (what a new build
-needs, then bulk work, then deletions); each asks the write budget and the run's deadline first, and a
-write either may not start (or Azure throttles it) is deferred: not done, not failed, planned again by the
-next run.
+Updates of one version are folded into a single update, a typed `VersionChange` the gallery gateway turns
+into ARM's PATCH (a version being updated cannot take a second write). Long-running operations are started,
+not awaited. Writes run in priority order (what a new build needs, then bulk work, then deletions); each
+asks the write budget and the run's deadline first, and a write either may not start (or Azure throttles
+it) is deferred: not done, not failed, planned again by the next run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lifecycle import tags as lt
@@ -28,9 +28,11 @@ from lifecycle.actions import (
     thaw,
 )
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
+from lifecycle.changes import VersionChange
 from lifecycle.gateways.errors import GatewayError, RetryableError
-from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
+from lifecycle.model import ObservedImage, ObservedVersion, TargetRegion, VersionRef, parse_version_id
 from lifecycle.notifications import Notification
+from lifecycle.planning.healing import entry_region
 from lifecycle.planning.retention import still_deletable
 from lifecycle.settling import all_shown, ambiguous
 
@@ -58,7 +60,7 @@ class Outcome:
 
 
 class GalleryWriter(Protocol):
-    def update_version(self, version: ObservedVersion, patch: dict[str, Any]) -> None: ...
+    def update_version(self, change: VersionChange) -> None: ...
 
     def merge_tags(self, ref: Any, tags: dict[str, str]) -> None: ...
 
@@ -103,40 +105,35 @@ def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
     return Lane.BULK
 
 
-def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
-    """One PATCH body carrying every property change planned for the version. It never carries `tags`:
-    ARM replaces a resource's tags whole on PATCH, so a tag an operator set after our read would be erased;
-    tags go through ARM's Tags API instead (`tag_changes`, merged at the version's scope)."""
-    profile: dict[str, Any] = {}
+def version_change(ref: VersionRef, actions: Sequence[Action]) -> VersionChange:
+    """Every property change planned for the version, folded into one update (the gallery gateway turns
+    it into ARM's request). Tags are not part of it: they are merged by name (`tag_changes`)."""
+    regions: tuple[TargetRegion, ...] | None = None
+    end_of_life: str | None = None
+    exclude: bool | None = None
     region_excludes: dict[str, bool] = {}
-    from lifecycle.gateways.gallery import target_regions_to_arm
-    from lifecycle.regions import normalize_region
-
     for action in actions:
         after = thaw(action.after)
         if action.kind is ActionKind.REPLICATE:
-            profile["targetRegions"] = target_regions_to_arm(after["regions"])
+            regions = tuple(entry_region(r) for r in after["regions"])
         elif action.kind is ActionKind.END_OF_LIFE:
-            profile["endOfLifeDate"] = after["end_of_life"]
+            end_of_life = after["end_of_life"]
         elif action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
-            profile["excludeFromLatest"] = after["exclude_from_latest"]
-            if after.get("regions") and "targetRegions" not in profile:
+            exclude = after["exclude_from_latest"]
+            if after.get("regions") and regions is None:
                 # A promotion that clears regions the app excluded sends every region.
-                profile["targetRegions"] = target_regions_to_arm(after["regions"])
+                regions = tuple(entry_region(r) for r in after["regions"])
             region_excludes.update(after.get("region_excludes") or {})
-    if region_excludes and "targetRegions" in profile:
+    if region_excludes and regions is not None:
         # Whichever action sent the regions (a replicate of the same version sends them all), the regions'
         # own excludeFromLatest the promotion clears go out with them.
-        for entry in profile["targetRegions"]:
-            flag = region_excludes.get(normalize_region(str(entry["name"])))
-            if flag is not None:
-                entry["excludeFromLatest"] = flag
-    patch: dict[str, Any] = {}
-    if profile:
-        # GalleryImageVersionProperties marks storageProfile required, and every update example of the
-        # spec sends one; `{}` (GalleryImageVersion_Update_WithoutSourceId) changes nothing in it.
-        patch["properties"] = {"publishingProfile": profile, "storageProfile": {}}
-    return patch
+        regions = tuple(
+            replace(r, exclude_from_latest=region_excludes[r.name])
+            if region_excludes.get(r.name) is not None
+            else r
+            for r in regions
+        )
+    return VersionChange(ref, target_regions=regions, end_of_life=end_of_life, exclude_from_latest=exclude)
 
 
 def gated(actions: Sequence[Action]) -> bool:
@@ -211,7 +208,7 @@ class Executor:
                 lane,
                 0,
                 properties,
-                lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
+                lambda v=version, g=properties: self._gallery.update_version(version_change(v.ref, g)),
                 ref.image_ref.subscription,
                 UPDATE_VERSION,
                 version.location,
@@ -317,7 +314,7 @@ class Executor:
         )
         again = self._run(
             rest,
-            lambda: self._gallery.update_version(version, version_patch(version, rest)),
+            lambda: self._gallery.update_version(version_change(version.ref, rest)),
             settle=functools.partial(self._settle, rest),
         )
         return [o for o in done if o.action in heal] + again
