@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from lifecycle.actions import (
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
 from lifecycle.changes import VersionChange
 from lifecycle.gateways.errors import GatewayError, RetryableError
+from lifecycle.gateways.ports import EventPublisher
 from lifecycle.model import ObservedImage, ObservedVersion, TargetRegion, VersionRef, parse_version_id
 from lifecycle.notifications import Notification
 from lifecycle.planning.healing import entry_region
@@ -62,11 +63,11 @@ class Outcome:
 class GalleryWriter(Protocol):
     def update_version(self, change: VersionChange) -> None: ...
 
-    def merge_tags(self, ref: Any, tags: dict[str, str]) -> None: ...
+    def merge_tags(self, ref: VersionRef, tags: Mapping[str, str]) -> None: ...
 
-    def delete_version(self, ref: Any) -> None: ...
+    def delete_version(self, ref: VersionRef) -> None: ...
 
-    def get_version(self, ref: Any) -> ObservedVersion | None: ...
+    def get_version(self, ref: VersionRef) -> ObservedVersion | None: ...
 
 
 class Changed(Exception):
@@ -76,10 +77,6 @@ class Changed(Exception):
 
 class RebakeRunner(Protocol):
     def start_run(self, template_id: str) -> None: ...
-
-
-class Publisher(Protocol):
-    def publish(self, notifications: Sequence[Notification]) -> None: ...
 
 
 class WritePermit(Protocol):
@@ -161,7 +158,7 @@ class Executor:
         self,
         gallery: GalleryWriter,
         rebakes: RebakeRunner | None = None,
-        publisher: Publisher | None = None,
+        publisher: EventPublisher | None = None,
         *,
         dry_run: bool = False,
         may_write: WritePermit | None = None,
@@ -183,7 +180,7 @@ class Executor:
         for action in actions:
             if action.kind in VERSION_UPDATES:
                 updates[action.target.lower()].append(action)
-        writes: list[tuple[Lane, int, list[Action], Any, str, str, str]] = []
+        writes: list[tuple[Lane, int, list[Action], Callable[[], None], str, str, str]] = []
         for grouped in updates.values():
             ref = parse_version_id(grouped[0].target)
             version = image.version(ref.name)
@@ -234,7 +231,7 @@ class Executor:
                         Lane.DELETE,
                         len(writes),
                         [action],
-                        lambda r=ref, p=planned: self._delete(r, p),
+                        functools.partial(self._delete, ref, planned),
                         ref.image_ref.subscription,
                         DELETE_VERSION,
                         planned.location if planned is not None else image.location,
@@ -265,10 +262,10 @@ class Executor:
         self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
-                outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
+                outcomes.extend(self._run([action], functools.partial(self._rebake, action)))
         return outcomes
 
-    def _delete(self, ref: Any, planned: ObservedVersion | None) -> None:
+    def _delete(self, ref: VersionRef, planned: ObservedVersion | None) -> None:
         """Read the version again and delete it only if it is still as eligible as when it was planned:
         an operator's hold, an approval or a revocation set since then keeps it."""
         current = self._gallery.get_version(ref)
@@ -333,7 +330,9 @@ class Executor:
         return all_shown(list(actions), current)
 
     @staticmethod
-    def _run(actions: Sequence[Action], call: Any, settle: Callable[[], bool] | None = None) -> list[Outcome]:
+    def _run(
+        actions: Sequence[Action], call: Callable[[], None], settle: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
         try:
             call()
         except Changed as exc:

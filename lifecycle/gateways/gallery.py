@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from lifecycle.gateways.errors import NotFoundError, PermanentError
 from lifecycle.inventory import INSTANCE, REFERENCE_KEYS, SCALE_SET, VM, Machine, SubscriptionInventory
 from lifecycle.model import (
     OWNED_REGION_FIELDS,
+    GalleryInfo,
     GalleryRef,
     GallerySharing,
     ImageDeprecation,
@@ -486,12 +486,6 @@ class GalleryGateway:
                         scale_set=str(vmss.get("id", "")),
                     )
         return SubscriptionInventory(subscription, at, tuple(found))
-
-
-@dataclass(frozen=True)
-class GalleryInfo:
-    soft_delete: tuple[bool, int | None]
-    sharing: GallerySharing
 
 
 def _soft_delete(props: Mapping[str, Any]) -> tuple[bool, int | None]:

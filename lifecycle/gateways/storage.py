@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lifecycle.clients import credential
 from lifecycle.gateways.errors import GatewayError, PermanentError, PreconditionFailed, RetryableError
+from lifecycle.gateways.ports import StateStore as StateStore  # the interface; here for older imports
 from lifecycle.settings import Settings
 from lifecycle.tags import scrub
 
@@ -52,20 +53,6 @@ class PolicyDocument:
     @property
     def oversized(self) -> bool:
         return self.size is not None and self.size > len(self.content)
-
-
-class StateStore(Protocol):
-    def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]: ...
-
-    def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str: ...
-
-    def write_file(self, name: str, body: bytes, *, content_type: str) -> None: ...
-
-    def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None: ...
-
-    def read_audit(self, day: date) -> list[dict[str, Any]]: ...
-
-    def lease(self, name: str, seconds: int) -> contextlib.AbstractContextManager[None]: ...
 
 
 def _translate_storage(exc: Exception, what: str) -> GatewayError:

@@ -22,7 +22,8 @@ from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
 from lifecycle.executor import DEFERRED, FAILED, PLANNED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
-from lifecycle.gateways.storage import StateStore, _safe
+from lifecycle.gateways.ports import StateStore
+from lifecycle.gateways.storage import _safe
 from lifecycle.model import (
     ImageDeprecation,
     ImageRef,
