@@ -25,6 +25,7 @@ from lifecycle.actions import (
     VERSION_UPDATES,
     Action,
     ActionKind,
+    announced_by_executor,
     thaw,
 )
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
@@ -366,16 +367,12 @@ class Executor:
         return [Outcome(a, SUCCEEDED) for a in actions]
 
 
-def _published_by_action(action: Action) -> bool:
-    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
-
-
 def notifications_of(outcomes: Sequence[Outcome]) -> list[Notification]:
     """Notifications carried by actions that succeeded and still to be published (a dry-run announces
     nothing; a publish_event rebake has published its own)."""
     return [
         n
         for o in outcomes
-        if o.status == SUCCEEDED and not _published_by_action(o.action)
+        if o.status == SUCCEEDED and not announced_by_executor(o.action)
         for n in o.action.notifications
     ]

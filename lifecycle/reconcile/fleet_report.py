@@ -13,7 +13,7 @@ from typing import Any
 
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.ports import StateStore
-from lifecycle.gateways.storage import _safe
+from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef
 from lifecycle.reconcile.report import RunReport
 from lifecycle.report import build_report, merge_reports
@@ -24,7 +24,7 @@ REPORT_HTML, REPORT_JSON = "reports/latest.html", "reports/latest.json"
 
 
 def part_name(image: ImageRef) -> str:
-    return f"reports/images/{_safe(image.key())}.json"
+    return f"reports/images/{safe_blob_name(image.key())}.json"
 
 
 def _store_report(store: StateStore, data: dict[str, Any]) -> None:
