@@ -15,6 +15,7 @@ from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.ports import StateStore
 from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef
+from lifecycle.reconcile.notes import Note, failure
 from lifecycle.reconcile.report import RunReport
 from lifecycle.report import build_report, merge_reports
 
@@ -43,7 +44,7 @@ def write_fleet_report(store: StateStore, report: RunReport) -> None:
         _store_report(store, report.fleet_report())
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(f"fleet report not written: {exc}")
+        report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))
 
 
 def write_parts(store: StateStore, report: RunReport) -> None:
@@ -57,8 +58,8 @@ def write_parts(store: StateStore, report: RunReport) -> None:
             images=[item],
             prices=report.price_table(),
             outcomes=mine,
-            errors=[e for e in report.errors if e.lower().startswith(key)],
-            skipped=[s for s in report.skipped if s.lower().startswith(key)],
+            errors=[e for e in report.errors if e.concerns(key)],
+            skipped=[s for s in report.skipped if s.concerns(key)],
         )
         try:
             store.write_file(
@@ -87,4 +88,4 @@ def write_from_parts(store: StateStore, report: RunReport, images: list[ImageRef
         _store_report(store, data)
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(f"fleet report not written: {exc}")
+        report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))
