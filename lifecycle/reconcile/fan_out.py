@@ -46,7 +46,7 @@ def enqueue_event(frame: RunFrame, image: ImageRef | None) -> bool:
     if trigger.event_id:
         message["event"] = trigger.event_id
     try:
-        frame.rt.queue.send([message])
+        frame.rt.fanout().send([message])
     except GatewayError as exc:
         frame.report.errors.append(Note(failure("", exc).kind, "", f"event not enqueued: {exc}"))
         return False
@@ -58,7 +58,7 @@ def _enqueue_images(frame: RunFrame, targets: list[Target]) -> None:
     report = frame.report
     messages = [{"image": t.image.id, "sweep": iso(report.at)} for t in targets]
     try:
-        frame.rt.queue.send(messages)
+        frame.rt.fanout().send(messages)
     except GatewayError as exc:
         report.errors.append(failure_of_text(exc))
         return
@@ -69,7 +69,7 @@ def _report_poison(frame: RunFrame) -> None:
     """What the queue function gave up on (those images are in this sweep's messages again)."""
     report = frame.report
     try:
-        for message in frame.rt.queue.take_poison():
+        for message in frame.rt.fanout().take_poison():
             image = str(message.get("image") or message.get("raw") or "?")
             line = f"{image}: gave up after {message.get('dequeue_count')} tries; enqueued again"
             report.poison.append(line)
