@@ -1,7 +1,7 @@
 """One reconcile for every trigger.
 
 - `run.py`: the run over targets (policy, scope, each image's unit, publish once).
-- `image.py`: one image's unit, as named steps (read, plan, claim, execute, remember, audit).
+- `image.py`: one image's unit: the order of its phases (`phases/`, each a function of one ImageUnit).
 - `report.py`: Trigger, ImageResult, RunReport.
 - `runtime.py`: the gateways (Runtime) and what one run's images share (RunContext).
 """

@@ -15,7 +15,7 @@ from lifecycle.events import BuildCompleted
 from lifecycle.gateways.errors import PreconditionFailed, RetryableError
 from lifecycle.gateways.storage import StateStore
 from lifecycle.model import ImageRef
-from lifecycle.reconcile.image import image_state_name
+from lifecycle.reconcile.phases.unit import image_state_name
 from lifecycle.reconcile.report import GateRequest
 from lifecycle.state import ImageState, PendingBuild, RequestedGate
 

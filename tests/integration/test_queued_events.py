@@ -148,7 +148,7 @@ def publish(env: Env, name: str, *, excluded: bool = False) -> None:
 def image_state(env: Env) -> dict[str, Any]:
     from lifecycle.gateways.storage import state_store
     from lifecycle.model import ImageRef
-    from lifecycle.reconcile.image import image_state_name
+    from lifecycle.reconcile.phases.unit import image_state_name
     from lifecycle.settings import Settings
 
     saved, _ = state_store(Settings.from_env()).read_json(image_state_name(ImageRef(SUB, RG, GALLERY, IMAGE)))
