@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lifecycle.executor import notifications_of
+from lifecycle.gateways.errors import GatewayError
+from lifecycle.model import SoftDeleted
 from lifecycle.reconcile.audit import AuditRecord, append_audit
-from lifecycle.reconcile.phases.observations import soft_deleted
 from lifecycle.reconcile.phases.unit import ImageUnit
 from lifecycle.reconcile.revocation import revoked_by
 
@@ -23,6 +24,20 @@ def fill_result(unit: ImageUnit) -> None:
     if not unit.dry_run:
         result.notifications.extend(notifications_of(outcomes))
         result.notifications.extend(plan.notifications)
+
+
+def soft_deleted(unit: ImageUnit) -> tuple[SoftDeleted, ...]:
+    """The image's soft-deleted versions and when Azure purges them, in a gallery with soft delete on (one
+    list per image per run); a failed list is an error of the run, and the plan goes on without it."""
+    ctx = unit.ctx
+    soft = ctx.soft_delete(unit.image.gallery_ref)
+    if soft is None or not soft.enabled:
+        return ()
+    try:
+        return tuple(ctx.rt.gallery.soft_deleted_versions(unit.image))
+    except GatewayError as exc:
+        ctx.problem(unit.image.id, "listing soft-deleted versions failed", exc)
+        return ()
 
 
 def audit(unit: ImageUnit) -> None:

@@ -1,7 +1,7 @@
 """What the plan may need beyond the image itself, read only when the image's policy asks for it and
 shared across the run where one read serves many images (`RunContext`, `LineageReads`): the image
-template's last run, the newest version's base and its deprecation, who runs the versions (for sizing and
-for expiry warnings), and the soft-deleted versions."""
+template's last run, the newest version's base and its deprecation, and who runs the versions (for sizing
+and for expiry warnings)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from datetime import datetime
 
 from lifecycle.gateways.errors import GatewayError
-from lifecycle.model import ImageDeprecation, ImageUsage, SoftDeleted
+from lifecycle.model import ImageDeprecation, ImageUsage
 from lifecycle.planning import deprecation
 from lifecycle.planning.consumers import Consumer, by_version_name, expiring_soon
 from lifecycle.planning.lineage import BaseObservation, base_of
@@ -102,17 +102,3 @@ def sizing_usage(unit: ImageUnit) -> ImageUsage | None:
     if block is not None:
         return ImageUsage(complete=False, problem=block)
     return unit.ctx.usage()
-
-
-def soft_deleted(unit: ImageUnit) -> tuple[SoftDeleted, ...]:
-    """The image's soft-deleted versions and when Azure purges them, in a gallery with soft delete on (one
-    list per image per run); a failed list is an error of the run, and the plan goes on without it."""
-    ctx = unit.ctx
-    soft = ctx.soft_delete(unit.image.gallery_ref)
-    if soft is None or not soft.enabled:
-        return ()
-    try:
-        return tuple(ctx.rt.gallery.soft_deleted_versions(unit.image))
-    except GatewayError as exc:
-        ctx.problem(unit.image.id, "listing soft-deleted versions failed", exc)
-        return ()
