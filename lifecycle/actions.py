@@ -81,6 +81,12 @@ class Action:
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
+    @property
+    def announces_itself(self) -> bool:
+        """A publish_event rebake's request IS its event: the executor sends it, and a failure fails the
+        action; no outbox entry announces it and no notification repeats it."""
+        return self.kind is ActionKind.REBAKE and bool(self.after.get("publish_event"))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,

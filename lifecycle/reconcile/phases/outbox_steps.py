@@ -7,18 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lifecycle import outbox as ob
-from lifecycle.actions import Action, ActionKind
 from lifecycle.gateways.errors import PreconditionFailed
 from lifecycle.model import InvalidResourceId, ObservedImage, iso, parse_version_id
 from lifecycle.outbox import OutboxEntry
 from lifecycle.reconcile.delivery import deliver_and_drop
 from lifecycle.reconcile.notes import Kind, Note
 from lifecycle.reconcile.phases.unit import ImageUnit
-
-
-def _announced_by_executor(action: Action) -> bool:
-    # A publish_event rebake's request IS its event: the executor sends it, and a failure fails the action.
-    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
 
 
 def outbox_before(unit: ImageUnit) -> None:
@@ -32,7 +26,7 @@ def outbox_before(unit: ImageUnit) -> None:
     recorded = iso(unit.ctx.now)
     intents = []
     for action in unit.claim.actions:
-        if _announced_by_executor(action):
+        if action.announces_itself:
             continue
         etag = etag_of(found.observed, action.target)
         for notification in action.notifications:
