@@ -62,15 +62,20 @@ class AuditRecord:
         return {name: values[name] for name in self.ORDER if values[name] is not ABSENT}
 
     @classmethod
+    def told(cls, trigger: Trigger, now: datetime, **fields: Any) -> AuditRecord:
+        """A record of a run `trigger` asked for, at `now` (with its event's id unless `fields` say)."""
+        fields.setdefault("event_id", trigger.event_id)
+        return cls(time=iso(now), trigger=trigger.source, **fields)
+
+    @classmethod
     def of_outcome(
         cls, outcome: Outcome, trigger: Trigger, now: datetime, *, lease: dict[str, str] | None = None
     ) -> AuditRecord:
         """A planned write and what came of it; `lease` is the interval the run held the image."""
         action = outcome.action.to_json()
-        return cls(
-            time=iso(now),
-            trigger=trigger.source,
-            event_id=trigger.event_id,
+        return cls.told(
+            trigger,
+            now,
             target=action["target"],
             action=action["kind"],
             reason=action["reason"],
@@ -87,30 +92,20 @@ class AuditRecord:
         """An approval or revocation that cannot be taken (an unknown, expired or failed version)."""
         request = trigger.gate
         assert request is not None
-        return cls(
-            time=iso(now),
-            trigger=trigger.source,
-            event_id=trigger.event_id,
-            target=request.version.id,
-            action=request.kind,
-            reason=str(refused),
-            after={"by": request.by, "reason": request.reason, "source": request.source},
+        after = {"by": request.by, "reason": request.reason, "source": request.source}
+        return cls.told(
+            trigger, now, target=request.version.id, action=request.kind, reason=str(refused), after=after,
             outcome="rejected",
-        )
+        )  # fmt: skip
 
     @classmethod
     def gate_rejected(cls, trigger: Trigger, request: GateRequest, now: datetime, reason: str) -> AuditRecord:
         """An approval (or revocation) event from a sender the gallery does not trust."""
-        return cls(
-            time=iso(now),
-            trigger=trigger.source,
-            event_id=trigger.event_id,
-            target=request.version.id,
-            action=request.kind,
-            reason=reason,
-            after={"by": request.by, "source": request.source, "schema": request.schema},
+        after = {"by": request.by, "source": request.source, "schema": request.schema}
+        return cls.told(
+            trigger, now, target=request.version.id, action=request.kind, reason=reason, after=after,
             outcome="rejected",
-        )
+        )  # fmt: skip
 
     @classmethod
     def build_rejected(
@@ -118,41 +113,24 @@ class AuditRecord:
         now: datetime, reason: str,
     ) -> AuditRecord:  # fmt: skip
         """A build event from a sender the gallery does not trust."""
-        return cls(
-            time=iso(now),
-            trigger=trigger.source,
-            event_id=event_id,
-            target=version_id,
-            action="build_rejected",
-            reason=reason,
-            after={"source": source, "schema": schema},
-            outcome="rejected",
-        )
+        after = {"source": source, "schema": schema}
+        return cls.told(
+            trigger, now, event_id=event_id, target=version_id, action="build_rejected", reason=reason,
+            after=after, outcome="rejected",
+        )  # fmt: skip
 
     @classmethod
     def policy_rejected(cls, trigger: Trigger, notification: Notification, now: datetime) -> AuditRecord:
         """A policy document that cannot take effect (ConfigRejected); the one in force stays."""
-        return cls(
-            time=iso(now),
-            trigger=trigger.source,
-            target=notification.subject,
-            action="policy_rejected",
-            outcome="rejected",
-            after=dict(notification.data),
-        )
+        return cls.told(
+            trigger, now, event_id=ABSENT, target=notification.subject, action="policy_rejected",
+            outcome="rejected", after=dict(notification.data),
+        )  # fmt: skip
 
     @classmethod
     def run_error(cls, trigger: Trigger, note: Note, now: datetime) -> AuditRecord:
         """An error of the run (a denied call names ARM's action and scope)."""
-        return cls(
-            time=iso(now),
-            trigger=trigger.source,
-            event_id=trigger.event_id,
-            target=note.target,
-            action="error",
-            outcome="failed",
-            error=str(note),
-        )
+        return cls.told(trigger, now, target=note.target, action="error", outcome="failed", error=str(note))
 
     @classmethod
     def restored(
