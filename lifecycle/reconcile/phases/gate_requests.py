@@ -23,7 +23,7 @@ def take_gate(unit: ImageUnit) -> Note | None:
     request = unit.trigger.gate
     if request is None or request.version.image_ref.key() != unit.image.key():
         return None
-    refused = refusal(unit, unit.found.state, request)
+    refused = refusal(unit, request, state=unit.found.state)
     if refused is not None:
         unit.result.refused.append(refused)
         if unit.trigger.source != "cli":
@@ -33,7 +33,7 @@ def take_gate(unit: ImageUnit) -> Note | None:
                 unit.ctx.now.date(),
             )
         return refused
-    unit.found = replace(unit.found, state=taken(unit, unit.found.state, request))
+    unit.found = replace(unit.found, state=taken(unit, request, state=unit.found.state))
     return None
 
 
@@ -53,18 +53,18 @@ def take_requests(unit: ImageUnit) -> None:
             reason=requested.reason,
             source=requested.source,
         )
-        refused = refusal(unit, state, request)
+        refused = refusal(unit, request, state=state)
         if refused is not None:
             unit.result.refused.append(refused)
             event = Trigger("event", scope=request.version.id, event_id=requested.event_id, gate=request)
             append_audit(ctx.rt.store, [AuditRecord.gate_refused(event, ctx.now, refused)], ctx.now.date())
             continue
-        state = taken(unit, state, request)
+        state = taken(unit, request, state=state)
     unit.found = replace(found, state=state)
 
 
-def refusal(unit: ImageUnit, state: ImageState, request: GateRequest) -> Note | None:
-    """Why an approval or revocation cannot be taken, naming the version; None when it can."""
+def refusal(unit: ImageUnit, request: GateRequest, *, state: ImageState) -> Note | None:
+    """Why an approval or revocation cannot be taken over `state`, naming the version; None when it can."""
     version_id = request.version.id
     version = unit.found.observed.version(request.version.name)
     if version is None:
@@ -77,7 +77,7 @@ def refusal(unit: ImageUnit, state: ImageState, request: GateRequest) -> Note | 
     return Note(Kind.REFUSED, version_id, why, text=f"{version_id} {why}")
 
 
-def taken(unit: ImageUnit, state: ImageState, request: GateRequest) -> ImageState:
-    """The state once the request is taken, remembered with who made it, from where, and when."""
+def taken(unit: ImageUnit, request: GateRequest, *, state: ImageState) -> ImageState:
+    """`state` once the request is taken, remembered with who made it, from where, and when."""
     record = GateRecord(by=request.by, reason=request.reason, source=request.source, at=unit.ctx.now)
     return approvals.with_gate(state, request.kind, request.version.name, record)
