@@ -81,12 +81,6 @@ class Action:
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
-    @property
-    def announces_itself(self) -> bool:
-        """A publish_event rebake's request IS its event: the executor sends it, and a failure fails the
-        action; no outbox entry announces it and no notification repeats it."""
-        return self.kind is ActionKind.REBAKE and bool(self.after.get("publish_event"))
-
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
@@ -96,6 +90,12 @@ class Action:
             "after": thaw(self.after),
             "key": self.key,
         }
+
+
+def announced_by_executor(action: Action) -> bool:
+    """Whether the executor itself sends the action's event: a publish_event rebake's request IS its event,
+    sent while the action runs (a failed delivery fails the action), so it is never put in the outbox."""
+    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
 
 
 # How an action ended (an outcome's status).

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lifecycle import outbox as ob
+from lifecycle.actions import announced_by_executor
 from lifecycle.gateways.errors import PreconditionFailed
 from lifecycle.model import InvalidResourceId, ObservedImage, iso, parse_version_id
 from lifecycle.outbox import OutboxEntry
@@ -26,7 +27,7 @@ def outbox_before(unit: ImageUnit) -> None:
     recorded = iso(unit.ctx.now)
     intents = []
     for action in unit.claim.actions:
-        if action.announces_itself:
+        if announced_by_executor(action):
             continue
         etag = etag_of(found.observed, action.target)
         for notification in action.notifications:

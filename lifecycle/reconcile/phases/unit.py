@@ -13,7 +13,7 @@ from typing import Any
 
 from lifecycle.actions import Action
 from lifecycle.executor import Outcome
-from lifecycle.gateways.storage import _safe
+from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef, ObservedImage
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan
@@ -23,7 +23,7 @@ from lifecycle.state import ImageState, RebakeState
 
 
 def image_state_name(image: ImageRef) -> str:
-    return f"images/{_safe(image.key())}.json"
+    return f"images/{safe_blob_name(image.key())}.json"
 
 
 @dataclass(frozen=True)
