@@ -50,12 +50,6 @@ CHAIN: list[tuple[str, ...]] = [
     ("lifecycle.gateways",),
     ("lifecycle.clients",),
 ]
-# Imports against the chain, each with its reason. Nothing else may be added without one.
-AGAINST_THE_CHAIN = {
-    # The SDK pipeline's hook (one per client) hands every exchange to the recorder of `smoke --record`;
-    # imported inside the function that builds the hook.
-    ("lifecycle.clients", "lifecycle.gateways.recording"),
-}
 # Only these may import Azure SDKs (azure.functions, the host binding library, is allowed anywhere).
 SDK_ALLOWED = {"gateways", "clients.py"}
 
@@ -167,9 +161,7 @@ def test_the_dependency_chain_points_one_way() -> None:
             theirs = _layer(imported)
             if imported in modules and theirs is not None and theirs < mine:
                 against.add((module, imported))
-    unexplained, unused = against - AGAINST_THE_CHAIN, AGAINST_THE_CHAIN - against
-    assert not unexplained, f"imports against the chain: {sorted(unexplained)}"
-    assert not unused, f"exceptions no longer needed: {sorted(unused)}"
+    assert not against, f"imports against the chain: {sorted(against)}"
 
 
 def test_no_module_imports_another_modules_private_name() -> None:
