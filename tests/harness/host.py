@@ -21,12 +21,13 @@ test; the harness never touches what the app decides.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 from azure.functions.queue import QueueMessageInConverter
 from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 EVENT_GRID_MAX_ATTEMPTS = 30  # Event Grid's default retry policy: 30 deliveries, then dead-letter
 
@@ -91,6 +93,46 @@ def worker_message(message: Any, dequeue_count: int | None = None) -> Any:
     return QueueMessageInConverter.decode(
         Datum(type="string", value=message.content), trigger_metadata=metadata
     )
+
+
+def queue_client(connection_string: str, name: str) -> QueueClient:
+    """A client of the Storage queue `name` that writes base64 text, as the app sends, and decodes it."""
+    return QueueClient.from_connection_string(
+        connection_string,
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+
+
+@contextlib.contextmanager
+def fanout_queue(connection_string: str, name: str, *, create: bool = False) -> Iterator[QueueClient]:
+    """The fan-out queue `name` (see `queue_client`), created first when asked (else the app's first
+    send creates it); at the end it and its `<name>-poison` are deleted, where they exist."""
+    client = queue_client(connection_string, name)
+    if create:
+        client.create_queue()
+    try:
+        yield client
+    finally:
+        for queue in (client, QueueClient.from_connection_string(connection_string, f"{name}-poison")):
+            with contextlib.suppress(Exception):  # a queue nothing ever created
+                queue.delete_queue()
+
+
+def drain_one_by_one(queue: QueueClient, function: Callable[[Any], Any]) -> list[tuple[Any, Any]]:
+    """Run the queue's messages through `function` (the queue trigger) one at a time, as the worker hands
+    them over, until a receive finds none; each is deleted once the function returns, as the host does.
+    Returns each message taken with what the function returned. (`FunctionsHost.drain_queue` is the
+    host's concurrent workers, with retries and the poison queue.)"""
+    ran: list[tuple[Any, Any]] = []
+    while True:
+        received = list(queue.receive_messages(messages_per_page=32, visibility_timeout=120))
+        if not received:
+            return ran
+        for message in received:
+            ran.append((message, function(worker_message(message))))
+            queue.delete_message(message)
 
 
 @dataclass

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 from lifecycle import tags as lt
 from lifecycle.gateways.storage import state_store
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.settings import Settings
+from tests.harness.host import worker_event
 from tests.integration.conftest import GALLERY_ID, SUB, Env
 from tests.integration.test_function_app import functions, load_app
 
@@ -50,8 +49,7 @@ def deliver(on_event: OnEvent, *events: dict[str, Any]) -> None:
     """POST body -> one invocation per element, each decoded exactly as the Python worker decodes it."""
     body = json.dumps(list(events))  # what Event Grid sends to the host's webhook
     for element in json.loads(body):
-        datum = Datum(type="json", value=json.dumps(element))
-        on_event(EventGridEventInConverter.decode(datum, trigger_metadata={}))
+        on_event(worker_event(element))
 
 
 def eventgrid(event_type: str, topic: str | None, data: dict[str, Any]) -> dict[str, Any]:

@@ -405,13 +405,10 @@ def test_denied_marketplace_read_is_an_error_naming_action_and_scope(env: Env) -
 def test_fanned_out_sweep_lists_a_shared_marketplace_base_once(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import contextlib
     import uuid
 
-    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
-
     from lifecycle.triggers import handle_queue_message
-    from tests.integration.test_fanout import worker_message
+    from tests.harness.host import drain_one_by_one, fanout_queue
 
     name = f"gates-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("LIFECYCLE_FANOUT_QUEUE", name)
@@ -424,17 +421,7 @@ def test_fanned_out_sweep_lists_a_shared_marketplace_base_once(
     before = env.emulator.stats()["by_operation"].get(LIST_OPERATION, 0)
     report = sweep(env)
     assert len(report.enqueued) == 3
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    queue = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    try:
-        for message in queue.receive_messages(messages_per_page=10, visibility_timeout=60):
-            handle_queue_message(worker_message(message))
-            queue.delete_message(message)
-    finally:
-        with contextlib.suppress(Exception):
-            queue.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as queue:
+        drain_one_by_one(queue, handle_queue_message)
     assert env.emulator.stats()["by_operation"][LIST_OPERATION] - before == 1
     assert len(events(env, "RebakeRequested")) == 3

@@ -6,7 +6,6 @@ messages through the queue function's handler."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,12 +14,12 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient
 
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import handle_queue_message
+from tests.harness.host import drain_one_by_one, fanout_queue
 from tests.integration.conftest import GALLERY_ID, RG, SUB, Env
-from tests.integration.test_fanout import worker_message
 
 pytestmark = pytest.mark.integration
 SUB2 = "00000000-0000-0000-0000-0000000000c2"
@@ -99,26 +98,12 @@ def fleet(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Env, Queu
         },
     ).result()
     env.emulator.set_time(datetime.now(UTC).isoformat())
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    client = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    yield env, client
-    for queue in (
-        client,
-        QueueClient.from_connection_string(env.azurite.connection_string, f"{name}-poison"),
-    ):
-        with contextlib.suppress(Exception):
-            queue.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as client:
+        yield env, client
 
 
 def handle_all(queue: QueueClient) -> list[Any]:
-    reports = []
-    for message in list(queue.receive_messages(messages_per_page=32, visibility_timeout=120)):
-        reports.append(handle_queue_message(worker_message(message)))
-        queue.delete_message(message)
-    return reports
+    return [report for _, report in drain_one_by_one(queue, handle_queue_message)]
 
 
 def test_a_fanned_out_sweep_lists_each_subscription_once_and_its_messages_use_the_kept_inventory(

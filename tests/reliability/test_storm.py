@@ -34,13 +34,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequest
 
 from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import BlobStateStore
 from lifecycle.settings import Settings
+from tests.harness.host import worker_event
 from tests.integration.conftest import Env
 from tests.integration.test_function_app import functions, load_app
 from tests.reliability import figures
@@ -150,12 +149,6 @@ def deliveries(total: int, rng: random.Random) -> tuple[list[dict[str, Any]], Co
     everything = valid + broken + duplicates
     rng.shuffle(everything)
     return everything, kinds
-
-
-def worker_event(payload: dict[str, Any]) -> Any:
-    return EventGridEventInConverter.decode(
-        Datum(type="json", value=json.dumps(payload)), trigger_metadata={}
-    )
 
 
 def storm(
