@@ -10,7 +10,7 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from lifecycle.cli_args import (
     EXIT_INVALID,
     EXIT_OK,
     Parser,
+    Stop,
     add_at,
     add_config,
     add_json,
@@ -28,8 +29,9 @@ from lifecycle.cli_args import (
     add_version,
     config_or_env,
     error,
+    fail,
 )
-from lifecycle.model import InvalidResourceId, parse_resource_id, parse_time
+from lifecycle.model import InvalidResourceId, VersionRef, parse_resource_id, parse_time, parse_version_id
 from lifecycle.policy import MAX_POLICY_BYTES, Policy, PolicyError, json_schema, parse_policy
 from lifecycle.render import render_report, short_id
 from lifecycle.settings import Settings, SettingsError
@@ -122,32 +124,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "validate":
-        return _validate(args.policy)
-    if args.command == "schema":
-        print(json.dumps(json_schema(), indent=2))
-        return EXIT_OK
-    if args.command in ("plan", "apply"):
-        return _plan_or_apply(args, apply=args.command == "apply")
-    if args.command == "report":
-        return _report(args)
-    if args.command == "prices":
-        return _prices(args)
-    if args.command == "consumers":
-        return _consumers(args)
-    if args.command == "audit":
-        return _audit(args)
-    if args.command == "permissions":
-        return _permissions(args)
-    if args.command in ("approve", "revoke"):
-        return _gate(args)
-    if args.command == "restore":
-        return _restore(args)
-    if args.command == "demo":
-        return _demo(keep=args.keep)
-    if args.command == "smoke":
-        return _smoke(args)
-    return EXIT_INVALID
+    command = COMMANDS.get(args.command)
+    if command is None:
+        return EXIT_INVALID
+    try:
+        return command(args)
+    except Stop as stop:
+        return stop.code
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -156,17 +144,18 @@ def _smoke(args: argparse.Namespace) -> int:
     return run(SmokeOptions.from_args(args))
 
 
-def _demo(*, keep: bool) -> int:
+def _demo(args: argparse.Namespace) -> int:
     """The demo needs the ARM emulator, which is not part of the deployable package: it lives beside it
     in a source checkout and runs as its own process."""
     checkout = Path(__file__).resolve().parents[1]
     if not (checkout / "demo" / "__main__.py").is_file() or not (checkout / "emulator").is_dir():
         return error("the demo runs from a source checkout: run `make demo`")
-    command = [sys.executable, "-m", "demo", *(["--keep"] if keep else [])]
+    command = [sys.executable, "-m", "demo", *(["--keep"] if args.keep else [])]
     return subprocess.call(command, cwd=checkout)
 
 
-def _validate(path: str) -> int:
+def _validate(args: argparse.Namespace) -> int:
+    path = args.policy
     try:
         policy = _load_policy(path)
     except OSError as exc:
@@ -182,35 +171,29 @@ def _validate(path: str) -> int:
 
 
 def _price_table(path: str | None) -> Any:
-    """The price table to cost with; prints the problem and returns None when it cannot be read."""
+    """The price table to cost with (Stop, exit 2, when it cannot be read)."""
     from lifecycle.pricing import PriceTableError, load_prices
 
     try:
         return load_prices(path)
     except OSError as exc:
-        error(f"cannot read {path}: {exc.strerror}")
+        fail(f"cannot read {path}: {exc.strerror}")
     except (PriceTableError, ValueError) as exc:
-        error(f"{path}: {exc}")
-    return None
+        fail(f"{path}: {exc}")
 
 
-def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
+def _plan_or_apply(args: argparse.Namespace) -> int:
     from lifecycle.reconcile import Trigger, reconcile
 
+    apply = args.command == "apply"
     prices = _price_table(args.prices)
-    if prices is None:
-        return EXIT_INVALID
     at = _at(args.at)
-    if isinstance(at, int):
-        return at
     if args.scope:
         try:
             parse_resource_id(args.scope)
         except InvalidResourceId as exc:
             return error(f"--scope: {exc}")
     settings = _settings_for(args.config)
-    if isinstance(settings, int):
-        return settings
     report = reconcile(Trigger("cli", scope=args.scope), settings=settings, plan_only=not apply, at=at)
     report.prices = prices
     if args.json:
@@ -229,14 +212,8 @@ def _report(args: argparse.Namespace) -> int:
     from lifecycle.report import render_html
 
     prices = _price_table(args.prices)
-    if prices is None:
-        return EXIT_INVALID
     at = _at(args.at)
-    if isinstance(at, int):
-        return at
     settings = _settings_for(args.config)
-    if isinstance(settings, int):
-        return settings
     run = reconcile(Trigger("cli"), settings=settings, plan_only=True, at=at)
     if run.no_policy:
         return error(run.errors[0] if run.errors else "no valid policy")
@@ -262,7 +239,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _consumers(args: argparse.Namespace) -> int:
-    from lifecycle.model import VersionRef
     from lifecycle.reconcile import Runtime
     from lifecycle.reconcile.who_runs import who_runs
 
@@ -276,11 +252,7 @@ def _consumers(args: argparse.Namespace) -> int:
             return error(f"--version: {args.version!r} is not an image version id")
         only = parsed
     at = _at(args.at)
-    if isinstance(at, int):
-        return at
     settings = _settings_for(args.config)
-    if isinstance(settings, int):
-        return settings
     runtime = Runtime.from_settings(settings)
     found = who_runs(runtime, at or runtime.clock())
     if found.no_policy:
@@ -331,8 +303,6 @@ def _prices(args: argparse.Namespace) -> int:
 
     if args.prices_command == "show":
         table = _price_table(args.prices)
-        if table is None:
-            return EXIT_INVALID
         print(table.label())
         for kind, regions in table.to_json()["prices"].items():
             values = sorted(set(regions.values()))
@@ -370,30 +340,32 @@ def _permissions(args: argparse.Namespace) -> int:
     from lifecycle.permissions import derive, render
 
     policy = _read_policy(args.config)
-    if isinstance(policy, int):
-        return policy
     permissions = derive(policy)
     print(json.dumps(permissions.to_json(), indent=2) if args.json else render(permissions))
     return EXIT_OK
 
 
+def _version_id(value: str) -> VersionRef:
+    """VERSION_ID as an image version (Stop, exit 2, naming what is wrong with it)."""
+    try:
+        return parse_version_id(value)
+    except InvalidResourceId as exc:
+        fail(f"VERSION_ID: {exc}")
+
+
 def _gate_request(args: argparse.Namespace) -> Any:
-    """The GateRequest the arguments describe, or a message naming the bad value."""
-    from lifecycle.model import parse_version_id
+    """The GateRequest the arguments describe (Stop, exit 2, naming the bad value)."""
     from lifecycle.reconcile.report import GateRequest
 
-    try:
-        version = parse_version_id(args.version)
-    except InvalidResourceId as exc:
-        return f"VERSION_ID: {exc}"
+    version = _version_id(args.version)
     if args.command == "approve":
         by = args.by.strip()
         if not by or len(by) > 256:
-            return f"--by {args.by!r}: give a name of 1 to 256 characters"
+            fail(f"--by {args.by!r}: give a name of 1 to 256 characters")
         return GateRequest("approve", version, by=by)
     reason = args.reason.strip()
     if not reason or len(reason) > 256:
-        return f"--reason {args.reason!r}: give a reason of 1 to 256 characters (Azure's tag value limit)"
+        fail(f"--reason {args.reason!r}: give a reason of 1 to 256 characters (Azure's tag value limit)")
     return GateRequest("revoke", version, reason=reason)
 
 
@@ -403,14 +375,7 @@ def _gate(args: argparse.Namespace) -> int:
     from lifecycle.reconcile import Trigger, reconcile
 
     request = _gate_request(args)
-    if isinstance(request, str):
-        return error(request)
-    config = config_or_env(args.config)
-    if isinstance(config, int):
-        return config
-    settings = _settings_for(config)
-    if isinstance(settings, int):
-        return settings
+    settings = _settings_for(config_or_env(args.config))
     report = reconcile(Trigger("cli", scope=request.version.id, gate=request), settings=settings)
     if report.refused or report.no_policy:
         for line in report.refused or report.errors:
@@ -427,20 +392,11 @@ def _gate(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     """`restore`: exit 0 once the version is back, 1 when the restore failed, 2 when refused."""
-    from lifecycle.model import parse_version_id
     from lifecycle.reconcile.restore import RestoreOutcome, restore
     from lifecycle.reconcile.runtime import Runtime
 
-    try:
-        version = parse_version_id(args.version)
-    except InvalidResourceId as exc:
-        return error(f"VERSION_ID: {exc}")
-    config = config_or_env(args.config)
-    if isinstance(config, int):
-        return config
-    settings = _settings_for(config)
-    if isinstance(settings, int):
-        return settings
+    version = _version_id(args.version)
+    settings = _settings_for(config_or_env(args.config))
     result = restore(Runtime.from_settings(settings), version)
     if result.outcome is RestoreOutcome.RESTORED:
         print(result.message)
@@ -454,35 +410,33 @@ def _load_policy(path: str) -> Policy:
         return parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
 
 
-def _read_policy(path: str) -> Policy | int:
-    """The policy in a local file, or EXIT_INVALID after printing what is wrong with it."""
+def _read_policy(path: str) -> Policy:
+    """The policy in a local file (Stop, exit 2, after printing what is wrong with it)."""
     try:
         return _load_policy(path)
     except OSError as exc:
-        return error(f"cannot read {path}: {exc.strerror}")
+        fail(f"cannot read {path}: {exc.strerror}")
     except PolicyError as exc:
-        return error(str(exc))
+        fail(str(exc))
 
 
-def _settings_for(config: str) -> Settings | int:
+def _settings_for(config: str) -> Settings:
     """Settings pointed at `config` (a local policy file is checked first, so a bad one is exit 2
-    with its key path before anything is read from ARM), or EXIT_INVALID after printing why."""
+    with its key path before anything is read from ARM); Stop, exit 2, after printing why not."""
     if not config.startswith(("http://", "https://")):
-        policy = _read_policy(config)
-        if isinstance(policy, int):
-            return policy
+        _read_policy(config)
     try:
         return Settings.from_env(LIFECYCLE_CONFIG_URL=config)
     except SettingsError as exc:
-        return error(str(exc))
+        fail(str(exc))
 
 
-def _at(value: str | None) -> datetime | int | None:
-    """`--at` as a time, None when absent, or EXIT_INVALID after printing why."""
+def _at(value: str | None) -> datetime | None:
+    """`--at` as a time, None when absent (Stop, exit 2, when it is not a time)."""
     try:
         return parse_time(value) if value else None
     except ValueError:
-        return error(f"--at {value!r} is not an ISO 8601 time")
+        fail(f"--at {value!r} is not an ISO 8601 time")
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -506,3 +460,21 @@ def _audit(args: argparse.Namespace) -> int:
                 f"{target}  {record.get('reason') or ''}"
             )
     return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _validate,
+    "schema": _schema,
+    "plan": _plan_or_apply,
+    "apply": _plan_or_apply,
+    "report": _report,
+    "prices": _prices,
+    "consumers": _consumers,
+    "audit": _audit,
+    "permissions": _permissions,
+    "approve": _gate,
+    "revoke": _gate,
+    "restore": _restore,
+    "demo": _demo,
+    "smoke": _smoke,
+}

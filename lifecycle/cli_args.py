@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -23,10 +23,23 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INVALID)
 
 
+class Stop(Exception):
+    """Ends a command with this exit code; what went wrong is printed already."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def error(message: str, code: int = EXIT_INVALID) -> int:
     """Print `error: <message>` on stderr and return the exit code to end with."""
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    """Print `error: <message>` on stderr and end the command with the exit code (Stop)."""
+    raise Stop(error(message, code))
 
 
 def add_config(command: argparse.ArgumentParser, *, required: bool = True, help: str = CONFIG_HELP) -> None:
@@ -52,7 +65,7 @@ def add_version(command: argparse.ArgumentParser) -> None:
     command.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
 
 
-def config_or_env(config: str | None) -> str | int:
-    """`--config`, else LIFECYCLE_CONFIG_URL, or EXIT_INVALID after saying neither is there."""
+def config_or_env(config: str | None) -> str:
+    """`--config`, else LIFECYCLE_CONFIG_URL (Stop, exit 2, when neither is there)."""
     found = config or os.environ.get("LIFECYCLE_CONFIG_URL")
-    return found if found else error("give --config or set LIFECYCLE_CONFIG_URL")
+    return found if found else fail("give --config or set LIFECYCLE_CONFIG_URL")
