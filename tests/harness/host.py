@@ -26,6 +26,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -84,15 +85,23 @@ def worker_event(payload: dict[str, Any]) -> Any:
 def worker_message(message: Any, dequeue_count: int | None = None) -> Any:
     """A received Storage queue message as the Python worker hands it to a queueTrigger function
     (`dequeue_count` stands for the host's count when a test plays a later try)."""
+    return _decoded(message.content, message.id, dequeue_count or message.dequeue_count, message.pop_receipt)
+
+
+def delivered_message(content: str, dequeue_count: int = 1) -> Any:
+    """A queue message with this content as the worker hands it over, for a test that plays a delivery
+    without the queue (a fresh id, no real pop receipt)."""
+    return _decoded(content, uuid.uuid4().hex, dequeue_count, "receipt")
+
+
+def _decoded(content: str, message_id: str, dequeue_count: int, pop_receipt: str) -> Any:
     metadata = {
-        "Id": Datum(type="string", value=message.id),
-        "DequeueCount": Datum(type="int", value=dequeue_count or message.dequeue_count),
-        "PopReceipt": Datum(type="string", value=message.pop_receipt),
+        "Id": Datum(type="string", value=message_id),
+        "DequeueCount": Datum(type="int", value=dequeue_count),
+        "PopReceipt": Datum(type="string", value=pop_receipt),
         "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
     }
-    return QueueMessageInConverter.decode(
-        Datum(type="string", value=message.content), trigger_metadata=metadata
-    )
+    return QueueMessageInConverter.decode(Datum(type="string", value=content), trigger_metadata=metadata)
 
 
 def queue_client(connection_string: str, name: str) -> QueueClient:

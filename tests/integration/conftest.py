@@ -52,6 +52,10 @@ class Env:
             client.create_container()
         client.upload_blob(blob, text.encode(), overwrite=True)
 
+    def state_container(self) -> Any:
+        """The Blob container client of the app's state (LIFECYCLE_STATE_URL)."""
+        return self.blob_service.get_container_client(self.state_url.rsplit("/", 1)[-1])
+
     def now(self) -> datetime:
         return self.emulator.now()
 

@@ -97,7 +97,7 @@ def test_sas_tokens_never_reach_tags_state_or_the_audit_log(env: Env) -> None:
     tags = env.version("ubuntu-24.04", "1.0.0")["tags"]
     assert tags[lt.SBOM] == sbom and tags[lt.PIPELINE_RUN] == run
     # Nothing the app stored anywhere carries the signature.
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     for blob in container.list_blobs():
         text = container.download_blob(blob.name).readall().decode(errors="replace")
         assert "sig=" not in text and "c2VjcmV0" not in text, blob.name

@@ -52,12 +52,7 @@ def test_concurrent_claims_on_blob_storage_never_exceed_the_cap(env: Env) -> Non
     settings = Settings.from_env()
     granted = claim_concurrently(lambda: BlobStateStore(settings, env.state_url), workers=8, each=3, cap=7)
     assert granted == 7
-    saved = json.loads(
-        env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
-        .get_blob_client(DOCUMENT)
-        .download_blob()
-        .readall()
-    )
+    saved = json.loads(env.state_container().get_blob_client(DOCUMENT).download_blob().readall())
     assert saved["used"] == 7
 
 

@@ -124,7 +124,7 @@ def audit(env: Env) -> list[dict[str, Any]]:
 
 
 def state_blobs(env: Env) -> dict[str, bytes]:
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     return {
         b.name: container.download_blob(b.name).readall()
         for b in container.list_blobs()

@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.functions.meta import Datum
-from azure.functions.queue import QueueMessageInConverter
 from azure.storage.queue import QueueClient
 
 from lifecycle import tags as lt
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import MessageNotProcessed, handle_queue_message
-from tests.harness.host import drain_one_by_one, fanout_queue, queue_client, worker_message
+from tests.harness.host import delivered_message, drain_one_by_one, fanout_queue, queue_client, worker_message
 from tests.integration.conftest import GALLERY_ID, Env
 
 pytestmark = pytest.mark.integration
@@ -101,14 +99,7 @@ def test_a_malformed_message_is_dropped_without_a_retry(fanout: tuple[Env, Queue
     env, _ = fanout
     writes = env.writes()
     for body in ("not json", json.dumps({"image": f"{GALLERY_ID}/images/alpha/versions/1.0.0"}), "{}"):
-        message = QueueMessageInConverter.decode(
-            Datum(type="string", value=body),
-            trigger_metadata={
-                "Id": Datum(type="string", value="m1"),
-                "DequeueCount": Datum(type="int", value=1),
-            },
-        )
-        assert handle_queue_message(message) is None
+        assert handle_queue_message(delivered_message(body)) is None
     assert env.writes() == writes
 
 

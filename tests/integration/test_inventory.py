@@ -123,7 +123,7 @@ def test_a_fanned_out_sweep_lists_each_subscription_once_and_its_messages_use_th
     # sweep and its six messages together.
     assert {k: after_sweep[k] - before[k] for k in before} == {"vms": 2, "scale_sets": 2}
     assert lists(env) == after_sweep
-    kept = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    kept = env.state_container()
     names = {b.name for b in kept.list_blobs(name_starts_with="inventory/")}
     assert names == {f"inventory/{SUB}.json", f"inventory/{SUB2}.json"}
     # What the kept inventory says protected the versions in use, in both subscriptions.

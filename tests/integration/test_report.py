@@ -100,7 +100,7 @@ def test_each_sweep_writes_the_report_to_the_state_container(
     sized_fleet(env, policy_text, {"eastus": 1, "westeurope": 1})
     report = reconcile(Trigger("sweep"))
     assert not report.failed, report.to_json()
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     blob = container.get_blob_client("reports/latest.json")
     data = json.loads(blob.download_blob().readall())
     assert [i["image"] for i in data["images"]] == [IMAGE]
@@ -127,7 +127,7 @@ def test_a_fanned_out_sweep_assembles_the_report_from_each_queue_run(
     env.create_image("windows")
     env.create_version("windows", "1.0.0", {"eastus": 1})
     env.advance(hours=1)
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
 
     def latest() -> dict[str, Any]:
         return json.loads(container.get_blob_client("reports/latest.json").download_blob().readall())
