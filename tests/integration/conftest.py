@@ -76,8 +76,17 @@ class Env:
         )
 
     def create_version(
-        self, image: str, name: str, regions: dict[str, int] | None = None, **props: Any
+        self,
+        image: str,
+        name: str,
+        regions: dict[str, int] | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        **props: Any,
     ) -> None:
+        """Start the creation of a version in East US: `regions` {name: replicas} (East US alone when
+        None), `publishing` merged into its publishingProfile (a `targetRegions` there replaces the
+        regions), any other keyword a property of its own."""
         body: dict[str, Any] = {
             "location": "eastus",
             "properties": {
@@ -92,6 +101,8 @@ class Env:
                 **props,
             },
         }
+        if tags is not None:
+            body["tags"] = tags
         self.compute.gallery_image_versions.begin_create_or_update(
             RG, GALLERY, image, name, body, polling=False
         )

@@ -37,18 +37,7 @@ def publish(
     env: Env, image: str, name: str, *, tags: dict[str, str] | None = None, excluded: bool = False
 ) -> None:
     """Publish a version through the SDK and let it finish replicating (60 virtual seconds)."""
-    body: dict[str, Any] = {
-        "location": "eastus",
-        "tags": tags or {},
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": "eastus", "regionalReplicaCount": 1}],
-                "excludeFromLatest": excluded,
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, image, name, body, polling=False)
+    env.create_version(image, name, tags=tags or {}, publishing={"excludeFromLatest": excluded})
     env.advance(seconds=61)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
+from tests.integration.conftest import GALLERY_ID, Env
 from tests.integration.host import handlers, timer
 
 pytestmark = pytest.mark.integration
@@ -52,18 +52,8 @@ def test_refused_heals_count_give_up_once_and_hold_nothing_back(
         {"version_id": VERSION_ID, "region": "westeurope", "outcome": "Failed", "heals_by": "readd"},
     )
     encrypted = {"osDiskImage": {"diskEncryptionSetId": DES}}
-    body = {
-        "location": "eastus",
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": "eastus", "encryption": encrypted}, {"name": "westeurope"}]
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(
-        RG, GALLERY, IMAGE, "1.0.0", body, polling=False
-    )
+    targets = [{"name": "eastus", "encryption": encrypted}, {"name": "westeurope"}]
+    env.create_version(IMAGE, "1.0.0", publishing={"targetRegions": targets})
     env.advance(minutes=5)
     assert env.version(IMAGE, "1.0.0")["properties"]["provisioningState"] == "Failed"
     sweep = handlers(monkeypatch)["sweep"]

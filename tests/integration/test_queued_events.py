@@ -18,7 +18,7 @@ from azure.storage.queue import QueueClient
 from lifecycle import tags as lt
 from lifecycle.triggers import EventNotProcessed, handle_event, handle_queue_message
 from tests.harness.host import drain_one_by_one, fanout_queue, worker_event
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, SUB, Env
+from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SUB, Env
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -97,17 +97,7 @@ def drain(queue: QueueClient) -> list[Any]:
 
 
 def publish(env: Env, name: str, *, excluded: bool = False) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": "eastus", "regionalReplicaCount": 1}],
-                "excludeFromLatest": excluded,
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, IMAGE, name, body, polling=False)
+    env.create_version(IMAGE, name, publishing={"excludeFromLatest": excluded})
     env.advance(seconds=61)
 
 

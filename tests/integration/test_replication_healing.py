@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lifecycle.reconcile import RunReport, Trigger, reconcile
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
+from tests.integration.conftest import GALLERY_ID, Env
 
 pytestmark = pytest.mark.integration
 IMAGE = "ubuntu-24.04"
@@ -61,19 +61,7 @@ def force(env: Env, region: str, outcome: str = "Failed", **extra: Any) -> None:
 def published(env: Env, regions: list[dict[str, Any]] | None = None) -> None:
     """Image 1.0.0 published in East US only (or with the given target regions), creation finished."""
     env.create_image(IMAGE)
-    if regions is None:
-        env.create_version(IMAGE, "1.0.0")
-    else:
-        body = {
-            "location": "eastus",
-            "properties": {
-                "publishingProfile": {"targetRegions": regions},
-                "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-            },
-        }
-        env.compute.gallery_image_versions.begin_create_or_update(
-            RG, GALLERY, IMAGE, "1.0.0", body, polling=False
-        )
+    env.create_version(IMAGE, "1.0.0", publishing={} if regions is None else {"targetRegions": regions})
     env.advance(minutes=5)
 
 

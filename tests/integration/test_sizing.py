@@ -13,7 +13,7 @@ import pytest
 
 from lifecycle.cli import main
 from lifecycle.reconcile import Trigger, reconcile
-from tests.integration.conftest import GALLERY_ID, RG, SOURCE, Env
+from tests.integration.conftest import GALLERY_ID, RG, Env
 
 pytestmark = pytest.mark.integration
 SUB2 = "00000000-0000-0000-0000-0000000000c2"
@@ -32,17 +32,9 @@ def policy(replication: dict[str, Any]) -> str:
 
 
 def version(env: Env, name: str, regions: dict[str, int], *, allow_removal: bool = True) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": r, "regionalReplicaCount": c} for r, c in regions.items()]
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-            "safetyProfile": {"allowDeletionOfReplicatedLocations": allow_removal},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(RG, "golden", IMAGE, name, body, polling=False)
+    env.create_version(
+        IMAGE, name, regions, safetyProfile={"allowDeletionOfReplicatedLocations": allow_removal}
+    )
 
 
 def regions_of(env: Env, name: str) -> dict[str, int]:
