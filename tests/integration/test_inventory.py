@@ -18,6 +18,7 @@ from azure.storage.queue import QueueClient
 
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import handle_queue_message
+from tests.harness.builders import scale_set_body, vm_body
 from tests.harness.host import drain_one_by_one, fanout_queue
 from tests.integration.conftest import GALLERY_ID, RG, SUB, Env
 
@@ -80,23 +81,10 @@ def fleet(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Env, Queu
             env.create_version(image, version)
     env.advance(hours=1)
     reconcile(Trigger("cli"), at=env.now())  # end-of-life written explicitly
-    vm = {
-        "location": "eastus",
-        "properties": {"storageProfile": {"imageReference": {"id": vid("img0", "1.0.0")}}},
-    }
-    env.compute.virtual_machines.begin_create_or_update(RG, "pinned", vm).result()
+    env.compute.virtual_machines.begin_create_or_update(RG, "pinned", vm_body(vid("img0", "1.0.0"))).result()
     consumer = env.emulator.compute(SUB2)
-    consumer.virtual_machine_scale_sets.begin_create_or_update(
-        "rg-app",
-        "web",
-        {
-            "location": "westeurope",
-            "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-            "properties": {
-                "virtualMachineProfile": {"storageProfile": {"imageReference": {"id": vid("img1", "1.0.0")}}}
-            },
-        },
-    ).result()
+    web = scale_set_body(vid("img1", "1.0.0"), location="westeurope")
+    consumer.virtual_machine_scale_sets.begin_create_or_update("rg-app", "web", web).result()
     env.emulator.set_time(datetime.now(UTC).isoformat())
     with fanout_queue(env.azurite.connection_string, name) as client:
         yield env, client

@@ -20,6 +20,7 @@ from lifecycle.gateways.storage import state_store
 from lifecycle.model import parse_time
 from lifecycle.reconcile import RunReport, Trigger, reconcile
 from lifecycle.settings import Settings
+from tests.harness.builders import scale_set_body
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, Env
 
 pytestmark = pytest.mark.integration
@@ -213,14 +214,9 @@ def test_versions_over_months_follow_the_rules_at_every_checkpoint(
 
 
 def _scale_set(env: Env, name: str, image_reference: str) -> None:
-    body = {
-        "location": "eastus",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-        "properties": {
-            "virtualMachineProfile": {"storageProfile": {"imageReference": {"id": image_reference}}},
-        },
-    }
-    env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, name, body).result()
+    env.compute.virtual_machine_scale_sets.begin_create_or_update(
+        RG, name, scale_set_body(image_reference)
+    ).result()
 
 
 def test_a_scale_set_keeps_its_version_past_the_deletion_date_until_it_is_gone(

@@ -36,6 +36,7 @@ import pytest
 from lifecycle import tags as lt
 from lifecycle.config import clear_cache
 from lifecycle.model import version_key
+from tests.harness.builders import scale_set_body, vm_body
 from tests.harness.host import FunctionsHost, Operator, VirtualTime, queue_client
 from tests.integration.conftest import RG, SOURCE, Env
 from tests.integration.test_function_app import load_app
@@ -193,11 +194,9 @@ def refused_heal(env: Env) -> None:
 
 
 def pin_vm(env: Env, world: World, image: str, name: str) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {"storageProfile": {"imageReference": {"id": vid(image, name)}}},
-    }
-    env.compute.virtual_machines.begin_create_or_update(RG, f"pinned-{image}", body).result()
+    env.compute.virtual_machines.begin_create_or_update(
+        RG, f"pinned-{image}", vm_body(vid(image, name))
+    ).result()
     world.in_use[(image, name)] = f"VM pinned-{image}"
 
 
@@ -212,15 +211,7 @@ def scale_set_on_latest(
     if not candidates:
         return
     latest = max(candidates, key=version_key)
-    body = {
-        "location": "eastus",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-        "properties": {
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"id": f"{gallery_id(GALLERY)}/images/{image}"}}
-            }
-        },
-    }
+    body = scale_set_body(f"{gallery_id(GALLERY)}/images/{image}")
     env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, f"ss-{image}", body).result()
     world.in_use[(image, latest)] = f"scale set ss-{image} on latest"
 
