@@ -93,3 +93,16 @@ def scale_set_body(
     properties["virtualMachineProfile"] = {"storageProfile": {"imageReference": _image_reference(reference)}}
     body["properties"] = properties
     return body
+
+
+def community_sharing() -> dict[str, Any]:
+    """A gallery's sharingProfile that shares it with the community (public names start `contoso`)."""
+    return {
+        "permissions": "Community",
+        "communityGalleryInfo": {
+            "publisherUri": "https://contoso.example",
+            "publisherContact": "images@contoso.example",
+            "eula": "https://contoso.example/eula",
+            "publicNamePrefix": "contoso",
+        },
+    }

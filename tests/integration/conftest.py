@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.config import clear_cache
 from lifecycle.policy import PolicyError, parse_policy
@@ -114,6 +115,13 @@ class Env:
     def version(self, image: str, name: str) -> dict[str, Any]:
         result = self.compute.gallery_image_versions.get(RG, GALLERY, image, name, expand="ReplicationStatus")
         return dict(result.as_dict()) if hasattr(result, "as_dict") else dict(result)
+
+    def find_version(self, image: str, name: str) -> dict[str, Any] | None:
+        """The version as `version` reads it, or None when ARM answers that it does not exist."""
+        try:
+            return self.version(image, name)
+        except ResourceNotFoundError:
+            return None
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import pytest
 
 from lifecycle.cli import main
 from lifecycle.reconcile import Trigger, reconcile
-from tests.harness.builders import gallery_image_body, scale_set_body, vm_body
+from tests.harness.builders import community_sharing, gallery_image_body, scale_set_body, vm_body
 from tests.integration.conftest import GALLERY_ID, RG, SOURCE, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -66,22 +66,7 @@ def fleet(env: Env) -> Env:
     on ubuntu's latest; in a consumer subscription a VM on ubuntu 1.0.0 by community id (team-b) and a
     production scale set on win's latest by shared id (team-web)."""
     env.compute.galleries.begin_create_or_update(
-        RG,
-        "golden",
-        {
-            "location": "eastus",
-            "properties": {
-                "sharingProfile": {
-                    "permissions": "Community",
-                    "communityGalleryInfo": {
-                        "publisherUri": "https://contoso.example",
-                        "publisherContact": "images@contoso.example",
-                        "eula": "https://contoso.example/eula",
-                        "publicNamePrefix": "contoso",
-                    },
-                }
-            },
-        },
+        RG, "golden", {"location": "eastus", "properties": {"sharingProfile": community_sharing()}}
     ).result()
     env.compute.galleries.begin_create_or_update(
         RG, TEAM, {"location": "eastus", "properties": {"sharingProfile": {"permissions": "Groups"}}}

@@ -10,10 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.reconcile import RunReport, Trigger, reconcile
-from tests.harness.builders import scale_set_body, vm_body
+from tests.harness.builders import community_sharing, scale_set_body, vm_body
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -40,11 +39,7 @@ def vid(name: str) -> str:
 
 
 def exists(env: Env, name: str) -> bool:
-    try:
-        env.version(IMAGE, name)
-    except ResourceNotFoundError:
-        return False
-    return True
+    return env.find_version(IMAGE, name) is not None
 
 
 def sweep(env: Env) -> RunReport:
@@ -97,18 +92,7 @@ def test_a_vm_using_a_version_by_shared_gallery_image_id_keeps_it(env: Env) -> N
 
 
 def test_a_vm_using_a_version_by_community_gallery_image_id_keeps_it(env: Env) -> None:
-    share(
-        env,
-        {
-            "permissions": "Community",
-            "communityGalleryInfo": {
-                "publisherUri": "https://contoso.example",
-                "publisherContact": "images@contoso.example",
-                "eula": "https://contoso.example/eula",
-                "publicNamePrefix": "contoso",
-            },
-        },
-    )
+    share(env, community_sharing())
     public_name = env.compute.galleries.get(RG, GALLERY).sharing_profile.community_gallery_info.public_names[
         0
     ]

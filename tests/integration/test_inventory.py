@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
 from lifecycle.reconcile import Trigger, reconcile
@@ -49,11 +48,7 @@ def vid(image: str, name: str) -> str:
 
 
 def exists(env: Env, image: str, name: str) -> bool:
-    try:
-        env.version(image, name)
-    except ResourceNotFoundError:
-        return False
-    return True
+    return env.find_version(image, name) is not None
 
 
 def lists(env: Env) -> dict[str, int]:

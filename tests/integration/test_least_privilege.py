@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.cli import main
 from lifecycle.gateways.storage import state_store
@@ -81,11 +80,7 @@ def setup_fleet(env: Env) -> None:
 
 
 def exists(env: Env, name: str) -> bool:
-    try:
-        env.version(IMAGE, name)
-    except ResourceNotFoundError:
-        return False
-    return True
+    return env.find_version(IMAGE, name) is not None
 
 
 def apply(env: Env, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:

@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle import tags as lt
 from lifecycle.gateways.storage import state_store
@@ -48,10 +47,7 @@ def vid(name: str, image: str = IMAGE) -> str:
 
 
 def read(env: Env, name: str, image: str = IMAGE) -> dict[str, Any] | None:
-    try:
-        return env.version(image, name)
-    except ResourceNotFoundError:
-        return None
+    return env.find_version(image, name)
 
 
 def sweep(env: Env) -> RunReport:
