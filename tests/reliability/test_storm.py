@@ -39,7 +39,7 @@ from azure.functions.timer import TimerRequest
 from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import BlobStateStore
 from lifecycle.settings import Settings
-from tests.harness.host import worker_event
+from tests.harness.host import EVENT_GRID_MAX_ATTEMPTS, worker_event
 from tests.integration.conftest import Env
 from tests.integration.test_function_app import functions, load_app
 from tests.reliability import figures
@@ -60,7 +60,6 @@ TIMELINE = (
     ("1.0.4", timedelta(minutes=2)),
 )
 AWAIT_BUILD_MINUTES = 30
-MAX_ATTEMPTS = 30  # Event Grid's default retry policy: 30 deliveries, then dead-letter
 WORKERS = min(32, (os.cpu_count() or 1) + 4)  # the Python worker's default thread pool (3.9+)
 
 
@@ -168,7 +167,7 @@ def storm(
             with lock:
                 counts["failed invocations (redelivered)"] += 1
                 untyped = "eventType" not in payload and "type" not in payload
-                if untyped or attempt >= MAX_ATTEMPTS:
+                if untyped or attempt >= EVENT_GRID_MAX_ATTEMPTS:
                     counts["dead-lettered untyped" if untyped else "dead-lettered"] += 1
                     return None
             return payload, attempt + 1
