@@ -8,14 +8,16 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.config import clear_cache
+from lifecycle.gateways.storage import state_store
 from lifecycle.policy import PolicyError, parse_policy
+from lifecycle.settings import Settings
 from tests.conftest import grant_permissions
 from tests.harness.builders import gallery_image_body
 from tests.harness.services import Azurite, Emulator
@@ -115,6 +117,16 @@ class Env:
     def version(self, image: str, name: str) -> dict[str, Any]:
         result = self.compute.gallery_image_versions.get(RG, GALLERY, image, name, expand="ReplicationStatus")
         return dict(result.as_dict()) if hasattr(result, "as_dict") else dict(result)
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The app's audit records of the emulator's day and of today (UTC), oldest day first."""
+        store = state_store(Settings.from_env())
+        days = {self.now().date(), datetime.now(UTC).date()}
+        return [r for day in sorted(days) for r in store.read_audit(day)]
+
+    def lifecycle_events(self, kind: str) -> list[dict[str, Any]]:
+        """The events of type `ImageLifecycle.<kind>` the emulator's topic received."""
+        return [e for e in self.emulator.events() if e["type"] == f"ImageLifecycle.{kind}"]
 
     def find_version(self, image: str, name: str) -> dict[str, Any] | None:
         """The version as `version` reads it, or None when ARM answers that it does not exist."""
