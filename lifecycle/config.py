@@ -40,6 +40,7 @@ class PolicyStatus:
     problem: str | None = None
     newly_rejected: Notification | None = None
     newly_accepted: bool = False
+    unreadable: bool = False  # the problem is that the document cannot be read (not that it is invalid)
 
 
 def load_policy(
@@ -49,7 +50,7 @@ def load_policy(
         document = source.read(max_bytes=MAX_POLICY_BYTES)
     except GatewayError as exc:
         fallback = _last_accepted(store)
-        return PolicyStatus(fallback, None, problem=f"policy cannot be read: {exc}")
+        return PolicyStatus(fallback, None, problem=f"policy cannot be read: {exc}", unreadable=True)
 
     with _cache_lock:
         cached = _cache.get(source.url)

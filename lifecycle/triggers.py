@@ -180,13 +180,9 @@ def handle_event(event: object) -> RunReport | None:
             return report
         report = _run(trigger)
         _summary("on_event", report, event_id=parsed.event_id, event_type="BuildCompleted")
-        if report.errors or [
-            s for s in report.skipped if "not in the policy" not in s and "not found" not in s
-        ]:
+        if report.needs_retry:
             # The build metadata lives only in this event: let Event Grid deliver it again.
-            raise EventNotProcessed(
-                f"build event {parsed.event_id} not processed: {(report.errors + report.skipped)[0]}"
-            )
+            raise EventNotProcessed(f"build event {parsed.event_id} not processed: {report.problems()[0]}")
         return report
     if isinstance(parsed, VersionApproved):
         request = GateRequest(
@@ -274,9 +270,7 @@ def handle_queue_message(message: func.QueueMessage) -> RunReport | None:
     report = _run(Trigger("queue", scope=image.id, event_id=message.id, sweep=sweep, wake=_wake_of(body)))
     telemetry.record_queue_age(getattr(message, "insertion_time", None))
     _summary("reconcile_image", report, image=image.id, dequeue_count=tries)
-    problems = report.errors + [
-        s for s in report.skipped if "not in the policy" not in s and "not found" not in s
-    ]
+    problems = report.problems()
     if problems:
         last = Settings.from_env().queue_max_dequeue
         if tries >= last:

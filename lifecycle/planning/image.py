@@ -118,6 +118,7 @@ def plan_image(
                     expires,
                     deleted,
                     fate.kept,
+                    delete_blocked=fate.blocked or None,
                 )
             )
             continue
@@ -128,7 +129,15 @@ def plan_image(
             # Nothing is written yet: the build's tags (and lifetime) go out with the version's first write.
             notes.append(f"waiting for its build event until {iso(awaiting)} (metadata.await_build_minutes)")
             reports.append(
-                VersionReport(version.name, STATE_AWAITING_BUILD, tuple(notes), expires, deleted, fate.kept)
+                VersionReport(
+                    version.name,
+                    STATE_AWAITING_BUILD,
+                    tuple(notes),
+                    expires,
+                    deleted,
+                    fate.kept,
+                    delete_blocked=fate.blocked or None,
+                )
             )
             recheck = awaiting if recheck is None else min(recheck, awaiting)
             continue
@@ -199,6 +208,7 @@ def plan_image(
                 expires if not failed or fate.end_of_life else None,
                 deleted,
                 fate.kept,
+                delete_blocked=fate.blocked or None,
             )
         )
 

@@ -24,6 +24,8 @@ class VersionReport:
     protected: str | None = None
     parent: str | None = None  # what it was built on (lifecycle.base-image)
     children: tuple[str, ...] = ()  # versions built on it, as far as the run saw
+    # Why retention would delete it but does not (a note says so too); for the report's deferred work.
+    delete_blocked: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": self.version, "state": self.state}

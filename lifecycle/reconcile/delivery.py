@@ -17,10 +17,10 @@ the outbox only once its dead letter is stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from lifecycle import outbox as ob
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, PublishError
@@ -118,6 +118,44 @@ def deliver(
             extra={"owner": what, "error": result.problem, "events": len(pending) - len(result.sent)},
         )
     return result
+
+
+class Noted(Protocol):
+    """A report that lists what was kept for a later run and what was dead-lettered."""
+
+    undelivered: list[str]
+    dead_letters: list[str]
+
+
+def deliver_and_drop(
+    publisher: Any,
+    store: StateStore,
+    entries: Sequence[ob.OutboxEntry],
+    *,
+    now: datetime,
+    settings: Settings,
+    what: str,
+    into: Noted,
+    rewrite: Callable[[list[ob.OutboxEntry]], object] | None,
+) -> list[ob.OutboxEntry]:
+    """The one way an outbox is delivered: `deliver` it, note in `into` what stays or died, and (when
+    anything left) `rewrite` its owner's record with the entries that remain; None when the outbox has
+    no record to rewrite. A failed rewrite is only logged: sent but not marked, the events go out again
+    from a later run under the same ids. Returns the entries that remain."""
+    outcome = deliver(publisher, store, entries, now=now, settings=settings, what=what)
+    undelivered, dead = outcome.notes(what)
+    into.undelivered.extend(undelivered)
+    into.dead_letters.extend(dead)
+    leaving = outcome.leaving
+    if not leaving:
+        return list(entries)
+    rest = [e for e in entries if e.id not in leaving]
+    if rewrite is not None:
+        try:
+            rewrite(rest)
+        except (PreconditionFailed, GatewayError) as exc:
+            log.warning("sent lifecycle events not marked sent", extra={"owner": what, "error": str(exc)})
+    return rest
 
 
 def _send(publisher: Any, pending: list[ob.OutboxEntry], result: Delivery, at: str) -> None:

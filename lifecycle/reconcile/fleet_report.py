@@ -14,6 +14,7 @@ from typing import Any
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.storage import _safe
 from lifecycle.model import ImageRef
+from lifecycle.reconcile.notes import Note, failure
 from lifecycle.reconcile.report import RunReport
 from lifecycle.report import build_report, merge_reports
 
@@ -42,7 +43,7 @@ def write_fleet_report(store: Any, report: RunReport) -> None:
         _store_report(store, report.fleet_report())
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(f"fleet report not written: {exc}")
+        report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))
 
 
 def write_parts(store: Any, report: RunReport) -> None:
@@ -56,8 +57,8 @@ def write_parts(store: Any, report: RunReport) -> None:
             images=[item],
             prices=report.price_table(),
             outcomes=mine,
-            errors=[e for e in report.errors if e.lower().startswith(key)],
-            skipped=[s for s in report.skipped if s.lower().startswith(key)],
+            errors=[e for e in report.errors if e.concerns(key)],
+            skipped=[s for s in report.skipped if s.concerns(key)],
         )
         try:
             store.write_file(
@@ -86,4 +87,4 @@ def write_from_parts(store: Any, report: RunReport, images: list[ImageRef]) -> N
         _store_report(store, data)
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(f"fleet report not written: {exc}")
+        report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))

@@ -14,15 +14,15 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from lifecycle import outbox as ob
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
-from lifecycle.executor import DEFERRED, FAILED, PLANNED, SUCCEEDED, Executor, Outcome, notifications_of
+from lifecycle.executor import DEFERRED, FAILED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
-from lifecycle.gateways.storage import StateStore, _safe
+from lifecycle.gateways.storage import _safe
 from lifecycle.model import (
     ImageDeprecation,
     ImageRef,
@@ -35,7 +35,6 @@ from lifecycle.model import (
     iso,
     parse_version_id,
 )
-from lifecycle.notifications import NotificationType
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan, deprecation, gates, needs_replication_status, plan_image
 from lifecycle.planning.after_writes import state_after
@@ -43,8 +42,11 @@ from lifecycle.planning.consumers import Consumer, by_version_name, expiring_soo
 from lifecycle.planning.lineage import BaseObservation, base_of
 from lifecycle.planning.rebake import RunObservation, newest_healthy
 from lifecycle.planning.retention import deletes_possible
-from lifecycle.reconcile.delivery import deliver as deliver_outbox
+from lifecycle.reconcile.audit import AuditRecord, append_audit, wall_clock
+from lifecycle.reconcile.delivery import deliver_and_drop
+from lifecycle.reconcile.notes import Kind, Note, failure
 from lifecycle.reconcile.report import GateRequest, ImageResult, Trigger
+from lifecycle.reconcile.revocation import revoked_by
 from lifecycle.reconcile.runtime import RunContext, Target
 from lifecycle.state import GateRecord, ImageState, PendingBuild, RebakeState
 
@@ -88,13 +90,13 @@ def reconcile_image(
     try:
         why = ctx.image_may_start()
         if why is not None:
-            result.deferred.append(f"{target.image.id}: not started: {why}")
+            result.deferred.append(Note(Kind.NOT_STARTED, target.image.id, f"not started: {why}"))
             return result
         run_image(ctx, target, trigger, result, index)
     except RetryableError as exc:
-        result.skipped.append(f"{target.image.id}: {exc}")
+        result.skipped.append(failure(target.image.id, exc))
     except GatewayError as exc:
-        result.errors.append(f"{target.image.id}: {exc}")
+        result.errors.append(failure(target.image.id, exc))
     finally:
         ctx.pass_turn(index)
         # Stopped or finished: no new-build write of this image can come later in this run.
@@ -117,7 +119,7 @@ def run_image(
     with lease:
         # The wall-clock interval this run held the image, in its audit records: two runs that held one
         # image at once would show as overlapping intervals (the storm test reads them back).
-        held = {"run": uuid.uuid4().hex[:16], "from": _wall_clock()}
+        held = {"run": uuid.uuid4().hex[:16], "from": wall_clock()}
         found = read(ctx, target, trigger)
         if trigger.gate is not None and trigger.gate.version.image_ref.key() == ref.key():
             refused = gate_refusal(ctx, target, found, trigger.gate)
@@ -125,7 +127,9 @@ def run_image(
                 # Nothing is written for a refused approval or revocation, and nothing else is done.
                 result.refused.append(refused)
                 if trigger.source != "cli":
-                    audit(ctx, [gate_record(trigger, ctx, refused)])
+                    append_audit(
+                        ctx.rt.store, [AuditRecord.gate_refused(trigger, ctx.now, refused)], ctx.now.date()
+                    )
                 return
             found = replace(found, state=with_gate(found.state, trigger.gate, ctx))
         if found.state.gate_requests and not ctx.plan_only:
@@ -142,16 +146,17 @@ def run_image(
         if not dry_run:
             deliver(ctx, target, state, etag, result)
             wake(ctx, target, trigger, before=found.state, after=state, stored=etag is not None)
-        held["until"] = _wall_clock()
+        held["until"] = wall_clock()
     result.plan = replace(plan, actions=tuple(claim.actions), soft_deleted=soft_deleted_step(ctx, target))
     result.outcomes.extend(outcomes)
     # Children reconciled later in this run see a revocation made (or, in a plan, planned) just now.
-    ctx.lineage.note_revoked(revoked_by(claim.actions, outcomes, dry_run=dry_run))
+    ctx.lineage.note_revoked(revoked_by(claim.actions, outcomes))
     if not dry_run:
         result.notifications.extend(notifications_of(outcomes))
         result.notifications.extend(plan.notifications)
     if not ctx.plan_only:
-        audit(ctx, [audit_record(o, trigger, ctx, lease=held) for o in outcomes])
+        records = [AuditRecord.of_outcome(o, trigger, ctx.now, lease=held) for o in outcomes]
+        append_audit(ctx.rt.store, records, ctx.now.date())
     log.info(
         "image reconciled",
         extra={
@@ -246,7 +251,7 @@ def soft_deleted_step(ctx: RunContext, target: Target) -> tuple[SoftDeleted, ...
     try:
         return tuple(ctx.rt.gallery.soft_deleted_versions(target.image))
     except GatewayError as exc:
-        ctx.problem(target.image.id, "listing soft-deleted versions failed", str(exc))
+        ctx.problem(target.image.id, "listing soft-deleted versions failed", exc)
         return ()
 
 
@@ -314,21 +319,23 @@ def deprecation_step(
     return current, caps
 
 
-def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequest) -> str | None:
+def gate_refusal(ctx: RunContext, target: Target, found: Read, request: GateRequest) -> Note | None:
     """Why an approval or revocation cannot be taken, naming the version; None when it can."""
     version_id = request.version.id
     version = found.observed.version(request.version.name)
     if version is None:
-        return f"{version_id}: no such version (unknown)"
+        return Note(Kind.REFUSED, version_id, "no such version (unknown)")
     # The planner's own view of the version: expired, revoked, failed or being deleted.
     view = plan_image(target.image_policy, found.observed, ctx.now, state=found.state)
     state = next((r.state for r in view.versions if r.version == version.name), None)
     if request.kind == "approve":
         if state in (lt.STATE_EXPIRED, lt.STATE_REVOKED, "failed", "deleting"):
-            return f"{version_id} is {state}: it cannot be approved"
+            why = f"is {state}: it cannot be approved"
+            return Note(Kind.REFUSED, version_id, why, text=f"{version_id} {why}")
         return None
     if state in ("failed", "deleting"):
-        return f"{version_id} is {state}: there is nothing to revoke"
+        why = f"is {state}: there is nothing to revoke"
+        return Note(Kind.REFUSED, version_id, why, text=f"{version_id} {why}")
     return None
 
 
@@ -351,7 +358,7 @@ def take_requests(
         if refused is not None:
             result.refused.append(refused)
             event = Trigger("event", scope=request.version.id, event_id=requested.event_id, gate=request)
-            audit(ctx, [gate_record(event, ctx, refused)])
+            append_audit(ctx.rt.store, [AuditRecord.gate_refused(event, ctx.now, refused)], ctx.now.date())
             continue
         state = with_gate(state, request, ctx)
     return replace(found, state=state)
@@ -362,31 +369,6 @@ def with_gate(state: ImageState, request: GateRequest, ctx: RunContext) -> Image
     if request.kind == "approve":
         return state.with_approval(request.version.name, record)
     return state.with_revocation(request.version.name, record)
-
-
-def gate_record(trigger: Trigger, ctx: RunContext, refused: str) -> dict[str, Any]:
-    request = trigger.gate
-    assert request is not None
-    return {
-        "time": iso(ctx.now),
-        "trigger": trigger.source,
-        "event_id": trigger.event_id,
-        "target": request.version.id,
-        "action": request.kind,
-        "reason": refused,
-        "after": {"by": request.by, "reason": request.reason, "source": request.source},
-        "outcome": "rejected",
-    }
-
-
-def revoked_by(actions: list[Action], outcomes: list[Outcome], *, dry_run: bool) -> list[str]:
-    """The versions these actions revoked (announced VersionRevoked): done, or in a plan planned."""
-    done = {o.action.key for o in outcomes if o.status == SUCCEEDED or (dry_run and o.status == PLANNED)}
-    return [
-        a.target
-        for a in actions
-        if a.key in done and any(n.type is NotificationType.VERSION_REVOKED for n in a.notifications)
-    ]
 
 
 def claim_step(
@@ -401,7 +383,9 @@ def claim_step(
         claimed = ctx.rt.store.write_json(name, plan.state.to_json(), etag=found.etag)
         return Claim(actions=actions, etag=claimed, saved=plan.state.to_json(), written=plan.state)
     except PreconditionFailed:
-        result.skipped.append(f"{target.image.id}: rebake already triggered by another run")
+        result.skipped.append(
+            Note(Kind.CONTENDED, target.image.id, "rebake already triggered by another run")
+        )
         # Standing down is not a failure: the winner's rebake memory is kept, and the rest of this plan
         # is written over the document the winner left.
         saved, etag = ctx.rt.store.read_json(name)
@@ -467,7 +451,11 @@ def record(
         etag = ctx.rt.store.write_json(image_state_name(target.image), document.to_json(), etag=claim.etag)
     except PreconditionFailed:
         result.skipped.append(
-            f"{target.image.id}: state changed by another run; its writes are left to the next run"
+            Note(
+                Kind.CONTENDED,
+                target.image.id,
+                "state changed by another run; its writes are left to the next run",
+            )
         )
         return replace(claim, actions=[])
     return replace(claim, etag=etag, saved=document.to_json(), written=document)
@@ -535,7 +523,11 @@ def remember(
     try:
         etag = ctx.rt.store.write_json(image_state_name(target.image), new_state.to_json(), etag=claim.etag)
     except PreconditionFailed:
-        result.errors.append(f"{target.image.id}: state changed by another run; it will be re-read next time")
+        result.errors.append(
+            Note(
+                Kind.CONTENDED, target.image.id, "state changed by another run; it will be re-read next time"
+            )
+        )
         return new_state, None
     return new_state, etag
 
@@ -556,29 +548,22 @@ def deliver(
     result.outbox_depth = len(ob.unsent(state.outbox))
     if ctx.plan_only or not state.outbox or etag is None:
         return
-    outcome = deliver_outbox(
+
+    def rewrite(rest: list[OutboxEntry]) -> None:
+        remaining = replace(state, outbox=tuple(rest))
+        ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)
+
+    rest = deliver_and_drop(
         ctx.rt.publisher,
         ctx.rt.store,
         state.outbox,
         now=ctx.now,
         settings=ctx.rt.settings,
         what=target.image.id,
+        into=result,
+        rewrite=rewrite,
     )
-    undelivered, dead = outcome.notes(target.image.id)
-    result.undelivered.extend(undelivered)
-    result.dead_letters.extend(dead)
-    leaving = outcome.leaving
-    if not leaving:
-        return
-    remaining = replace(state, outbox=tuple(e for e in state.outbox if e.id not in leaving))
-    result.outbox_depth = len(ob.unsent(remaining.outbox))
-    try:
-        ctx.rt.store.write_json(image_state_name(target.image), remaining.to_json(), etag=etag)
-    except (PreconditionFailed, GatewayError) as exc:
-        # Sent but not marked: a later run sends them again, under the same ids.
-        log.warning(
-            "sent lifecycle events not marked sent", extra={"image": target.image.id, "error": str(exc)}
-        )
+    result.outbox_depth = len(ob.unsent(rest))
 
 
 # Azure Storage caps a message's visibility timeout at 7 days (Put Message, `visibilitytimeout`).
@@ -631,44 +616,5 @@ def rebake_run(ctx: RunContext, target: Target) -> RunObservation | None:
             "could not read the image template's last run",
             extra={"template": template, "error": str(exc)},
         )
-        ctx.problem(template, "reading the image template failed, no rebake is decided", str(exc))
+        ctx.problem(template, "reading the image template failed, no rebake is decided", exc)
         return RunObservation(state="Unknown", message=str(exc))
-
-
-def audit(ctx: RunContext, records: list[dict[str, Any]]) -> None:
-    append_audit(ctx.rt.store, records, ctx.now.date())
-
-
-def append_audit(store: StateStore, records: list[dict[str, Any]], day: date) -> None:
-    """Append audit records; a failed append is logged, never undoes the writes already made."""
-    if not records:
-        return
-    try:
-        store.append_audit(records, day=day)
-    except GatewayError as exc:
-        log.error("audit log append failed", extra={"error": str(exc), "records": len(records)})
-
-
-def _wall_clock() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def audit_record(
-    outcome: Outcome, trigger: Trigger, ctx: RunContext, *, lease: dict[str, str] | None = None
-) -> dict[str, Any]:
-    record = outcome.action.to_json()
-    extra = {"lease": dict(lease)} if lease else {}
-    return {
-        "time": iso(ctx.now),
-        "trigger": trigger.source,
-        "event_id": trigger.event_id,
-        "target": record["target"],
-        "action": record["kind"],
-        "reason": record["reason"],
-        "before": record["before"],
-        "after": record["after"],
-        "key": record["key"],
-        "outcome": outcome.status,
-        "error": outcome.error,
-        **extra,
-    }

@@ -17,6 +17,7 @@ from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan
 from lifecycle.policy import ImagePolicy
 from lifecycle.pricing import CostDelta, PriceTable, load_prices, plan_cost
+from lifecycle.reconcile.notes import Note
 from lifecycle.report.consumers_section import consumer_sections
 from lifecycle.report.data import ImageInput, build_report
 
@@ -58,13 +59,13 @@ class ImageResult:
     plan: ImagePlan | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    errors: list[Note] = field(default_factory=list)
+    skipped: list[Note] = field(default_factory=list)
+    refused: list[Note] = field(default_factory=list)
     # What the read step saw, for the cost of the plan and the fleet report.
     image_policy: ImagePolicy | None = None
     observed: ObservedImage | None = None
-    deferred: list[str] = field(default_factory=list)
+    deferred: list[Note] = field(default_factory=list)
     # Lifecycle events kept for a later run (the topic is down), and events dead-lettered, with why.
     undelivered: list[str] = field(default_factory=list)
     dead_letters: list[str] = field(default_factory=list)
@@ -79,14 +80,14 @@ class RunReport:
     plans: list[ImagePlan] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)  # events from untrusted senders: changed nothing
+    errors: list[Note] = field(default_factory=list)
+    skipped: list[Note] = field(default_factory=list)
+    rejected: list[Note] = field(default_factory=list)  # events from untrusted senders: changed nothing
     # Images not started, and why (the invocation's time budget): the next run takes them.
-    deferred: list[str] = field(default_factory=list)
+    deferred: list[Note] = field(default_factory=list)
     policy_problem: str | None = None
     no_policy: bool = False
-    refused: list[str] = field(default_factory=list)  # approvals/revocations refused, with why
+    refused: list[Note] = field(default_factory=list)  # approvals/revocations refused, with why
     # (policy, observed, plan) of each image that ran to its end; the price table costs are taken from.
     images: list[ImageInput] = field(default_factory=list)
     prices: PriceTable | None = None
@@ -109,6 +110,16 @@ class RunReport:
     @property
     def failed(self) -> bool:
         return bool(self.errors) or any(o.status == FAILED for o in self.outcomes)
+
+    @property
+    def needs_retry(self) -> bool:
+        """Whether the delivery that asked for this run (an event, a queue message) is worth trying again:
+        an error, or work skipped for a reason a later try can clear (see `notes.Kind.retry`)."""
+        return bool(self.errors) or any(note.kind.retry for note in self.skipped)
+
+    def problems(self) -> list[Note]:
+        """What a retry would be for: the errors, then the skips a later try can clear."""
+        return [*self.errors, *(note for note in self.skipped if note.kind.retry)]
 
     def add(self, result: ImageResult) -> None:
         """Fold one image's result in (callers add them in target order)."""

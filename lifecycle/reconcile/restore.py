@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from lifecycle.config import load_policy
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.storage import policy_source
-from lifecycle.model import ObservedVersion, VersionRef, iso
-from lifecycle.reconcile.image import append_audit
+from lifecycle.model import ObservedVersion, VersionRef
+from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.runtime import Runtime
 
 
@@ -63,7 +62,14 @@ def restore(runtime: Runtime, version: VersionRef) -> RestoreResult:
             result = RestoreResult(
                 RestoreOutcome.FAILED, f"{version.id}: the restore did not complete (now {state})", state
             )
-    append_audit(runtime.store, [_record(version, result, now)], now.date())
+    record = AuditRecord.restored(
+        version.id,
+        result.message,
+        result.provisioning_state,
+        ok=result.outcome is RestoreOutcome.RESTORED,
+        now=now,
+    )
+    append_audit(runtime.store, [record], now.date())
     return result
 
 
@@ -80,16 +86,3 @@ def _wait(runtime: Runtime, version: VersionRef) -> ObservedVersion | None:
         if back is None or not back.provisioning_state.busy or runtime.timer() - started > WAIT_SECONDS:
             return back
         time.sleep(POLL_SECONDS if runtime.timer() - started > POLL_SECONDS else 0.5)
-
-
-def _record(version: VersionRef, result: RestoreResult, now: datetime) -> dict[str, object]:
-    return {
-        "time": iso(now),
-        "wall_clock": datetime.now(UTC).isoformat(timespec="seconds"),
-        "trigger": "cli",
-        "target": version.id,
-        "action": "restore",
-        "reason": result.message,
-        "after": {"provisioning_state": result.provisioning_state},
-        "outcome": "succeeded" if result.outcome is RestoreOutcome.RESTORED else "failed",
-    }

@@ -17,24 +17,25 @@ from typing import Any
 from lifecycle import budget
 from lifecycle import outbox as ob
 from lifecycle import tags as lt
-from lifecycle.actions import Action
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION
 from lifecycle.config import PolicyStatus, load_policy
 from lifecycle.events import BuildCompleted
-from lifecycle.executor import PLANNED, SUCCEEDED
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.storage import policy_source
 from lifecycle.model import GalleryRef, ImageRef, InvalidResourceId, VersionRef, iso, parse_resource_id
-from lifecycle.notifications import Notification, NotificationType
+from lifecycle.notifications import Notification
 from lifecycle.planning.gates import parent_key
 from lifecycle.policy import Policy
 from lifecycle.reconcile.allowance import DeleteAllowance
-from lifecycle.reconcile.delivery import deliver as deliver_outbox
+from lifecycle.reconcile.audit import AuditRecord, append_audit
+from lifecycle.reconcile.delivery import deliver_and_drop
 from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
-from lifecycle.reconcile.image import append_audit, gate_record, reconcile_image
+from lifecycle.reconcile.image import reconcile_image
 from lifecycle.reconcile.intake import record as record_event
 from lifecycle.reconcile.inventory import freshness_for, needed
+from lifecycle.reconcile.notes import Kind, Note, failure, from_text
 from lifecycle.reconcile.report import ImageResult, RunReport, Trigger
+from lifecycle.reconcile.revocation import revoked_by
 from lifecycle.reconcile.runtime import RunContext, Runtime, Target
 from lifecycle.settings import Settings
 from lifecycle.trust import APPROVAL, BUILD, trust_decision
@@ -54,7 +55,7 @@ class Reconciler:
         status = self._policy(now, report)
         if status.policy is None:
             report.no_policy = True
-            report.errors.append(status.problem or "no valid policy has been accepted yet")
+            report.errors.append(_no_policy(status))
             self._publish(report.notifications, report)  # ConfigRejected goes out even without a policy
             return report
         policy = status.policy
@@ -67,13 +68,19 @@ class Reconciler:
             and self._gate_rejected(policy, trigger, now, report)
         ):
             return report
-        deletes_blocked = _deletes_paused(status.problem) or _no_deletes(trigger)
+        deletes_blocked = _deletes_paused(status) or _no_deletes(trigger)
         if trigger.source == "sweep" and not self.plan_only and deletes_blocked is None:
             # Each timer sweep opens the next delete interval, shared by its messages and CLI runs.
             try:
                 DeleteAllowance(self.rt.store).open(now)
             except GatewayError as exc:
-                report.errors.append(f"delete allowance not opened, no version is deleted this sweep: {exc}")
+                report.errors.append(
+                    Note(
+                        failure("", exc).kind,
+                        "",
+                        f"delete allowance not opened, no version is deleted this sweep: {exc}",
+                    )
+                )
                 deletes_blocked = "delete allowance unavailable: deletes paused"
         ctx = RunContext(
             self.rt,
@@ -89,8 +96,8 @@ class Reconciler:
         try:
             targets = list(self.targets(policy, trigger, report))
         except GatewayError as exc:
-            report.errors.append(str(exc))
-            self._record_errors(report, now, {})
+            report.errors.append(failure_of_text(exc))
+            self._record_errors(report, now)
             return report
         run_events = list(report.notifications)  # ConfigRejected; images deliver theirs through their outbox
         if trigger.source == "sweep" and self.rt.queue is not None and not self.plan_only:
@@ -98,12 +105,11 @@ class Reconciler:
             # inventory is listed once here and kept for the messages of this sweep.
             if needed(policy):
                 ctx.inventory()
-                targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
-                report.errors.extend(targets_of_errors)
+                report.errors.extend(ctx.problems.values())
             self._fan_out(targets, report)
             self._who_runs(ctx, report)
             self._publish(run_events, report)
-            self._record_errors(report, now, {})
+            self._record_errors(report, now)
             write_from_parts(self.rt.store, report, [t.image for t in targets])
             return report
         token = budget.current.set(ctx.budget)
@@ -117,10 +123,9 @@ class Reconciler:
         report.budget = _budget_report(ctx, targets)
         if trigger.source in ("sweep", "cli"):
             self._who_runs(ctx, report)
-        targets_of_errors = {f"{target}: {text}": target for target, text in ctx.problems.values()}
-        report.errors.extend(targets_of_errors)
+        report.errors.extend(ctx.problems.values())
         self._publish(run_events, report)
-        self._record_errors(report, now, targets_of_errors)
+        self._record_errors(report, now)
         if trigger.source == "sweep" and not self.plan_only:
             write_fleet_report(self.rt.store, report)
         elif trigger.source == "queue" and not self.plan_only:
@@ -147,7 +152,7 @@ class Reconciler:
         status = self._policy(now, report)
         if status.policy is None:
             report.no_policy = True
-            report.errors.append(status.problem or "no valid policy has been accepted yet")
+            report.errors.append(_no_policy(status))
             self._publish(report.notifications, report)
             return report
         policy = status.policy
@@ -165,11 +170,13 @@ class Reconciler:
             try:
                 scope = parse_resource_id(trigger.scope or "")
             except InvalidResourceId as exc:
-                report.errors.append(str(exc))
+                report.errors.append(Note(Kind.PERMANENT, "", str(exc)))
                 return report
             image = scope.image_ref if isinstance(scope, VersionRef) else scope
             if not isinstance(image, ImageRef) or policy.for_image(image) is None:
-                report.skipped.append(f"{trigger.scope}: not in the policy's scope")
+                report.skipped.append(
+                    Note(Kind.OUT_OF_SCOPE, trigger.scope or "", "not in the policy's scope")
+                )
                 return report
             try:
                 record_event(
@@ -181,7 +188,7 @@ class Reconciler:
                     event_id=trigger.event_id,
                 )
             except GatewayError as exc:
-                report.errors.append(f"{image.id}: event not recorded: {exc}")
+                report.errors.append(Note(failure("", exc).kind, image.id, f"event not recorded: {exc}"))
                 return report
             message = {"image": image.id}
             if trigger.event_id:
@@ -189,7 +196,7 @@ class Reconciler:
         try:
             self.rt.queue.send([message])
         except GatewayError as exc:
-            report.errors.append(f"event not enqueued: {exc}")
+            report.errors.append(Note(failure("", exc).kind, "", f"event not enqueued: {exc}"))
             return report
         report.enqueued.append(str(message.get("image") or "*"))
         self._publish(report.notifications, report)
@@ -206,7 +213,7 @@ class Reconciler:
         reason = trust_decision(gallery, BUILD, build.schema, build.source)
         if reason is None:
             return False
-        report.rejected.append(f"{build.version.id}: build event rejected: {reason}")
+        report.rejected.append(Note(Kind.REJECTED, build.version.id, f"build event rejected: {reason}"))
         log.warning(
             "build event rejected: %s",
             reason,
@@ -218,44 +225,25 @@ class Reconciler:
             },
         )
         if not self.plan_only:
-            append_audit(
-                self.rt.store,
-                [
-                    {
-                        "time": iso(now),
-                        "trigger": report.trigger.source,
-                        "event_id": build.event_id,
-                        "target": build.version.id,
-                        "action": "build_rejected",
-                        "reason": reason,
-                        "after": {"source": build.source, "schema": build.schema},
-                        "outcome": "rejected",
-                    }
-                ],
-                now.date(),
+            record = AuditRecord.build_rejected(
+                report.trigger,
+                event_id=build.event_id,
+                version_id=build.version.id,
+                source=build.source,
+                schema=build.schema,
+                now=now,
+                reason=reason,
             )
+            append_audit(self.rt.store, [record], now.date())
         return True
 
-    def _record_errors(self, report: RunReport, now: datetime, targets: dict[str, str]) -> None:
+    def _record_errors(self, report: RunReport, now: datetime) -> None:
         """Every error of the run (a denied call names ARM's action and scope) is logged and audited, so it
         is seen in the logs and the audit log as well as in the report and the exit code."""
-        records = []
-        for text in report.errors:
-            named = text.split(": ", 1)[0] if text.startswith("/subscriptions/") else ""
-            target = targets.get(text) or named
-            log.error("reconcile error", extra={"target": target, "error": text})
-            records.append(
-                {
-                    "time": iso(now),
-                    "trigger": report.trigger.source,
-                    "event_id": report.trigger.event_id,
-                    "target": target,
-                    "action": "error",
-                    "outcome": "failed",
-                    "error": text,
-                }
-            )
-        if records and not self.plan_only:
+        for note in report.errors:
+            log.error("reconcile error", extra={"target": note.target, "error": str(note)})
+        if not self.plan_only:
+            records = [AuditRecord.run_error(report.trigger, note, now) for note in report.errors]
             append_audit(self.rt.store, records, now.date())
 
     def _gate_rejected(self, policy: Policy, trigger: Trigger, now: datetime, report: RunReport) -> bool:
@@ -269,25 +257,13 @@ class Reconciler:
             reason = f"no event may {request.kind} a version (only the command line)"
         if reason is None:
             return False
-        report.rejected.append(f"{request.version.id}: {request.kind} event rejected: {reason}")
+        report.rejected.append(
+            Note(Kind.REJECTED, request.version.id, f"{request.kind} event rejected: {reason}")
+        )
         log.warning("%s event rejected: %s", request.kind, reason, extra={"event_id": trigger.event_id})
         if not self.plan_only:
-            append_audit(
-                self.rt.store,
-                [
-                    {
-                        "time": iso(now),
-                        "trigger": trigger.source,
-                        "event_id": trigger.event_id,
-                        "target": request.version.id,
-                        "action": request.kind,
-                        "reason": reason,
-                        "after": {"by": request.by, "source": request.source, "schema": request.schema},
-                        "outcome": "rejected",
-                    }
-                ],
-                now.date(),
-            )
+            record = AuditRecord.gate_rejected(trigger, request, now, reason)
+            append_audit(self.rt.store, [record], now.date())
         return True
 
     def _gate_outcome(self, ctx: RunContext, trigger: Trigger, report: RunReport) -> None:
@@ -299,16 +275,17 @@ class Reconciler:
         if report.refused:
             return
         if not any(plan.image.key() == image_key for plan in report.plans):
-            why = next((s for s in report.skipped if s.lower().startswith(image_key)), None)
-            why = why or next((e for e in report.errors if e.lower().startswith(image_key)), None)
+            # Why its image was not reconciled (not in the policy, not found, an error), told of the version.
+            why = next((n for n in [*report.skipped, *report.errors] if n.target.lower() == image_key), None)
             refused = (
-                why.replace(request.version.image_ref.id, request.version.id, 1)
-                if why
-                else f"{request.version.id}: its image was not reconciled"
+                Note(Kind.REFUSED, request.version.id, why.detail)
+                if why is not None
+                else Note(Kind.REFUSED, request.version.id, "its image was not reconciled")
             )
             report.refused.append(refused)
             if trigger.source != "cli" and not self.plan_only:
-                append_audit(self.rt.store, [gate_record(trigger, ctx, refused)], ctx.now.date())
+                record = AuditRecord.gate_refused(trigger, ctx.now, refused)
+                append_audit(self.rt.store, [record], ctx.now.date())
             return
         if request.kind == "revoke":
             self._descendants(ctx, trigger, report, _revoked(report, request.version))
@@ -323,7 +300,7 @@ class Reconciler:
         for target in self.targets(ctx.policy, Trigger(trigger.source), report):
             observed = ctx.lineage.image(target.image)
             if isinstance(observed, str):
-                report.errors.append(observed)
+                report.errors.append(from_text(Kind.PERMANENT, observed))
                 continue
             for version in observed.versions:
                 key = parent_key(version)
@@ -340,8 +317,10 @@ class Reconciler:
                     ctx, target, Trigger(trigger.source, scope=target.image.id, event_id=trigger.event_id)
                 )
                 report.add(result)
-                frontier |= _revoked_in(result.plan.actions if result.plan else (), result)
-        report.errors.append(f"revocation stopped after {MAX_GENERATIONS} generations of descendants")
+                frontier |= revoked_by(result.plan.actions if result.plan else (), result.outcomes)
+        report.errors.append(
+            Note(Kind.PERMANENT, "", f"revocation stopped after {MAX_GENERATIONS} generations of descendants")
+        )
 
     def _fan_out(self, targets: list[Target], report: RunReport) -> None:
         """Report what the queue function gave up on (those images are in this sweep's messages again),
@@ -353,12 +332,12 @@ class Reconciler:
                 report.poison.append(line)
                 log.error("poison message: %s", line, extra={"image": image})
         except GatewayError as exc:
-            report.errors.append(f"reading the poison queue failed: {exc}")
+            report.errors.append(Note(failure("", exc).kind, "", f"reading the poison queue failed: {exc}"))
         messages = [{"image": t.image.id, "sweep": iso(report.at)} for t in targets]
         try:
             self.rt.queue.send(messages)
         except GatewayError as exc:
-            report.errors.append(str(exc))
+            report.errors.append(failure_of_text(exc))
             return
         report.enqueued.extend(t.image.id for t in targets)
 
@@ -402,20 +381,8 @@ class Reconciler:
         report.policy_problem = status.problem
         if status.newly_rejected is not None:
             report.notifications.append(status.newly_rejected)
-            append_audit(
-                self.rt.store,
-                [
-                    {
-                        "time": iso(now),
-                        "trigger": report.trigger.source,
-                        "target": status.newly_rejected.subject,
-                        "action": "policy_rejected",
-                        "outcome": "rejected",
-                        "after": dict(status.newly_rejected.data),
-                    }
-                ],
-                now.date(),
-            )
+            record = AuditRecord.policy_rejected(report.trigger, status.newly_rejected, now)
+            append_audit(self.rt.store, [record], now.date())
         return status
 
     def targets(self, policy: Policy, trigger: Trigger, report: RunReport) -> Iterable[Target]:
@@ -425,18 +392,18 @@ class Reconciler:
             try:
                 scope = parse_resource_id(trigger.scope)
             except InvalidResourceId as exc:
-                report.errors.append(str(exc))
+                report.errors.append(Note(Kind.PERMANENT, "", str(exc)))
                 return
         if isinstance(scope, VersionRef):
             scope = scope.image_ref
         if isinstance(scope, ImageRef):
             image_policy = policy.for_image(scope)
             if image_policy is None:
-                report.skipped.append(f"{scope.id}: not in the policy's scope")
+                report.skipped.append(Note(Kind.OUT_OF_SCOPE, scope.id, "not in the policy's scope"))
                 return
             found = self.rt.gallery.get_image(scope)
             if found is None:
-                report.skipped.append(f"{scope.id}: image definition not found")
+                report.skipped.append(Note(Kind.NOT_FOUND, scope.id, "image definition not found"))
                 return
             yield Target(image_policy, scope, found[0], found[1])
             return
@@ -448,14 +415,14 @@ class Reconciler:
                 images = self.rt.gallery.list_images(ref)
             except GatewayError as exc:
                 # One gallery out of reach must not stop the others.
-                report.errors.append(f"{ref.id}: {exc}")
+                report.errors.append(failure(ref.id, exc))
                 continue
             for image, location, tags in images:
                 image_policy = policy.for_image(image)
                 if image_policy is not None:
                     yield Target(image_policy, image, location, tags)
         if isinstance(scope, GalleryRef) and policy.gallery(scope) is None:
-            report.skipped.append(f"{scope.id}: not in the policy's scope")
+            report.skipped.append(Note(Kind.OUT_OF_SCOPE, scope.id, "not in the policy's scope"))
 
     def _publish(self, notifications: list[Notification], report: RunReport) -> None:
         """Deliver the run's own events (ConfigRejected) through the run outbox (`outbox/run.json` in the
@@ -477,24 +444,20 @@ class Reconciler:
             merged, etag = [ob.for_observation(n, etag=None) for n in notifications], None
         if not merged:
             return
-        outcome = deliver_outbox(
+
+        def rewrite(rest: list[ob.OutboxEntry]) -> None:
+            self.rt.store.write_json(RUN_OUTBOX, _outbox_document(rest), etag=etag)
+
+        deliver_and_drop(
             self.rt.publisher,
             self.rt.store,
             merged,
             now=self.at or self.rt.clock(),
             settings=self.rt.settings,
             what="run",
+            into=report,
+            rewrite=rewrite if etag is not None else None,
         )
-        undelivered, dead = outcome.notes("run")
-        report.undelivered.extend(undelivered)
-        report.dead_letters.extend(dead)
-        leaving = outcome.leaving
-        if etag is not None and leaving:
-            try:
-                rest = [e for e in merged if e.id not in leaving]
-                self.rt.store.write_json(RUN_OUTBOX, _outbox_document(rest), etag=etag)
-            except GatewayError as exc:  # sent but not marked: resent later under the same ids
-                log.warning("sent run events not marked sent", extra={"error": str(exc)})
 
 
 RUN_OUTBOX = "outbox/run.json"
@@ -508,26 +471,12 @@ def _outbox_document(entries: list[ob.OutboxEntry]) -> dict[str, Any]:
 MAX_GENERATIONS = 20
 
 
-def _revoked_in(actions: Iterable[Action], result: ImageResult | None = None) -> set[str]:
-    ok = (
-        None
-        if result is None
-        else {o.action.key for o in result.outcomes if o.status in (SUCCEEDED, PLANNED)}
-    )
-    return {
-        a.target.lower()
-        for a in actions
-        if (ok is None or a.key in ok)
-        and any(n.type is NotificationType.VERSION_REVOKED for n in a.notifications)
-    }
-
-
 def _revoked(report: RunReport, version: VersionRef) -> set[str]:
     """What the run revoked, plus the requested version when it already was (a repeated `revoke` still
     walks the tree, so descendants missed before are caught)."""
     found: set[str] = set()
     for plan in report.plans:
-        found |= _revoked_in(plan.actions)
+        found |= revoked_by(plan.actions)
         if plan.image.key() == version.image_ref.key() and any(
             v.version == version.name and v.state == lt.STATE_REVOKED for v in plan.versions
         ):
@@ -567,13 +516,24 @@ def _no_deletes(trigger: Trigger) -> str | None:
     return None
 
 
-def _deletes_paused(problem: str | None) -> str | None:
-    """Why deletes pause while the policy document is not the one in force (the problem text of a
-    rejected policy starts with its URL, so it is not the reason itself)."""
-    if not problem:
+def _deletes_paused(status: PolicyStatus) -> str | None:
+    """Why deletes pause while the policy document is not the one in force."""
+    if not status.problem:
         return None
-    why = "cannot be read" if problem.startswith("policy cannot be read") else "rejected"
+    why = "cannot be read" if status.unreadable else "rejected"
     return f"policy {why}: deletes paused until a valid policy is in force"
+
+
+def _no_policy(status: PolicyStatus) -> Note:
+    """The run's error when no valid policy has ever been accepted: a document that cannot be read may
+    be read next time; one that was rejected needs a person."""
+    kind = Kind.TEMPORARY if status.unreadable else Kind.PERMANENT
+    return Note(kind, "", status.problem or "no valid policy has been accepted yet")
+
+
+def failure_of_text(exc: GatewayError) -> Note:
+    """A gateway error whose text names its resource first (`"/subscriptions/...: why"`)."""
+    return from_text(failure("", exc).kind, str(exc))
 
 
 def reconcile(

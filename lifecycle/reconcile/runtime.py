@@ -28,6 +28,7 @@ from lifecycle.policy import ImagePolicy, Policy
 from lifecycle.reconcile.allowance import DeleteAllowance
 from lifecycle.reconcile.inventory import Freshness, gather
 from lifecycle.reconcile.lineage import LineageReads
+from lifecycle.reconcile.notes import Kind, Note, failure
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class RunContext:
         self.allowance = DeleteAllowance(runtime.store)
         self.lineage = LineageReads(runtime.gallery, policy, self.problem)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
-        self.problems: dict[str, tuple[str, str]] = {}
+        self.problems: dict[str, Note] = {}
         settings = runtime.settings
         self.budget = WriteBudget(reserve=settings.write_reserve, bulk_headroom=settings.bulk_headroom)
         self.time_budget = float(settings.time_budget_seconds)
@@ -132,10 +133,11 @@ class RunContext:
         self._done_turns: set[int] = set()
         self._turns = threading.Condition()
 
-    def problem(self, target: str, what: str, error: str) -> None:
+    def problem(self, target: str, what: str, error: str | Exception) -> None:
         """Record a failed run-wide read once: the run reports it as an error and audits it."""
+        kind = failure(target, error).kind if isinstance(error, Exception) else Kind.PERMANENT
         with self._lock:
-            self.problems.setdefault(f"{what} {target}".lower(), (target, f"{what}: {error}"))
+            self.problems.setdefault(f"{what} {target}".lower(), Note(kind, target, f"{what}: {error}"))
 
     def time_left(self) -> float:
         return self.time_budget - (self.rt.timer() - self._started)
@@ -192,7 +194,10 @@ class RunContext:
             log.warning("could not read the gallery", extra={"gallery": gallery.id, "error": str(exc)})
             info = None
             with self._lock:
-                self.problems.setdefault(f"gallery {key}", (gallery.id, f"reading the gallery failed: {exc}"))
+                self.problems.setdefault(
+                    f"gallery {key}",
+                    Note(failure("", exc).kind, gallery.id, f"reading the gallery failed: {exc}"),
+                )
         with self._lock:
             return self._galleries.setdefault(key, info)
 

@@ -28,5 +28,5 @@ def who_runs(runtime: Runtime, now: datetime) -> WhoRuns:
         runtime, status.policy, now, plan_only=True, deletes_blocked=None, freshness=Freshness.LIST
     )
     found = ctx.consumers()
-    problems = tuple(text for _, text in ctx.problems.values())
+    problems = tuple(note.detail for note in ctx.problems.values())
     return WhoRuns(found, problems)

@@ -231,9 +231,8 @@ def _deferred(
     for item in images:
         grouped: dict[str, list[str]] = {}
         for report in item.plan.versions:
-            for note in report.notes:
-                if note.startswith("not deleted"):
-                    grouped.setdefault(note, []).append(report.version)
+            if report.delete_blocked:
+                grouped.setdefault(f"not deleted: {report.delete_blocked}", []).append(report.version)
         out += [
             {"target": item.observed.ref.image, "what": note, "versions": names}
             for note, names in grouped.items()
