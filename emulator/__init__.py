@@ -6,7 +6,10 @@ unmodified. Module map:
 
 * `__main__`     - command line, prints the `{"endpoint", "ca_bundle"}` line, serves until a signal.
 * `server`       - HTTP/TLS plumbing: auth, api-version checks, routing, stats, latency, throttle and faults.
-* `arm`          - request/response types, ARM path parsing, paging and api-version helpers.
+* `control`      - the `/_emulator/` control endpoints, one table of (name, method) -> handler.
+* `arm`          - request/response types, ARM path parsing, paging, api-version helpers, `serve`.
+* `envelope`     - how every resource reads back (name, id, type, location, tags, extras, properties).
+* `writes`       - how writes and deletes end: kept identity, 201/202 answers and their operations.
 * `state`        - the shared in-memory state (resources, operations, events, config) behind one lock.
 * `clock`        - the virtual clock every time-dependent answer is computed from.
 * `lro`          - long-running operations (`Azure-AsyncOperation` / `Location` monitors).

@@ -255,6 +255,28 @@ def read_or_stored(
     return None, existing
 
 
+Write = Callable[["State", Request, Route, Any], Response]
+
+
+def serve(
+    state: State,
+    req: Request,
+    route: Route,
+    render: Callable[[Any], dict[str, Any]],
+    writes: dict[str, Write],
+) -> Response:
+    """A resource-group resource's whole handler: lists and GETs as `read_or_stored` answers them, a
+    write method handed to its function in `writes` with the resource as stored (None when absent), and
+    405 MethodNotAllowed for any other method."""
+    answer, existing = read_or_stored(state, req, route, render)
+    if answer is not None:
+        return answer
+    write = writes.get(req.method)
+    if write is None:
+        raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    return write(state, req, route, existing)
+
+
 def merge_patch(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """JSON merge patch (RFC 7386): objects merge recursively, null removes, anything else replaces."""
     result = dict(base)
@@ -298,3 +320,12 @@ def put_location_and_properties(
     if not isinstance(props, dict):
         raise ArmError(400, "InvalidRequestContent", "'properties' must be an object.")
     return given, props
+
+
+def put_request(req: Request, existing: Any, type_name: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A PUT's body, its location (`put_location_and_properties`) and its properties without the read-only
+    `provisioningState` a client may echo back."""
+    body = request_object(req)
+    location, props = put_location_and_properties(body, existing.location if existing else None, type_name)
+    props.pop("provisioningState", None)
+    return body, location, props

@@ -14,20 +14,19 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro
 from emulator.arm import (
     Request,
     ResourceType,
     Response,
     Route,
-    put_location_and_properties,
-    read_or_stored,
-    request_object,
-    resource_id,
+    put_request,
+    serve,
 )
-from emulator.disks import render  # the same envelope DiskRP answers for disks and snapshots
-from emulator.errors import ArmError, invalid_parameter
-from emulator.state import Operation, Resource, validate_tags
+from emulator.disks import delete  # DiskRP deletes an encryption set as it deletes a disk
+from emulator.envelope import render
+from emulator.errors import invalid_parameter
+from emulator.state import Resource, validate_tags
+from emulator.writes import accept_disk_write, kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -38,25 +37,7 @@ TENANT = "00000000-0000-0000-0000-00000000a11d"
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
-    answer, existing = read_or_stored(state, req, route, render)
-    if answer is not None:
-        return answer
-    if req.method == "PUT":
-        return _put(state, req, route, existing)
-    if req.method == "DELETE":
-        if existing is None:
-            return Response(204)
-        found: Resource = existing
-
-        def complete(op: Operation) -> None:
-            if op.outcome == "Succeeded" and state.get(found.id) is found:
-                state.remove(found.id)
-
-        op = lro.start(
-            state, found.subscription, found.location, state.now(), complete, collection="DiskOperations"
-        )
-        return Response(202, None, lro.headers(req, op, with_location=True))
-    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    return serve(state, req, route, render, {"PUT": _put, "DELETE": delete})
 
 
 def _identity(given: Any, previous: Any) -> dict[str, Any] | None:
@@ -71,9 +52,7 @@ def _identity(given: Any, previous: Any) -> dict[str, Any] | None:
 
 
 def _put(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
-    body = request_object(req)
-    location, props = put_location_and_properties(body, existing.location if existing else None, DES)
-    props.pop("provisioningState", None)
+    body, location, props = put_request(req, existing, DES)
     key = props.get("activeKey")
     if not isinstance(key, dict) or not key.get("keyUrl"):
         # DiskRP requires the key (the spec's EncryptionSetProperties.activeKey; every recording sends one).
@@ -84,25 +63,15 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     if identity is not None:
         extra["identity"] = identity
     res = Resource(
-        id=existing.id if existing else resource_id(route.path),
-        name=existing.name if existing else route.names[-1],
+        **kept(state, route, existing),
         type=DES,
         location=location,
-        subscription=existing.subscription if existing else route.path.subscription,
-        resource_group=existing.resource_group if existing else str(route.path.resource_group),
         properties=props,
         tags=validate_tags(body.get("tags")),
-        seq=existing.seq if existing else state.next_seq(),
         extra=extra,
     )
     state.put(res)
-    op = lro.start(
-        state, res.subscription, res.location, state.now(), None, collection="DiskOperations", may_fail=False
-    )
-    op.output = lambda: render(res)
-    answer = render(res)
-    answer["properties"]["provisioningState"] = "Updating"
-    return Response(202, answer, lro.headers(req, op, with_location=True))
+    return accept_disk_write(state, req, res)
 
 
 RESOURCE_TYPES = (ResourceType("Microsoft.Compute", ("diskEncryptionSets",), "disk", handle),)

@@ -29,16 +29,16 @@ from emulator.arm import (
     ResourceType,
     Response,
     Route,
-    put_location_and_properties,
-    read_or_stored,
-    request_object,
-    resource_id,
+    put_request,
+    serve,
 )
 from emulator.clock import format_iso
 from emulator.disk_facts import add_facts
-from emulator.errors import ArmError, invalid_parameter
+from emulator.envelope import render
+from emulator.errors import invalid_parameter
 from emulator.galleries.sources import derived_disk_images
-from emulator.state import Operation, Resource, validate_tags
+from emulator.state import Resource, validate_tags
+from emulator.writes import accept_delete, accept_disk_write, kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -59,37 +59,12 @@ TIERS = {
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
-    answer, stored = read_or_stored(state, req, route, render)
-    if answer is not None:
-        return answer
-    existing: Resource | None = stored
-    if req.method == "PUT":
-        return _put(state, req, route, existing)
-    if req.method == "DELETE":
-        if existing is None:
-            return Response(204)
-
-        def complete(op: Operation) -> None:
-            if op.outcome == "Succeeded" and state.get(existing.id) is existing:
-                state.remove(existing.id)
-
-        op = lro.start(
-            state,
-            existing.subscription,
-            existing.location,
-            state.now(),
-            complete,
-            collection="DiskOperations",
-        )
-        return Response(202, None, lro.headers(req, op, with_location=True))
-    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    return serve(state, req, route, render, {"PUT": _put, "DELETE": delete})
 
 
 def _put(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
-    body = request_object(req)
     type_name = route.rtype.full_type
-    location, props = put_location_and_properties(body, existing.location if existing else None, type_name)
-    props.pop("provisioningState", None)
+    body, location, props = put_request(req, existing, type_name)
     creation = props.get("creationData")
     if not isinstance(creation, dict) or not creation.get("createOption"):
         # DiskRP requires creationData.createOption on every disk and snapshot (the recordings send it).
@@ -119,37 +94,21 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
     sku = {"name": sku.get("name", "Standard_LRS"), "tier": TIERS.get(sku.get("name", ""), "Standard")}
     add_facts(state, type_name == SNAPSHOT, props, sku["name"])  # what DiskRP reports (disk_facts.py)
     res = Resource(
-        id=existing.id if existing else resource_id(route.path),
-        name=existing.name if existing else route.names[-1],
+        **kept(state, route, existing),
         type=type_name,
         location=location,
-        subscription=existing.subscription if existing else route.path.subscription,
-        resource_group=existing.resource_group if existing else str(route.path.resource_group),
         properties=props,
         tags=validate_tags(body.get("tags")),
-        seq=existing.seq if existing else state.next_seq(),
         provisioning_state="Succeeded",
         extra={"sku": sku},
     )
     state.put(res)
-    op = lro.start(
-        state, res.subscription, res.location, state.now(), None, collection="DiskOperations", may_fail=False
-    )
-    op.output = lambda: render(res)
-    answer = render(res)
-    answer["properties"]["provisioningState"] = "Updating"
-    return Response(202, answer, lro.headers(req, op, with_location=True))
+    return accept_disk_write(state, req, res)
 
 
-def render(res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    body.update(copy.deepcopy(res.extra))
-    props = copy.deepcopy(res.properties)
-    props["provisioningState"] = res.provisioning_state
-    body["properties"] = props
-    return body
+def delete(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
+    """DiskRP's DELETE (disks, snapshots, disk encryption sets): 202 + a DiskOperations operation."""
+    return accept_delete(state, req, existing, collection="DiskOperations", deleting=False, when_failed=None)
 
 
 def source_size(state: State, source_id: Any) -> int | None:
@@ -197,23 +156,21 @@ def with_sizes(state: State, storage: dict[str, Any]) -> dict[str, Any]:
     # A disk image made from a disk, snapshot or VHD caches ReadWrite for the OS disk and ReadOnly for data
     # disks unless the request says otherwise (cli-recordings/test_gallery_image_version_vhd.yaml 60,
     # test_create_image_version_with_region_cvm_encryption.yaml 37 and 48).
-    os_image = storage.get("osDiskImage")
-    if isinstance(os_image, dict) and isinstance(os_image.get("source"), dict) and os_image["source"]:
-        size = _disk_image_size(state, os_image)
-        if size is None:
-            os_image.pop("sizeInGB", None)
-        else:
-            os_image["sizeInGB"] = size
-        os_image.setdefault("hostCaching", "ReadWrite")
+    _from_source(state, storage.get("osDiskImage"), "ReadWrite")
     for disk in storage.get("dataDiskImages") or []:
-        if isinstance(disk, dict) and isinstance(disk.get("source"), dict) and disk["source"]:
-            size = _disk_image_size(state, disk)
-            if size is None:
-                disk.pop("sizeInGB", None)
-            else:
-                disk["sizeInGB"] = size
-            disk.setdefault("hostCaching", "ReadOnly")
+        _from_source(state, disk, "ReadOnly")
     return storage
+
+
+def _from_source(state: State, disk: Any, caching: str) -> None:
+    """A disk image with its own `source`: the size Azure reports for it, and its default caching."""
+    if isinstance(disk, dict) and isinstance(disk.get("source"), dict) and disk["source"]:
+        size = _disk_image_size(state, disk)
+        if size is None:
+            disk.pop("sizeInGB", None)
+        else:
+            disk["sizeInGB"] = size
+        disk.setdefault("hostCaching", caching)
 
 
 RESOURCE_TYPES = (

@@ -96,22 +96,18 @@ class Faults:
             return None
 
     def draw_lro_fail(self) -> bool:
-        with self._lock:
-            rate = self.spec.rates.get("lro-fail", 0.0)
-            failed = rate > 0 and self._rng.random() < rate
-            self._count("lro-fail" if failed else None)
-            return failed
+        return self._draw("lro-fail")
 
     def draw_applied_500(self) -> bool:
-        with self._lock:
-            rate = self.spec.rates.get("applied-500", 0.0)
-            hit = rate > 0 and self._rng.random() < rate
-            self._count("applied-500" if hit else None)
-            return hit
+        return self._draw("applied-500")
 
     def draw_region_fail(self) -> bool:
+        return self._draw("region-fail")
+
+    def _draw(self, kind: str) -> bool:
+        """One draw of a fault that strikes at its rate (the random stream advances only for a rate > 0)."""
         with self._lock:
-            rate = self.spec.rates.get("region-fail", 0.0)
-            failed = rate > 0 and self._rng.random() < rate
-            self._count("region-fail" if failed else None)
-            return failed
+            rate = self.spec.rates.get(kind, 0.0)
+            hit = rate > 0 and self._rng.random() < rate
+            self._count(kind if hit else None)
+            return hit

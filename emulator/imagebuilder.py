@@ -11,13 +11,12 @@ while it lasts, then Succeeded - or Failed when the template carries the tag `em
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro
+from emulator import envelope, lro
 from emulator.arm import (
     Request,
     ResourceType,
@@ -32,8 +31,15 @@ from emulator.arm import (
 )
 from emulator.clock import format_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found
-from emulator.imagebuilder_outputs import handle_run_outputs, handle_triggers, publish, template_defaults
+from emulator.imagebuilder_outputs import (
+    handle_run_outputs,
+    handle_triggers,
+    instant_operation,
+    publish,
+    template_defaults,
+)
 from emulator.state import Operation, Resource, validate_tags
+from emulator.writes import accept_delete, accept_write, kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -128,15 +134,9 @@ RESOURCE_TYPES = (
 
 
 def render(state: State, res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": res.id, "name": res.name, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    body.update(copy.deepcopy(res.extra))
-    props = copy.deepcopy(res.properties)
-    props["provisioningState"] = res.provisioning_state
+    body = envelope.render(res, head=envelope.ID_FIRST)
     if isinstance(res, ImageTemplate) and res.run is not None:
-        props["lastRunStatus"] = res.run.last_run_status(state.now())
-    body["properties"] = props
+        body["properties"]["lastRunStatus"] = res.run.last_run_status(state.now())
     return body
 
 
@@ -179,58 +179,26 @@ def _write(state: State, req: Request, route: Route, existing: ImageTemplate | N
             f"{route.names[-1]}_{uuid.uuid4()}",
         )
     res = ImageTemplate(
-        id=existing.id if existing else resource_id(route.path),
-        name=existing.name if existing else route.names[-1],
+        **kept(state, route, existing),
         type=TEMPLATE,
         location=location,
-        subscription=existing.subscription if existing else route.path.subscription,
-        resource_group=existing.resource_group if existing else str(route.path.resource_group),
         properties=props,
         tags=tags,
-        seq=existing.seq if existing else state.next_seq(),
         provisioning_state="Updating" if existing else "Creating",
         extra=extra,
         run=existing.run if existing else None,
         triggers=existing.triggers if existing else {},
     )
     state.put(res)
-
-    def complete(op: Operation) -> None:
-        if state.get(res.id) is res:
-            res.provisioning_state = "Succeeded" if op.outcome == "Succeeded" else "Failed"
-
-    op = lro.start(
-        state, res.subscription, location, state.now(), complete, provider=PROVIDER, collection="operations"
-    )
-    return Response(200 if existing else 201, render(state, res), lro.headers(req, op))
+    return accept_write(state, req, res, render(state, res), 200 if existing else 201, provider=PROVIDER)
 
 
 def _delete(state: State, req: Request, template: ImageTemplate | None) -> Response:
-    if template is None:
-        return Response(204)
     if _busy(state, template):
         raise conflict(
             "Conflict", "The image template has a run in progress; cancel it or wait before deleting."
         )
-    template.provisioning_state = "Deleting"
-
-    def complete(op: Operation) -> None:
-        if state.get(template.id) is template:
-            if op.outcome == "Succeeded":
-                state.remove(template.id)
-            else:
-                template.provisioning_state = "Failed"
-
-    op = lro.start(
-        state,
-        template.subscription,
-        template.location,
-        state.now(),
-        complete,
-        provider=PROVIDER,
-        collection="operations",
-    )
-    return Response(202, None, lro.headers(req, op, with_location=True))
+    return accept_delete(state, req, template, collection="operations", provider=PROVIDER)
 
 
 def _run(state: State, req: Request, template: ImageTemplate) -> Response:
@@ -278,14 +246,5 @@ def _cancel(state: State, req: Request, template: ImageTemplate) -> Response:
     run.operation.finish_at = now
     run.operation.outcome = "Canceled"
     run.operation.error = {"code": "Canceled", "message": "The image build was canceled."}
-    op = lro.start(
-        state,
-        template.subscription,
-        template.location,
-        now,
-        None,
-        provider=PROVIDER,
-        collection="operations",
-        may_fail=False,
-    )
+    op = instant_operation(state, template)
     return Response(202, None, lro.headers(req, op, with_location=True))

@@ -31,16 +31,16 @@ template, the gallery image version a successful run publishes, `runOutputs` and
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro, marketplace, regions
+from emulator import envelope, lro, marketplace, regions
 from emulator.arm import Request, Response, Route, page, parse_arm_path, resource_id
 from emulator.clock import format_iso
 from emulator.errors import ArmError, invalid_parameter, not_found
-from emulator.state import Resource
+from emulator.state import Operation, Resource
+from emulator.writes import child_of
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -224,16 +224,7 @@ def handle_triggers(state: State, req: Request, route: Route) -> Response:
         if found is None:
             return Response(204)
         del triggers[name.lower()]
-        op = lro.start(
-            state,
-            template.subscription,
-            template.location,
-            state.now(),
-            None,
-            provider=PROVIDER,
-            collection="operations",
-            may_fail=False,
-        )
+        op = instant_operation(state, template)
         return Response(202, None, lro.headers(req, op, with_location=True))
     if req.method != "PUT":
         raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
@@ -250,23 +241,17 @@ def handle_triggers(state: State, req: Request, route: Route) -> Response:
             "'.../versions/latest'.",
             "properties.kind",
         )
-    trigger = Resource(
-        id=f"{template.id}/triggers/{name}",
-        name=name,
-        type=TRIGGER,
-        location=template.location,
-        subscription=template.subscription,
-        resource_group=template.resource_group,
-        properties={
-            "kind": "SourceImage",
-            "status": {"code": "Healthy", "message": "", "time": format_iso(state.now())},
-        },
-        tags=None,
-        seq=state.next_seq(),
-    )
+    status = {"code": "Healthy", "message": "", "time": format_iso(state.now())}
+    trigger = child_of(state, template, TRIGGER, name, {"kind": "SourceImage", "status": status})
     created = found is None
     triggers[name.lower()] = trigger
-    op = lro.start(
+    op = instant_operation(state, template)
+    return Response(201 if created else 200, _render_trigger(trigger), lro.headers(req, op))
+
+
+def instant_operation(state: State, template: Resource) -> Operation:
+    """An Image Builder operation that is over as it starts and cannot fail (a cancel, a trigger's write)."""
+    return lro.start(
         state,
         template.subscription,
         template.location,
@@ -276,10 +261,7 @@ def handle_triggers(state: State, req: Request, route: Route) -> Response:
         collection="operations",
         may_fail=False,
     )
-    return Response(201 if created else 200, _render_trigger(trigger), lro.headers(req, op))
 
 
 def _render_trigger(trigger: Resource) -> dict[str, Any]:
-    props = copy.deepcopy(trigger.properties)
-    props["provisioningState"] = trigger.provisioning_state
-    return {"id": trigger.id, "name": trigger.name, "type": TRIGGER, "properties": props}
+    return envelope.render(trigger, head=envelope.CHILD)

@@ -17,22 +17,20 @@ refused with 404 NotFound (stricter reading: Azure's exact answer is unconfirmed
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro
 from emulator.arm import (
     Request,
     ResourceType,
     Response,
     Route,
-    put_location_and_properties,
-    read_or_stored,
-    request_object,
-    resource_id,
+    put_request,
+    serve,
 )
+from emulator.envelope import render
 from emulator.errors import ArmError, invalid_parameter
-from emulator.state import Operation, Resource, validate_tags
+from emulator.state import Resource, validate_tags
+from emulator.writes import accept_delete, accept_write, kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -43,28 +41,12 @@ HYPERV_GENERATIONS = ("V1", "V2")  # ComputeRP HyperVGenerationTypes
 
 
 def handle(state: State, req: Request, route: Route) -> Response:
-    answer, existing = read_or_stored(state, req, route, render)
-    if answer is not None:
-        return answer
-    if req.method == "PUT":
-        return _put(state, req, route, existing)
-    if req.method == "DELETE":
-        return _delete(state, req, existing)
-    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+    return serve(state, req, route, render, {"PUT": _put, "DELETE": _delete})
 
 
-def _delete(state: State, req: Request, existing: Resource | None) -> Response:
-    if existing is None:
-        return Response(204)
-    image = existing
-    image.provisioning_state = "Deleting"
-
-    def complete(op: Operation) -> None:
-        if state.get(image.id) is image:
-            state.remove(image.id)
-
-    op = lro.start(state, image.subscription, image.location, state.now(), complete, collection="operations")
-    return Response(202, None, lro.headers(req, op, with_location=True))
+def _delete(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
+    # The image goes when its operation ends, whatever the outcome.
+    return accept_delete(state, req, existing, collection="operations", when_failed="removed")
 
 
 def _disk(disk: dict[str, Any], os_disk: bool) -> dict[str, Any]:
@@ -98,9 +80,7 @@ def _captured(state: State, vm_id: str) -> dict[str, Any]:
 
 
 def _put(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
-    body = request_object(req)
-    location, props = put_location_and_properties(body, existing.location if existing else None, IMAGE)
-    props.pop("provisioningState", None)
+    body, location, props = put_request(req, existing, IMAGE)
     source = props.get("sourceVirtualMachine")
     if isinstance(source, dict) and source.get("id"):
         props["storageProfile"] = _captured(state, str(source["id"]))
@@ -118,35 +98,15 @@ def _put(state: State, req: Request, route: Route, existing: Resource | None) ->
             )
         props["hyperVGeneration"] = match[0]
     res = Resource(
-        id=existing.id if existing else resource_id(route.path),
-        name=existing.name if existing else route.names[-1],
+        **kept(state, route, existing),
         type=IMAGE,
         location=location,
-        subscription=existing.subscription if existing else route.path.subscription,
-        resource_group=existing.resource_group if existing else str(route.path.resource_group),
         properties=props,
         tags=validate_tags(body.get("tags")),
-        seq=existing.seq if existing else state.next_seq(),
         provisioning_state="Updating" if existing else "Creating",
     )
     state.put(res)
-
-    def complete(op: Operation) -> None:
-        if state.get(res.id) is res:
-            res.provisioning_state = "Succeeded" if op.outcome == "Succeeded" else "Failed"
-
-    op = lro.start(state, res.subscription, location, state.now(), complete, collection="operations")
-    return Response(200 if existing else 201, render(res), lro.headers(req, op))
-
-
-def render(res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    props = copy.deepcopy(res.properties)
-    props["provisioningState"] = res.provisioning_state
-    body["properties"] = props
-    return body
+    return accept_write(state, req, res, render(res), 200 if existing else 201)
 
 
 RESOURCE_TYPES = (ResourceType("Microsoft.Compute", ("images",), "vm", handle),)

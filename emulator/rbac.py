@@ -162,20 +162,7 @@ class Rbac:
         action = request_action(method, path)
         if _granted(assignments, action, request_path):
             return
-        with self._lock:
-            self.denied += 1
-        who = client_id(token)
-        # ARM's text, verbatim but for the values: "The client '{id}' with object id '{id}' does not have
-        # authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access
-        # was recently granted, please refresh your credentials." (403, code AuthorizationFailed; quoted in
-        # Azure/Azure-Landing-Zones#3668, Azure/azure-cli#29802, MicrosoftDocs/azure-docs#77897).
-        raise ArmError(
-            403,
-            "AuthorizationFailed",
-            f"The client '{who}' with object id '{who}' does not have authorization to perform action "
-            f"'{action}' over scope '{message_scope(path)}' or the scope is invalid. If access was "
-            "recently granted, please refresh your credentials.",
-        )
+        raise self._refused(token, action, message_scope(path))
 
     def check_action(self, token: str, action: str, scope: str) -> None:
         """Raise 403 AuthorizationFailed unless `action` is granted at `scope` or above: for requests whose
@@ -184,11 +171,18 @@ class Rbac:
         assignments = self._bound(token)
         if assignments is None or _granted(assignments, action, scope):
             return
+        raise self._refused(token, action, scope)
+
+    def _refused(self, token: str, action: str, scope: str) -> ArmError:
+        """Count a denial and give ARM's 403 for it."""
         with self._lock:
             self.denied += 1
         who = client_id(token)
-        # The same ARM text as `check`.
-        raise ArmError(
+        # ARM's text, verbatim but for the values: "The client '{id}' with object id '{id}' does not have
+        # authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access
+        # was recently granted, please refresh your credentials." (403, code AuthorizationFailed; quoted in
+        # Azure/Azure-Landing-Zones#3668, Azure/azure-cli#29802, MicrosoftDocs/azure-docs#77897).
+        return ArmError(
             403,
             "AuthorizationFailed",
             f"The client '{who}' with object id '{who}' does not have authorization to perform action "

@@ -1,5 +1,5 @@
-"""HTTP and TLS plumbing: authentication, api-version checks, routing, statistics, latency, throttling,
-fault injection and the `/_emulator/` control endpoints.
+"""HTTP and TLS plumbing: authentication, api-version checks, routing, statistics, latency, throttling and
+fault injection; requests under `/_emulator/` go to the control endpoints (emulator/control.py).
 
 Request pipeline for everything outside `/_emulator/`: count it -> authenticate (401 AuthenticationFailed)
 -> authorize (403 AuthorizationFailed, when RBAC is on: see rbac.py) -> injected fault -> throttle (429)
@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from emulator import (
+    control,
     disk_encryption_sets,
     disks,
     eventgrid,
@@ -47,10 +48,8 @@ from emulator.arm import (
     parse_arm_path,
     resource_id,
 )
-from emulator.clock import format_iso, parse_iso
 from emulator.errors import ArmError, error_body
 from emulator.faults import Faults, FaultSpec
-from emulator.galleries.validation import set_signals
 from emulator.rbac import Rbac
 from emulator.state import Config, State
 from emulator.throttle import Throttle, resource_policy
@@ -128,8 +127,8 @@ class Emulator:
         self.stats = Stats()
         self.throttle = Throttle(config.throttle, clock=lambda: state.clock.now().timestamp())
         self.faults = Faults(faults, config.seed)
-        self._initial_config = dataclasses.replace(config)
-        self._initial_faults = faults
+        self.initial_config = dataclasses.replace(config)  # what POST /_emulator/reset restores
+        self.initial_faults = faults
         state.fail_next_lro = self.faults.draw_lro_fail
         state.fail_region = self.faults.draw_region_fail
         self.registry: dict[tuple[str, tuple[str, ...]], ResourceType] = {
@@ -151,7 +150,7 @@ class Emulator:
     def handle(self, req: Request) -> Response | None:
         """The answer to `req`, or None to drop the connection without answering."""
         if req.path == "/_emulator" or req.path.startswith("/_emulator/"):
-            return self._control(req)
+            return control.handle(self, req)  # the control endpoints (emulator/control.py)
         if self.config.latency_ms > 0:
             time.sleep(self.config.latency_ms / 1000.0)
         tag_scope = tags.scope_of(req.path)
@@ -435,149 +434,6 @@ class Emulator:
                 return eventgrid.publish(self.state, req)
         except ArmError as err:
             return Response(err.status, err.body(), err.headers)
-
-    # -- control endpoints -----------------------------------------------------------------------------
-    def _control(self, req: Request) -> Response:
-        name = req.path[len("/_emulator") :].strip("/").lower()
-        try:
-            return self._control_inner(req, name)
-        except ArmError as err:
-            return Response(err.status, err.body())
-
-    def _control_body(self, req: Request) -> Any:
-        if not req.body.strip():
-            return None
-        try:
-            return json.loads(req.body)
-        except ValueError:
-            return req.body.decode("utf-8", errors="replace").strip()
-
-    def _control_inner(self, req: Request, name: str) -> Response:
-        state = self.state
-        if name == "stats" and req.method == "GET":
-            return Response(200, self.stats.snapshot())
-        if name == "reset" and req.method == "POST":
-            with state.lock:
-                for item in dataclasses.fields(self.config):
-                    setattr(self.config, item.name, getattr(self._initial_config, item.name))
-                self.throttle.enabled = self.config.throttle
-                self.faults.set(self._initial_faults)
-                self.faults.reset()
-                state.reset()
-                self.stats.reset()
-                self.rbac.reset()
-                self.throttle.reset()
-            return Response(200, {"reset": True, "now": format_iso(state.now())})
-        if name == "time":
-            if req.method == "POST":
-                body = self._control_body(req)
-                if not isinstance(body, dict) or not ({"now", "advance_seconds"} & set(body)):
-                    raise ArmError(
-                        400, "InvalidRequestContent", 'Expected {"now": ISO8601} or {"advance_seconds": N}.'
-                    )
-                with state.lock:
-                    if "now" in body:
-                        try:
-                            state.clock.set(parse_iso(str(body["now"])))
-                        except ValueError as exc:
-                            raise ArmError(
-                                400, "InvalidRequestContent", f"Bad instant: {body['now']!r}"
-                            ) from exc
-                    else:
-                        state.clock.advance(float(body["advance_seconds"]))
-                    state.tick()
-            return Response(200, {"now": format_iso(state.now())})
-        if name == "events" and req.method == "GET":
-            with state.lock:
-                return Response(200, list(state.events))
-        if name == "event-requests" and req.method == "GET":
-            with state.lock:
-                return Response(200, list(state.event_requests))
-        if name == "topic" and req.method == "POST":
-            with state.lock:
-                return Response(200, eventgrid.set_refusal(state, self._control_body(req)))
-        if name == "marketplace":
-            with state.lock:
-                if req.method == "POST":
-                    return marketplace.publish(state, self._control_body(req))
-                return marketplace.listing(state)
-        if name == "faults":
-            if req.method == "POST":
-                body = self._control_body(req)
-                text = body.get("spec", body.get("faults", "")) if isinstance(body, dict) else (body or "")
-                try:
-                    self.faults.set(FaultSpec.parse(str(text)))
-                    if isinstance(body, dict) and body.get("seed") is not None:
-                        self.faults.reseed(int(body["seed"]))
-                except (TypeError, ValueError) as exc:
-                    raise ArmError(400, "InvalidRequestContent", str(exc)) from exc
-            return Response(
-                200, {"faults": self.faults.spec.describe(), "injected": dict(self.faults.injected)}
-            )
-        if name == "rbac":
-            if req.method == "POST":
-                self.rbac.load(self._control_body(req))
-            return Response(200, self.rbac.snapshot())
-        if name == "replication" and req.method == "POST":
-            body = self._control_body(req)
-            if not isinstance(body, dict):
-                raise ArmError(400, "InvalidRequestContent", "Expected a JSON object.")
-            with state.lock:
-                state.tick()
-                return Response(200, galleries.force_replication(state, body))
-        if name == "validation" and req.method == "POST":
-            with state.lock:
-                state.tick()
-                return set_signals(state, self._control_body(req))
-        if name == "config":
-            if req.method == "POST":
-                body = self._control_body(req)
-                if not isinstance(body, dict):
-                    raise ArmError(400, "InvalidRequestContent", "Expected a JSON object.")
-                with state.lock:
-                    self._apply_config(body)
-            return Response(200, self._config_snapshot())
-        raise ArmError(404, "NotFound", f"Unknown control endpoint {req.method} /_emulator/{name}.")
-
-    def _apply_config(self, body: dict[str, Any]) -> None:
-        cfg = self.config
-        try:
-            if "replication_seconds" in body:
-                cfg.replication_seconds = max(0.0, float(body["replication_seconds"]))
-            if "replication_lag_seconds" in body:
-                cfg.replication_lag_seconds = max(0.0, float(body["replication_lag_seconds"]))
-            if "delete_seconds" in body:
-                cfg.delete_seconds = max(0.0, float(body["delete_seconds"]))
-            if "page_size" in body:
-                cfg.page_size = max(1, int(body["page_size"]))
-            if "latency_ms" in body:
-                cfg.latency_ms = max(0, int(body["latency_ms"]))
-            if "throttle" in body:
-                cfg.throttle = bool(body["throttle"])
-                self.throttle.enabled = cfg.throttle
-            if "compute_limits" in body:
-                # Scaled-down Compute policies, so a test can fill a 30-minute window with a few writes:
-                # {"CreateUpdateGalleryImageVersion": [3-minute limit, 30-minute limit], ...}.
-                for name, pair in dict(body["compute_limits"]).items():
-                    short, long = (int(x) for x in pair)
-                    if short < 1 or long < 1:
-                        raise ValueError(f"limits of {name} must be positive")
-                    self.throttle.limits[str(name)] = (short, long)
-        except (TypeError, ValueError) as exc:
-            raise ArmError(400, "InvalidRequestContent", f"Bad config value: {exc}") from exc
-
-    def _config_snapshot(self) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "replication_seconds": cfg.replication_seconds,
-            "replication_lag_seconds": cfg.replication_lag_seconds,
-            "delete_seconds": cfg.delete_seconds,
-            "page_size": cfg.page_size,
-            "latency_ms": cfg.latency_ms,
-            "throttle": cfg.throttle,
-            "compute_limits": {k: list(v) for k, v in sorted(self.throttle.limits.items())},
-            "faults": self.faults.spec.describe(),
-        }
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from emulator import regions
 from emulator.arm import Request, ResourceType, Response, Route, page
 from emulator.errors import ArmError
+from emulator.galleries.gallery import unique_name  # the gallery's own `identifier.uniqueName`
 from emulator.galleries.model import GALLERY, IMAGE, VERSION
 
 if TYPE_CHECKING:
@@ -56,11 +57,6 @@ IMAGE_KEYS = (
     "privacyStatementUri",
     "eula",
 )
-
-
-def unique_name(gallery: Resource) -> str:
-    # The same spelling the gallery's own `identifier.uniqueName` has (emulator/galleries/rendering.py).
-    return f"{gallery.subscription}-{gallery.name.upper()}"
 
 
 def _not_found(kind: str, name: str) -> ArmError:
@@ -233,20 +229,21 @@ def _gallery_item(gallery: Resource, location: str, *, community: bool, public: 
 
 
 def _image_item(image: Resource, location: str, base: str, community: bool) -> dict[str, Any]:
-    return {
-        "properties": _image_body(image, community),
-        "location": location if community else regions.normalize(location),
-        "name": image.name,
-        "identifier": {"uniqueId": f"{base}/Images/{image.name}"},
-    }
+    return _item(_image_body(image, community), image.name, location, f"{base}/Images", community)
 
 
 def _version_item(version: Resource, location: str, base: str, community: bool) -> dict[str, Any]:
+    return _item(_version_body(version, community), version.name, location, f"{base}/Versions", community)
+
+
+def _item(props: dict[str, Any], name: str, location: str, under: str, community: bool) -> dict[str, Any]:
+    """An image's or version's read: the location as the path spells it (community) or normalized (shared),
+    and its `uniqueId` under its gallery's or image's."""
     return {
-        "properties": _version_body(version, community),
+        "properties": props,
         "location": location if community else regions.normalize(location),
-        "name": version.name,
-        "identifier": {"uniqueId": f"{base}/Versions/{version.name}"},
+        "name": name,
+        "identifier": {"uniqueId": f"{under}/{name}"},
     }
 
 

@@ -33,14 +33,16 @@ from emulator.arm import (
     merge_patch,
     page,
     put_location_and_properties,
-    read_or_stored,
     request_object,
     resource_id,
+    serve,
 )
 from emulator.clock import format_iso
+from emulator.envelope import render
 from emulator.errors import ArmError, not_found
 from emulator.latest import resolve_reference
-from emulator.state import Operation, Resource, validate_tags
+from emulator.state import Resource, validate_tags
+from emulator.writes import accept_delete, child_of, kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -55,31 +57,15 @@ GALLERY_REFERENCES = ("id", "sharedGalleryImageId", "communityGalleryImageId")
 def handle(state: State, req: Request, route: Route) -> Response:
     if route.kind == "action" and route.action == "manualupgrade":
         return _manual_upgrade(state, req, route)
-    answer, stored = read_or_stored(state, req, route, render)
-    if answer is not None:
-        return answer
-    existing: Resource | None = stored
-    if req.method in ("PUT", "PATCH"):
-        return _write(state, req, route, existing)
-    if req.method == "DELETE":
-        if existing is None:
-            return Response(204)
-        existing.provisioning_state = "Deleting"
+    return serve(state, req, route, render, {"PUT": _write, "PATCH": _write, "DELETE": _delete})
 
-        def complete(op: Operation) -> None:
-            if state.get(existing.id) is existing:
-                if op.outcome == "Succeeded":
-                    for instance in state.children(existing.id, VMSS_VM):
-                        state.remove(instance.id)
-                    state.remove(existing.id)
-                else:
-                    existing.provisioning_state = "Failed"
 
-        op = lro.start(
-            state, existing.subscription, existing.location, state.now(), complete, collection="operations"
-        )
-        return Response(202, None, lro.headers(req, op, with_location=True))
-    raise ArmError(405, "MethodNotAllowed", f"The {req.method} method is not allowed.")
+def _delete(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
+    def remove_instances(vmss: Resource) -> None:  # a scale set's instances go with it
+        for instance in state.children(vmss.id, VMSS_VM):
+            state.remove(instance.id)
+
+    return accept_delete(state, req, existing, collection="operations", before_removal=remove_instances)
 
 
 def _write(state: State, req: Request, route: Route, existing: Resource | None) -> Response:
@@ -116,15 +102,11 @@ def _write(state: State, req: Request, route: Route, existing: Resource | None) 
             state.now()
         )
     res = Resource(
-        id=existing.id if existing else resource_id(route.path),
-        name=existing.name if existing else route.names[-1],
+        **kept(state, route, existing),
         type=type_name,
         location=location,
-        subscription=existing.subscription if existing else route.path.subscription,
-        resource_group=existing.resource_group if existing else str(route.path.resource_group),
         properties=props,
         tags=tags,
-        seq=existing.seq if existing else state.next_seq(),
         provisioning_state="Succeeded",
         extra=extra,
     )
@@ -208,17 +190,13 @@ def _sync_instances(state: State, vmss: Resource, *, model_changed: bool) -> Non
     next_id = max((int(i.name) for i in instances if i.name.isdigit()), default=-1) + 1
     for offset in range(max(0, wanted - len(instances))):
         name = str(next_id + offset)
-        instance = Resource(
-            id=f"{vmss.id}/virtualMachines/{name}",
-            name=name,
-            type=VMSS_VM,
-            location=vmss.location,
-            subscription=vmss.subscription,
-            resource_group=vmss.resource_group,
-            properties={"vmId": str(uuid.uuid4())},
-            tags=None,
-            seq=state.next_seq(),
-            extra={"instanceId": name, **({"sku": vmss.extra["sku"]} if "sku" in vmss.extra else {})},
+        instance = child_of(
+            state,
+            vmss,
+            VMSS_VM,
+            name,
+            {"vmId": str(uuid.uuid4())},
+            {"instanceId": name, **({"sku": vmss.extra["sku"]} if "sku" in vmss.extra else {})},
         )
         _apply_model(state, instance, vmss)
         state.put(instance)
@@ -294,17 +272,6 @@ def _flex_entry(vmss: Resource, vm: Resource) -> dict[str, Any]:
         "instanceId": vm.name,
         "properties": {"virtualMachineResourceId": vm.id},
     }
-
-
-def render(res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    body.update(copy.deepcopy(res.extra))
-    props = copy.deepcopy(res.properties)
-    props["provisioningState"] = res.provisioning_state
-    body["properties"] = props
-    return body
 
 
 RESOURCE_TYPES = (

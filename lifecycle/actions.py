@@ -92,6 +92,12 @@ class Action:
         }
 
 
+def announced_by_executor(action: Action) -> bool:
+    """Whether the executor itself sends the action's event: a publish_event rebake's request IS its event,
+    sent while the action runs (a failed delivery fails the action), so it is never put in the outbox."""
+    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
+
+
 # How an action ended (an outcome's status).
 SUCCEEDED = "succeeded"
 FAILED = "failed"

@@ -9,6 +9,7 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,20 +82,35 @@ def _retry_policy(settings: Settings, **options: Any) -> Any:
     return CappedRetryPolicy(**options)
 
 
+# Who else sees every exchange (azure-core HttpRequest, HttpResponse): the recorder of `smoke --record`
+# while it runs (lifecycle/gateways/recording.py registers itself, so this module needs no gateway).
+_exchange_watchers: list[Callable[[Any, Any], None]] = []
+
+
+def watch_exchanges(watcher: Callable[[Any, Any], None]) -> None:
+    if watcher not in _exchange_watchers:
+        _exchange_watchers.append(watcher)
+
+
+def unwatch_exchanges(watcher: Callable[[Any, Any], None]) -> None:
+    if watcher in _exchange_watchers:
+        _exchange_watchers.remove(watcher)
+
+
 def _rate_limit_hook() -> Any:
     """Feeds every answer's rate-limit headers (each try, 429s included) to the run's write budget, and
-    every exchange to the recorder when one runs (`smoke --record`). It sits after the authentication
-    policy, so it sees each request as it goes on the wire."""
+    every exchange to the watchers (the recorder, when `smoke --record` runs one). It sits after the
+    authentication policy, so it sees each request as it goes on the wire."""
     from azure.core.pipeline.policies import SansIOHTTPPolicy
 
     from lifecycle.budget import observe_answer
-    from lifecycle.gateways import recording
 
     class RateLimitObserver(SansIOHTTPPolicy):
         def on_response(self, request: Any, response: Any) -> None:
             http = response.http_response
             observe_answer(str(request.http_request.url), int(http.status_code), http.headers)
-            recording.observe(request.http_request, http)
+            for watcher in tuple(_exchange_watchers):
+                watcher(request.http_request, http)
 
     return RateLimitObserver()
 

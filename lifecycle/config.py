@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed
-from lifecycle.gateways.storage import PolicySource, StateStore
+from lifecycle.gateways.ports import StateStore
+from lifecycle.gateways.storage import PolicySource
 from lifecycle.model import iso
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.policy import MAX_POLICY_BYTES, Policy, PolicyError, parse_policy

@@ -1,10 +1,10 @@
 """Carry out a plan: one outcome per action, dry-run honoured, and going on after a failure.
 
-Updates of one version are folded into a single PATCH (a version being updated cannot take a second
-write). Long-running operations are started, not awaited. Writes run in priority order (what a new build
-needs, then bulk work, then deletions); each asks the write budget and the run's deadline first, and a
-write either may not start (or Azure throttles it) is deferred: not done, not failed, planned again by the
-next run.
+Updates of one version are folded into a single update, a typed `VersionChange` the gallery gateway turns
+into ARM's PATCH (a version being updated cannot take a second write). Long-running operations are started,
+not awaited. Writes run in priority order (what a new build needs, then bulk work, then deletions); each
+asks the write budget and the run's deadline first, and a write either may not start (or Azure throttles
+it) is deferred: not done, not failed, planned again by the next run.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lifecycle import tags as lt
@@ -25,12 +25,16 @@ from lifecycle.actions import (
     VERSION_UPDATES,
     Action,
     ActionKind,
+    announced_by_executor,
     thaw,
 )
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, budget_region
+from lifecycle.changes import VersionChange
 from lifecycle.gateways.errors import GatewayError, RetryableError
-from lifecycle.model import ObservedImage, ObservedVersion, parse_version_id
+from lifecycle.gateways.ports import EventPublisher
+from lifecycle.model import ObservedImage, ObservedVersion, TargetRegion, VersionRef, parse_version_id
 from lifecycle.notifications import Notification
+from lifecycle.planning.healing import entry_region
 from lifecycle.planning.retention import still_deletable
 from lifecycle.settling import all_shown, ambiguous
 
@@ -58,13 +62,13 @@ class Outcome:
 
 
 class GalleryWriter(Protocol):
-    def update_version(self, version: ObservedVersion, patch: dict[str, Any]) -> None: ...
+    def update_version(self, change: VersionChange) -> None: ...
 
-    def merge_tags(self, ref: Any, tags: dict[str, str]) -> None: ...
+    def merge_tags(self, ref: VersionRef, tags: Mapping[str, str]) -> None: ...
 
-    def delete_version(self, ref: Any) -> None: ...
+    def delete_version(self, ref: VersionRef) -> None: ...
 
-    def get_version(self, ref: Any) -> ObservedVersion | None: ...
+    def get_version(self, ref: VersionRef) -> ObservedVersion | None: ...
 
 
 class Changed(Exception):
@@ -74,10 +78,6 @@ class Changed(Exception):
 
 class RebakeRunner(Protocol):
     def start_run(self, template_id: str) -> None: ...
-
-
-class Publisher(Protocol):
-    def publish(self, notifications: Sequence[Notification]) -> None: ...
 
 
 class WritePermit(Protocol):
@@ -103,40 +103,35 @@ def lane_of(actions: Sequence[Action], version: ObservedVersion | None) -> Lane:
     return Lane.BULK
 
 
-def version_patch(version: ObservedVersion, actions: Sequence[Action]) -> dict[str, Any]:
-    """One PATCH body carrying every property change planned for the version. It never carries `tags`:
-    ARM replaces a resource's tags whole on PATCH, so a tag an operator set after our read would be erased;
-    tags go through ARM's Tags API instead (`tag_changes`, merged at the version's scope)."""
-    profile: dict[str, Any] = {}
+def version_change(ref: VersionRef, actions: Sequence[Action]) -> VersionChange:
+    """Every property change planned for the version, folded into one update (the gallery gateway turns
+    it into ARM's request). Tags are not part of it: they are merged by name (`tag_changes`)."""
+    regions: tuple[TargetRegion, ...] | None = None
+    end_of_life: str | None = None
+    exclude: bool | None = None
     region_excludes: dict[str, bool] = {}
-    from lifecycle.gateways.gallery import target_regions_to_arm
-    from lifecycle.regions import normalize_region
-
     for action in actions:
         after = thaw(action.after)
         if action.kind is ActionKind.REPLICATE:
-            profile["targetRegions"] = target_regions_to_arm(after["regions"])
+            regions = tuple(entry_region(r) for r in after["regions"])
         elif action.kind is ActionKind.END_OF_LIFE:
-            profile["endOfLifeDate"] = after["end_of_life"]
+            end_of_life = after["end_of_life"]
         elif action.kind in (ActionKind.EXCLUDE_FROM_LATEST, ActionKind.PROMOTE):
-            profile["excludeFromLatest"] = after["exclude_from_latest"]
-            if after.get("regions") and "targetRegions" not in profile:
+            exclude = after["exclude_from_latest"]
+            if after.get("regions") and regions is None:
                 # A promotion that clears regions the app excluded sends every region.
-                profile["targetRegions"] = target_regions_to_arm(after["regions"])
+                regions = tuple(entry_region(r) for r in after["regions"])
             region_excludes.update(after.get("region_excludes") or {})
-    if region_excludes and "targetRegions" in profile:
+    if region_excludes and regions is not None:
         # Whichever action sent the regions (a replicate of the same version sends them all), the regions'
         # own excludeFromLatest the promotion clears go out with them.
-        for entry in profile["targetRegions"]:
-            flag = region_excludes.get(normalize_region(str(entry["name"])))
-            if flag is not None:
-                entry["excludeFromLatest"] = flag
-    patch: dict[str, Any] = {}
-    if profile:
-        # GalleryImageVersionProperties marks storageProfile required, and every update example of the
-        # spec sends one; `{}` (GalleryImageVersion_Update_WithoutSourceId) changes nothing in it.
-        patch["properties"] = {"publishingProfile": profile, "storageProfile": {}}
-    return patch
+        regions = tuple(
+            replace(r, exclude_from_latest=region_excludes[r.name])
+            if region_excludes.get(r.name) is not None
+            else r
+            for r in regions
+        )
+    return VersionChange(ref, target_regions=regions, end_of_life=end_of_life, exclude_from_latest=exclude)
 
 
 def gated(actions: Sequence[Action]) -> bool:
@@ -164,7 +159,7 @@ class Executor:
         self,
         gallery: GalleryWriter,
         rebakes: RebakeRunner | None = None,
-        publisher: Publisher | None = None,
+        publisher: EventPublisher | None = None,
         *,
         dry_run: bool = False,
         may_write: WritePermit | None = None,
@@ -186,7 +181,7 @@ class Executor:
         for action in actions:
             if action.kind in VERSION_UPDATES:
                 updates[action.target.lower()].append(action)
-        writes: list[tuple[Lane, int, list[Action], Any, str, str, str]] = []
+        writes: list[tuple[Lane, int, list[Action], Callable[[], None], str, str, str]] = []
         for grouped in updates.values():
             ref = parse_version_id(grouped[0].target)
             version = image.version(ref.name)
@@ -211,7 +206,7 @@ class Executor:
                 lane,
                 0,
                 properties,
-                lambda v=version, g=properties: self._gallery.update_version(v, version_patch(v, g)),
+                lambda v=version, g=properties: self._gallery.update_version(version_change(v.ref, g)),
                 ref.image_ref.subscription,
                 UPDATE_VERSION,
                 version.location,
@@ -237,7 +232,7 @@ class Executor:
                         Lane.DELETE,
                         len(writes),
                         [action],
-                        lambda r=ref, p=planned: self._delete(r, p),
+                        functools.partial(self._delete, ref, planned),
                         ref.image_ref.subscription,
                         DELETE_VERSION,
                         planned.location if planned is not None else image.location,
@@ -268,10 +263,10 @@ class Executor:
         self._lane_passed()
         for action in actions:
             if action.kind is ActionKind.REBAKE:
-                outcomes.extend(self._run([action], lambda a=action: self._rebake(a)))
+                outcomes.extend(self._run([action], functools.partial(self._rebake, action)))
         return outcomes
 
-    def _delete(self, ref: Any, planned: ObservedVersion | None) -> None:
+    def _delete(self, ref: VersionRef, planned: ObservedVersion | None) -> None:
         """Read the version again and delete it only if it is still as eligible as when it was planned:
         an operator's hold, an approval or a revocation set since then keeps it."""
         current = self._gallery.get_version(ref)
@@ -317,7 +312,7 @@ class Executor:
         )
         again = self._run(
             rest,
-            lambda: self._gallery.update_version(version, version_patch(version, rest)),
+            lambda: self._gallery.update_version(version_change(version.ref, rest)),
             settle=functools.partial(self._settle, rest),
         )
         return [o for o in done if o.action in heal] + again
@@ -336,7 +331,9 @@ class Executor:
         return all_shown(list(actions), current)
 
     @staticmethod
-    def _run(actions: Sequence[Action], call: Any, settle: Callable[[], bool] | None = None) -> list[Outcome]:
+    def _run(
+        actions: Sequence[Action], call: Callable[[], None], settle: Callable[[], bool] | None = None
+    ) -> list[Outcome]:
         try:
             call()
         except Changed as exc:
@@ -370,16 +367,12 @@ class Executor:
         return [Outcome(a, SUCCEEDED) for a in actions]
 
 
-def _published_by_action(action: Action) -> bool:
-    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
-
-
 def notifications_of(outcomes: Sequence[Outcome]) -> list[Notification]:
     """Notifications carried by actions that succeeded and still to be published (a dry-run announces
     nothing; a publish_event rebake has published its own)."""
     return [
         n
         for o in outcomes
-        if o.status == SUCCEEDED and not _published_by_action(o.action)
+        if o.status == SUCCEEDED and not announced_by_executor(o.action)
         for n in o.action.notifications
     ]

@@ -475,6 +475,15 @@ class GallerySharing:
 
 
 @dataclass(frozen=True)
+class GalleryInfo:
+    """What one read of a gallery says: its soft delete (enabled, days a deleted version stays restorable
+    when ARM says) and its sharing."""
+
+    soft_delete: tuple[bool, int | None]
+    sharing: GallerySharing
+
+
+@dataclass(frozen=True)
 class ImageUsage:
     """Which versions running VMs and scale sets reference, by exact id or through `latest`.
 
@@ -508,3 +517,42 @@ class ImageUsage:
         if newest:
             count += self.latest_demand.get(version.image_ref.key(), {}).get(region, 0)
         return count
+
+
+# Image Builder run states (`lastRunStatus.runState`), by what they mean for a rebake.
+_RUN_ACTIVE = {"running", "canceling"}
+_RUN_SUCCEEDED = {"succeeded", "partiallysucceeded"}
+_RUN_FAILED = {"failed", "canceled"}
+
+
+@dataclass(frozen=True)
+class RunObservation:
+    """The template's `lastRunStatus` as Image Builder reports it."""
+
+    state: str | None  # Running | Succeeded | Failed | Canceled | PartiallySucceeded | None (never ran)
+    started: datetime | None = None
+    ended: datetime | None = None
+    message: str | None = None
+    sub_state: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """never | active | succeeded | failed | unknown (a state this module does not know, such as the
+        `Unknown` a reader passes when the template could not be read)."""
+        if self.state is None:
+            return "never"
+        value = self.state.lower()
+        if value in _RUN_ACTIVE:
+            return "active"
+        if value in _RUN_SUCCEEDED:
+            return "succeeded"
+        if value in _RUN_FAILED:
+            return "failed"
+        return "unknown"
+
+    @property
+    def marker(self) -> str:
+        """Identifies one run status, so that the same finished run is accounted for once."""
+        started = iso(self.started) if self.started else "-"
+        ended = iso(self.ended) if self.ended else "-"
+        return f"{self.state or 'NeverRun'} {started}..{ended}"

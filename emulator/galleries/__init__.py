@@ -19,18 +19,27 @@ definition with soft-deleted versions cannot be deleted (both documented limitat
 Sharing: `sharingProfile.permissions` Private, Groups or Community on PUT; `POST .../share` adds or removes
 groups, resets to Private or enables community sharing; a Community gallery gets generated public names.
 
-Modules, one family or concern each: `handlers` (dispatch and the HTTP methods), `gallery` (gallery
-properties, sharing), `image` (image definitions), `version` (version properties), `replication` (regional
-replication, failures, lag), `soft_delete`, `rendering` (GET bodies), `common` (request checks), `model`
-(types and records).
+Modules, one family or concern each:
+* `handlers`: dispatch and the HTTP methods shared by the three levels (GET, list, PUT/PATCH, DELETE);
+* `gallery`: gallery properties, sharing (`POST .../share`) and what a gallery's answer adds;
+* `image`: image definition properties;
+* `version`: version properties as named parts over one `VersionWrite` (publishing settings, safety
+  profile, publishing profile, storage profile, the replication a write starts), and the version rules of
+  updates and deletes; `target_regions`: each target region's entry, removed regions, extended locations;
+* `sources`: the disk images a version reports for a VM or managed image source;
+* `replication`: regional replication, failures, lag, `$expand=ReplicationStatus`;
+* `soft_delete`: soft-deleted versions (kept, listed, restored, purged) and its rules on deletes;
+* `validation`: the platform's validations and policy violations of a version;
+* `rendering`: GET bodies (the envelope of emulator/envelope.py); `api_shape`: bodies by api-version;
+* `common`: request checks; `model`: types and records.
 """
 
 from __future__ import annotations
 
 from emulator.galleries.handlers import RESOURCE_TYPES, handle
 from emulator.galleries.model import ImageVersion, RegionReplication, SoftDeletedVersion
-from emulator.galleries.rendering import render, replication_status
-from emulator.galleries.replication import force_replication, replication_error
+from emulator.galleries.rendering import render
+from emulator.galleries.replication import force_replication, replication_error, replication_status
 from emulator.galleries.soft_delete import handle_soft_deleted
 
 __all__ = [

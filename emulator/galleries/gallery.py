@@ -6,7 +6,7 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from emulator import lro
+from emulator import lro, regions
 from emulator.arm import Request, Response, Route, resource_id
 from emulator.errors import ArmError, invalid_parameter, not_found
 from emulator.galleries.common import as_object, choice_of
@@ -33,6 +33,26 @@ def gallery_properties(existing: Resource | None, props_in: dict[str, Any]) -> d
     if isinstance(soft_delete, dict) and soft_delete.get("isSoftDeleteEnabled") is True:
         props["softDeletePolicy"] = {"retentionPeriodInDays": SOFT_DELETE_RETENTION_DAYS, **soft_delete}
     return props
+
+
+def unique_name(gallery: Resource) -> str:
+    # The name shared images are addressed by (`/SharedGalleries/{uniqueName}/...`): the subscription id,
+    # a dash and the gallery name upper-cased (sharingExamples/Gallery_Create_WithSharingProfile.json).
+    return f"{gallery.subscription}-{gallery.name.upper()}"
+
+
+def read_back(res: Resource, props: dict[str, Any]) -> None:
+    """What a gallery's answer adds to its stored properties (`props`, a copy)."""
+    props["identifier"] = {"uniqueName": unique_name(res)}
+    props.setdefault("sharingProfile", {"permissions": "Private"})
+    if props["sharingProfile"].get("permissions", "Private") != "Private":
+        # Sharing completes at once here; Azure reports it per region (sharingExamples/
+        # CommunityGallery_Get.json: aggregatedState and a summary entry for the gallery's region).
+        props["sharingStatus"] = {
+            "aggregatedState": "Succeeded",
+            "summary": [{"region": regions.normalize(res.location), "state": "Succeeded", "details": ""}],
+        }
+    props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})
 
 
 def sharing_profile(value: Any, previous: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import lro, regions
 from emulator.arm import Request, ResourceType, Response, Route, page, resource_id
-from emulator.clock import parse_iso
 from emulator.errors import ArmError, conflict, invalid_parameter, not_found, parent_not_found
 from emulator.galleries import validation
 from emulator.galleries.api_shape import shape
@@ -26,22 +25,21 @@ from emulator.galleries.model import (
     GALLERY,
     PROVIDER,
     REGION_FAIL_CODE,
-    SOFT_DELETED,
     ImageVersion,
     RegionReplication,
 )
 from emulator.galleries.rendering import render
 from emulator.galleries.replication import replication_error
 from emulator.galleries.soft_delete import (
+    delete_soft_deleted_versions,
     handle_soft_deleted,
     keep_soft_deleted,
-    restore_version,
-    soft_delete_policy,
-    soft_deleted,
-    soft_deleted_parent,
+    soft_delete_on_deletion,
+    write_over_soft_deleted,
 )
-from emulator.galleries.version import version_properties
+from emulator.galleries.version import check_end_of_life, check_update_names_storage, version_properties
 from emulator.state import Operation, Resource, validate_tags
+from emulator.writes import kept
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -138,18 +136,9 @@ def write_resource(state: State, req: Request, route: Route, depth: int) -> Resp
             f"{existing.provisioning_state}). Please retry after it completes.",
         )
     if depth == 3 and existing is None:
-        artifact = soft_deleted(state, new_id)
-        restoring = wants_restore(body, req.method)
-        if artifact is not None and restoring:
-            return restore_version(state, req, artifact)
-        if artifact is not None and req.method == "PUT":
-            raise conflict(
-                "Conflict",
-                f"Gallery image version '{new_id}' is soft-deleted. Restore it with 'properties.restore' "
-                "set to true, or delete it permanently before creating a version with the same name.",
-            )
-        if restoring and (body.get("properties") or {}).get("restore") is True:
-            raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
+        restored = write_over_soft_deleted(state, req, route, body, new_id)
+        if restored is not None:
+            return restored
     if req.method == "PATCH" and existing is None:
         raise not_found(route.rtype.full_type, "/".join(route.names), route.path.resource_group)
 
@@ -187,32 +176,20 @@ def write_resource(state: State, req: Request, route: Route, depth: int) -> Resp
     elif depth == 2:
         props = image_properties(existing, props_in)
     else:
-        if existing is not None and "properties" in body and "storageProfile" not in props_in:
-            # GalleryImageVersionUpdate.properties is GalleryImageVersionProperties, whose `required` lists
-            # storageProfile (GalleryRP 2025-03-03 spec); every update example sends one, `{}` included
-            # (GalleryImageVersion_Update_WithoutSourceId). A tags-only PATCH has no properties at all.
-            raise invalid_parameter(
-                "Required parameter 'storageProfile' is missing (null).",
-                "galleryImageVersion.properties.storageProfile",
-            )
+        check_update_names_storage(existing, body, props_in)
         version_id = existing.id if existing else new_id
         props, replication = version_properties(state, req, existing, props_in, location, now, version_id)
 
-    seq = existing.seq if existing else state.next_seq()
     extra = dict(existing.extra) if existing else {}
     for key in ("identity",):
         if key in body:
             extra[key] = body[key]
     common: dict[str, Any] = {
-        "id": existing.id if existing else new_id,
-        "name": existing.name if existing else route.names[-1],
+        **kept(state, route, existing, new_id),
         "type": type_name,
         "location": location,
-        "subscription": existing.subscription if existing else route.path.subscription,
-        "resource_group": existing.resource_group if existing else str(route.path.resource_group),
         "properties": props,
         "tags": tags,
-        "seq": seq,
         "provisioning_state": "Updating" if existing else "Creating",
         "extra": extra,
     }
@@ -249,14 +226,6 @@ def write_resource(state: State, req: Request, route: Route, depth: int) -> Resp
     return Response(200 if existing else 201, render(state, res), lro.headers(req, op))
 
 
-def wants_restore(body: dict[str, Any], method: str) -> bool:
-    """`properties.restore: true` (the REST spec), or a PUT without properties (the soft-delete docs)."""
-    props = body.get("properties")
-    if isinstance(props, dict) and props.get("restore") is True:
-        return True
-    return method == "PUT" and not props
-
-
 def delete_resource(state: State, req: Request, route: Route, depth: int) -> Response:
     parent = parent_of(state, route, depth)
     rid = f"{parent.id}/{route.rtype.types[-1]}/{route.names[-1]}" if parent else resource_id(route.path)
@@ -280,37 +249,12 @@ def delete_resource(state: State, req: Request, route: Route, depth: int) -> Res
                 f"include: "
                 f"'{names}'. Please delete all nested resources before deleting this resource.",
             )
-    artifacts = state.children(soft_deleted_parent(res.id), SOFT_DELETED) if depth == 2 else []
-    if artifacts and soft_delete_policy(state, res.id.split("/images/")[0]) is not None:
-        # The documented limitation holds while soft delete is on. Once it is turned off, Azure deletes the
-        # image (and then the gallery) although a version was soft-deleted before: cli-recordings/
-        # test_gallery_soft_delete.yaml interactions 36 (soft delete), 55 (turned off), 61 and 63 (202).
-        raise conflict(
-            "CannotDeleteResource",
-            "Cannot delete an image definition that has soft-deleted versions. Delete them permanently or "
-            "disable soft delete on the gallery first.",
-        )
-    for artifact in artifacts:  # soft delete is off: the image's soft-deleted versions go with it
-        state.remove(artifact.id)
-    soft_delete = soft_delete_policy(state, res.id.split("/images/")[0]) if depth == 3 else None
-    if soft_delete is not None and res.provisioning_state == "Failed":
-        raise conflict(
-            "OperationNotAllowed",
-            f"Gallery image version '{res.id}' is in a failed provisioning state and cannot be deleted while "
-            "soft delete is enabled on the gallery. Disable soft delete, delete the version, then enable it.",
-        )
+    if depth == 2:
+        delete_soft_deleted_versions(state, res)
+    soft_delete = soft_delete_on_deletion(state, res) if depth == 3 else None
     finish = now
     if isinstance(res, ImageVersion):
-        safety = res.properties.get("safetyProfile", {})
-        eol = res.properties.get("publishingProfile", {}).get("endOfLifeDate")
-        if safety.get("blockDeletionBeforeEndOfLife") and eol and now < parse_iso(eol):
-            raise conflict(
-                "OperationNotAllowed",
-                f"Gallery image version '{res.id}' cannot be deleted before its end of life date {eol} "
-                "because "
-                "'safetyProfile.blockDeletionBeforeEndOfLife' is true.",
-                "galleryImageVersion.properties.safetyProfile.blockDeletionBeforeEndOfLife",
-            )
+        check_end_of_life(res, now)
         finish = now + timedelta(seconds=max(0.0, state.config.delete_seconds))
     res.provisioning_state = "Deleting"
 

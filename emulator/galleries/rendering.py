@@ -1,76 +1,29 @@
-"""How galleries, image definitions and versions read back (GET bodies and `$expand`)."""
+"""How galleries, image definitions and versions read back (GET bodies and `$expand`): the envelope every
+family answers with (emulator/envelope.py), a gallery's derived properties (gallery.read_back) and a
+version's `$expand=ReplicationStatus` (replication.replication_status)."""
 
 from __future__ import annotations
 
 import copy
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from emulator import regions
-from emulator.galleries.model import GALLERY, LRO_FAIL_DETAILS, ImageVersion
+from emulator import envelope
+from emulator.galleries.gallery import read_back
+from emulator.galleries.model import GALLERY, ImageVersion
+from emulator.galleries.replication import replication_status
 from emulator.state import Resource
 
 if TYPE_CHECKING:
     from emulator.state import State
 
 
-def envelope(res: Resource) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": res.name, "id": res.id, "type": res.type, "location": res.location}
-    if res.tags is not None:
-        body["tags"] = dict(res.tags)
-    body.update(copy.deepcopy(res.extra))
-    return body
-
-
 def render(state: State, res: Resource, expand: set[str] | None = None) -> dict[str, Any]:
-    body = envelope(res)
     props = copy.deepcopy(res.properties)
     if res.type == GALLERY:
-        # The name shared images are addressed by (`/SharedGalleries/{uniqueName}/...`): the subscription id,
-        # a dash and the gallery name upper-cased (sharingExamples/Gallery_Create_WithSharingProfile.json).
-        props["identifier"] = {"uniqueName": f"{res.subscription}-{res.name.upper()}"}
-        props.setdefault("sharingProfile", {"permissions": "Private"})
-        if props["sharingProfile"].get("permissions", "Private") != "Private":
-            # Sharing completes at once here; Azure reports it per region (sharingExamples/
-            # CommunityGallery_Get.json: aggregatedState and a summary entry for the gallery's region).
-            props["sharingStatus"] = {
-                "aggregatedState": "Succeeded",
-                "summary": [{"region": regions.normalize(res.location), "state": "Succeeded", "details": ""}],
-            }
-        props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})
-    props["provisioningState"] = res.provisioning_state
+        read_back(res, props)
+    body = envelope.render(res, props)  # the envelope every family answers with (emulator/envelope.py)
     if isinstance(res, ImageVersion) and expand:
         now = state.now()
         if "replicationstatus" in expand:
-            props["replicationStatus"] = replication_status(res, now)
-    body["properties"] = props
+            body["properties"]["replicationStatus"] = replication_status(res, now)
     return body
-
-
-def replication_status(res: ImageVersion, now: datetime) -> dict[str, Any]:
-    summary = []
-    states = []
-    for target in res.properties.get("publishingProfile", {}).get("targetRegions", []):
-        repl = res.replication.get(regions.normalize(target["name"]))
-        if repl is None:
-            continue
-        state_name, progress = repl.state(now)
-        states.append(state_name)
-        details = (repl.details or LRO_FAIL_DETAILS) if state_name == "Failed" else ""
-        summary.append(
-            {
-                "region": regions.display(target["name"]),
-                "state": state_name,
-                "details": details,
-                "progress": progress,
-            }
-        )
-    if any(s == "Failed" for s in states):
-        aggregated = "Failed"
-    elif states and all(s == "Completed" for s in states):
-        aggregated = "Completed"
-    elif states:
-        aggregated = "InProgress"
-    else:
-        aggregated = "Unknown"
-    return {"aggregatedState": aggregated, "summary": summary}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emulator import regions
 from emulator.errors import ArmError
-from emulator.galleries.model import REGION_FAIL_CODE, REGION_FAIL_DETAILS, ImageVersion
+from emulator.galleries.model import LRO_FAIL_DETAILS, REGION_FAIL_CODE, REGION_FAIL_DETAILS, ImageVersion
 
 if TYPE_CHECKING:
     from emulator.state import State
@@ -112,3 +112,32 @@ def force_replication(state: State, body: dict[str, Any]) -> dict[str, Any]:
         "seconds": float(body.get("seconds", 0)),
     }
     return {"forced": outcome, "applied": "next", "heals_by": heals_by}
+
+
+def replication_status(res: ImageVersion, now: datetime) -> dict[str, Any]:
+    summary = []
+    states = []
+    for target in res.properties.get("publishingProfile", {}).get("targetRegions", []):
+        repl = res.replication.get(regions.normalize(target["name"]))
+        if repl is None:
+            continue
+        state_name, progress = repl.state(now)
+        states.append(state_name)
+        details = (repl.details or LRO_FAIL_DETAILS) if state_name == "Failed" else ""
+        summary.append(
+            {
+                "region": regions.display(target["name"]),
+                "state": state_name,
+                "details": details,
+                "progress": progress,
+            }
+        )
+    if any(s == "Failed" for s in states):
+        aggregated = "Failed"
+    elif states and all(s == "Completed" for s in states):
+        aggregated = "Completed"
+    elif states:
+        aggregated = "InProgress"
+    else:
+        aggregated = "Unknown"
+    return {"aggregatedState": aggregated, "summary": summary}

@@ -12,16 +12,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lifecycle.changes import VersionChange
 from lifecycle.clients import compute_client
 from lifecycle.gateways.arm import arm_call, wire
 from lifecycle.gateways.errors import NotFoundError, PermanentError
 from lifecycle.inventory import INSTANCE, REFERENCE_KEYS, SCALE_SET, VM, Machine, SubscriptionInventory
 from lifecycle.model import (
     OWNED_REGION_FIELDS,
+    GalleryInfo,
     GalleryRef,
     GallerySharing,
     ImageDeprecation,
@@ -161,24 +162,42 @@ def _replication_state(value: Any) -> ReplicationState:
     return ReplicationState.UNKNOWN
 
 
-def target_regions_to_arm(regions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The wire `targetRegions` array from the planner's region entries. An update replaces the array
-    whole, so each entry carries the fields the app does not own (`extra`: encryption,
-    additionalReplicaSets, ...) exactly as they were observed, next to the ones it decides."""
+def target_regions_to_arm(regions: Iterable[TargetRegion]) -> list[dict[str, Any]]:
+    """The wire `targetRegions` array. An update replaces the array whole, so each entry carries the
+    fields the app does not own (`extra`: encryption, additionalReplicaSets, ...) exactly as they were
+    observed, next to the ones it decides."""
     out = []
     for region in regions:
-        entry: dict[str, Any] = {"name": display_name(str(region["name"]))}
-        for key, value in (region.get("extra") or {}).items():
+        entry: dict[str, Any] = {"name": display_name(region.name)}
+        for key, value in region.extra.items():
             if key not in OWNED_REGION_FIELDS:
                 entry[key] = thawed(value)
-        if region.get("replica_count") is not None:
-            entry["regionalReplicaCount"] = region["replica_count"]
-        if region.get("storage_account_type"):
-            entry["storageAccountType"] = region["storage_account_type"]
-        if region.get("exclude_from_latest") is not None:
-            entry["excludeFromLatest"] = region["exclude_from_latest"]
+        if region.replica_count is not None:
+            entry["regionalReplicaCount"] = region.replica_count
+        if region.storage_account_type:
+            entry["storageAccountType"] = region.storage_account_type
+        if region.exclude_from_latest is not None:
+            entry["excludeFromLatest"] = region.exclude_from_latest
         out.append(entry)
     return out
+
+
+def update_body(change: VersionChange) -> dict[str, Any]:
+    """The PATCH body of a version update (GalleryImageVersionUpdate). It never carries `tags`: ARM
+    replaces a resource's tags whole on PATCH, so a tag an operator set after our read would be erased;
+    tags go through ARM's Tags API instead (`merge_tags`). An empty change is an empty body."""
+    profile: dict[str, Any] = {}
+    if change.target_regions is not None:
+        profile["targetRegions"] = target_regions_to_arm(change.target_regions)
+    if change.end_of_life is not None:
+        profile["endOfLifeDate"] = change.end_of_life
+    if change.exclude_from_latest is not None:
+        profile["excludeFromLatest"] = change.exclude_from_latest
+    if not profile:
+        return {}
+    # GalleryImageVersionProperties marks storageProfile required, and every update example of the spec
+    # sends one; `{}` (GalleryImageVersion_Update_WithoutSourceId) changes nothing in it.
+    return {"properties": {"publishingProfile": profile, "storageProfile": {}}}
 
 
 class GalleryGateway:
@@ -265,12 +284,14 @@ class GalleryGateway:
             return None
         return version_from_arm(wire(body), ref)
 
-    def update_version(self, version: ObservedVersion, patch: Mapping[str, Any]) -> None:
-        """Start a PATCH of the version; the replication it triggers is observed by later sweeps."""
-        image = version.ref.image_ref
-        with arm_call(f"update version {version.ref.id}"):
+    def update_version(self, change: VersionChange) -> None:
+        """Start a PATCH of the version (`update_body`); the replication it triggers is observed by later
+        sweeps."""
+        ref = change.version
+        image = ref.image_ref
+        with arm_call(f"update version {ref.id}"):
             self._client(image.subscription).gallery_image_versions.begin_update(
-                image.resource_group, image.gallery, image.image, version.ref.name, dict(patch), polling=False
+                image.resource_group, image.gallery, image.image, ref.name, update_body(change), polling=False
             )
 
     def merge_tags(self, ref: VersionRef, tags: Mapping[str, str]) -> None:
@@ -465,12 +486,6 @@ class GalleryGateway:
                         scale_set=str(vmss.get("id", "")),
                     )
         return SubscriptionInventory(subscription, at, tuple(found))
-
-
-@dataclass(frozen=True)
-class GalleryInfo:
-    soft_delete: tuple[bool, int | None]
-    sharing: GallerySharing
 
 
 def _soft_delete(props: Mapping[str, Any]) -> tuple[bool, int | None]:

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.clients import imagebuilder_client
 from lifecycle.gateways.arm import arm_call, wire
 from lifecycle.gateways.errors import PermanentError, RetryableError
-from lifecycle.model import parse_time
-from lifecycle.planning.rebake import RunObservation
+from lifecycle.model import RunObservation, parse_time
 from lifecycle.settings import Settings
 
 if TYPE_CHECKING:

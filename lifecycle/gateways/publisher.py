@@ -1,7 +1,7 @@
 """Outgoing lifecycle events: delivery of `Notification`s as CloudEvents 1.0 to an Event Grid topic.
 
-This module owns the publisher interface the engine calls (`EventPublisher`), its two implementations
-(`EventGridPublisher` for a configured topic, `NullPublisher` when none is) and the reading of the
+This module owns the two implementations of the publisher interface the engine calls (`EventPublisher`, in
+`ports`): `EventGridPublisher` for a configured topic, `NullPublisher` when none is; and the reading of the
 LIFECYCLE_EVENTS_* settings. Azure SDK imports stay inside functions: indexing the function app is part of
 every cold start, and most invocations publish nothing.
 
@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.clients import trust_bundle
 from lifecycle.gateways.errors import PublishError
+from lifecycle.gateways.ports import EventPublisher
 from lifecycle.notifications import SOURCE, Notification
 
 if TYPE_CHECKING:
@@ -31,12 +32,6 @@ log = logging.getLogger(__name__)
 MAX_EVENTS_PER_REQUEST = 100
 # Far enough ahead that the bearer policy never asks a static token to refresh during a run.
 _STATIC_TOKEN_LIFETIME = 24 * 3600
-
-
-class EventPublisher(Protocol):
-    """Delivers notifications somewhere; raises PublishError when it cannot."""
-
-    def publish(self, notifications: Sequence[Notification]) -> None: ...
 
 
 class NullPublisher:

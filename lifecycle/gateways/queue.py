@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from lifecycle.clients import credential
 from lifecycle.gateways.errors import GatewayError
-from lifecycle.gateways.storage import _translate_storage, parse_blob_url
+from lifecycle.gateways.storage import parse_blob_url, translate_storage_error
 from lifecycle.settings import Settings
 
 POISON_SUFFIX = "-poison"  # the Functions host's name for a queue's poison queue
@@ -71,7 +71,7 @@ class FanoutQueue:
         except GatewayError:
             raise
         except Exception as exc:
-            raise _translate_storage(exc, f"send to queue {self.name} ({sent} sent)") from exc
+            raise translate_storage_error(exc, f"send to queue {self.name} ({sent} sent)") from exc
         return sent
 
     def take_poison(self, limit: int = 256) -> list[dict[str, Any]]:
@@ -99,5 +99,5 @@ class FanoutQueue:
             except ResourceNotFoundError:
                 return []
         except Exception as exc:
-            raise _translate_storage(exc, f"read poison queue {name}") from exc
+            raise translate_storage_error(exc, f"read poison queue {name}") from exc
         return out

@@ -1,7 +1,8 @@
 """Recording of ARM exchanges as vcrpy-style YAML cassettes, scrubbed the way the Azure CLI's recordings are.
 
-`smoke --record DIR` starts a `Recorder`; the SDK clients' hook policy (lifecycle/clients.py), which sees
-every try of every request after authentication, hands each exchange to it. Nothing is mocked: the
+`smoke --record DIR` starts a `Recorder`, which registers with the SDK clients' hook policy
+(`lifecycle.clients.watch_exchanges`); the hook, which sees every try of every request after
+authentication, hands each exchange to it. Nothing is mocked: the
 recording is taken from the HTTP pipeline of the real run.
 
 The cassette has the shape of the Azure CLI's recordings (../shared/reference/cli-recordings/*.yaml, written
@@ -46,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lifecycle.clients import unwatch_exchanges, watch_exchanges
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 MOCKED_USER_NAME = "example@example.com"
@@ -213,6 +216,7 @@ def start(path: Path, subscription: str) -> Recorder:
     global _active
     with _active_lock:
         _active = Recorder(path, subscription)
+        watch_exchanges(observe)
         return _active
 
 
@@ -221,11 +225,12 @@ def stop() -> Path | None:
     global _active
     with _active_lock:
         recorder, _active = _active, None
+        unwatch_exchanges(observe)
     return recorder.write() if recorder is not None else None
 
 
 def observe(request: Any, response: Any) -> None:
-    """Called by the SDK pipeline for every try (azure-core HttpRequest and HttpResponse)."""
+    """Called by the SDK pipeline for every try while recording (azure-core HttpRequest and HttpResponse)."""
     recorder = _active
     if recorder is None:
         return

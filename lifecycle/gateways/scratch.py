@@ -59,6 +59,47 @@ class Scratch:
         return f"{self.image_id}/versions/{version}"
 
 
+@dataclass(frozen=True)
+class RegionReplication:
+    """One entry of a version's `replicationStatus.summary`, as ARM sent it."""
+
+    region: str | None
+    state: str | None
+    progress: int | None
+
+
+@dataclass(frozen=True)
+class ScratchVersion:
+    """What the smoke checks of a scratch version, read from its body as ARM sent it (values unparsed:
+    the smoke reports them as they came)."""
+
+    tags: Mapping[str, str]
+    end_of_life: str | None
+    published: str | None
+    region_names: tuple[str, ...]  # `publishingProfile.targetRegions[].name`
+    exclude_from_latest: bool | None  # None when the body does not say
+    provisioning_state: str | None
+    replication: tuple[RegionReplication, ...]
+
+
+def scratch_version(body: Mapping[str, Any]) -> ScratchVersion:
+    props = body.get("properties") or {}
+    profile = props.get("publishingProfile") or {}
+    status = props.get("replicationStatus") or {}
+    return ScratchVersion(
+        tags=dict(body.get("tags") or {}),
+        end_of_life=profile.get("endOfLifeDate"),
+        published=profile.get("publishedDate"),
+        region_names=tuple(str(t.get("name", "")) for t in profile.get("targetRegions") or []),
+        exclude_from_latest=profile.get("excludeFromLatest"),
+        provisioning_state=props.get("provisioningState"),
+        replication=tuple(
+            RegionReplication(s.get("region"), s.get("state"), s.get("progress", 0))
+            for s in status.get("summary") or []
+        ),
+    )
+
+
 class ScratchGateway:
     """Creates, reads and removes the scratch resources. `poll_seconds` is the polling interval of every
     long-running operation."""
@@ -145,12 +186,12 @@ class ScratchGateway:
             ).result()
 
     # --- reads --------------------------------------------------------------------------------------------
-    def version(self, version: str) -> dict[str, Any] | None:
-        """The version's body with its replication status, or None when it does not exist."""
+    def version(self, version: str) -> ScratchVersion | None:
+        """The version with its replication status, or None when it does not exist."""
         s = self._scratch
         try:
             with arm_call(f"read version {s.version_id(version)}"):
-                return dict(
+                return scratch_version(
                     wire(
                         self._client.gallery_image_versions.get(
                             s.resource_group, s.gallery, s.image, version, expand="ReplicationStatus"

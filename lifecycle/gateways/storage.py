@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lifecycle.clients import credential
 from lifecycle.gateways.errors import GatewayError, PermanentError, PreconditionFailed, RetryableError
+from lifecycle.gateways.ports import StateStore as StateStore  # the interface; here for older imports
 from lifecycle.settings import Settings
 from lifecycle.tags import scrub
 
@@ -54,21 +55,7 @@ class PolicyDocument:
         return self.size is not None and self.size > len(self.content)
 
 
-class StateStore(Protocol):
-    def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]: ...
-
-    def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str: ...
-
-    def write_file(self, name: str, body: bytes, *, content_type: str) -> None: ...
-
-    def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None: ...
-
-    def read_audit(self, day: date) -> list[dict[str, Any]]: ...
-
-    def lease(self, name: str, seconds: int) -> contextlib.AbstractContextManager[None]: ...
-
-
-def _translate_storage(exc: Exception, what: str) -> GatewayError:
+def translate_storage_error(exc: Exception, what: str) -> GatewayError:
     from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
@@ -148,7 +135,7 @@ class BlobPolicySource:
                 etag=properties.etag, match_condition=MatchConditions.IfNotModified
             ).readall()
         except Exception as exc:
-            raise _translate_storage(exc, f"read policy {self.url}") from exc
+            raise translate_storage_error(exc, f"read policy {self.url}") from exc
         return PolicyDocument(content, etag, self.url, size=len(content))
 
 
@@ -205,7 +192,7 @@ class BlobStateStore:
         except ResourceExistsError:
             pass
         except Exception as exc:
-            raise _translate_storage(exc, f"create state container {self._location.container}") from exc
+            raise translate_storage_error(exc, f"create state container {self._location.container}") from exc
         self._ready = True
 
     def read_json(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -219,7 +206,7 @@ class BlobStateStore:
         except json.JSONDecodeError as exc:
             raise PermanentError(f"state blob {name} is not JSON: {exc}") from exc
         except Exception as exc:
-            raise _translate_storage(exc, f"read state {name}") from exc
+            raise translate_storage_error(exc, f"read state {name}") from exc
 
     def write_json(self, name: str, document: dict[str, Any], *, etag: str | None) -> str:
         """Write only if the blob is still at `etag` (or, with None, does not exist yet)."""
@@ -248,7 +235,7 @@ class BlobStateStore:
         except Exception as exc:
             if getattr(exc, "status_code", None) == 412:
                 raise PreconditionFailed(f"state {name} was changed by another run") from exc
-            raise _translate_storage(exc, f"write state {name}") from exc
+            raise translate_storage_error(exc, f"write state {name}") from exc
         return str(result["etag"])
 
     def write_file(self, name: str, body: bytes, *, content_type: str) -> None:
@@ -261,7 +248,7 @@ class BlobStateStore:
                 body, overwrite=True, content_settings=ContentSettings(content_type=content_type)
             )
         except Exception as exc:
-            raise _translate_storage(exc, f"write {name}") from exc
+            raise translate_storage_error(exc, f"write {name}") from exc
 
     def append_audit(self, records: Sequence[dict[str, Any]], *, day: date) -> None:
         """Append the records (one block per chunk of up to 4 MiB) to the day's current segment; a
@@ -296,7 +283,7 @@ class BlobStateStore:
         except GatewayError:
             raise
         except Exception as exc:
-            raise _translate_storage(exc, "append to the audit log") from exc
+            raise translate_storage_error(exc, "append to the audit log") from exc
 
     def _current_segment(self, day: date) -> int:
         """The segment this process appends to; found once per process and day by listing the day."""
@@ -339,7 +326,7 @@ class BlobStateStore:
         except ResourceNotFoundError:
             return []
         except Exception as exc:
-            raise _translate_storage(exc, "read the audit log") from exc
+            raise translate_storage_error(exc, "read the audit log") from exc
         return records
 
     @contextlib.contextmanager
@@ -348,7 +335,7 @@ class BlobStateStore:
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         self._ensure()
-        blob = self._container.get_blob_client(f"leases/{_safe(name)}")
+        blob = self._container.get_blob_client(f"leases/{safe_blob_name(name)}")
         try:
             with contextlib.suppress(ResourceExistsError):
                 blob.upload_blob(b"", overwrite=False)
@@ -356,9 +343,9 @@ class BlobStateStore:
         except HttpResponseError as exc:
             if exc.status_code == 409:
                 raise RetryableError(f"{name} is being reconciled by another run (lease held)") from exc
-            raise _translate_storage(exc, f"lease {name}") from exc
+            raise translate_storage_error(exc, f"lease {name}") from exc
         except Exception as exc:
-            raise _translate_storage(exc, f"lease {name}") from exc
+            raise translate_storage_error(exc, f"lease {name}") from exc
         try:
             with _renewing(lease.renew, seconds, name):
                 yield
@@ -439,7 +426,7 @@ class LocalStateStore:
 
     @contextlib.contextmanager
     def lease(self, name: str, seconds: int) -> Iterator[None]:
-        path = self._path(f"leases/{_safe(name)}.lock")
+        path = self._path(f"leases/{safe_blob_name(name)}.lock")
         token = uuid.uuid4().hex
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -492,7 +479,7 @@ def _renewing(renew: Callable[[], Any], seconds: int, name: str) -> Iterator[Non
             except Exception:  # the work goes on; another run may take the image once the lease lapses
                 log.warning("lease renewal failed", extra={"lease": name})
 
-    thread = threading.Thread(target=keep, name=f"lease-{_safe(name)[:8]}", daemon=True)
+    thread = threading.Thread(target=keep, name=f"lease-{safe_blob_name(name)[:8]}", daemon=True)
     thread.start()
     try:
         yield
@@ -535,7 +522,9 @@ _segments_lock = threading.Lock()
 _MAX_SEGMENT_HOPS = 20
 
 
-def _safe(name: str) -> str:
+def safe_blob_name(name: str) -> str:
+    """A blob name for any key (an image id, a lease name): a hash of it, case-insensitive, of fixed
+    length, whatever characters the key holds."""
     return hashlib.sha256(name.lower().encode()).hexdigest()[:32]
 
 

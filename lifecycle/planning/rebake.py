@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from croniter import croniter
 
 from lifecycle.actions import Action, ActionKind
-from lifecycle.model import ObservedImage, ObservedVersion, iso, utc, version_key
+from lifecycle.model import ObservedImage, ObservedVersion, RunObservation, iso, utc, version_key
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.planning.deprecation import Deprecation
 from lifecycle.planning.lineage import BaseObservation, base_of
@@ -63,44 +63,8 @@ STATUS_TIMEOUT = timedelta(hours=24)
 # trigger is an older run, not ours (allows for clock skew between this app and ARM).
 CLOCK_SKEW = timedelta(minutes=10)
 
-_ACTIVE = {"running", "canceling"}
-_SUCCEEDED = {"succeeded", "partiallysucceeded"}
-_FAILED = {"failed", "canceled"}
 # Outcomes `_observe` records for a failed run; the run's message is kept beside them.
 _RECORDED_FAILURES = {"Failed", "Canceled", "NotStarted", "Unknown"}
-
-
-@dataclass(frozen=True)
-class RunObservation:
-    """The template's `lastRunStatus` as Image Builder reports it."""
-
-    state: str | None  # Running | Succeeded | Failed | Canceled | PartiallySucceeded | None (never ran)
-    started: datetime | None = None
-    ended: datetime | None = None
-    message: str | None = None
-    sub_state: str | None = None
-
-    @property
-    def kind(self) -> str:
-        """never | active | succeeded | failed | unknown (a state this module does not know, such as the
-        `Unknown` a reader passes when the template could not be read)."""
-        if self.state is None:
-            return "never"
-        value = self.state.lower()
-        if value in _ACTIVE:
-            return "active"
-        if value in _SUCCEEDED:
-            return "succeeded"
-        if value in _FAILED:
-            return "failed"
-        return "unknown"
-
-    @property
-    def marker(self) -> str:
-        """Identifies one run status, so that the same finished run is accounted for once."""
-        started = iso(self.started) if self.started else "-"
-        ended = iso(self.ended) if self.ended else "-"
-        return f"{self.state or 'NeverRun'} {started}..{ended}"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
-from lifecycle.gateways.storage import StateStore
+from lifecycle.gateways.ports import StateStore
 from lifecycle.model import iso, parse_time
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from lifecycle import outbox as ob
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, PublishError
-from lifecycle.gateways.storage import StateStore
+from lifecycle.gateways.ports import EventPublisher, StateStore
 from lifecycle.model import iso
 from lifecycle.settings import Settings
 
@@ -72,7 +72,7 @@ class Delivery:
 
 
 def deliver(
-    publisher: Any,
+    publisher: EventPublisher,
     store: StateStore,
     entries: Sequence[ob.OutboxEntry],
     *,
@@ -128,7 +128,7 @@ class Noted(Protocol):
 
 
 def deliver_and_drop(
-    publisher: Any,
+    publisher: EventPublisher,
     store: StateStore,
     entries: Sequence[ob.OutboxEntry],
     *,
@@ -158,7 +158,7 @@ def deliver_and_drop(
     return rest
 
 
-def _send(publisher: Any, pending: list[ob.OutboxEntry], result: Delivery, at: str) -> None:
+def _send(publisher: EventPublisher, pending: list[ob.OutboxEntry], result: Delivery, at: str) -> None:
     try:
         publisher.publish([e.notification() for e in pending])
     except PublishError as exc:

@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from lifecycle.gateways.errors import GatewayError
-from lifecycle.gateways.storage import _safe
+from lifecycle.gateways.ports import StateStore
+from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef
 from lifecycle.reconcile.notes import Note, failure
 from lifecycle.reconcile.report import RunReport
@@ -24,10 +25,10 @@ REPORT_HTML, REPORT_JSON = "reports/latest.html", "reports/latest.json"
 
 
 def part_name(image: ImageRef) -> str:
-    return f"reports/images/{_safe(image.key())}.json"
+    return f"reports/images/{safe_blob_name(image.key())}.json"
 
 
-def _store_report(store: Any, data: dict[str, Any]) -> None:
+def _store_report(store: StateStore, data: dict[str, Any]) -> None:
     from lifecycle.reconcile.delivery import dead_letter_summary
     from lifecycle.report import render_html
 
@@ -37,7 +38,7 @@ def _store_report(store: Any, data: dict[str, Any]) -> None:
     store.write_file(REPORT_HTML, render_html(data).encode(), content_type="text/html; charset=utf-8")
 
 
-def write_fleet_report(store: Any, report: RunReport) -> None:
+def write_fleet_report(store: StateStore, report: RunReport) -> None:
     """The report of a sweep that reconciled every image itself."""
     try:
         _store_report(store, report.fleet_report())
@@ -46,7 +47,7 @@ def write_fleet_report(store: Any, report: RunReport) -> None:
         report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))
 
 
-def write_parts(store: Any, report: RunReport) -> None:
+def write_parts(store: StateStore, report: RunReport) -> None:
     """Each image of a queue run, reported on its own for the next fanned-out sweep to assemble."""
     for item in report.images:
         key = item.observed.ref.key()
@@ -68,7 +69,7 @@ def write_parts(store: Any, report: RunReport) -> None:
             log.warning("fleet report part not written", extra={"image": key, "error": str(exc)})
 
 
-def write_from_parts(store: Any, report: RunReport, images: list[ImageRef]) -> None:
+def write_from_parts(store: StateStore, report: RunReport, images: list[ImageRef]) -> None:
     """A fanned-out sweep's report: the parts its images' queue runs left (an image not run yet is
     named as such)."""
     try:

@@ -19,10 +19,10 @@ from typing import Any
 
 from lifecycle import outbox as ob
 from lifecycle import tags as lt
-from lifecycle.actions import Action, ActionKind
+from lifecycle.actions import Action, ActionKind, announced_by_executor
 from lifecycle.executor import DEFERRED, FAILED, SUCCEEDED, Executor, Outcome, notifications_of
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
-from lifecycle.gateways.storage import _safe
+from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import (
     ImageDeprecation,
     ImageRef,
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 def image_state_name(image: ImageRef) -> str:
-    return f"images/{_safe(image.key())}.json"
+    return f"images/{safe_blob_name(image.key())}.json"
 
 
 @dataclass(frozen=True)
@@ -397,11 +397,6 @@ def claim_step(
         )
 
 
-def _announced_by_executor(action: Action) -> bool:
-    # A publish_event rebake's request IS its event: the executor sends it, and a failure fails the action.
-    return action.kind is ActionKind.REBAKE and bool(action.after.get("publish_event"))
-
-
 def outbox_before(
     ctx: RunContext, found: Read, plan: ImagePlan, actions: list[Action], *, dry_run: bool
 ) -> list[OutboxEntry]:
@@ -413,7 +408,7 @@ def outbox_before(
     recorded = iso(ctx.now)
     intents = []
     for action in actions:
-        if _announced_by_executor(action):
+        if announced_by_executor(action):
             continue
         version = _observed_version(found.observed, action.target)
         for notification in action.notifications:

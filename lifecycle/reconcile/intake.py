@@ -13,7 +13,7 @@ from datetime import datetime
 
 from lifecycle.events import BuildCompleted
 from lifecycle.gateways.errors import PreconditionFailed, RetryableError
-from lifecycle.gateways.storage import StateStore
+from lifecycle.gateways.ports import StateStore
 from lifecycle.model import ImageRef
 from lifecycle.reconcile.image import image_state_name
 from lifecycle.reconcile.report import GateRequest

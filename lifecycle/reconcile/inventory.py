@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed
-from lifecycle.gateways.gallery import GalleryGateway
-from lifecycle.gateways.storage import StateStore
+from lifecycle.gateways.ports import Gallery, StateStore
 from lifecycle.inventory import Inventory, SubscriptionInventory
 from lifecycle.model import iso
 from lifecycle.policy import Policy, merged_sections
@@ -40,7 +39,7 @@ def blob_name(subscription: str) -> str:
 
 
 def gather(
-    gallery: GalleryGateway,
+    gallery: Gallery,
     store: StateStore,
     subscriptions: Iterable[str],
     now: datetime,

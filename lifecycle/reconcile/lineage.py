@@ -14,8 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from lifecycle.gateways.errors import GatewayError, NotFoundError
-from lifecycle.gateways.gallery import GalleryGateway
-from lifecycle.gateways.storage import StateStore
+from lifecycle.gateways.ports import Gallery, StateStore
 from lifecycle.model import (
     ImageDeprecation,
     ImageRef,
@@ -44,7 +43,7 @@ class LineageReads:
 
     def __init__(
         self,
-        gallery: GalleryGateway,
+        gallery: Gallery,
         policy: Policy,
         on_problem: Callable[[str, str, str], None] | None = None,
     ) -> None:

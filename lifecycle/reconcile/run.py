@@ -194,7 +194,7 @@ class Reconciler:
             if trigger.event_id:
                 message["event"] = trigger.event_id
         try:
-            self.rt.queue.send([message])
+            self.rt.fanout().send([message])
         except GatewayError as exc:
             report.errors.append(Note(failure("", exc).kind, "", f"event not enqueued: {exc}"))
             return report
@@ -326,7 +326,7 @@ class Reconciler:
         """Report what the queue function gave up on (those images are in this sweep's messages again),
         then enqueue one message per image."""
         try:
-            for message in self.rt.queue.take_poison():
+            for message in self.rt.fanout().take_poison():
                 image = str(message.get("image") or message.get("raw") or "?")
                 line = f"{image}: gave up after {message.get('dequeue_count')} tries; enqueued again"
                 report.poison.append(line)
@@ -335,7 +335,7 @@ class Reconciler:
             report.errors.append(Note(failure("", exc).kind, "", f"reading the poison queue failed: {exc}"))
         messages = [{"image": t.image.id, "sweep": iso(report.at)} for t in targets]
         try:
-            self.rt.queue.send(messages)
+            self.rt.fanout().send(messages)
         except GatewayError as exc:
             report.errors.append(failure_of_text(exc))
             return

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from lifecycle.budget import Lane, WriteBudget
 from lifecycle.gateways.errors import GatewayError
-from lifecycle.gateways.gallery import GalleryGateway, GalleryInfo
-from lifecycle.gateways.storage import StateStore, state_store
+from lifecycle.gateways.gallery import GalleryGateway
+from lifecycle.gateways.ports import EventPublisher, Gallery, ImageBuilder, MessageQueue, StateStore
+from lifecycle.gateways.storage import state_store
 from lifecycle.inventory import GalleryNames, Inventory
-from lifecycle.model import GalleryRef, ImageRef, ImageUsage
+from lifecycle.model import GalleryInfo, GalleryRef, ImageRef, ImageUsage
 from lifecycle.planning import consumers as planned_consumers
 from lifecycle.planning.retention import SoftDelete
 from lifecycle.policy import ImagePolicy, Policy
@@ -36,18 +36,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """The gateways one reconcile uses; built from settings, replaceable for the CLI and tests."""
+    """The gateways one reconcile uses, each typed by its interface (`lifecycle/gateways/ports.py`); built
+    from settings, replaceable for the CLI and tests."""
 
     settings: Settings
-    gallery: GalleryGateway
+    gallery: Gallery
     store: StateStore
-    publisher: Any
-    imagebuilder: Any = None
+    publisher: EventPublisher
+    imagebuilder: ImageBuilder | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Elapsed time for the invocation's time budget (seconds; replaceable in tests).
     timer: Callable[[], float] = time.monotonic
     # The sweep's fan-out queue (LIFECYCLE_FANOUT_QUEUE): when set, a sweep enqueues its images.
-    queue: Any = None
+    queue: MessageQueue | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, env: dict[str, str] | None = None) -> Runtime:
@@ -63,8 +64,14 @@ class Runtime:
             queue=_fanout_queue(settings),
         )
 
+    def fanout(self) -> MessageQueue:
+        """The fan-out queue, for steps that run only when one is configured (`queue` is set)."""
+        if self.queue is None:
+            raise LookupError("no fan-out queue configured (LIFECYCLE_FANOUT_QUEUE)")
+        return self.queue
 
-def _fanout_queue(settings: Settings) -> Any:
+
+def _fanout_queue(settings: Settings) -> MessageQueue | None:
     if not settings.fanout_queue:
         return None
     from lifecycle.gateways.queue import FanoutQueue

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle import tags as lt
-from lifecycle.actions import ActionKind
-from lifecycle.executor import FAILED, Outcome
+from lifecycle.actions import FAILED, ActionKind, ActionOutcome
 from lifecycle.model import ObservedImage, ObservedVersion, ProvisioningState, ReplicationState, iso, utc
 from lifecycle.planning.types import ImagePlan
 from lifecycle.policy import ImagePolicy
@@ -194,7 +193,7 @@ def _gates(images: Sequence[ImageInput]) -> list[dict[str, Any]]:
 
 
 def _failures(
-    images: Sequence[ImageInput], outcomes: Iterable[Outcome], errors: Iterable[str]
+    images: Sequence[ImageInput], outcomes: Iterable[ActionOutcome], errors: Iterable[str]
 ) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for item in images:
@@ -223,7 +222,7 @@ def _failures(
 
 
 def _deferred(
-    images: Sequence[ImageInput], outcomes: Iterable[Outcome], skipped: Iterable[str]
+    images: Sequence[ImageInput], outcomes: Iterable[ActionOutcome], skipped: Iterable[str]
 ) -> list[dict[str, Any]]:
     """Work held back (deletes not done, with the reason, grouped per image and reason), actions only
     planned in this run, and images skipped."""
@@ -263,7 +262,7 @@ def build_report(
     mode: str,
     images: Sequence[ImageInput],
     prices: PriceTable,
-    outcomes: Sequence[Outcome] = (),
+    outcomes: Sequence[ActionOutcome] = (),
     errors: Sequence[str] = (),
     skipped: Sequence[str] = (),
 ) -> dict[str, Any]:

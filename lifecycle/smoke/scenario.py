@@ -11,16 +11,16 @@ refuse the delete.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from lifecycle import tags as lt
 from lifecycle.actions import ActionKind
 from lifecycle.events import BuildCompleted, parse_event
 from lifecycle.gateways.errors import RetryableError
-from lifecycle.gateways.scratch import ScratchGateway
+from lifecycle.gateways.scratch import ScratchGateway, ScratchVersion
 from lifecycle.model import GalleryRef, iso, parse_resource_id, parse_time, parse_version_id
 from lifecycle.reconcile import Runtime, Trigger, reconcile
 from lifecycle.reconcile.report import GateRequest, RunReport
@@ -108,20 +108,20 @@ class Smoke:
 
         def check(report: RunReport) -> str:
             body = self._version(NEW_VERSION)
-            tags, profile = _tags(body), _profile(body)
+            tags = body.tags
             _expect(tags.get(lt.BUILD_ID) == BUILD_ID, f"tag {lt.BUILD_ID} is {tags.get(lt.BUILD_ID)!r}")
             _expect(tags.get("owner") == "lifecycle-smoke", f"policy tag owner is {tags.get('owner')!r}")
-            eol, published = profile.get("endOfLifeDate"), profile.get("publishedDate")
+            eol, published = body.end_of_life, body.published
             _expect(bool(eol) and bool(published), f"end-of-life {eol!r}, published {published!r}")
             lifetime = parse_time(str(eol)) - parse_time(str(published))
             _expect(
                 abs(lifetime - timedelta(days=1)) < timedelta(minutes=5),
                 f"end-of-life {eol} is not published + 1 day ({published})",
             )
-            regions = {normalize_region(str(t.get("name", ""))) for t in profile.get("targetRegions") or []}
+            regions = {normalize_region(name) for name in body.region_names}
             second = normalize_region(self.blueprint.second_region)
             _expect(second in regions, f"target regions {sorted(regions)} lack {second}")
-            _expect(profile.get("excludeFromLatest") is True, "not held out of latest for approval")
+            _expect(body.exclude_from_latest is True, "not held out of latest for approval")
             _expect(
                 tags.get(lt.STATE) == lt.STATE_PENDING_APPROVAL,
                 f"tag {lt.STATE} is {tags.get(lt.STATE)!r}, not {lt.STATE_PENDING_APPROVAL}",
@@ -149,8 +149,8 @@ class Smoke:
 
         def check(report: RunReport) -> None:
             body = self._version(NEW_VERSION)
-            _expect(_profile(body).get("excludeFromLatest") is False, "still excluded from latest")
-            state = _tags(body).get(lt.STATE)
+            _expect(body.exclude_from_latest is False, "still excluded from latest")
+            state = body.tags.get(lt.STATE)
             _expect(state == lt.STATE_ACTIVE, f"tag {lt.STATE} is {state!r}, not {lt.STATE_ACTIVE}")
 
         # An accepted approval stays in the image's state until it is on the version.
@@ -159,11 +159,11 @@ class Smoke:
     def expire(self) -> None:
         def check(report: RunReport) -> None:
             old = self._version(OLD_VERSION)
-            state = _tags(old).get(lt.STATE)
+            state = old.tags.get(lt.STATE)
             _expect(state == lt.STATE_EXPIRED, f"{OLD_VERSION}: tag {lt.STATE} is {state!r}, not expired")
-            _expect(_profile(old).get("excludeFromLatest") is True, f"{OLD_VERSION} is still in latest")
+            _expect(old.exclude_from_latest is True, f"{OLD_VERSION} is still in latest")
             new = self._version(NEW_VERSION)
-            _expect(_profile(new).get("excludeFromLatest") is False, f"{NEW_VERSION} left latest too early")
+            _expect(new.exclude_from_latest is False, f"{NEW_VERSION} left latest too early")
 
         self._converge(self._image_trigger(), check, at=self._at(EXPIRY_AFTER))
 
@@ -172,8 +172,8 @@ class Smoke:
 
         def check(report: RunReport) -> None:
             body = self._version(NEW_VERSION)
-            tags = _tags(body)
-            _expect(_profile(body).get("excludeFromLatest") is True, "still in latest")
+            tags = body.tags
+            _expect(body.exclude_from_latest is True, "still in latest")
             _expect(tags.get(lt.STATE) == lt.STATE_REVOKED, f"tag {lt.STATE} is {tags.get(lt.STATE)!r}")
             _expect(tags.get(lt.REVOKED_REASON) == REVOKE_REASON, f"tag {lt.REVOKED_REASON} missing")
 
@@ -290,7 +290,7 @@ class Smoke:
             raise StepFailed("; ".join(problems))
         return report, busy
 
-    def _version(self, version: str) -> dict[str, Any]:
+    def _version(self, version: str) -> ScratchVersion:
         body = self.scratch.version(version)
         if body is None:
             raise StepFailed(f"version {version} not found")
@@ -306,23 +306,13 @@ def _expect(condition: bool, problem: str) -> None:
         raise StepFailed(problem)
 
 
-def _tags(body: Mapping[str, Any]) -> dict[str, str]:
-    return dict(body.get("tags") or {})
-
-
-def _profile(body: Mapping[str, Any]) -> dict[str, Any]:
-    return dict((body.get("properties") or {}).get("publishingProfile") or {})
-
-
-def _replication(body: Mapping[str, Any]) -> tuple[bool, str]:
+def _replication(version: ScratchVersion) -> tuple[bool, str]:
     """Whether every region reports Completed (Succeeded alone is not replicated), and a summary."""
-    props = body.get("properties") or {}
-    status = props.get("replicationStatus") or {}
-    summary = status.get("summary") or []
-    text = ", ".join(f"{s.get('region')} {s.get('state')} {s.get('progress', 0)}%" for s in summary)
+    summary = version.replication
+    text = ", ".join(f"{s.region} {s.state} {s.progress}%" for s in summary)
     done = (
-        props.get("provisioningState") == "Succeeded"
+        version.provisioning_state == "Succeeded"
         and len(summary) >= 2
-        and all(str(s.get("state")) == "Completed" for s in summary)
+        and all(str(s.state) == "Completed" for s in summary)
     )
-    return done, f"{props.get('provisioningState')}; {text or 'no replication status'}"
+    return done, f"{version.provisioning_state}; {text or 'no replication status'}"

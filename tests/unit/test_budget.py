@@ -150,7 +150,7 @@ def test_the_executor_says_when_its_new_build_lane_is_passed() -> None:
     seen: list[str] = []
 
     class Gallery:
-        def update_version(self, version: object, patch: object) -> None:
+        def update_version(self, change: object) -> None:
             seen.append("write")
 
         def delete_version(self, ref: object) -> None:

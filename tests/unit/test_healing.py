@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lifecycle.actions import ActionKind, thaw
-from lifecycle.executor import version_patch
+from lifecycle.executor import version_change
+from lifecycle.gateways.gallery import update_body
 from lifecycle.model import ProvisioningState
 from lifecycle.notifications import NotificationType
 from lifecycle.planning import ImagePlan, plan_image
@@ -258,7 +259,7 @@ def test_fields_the_app_does_not_own_survive_an_update() -> None:
     # westeurope's excludeFromLatest came in through `extra` in the builder: read it like the gateway does.
     p = policy({"replication": {"regions": {"eastus": 2, "westeurope": 1}}})
     plan = plan_image(p, image(v), T0)
-    patch = version_patch(v, [a for a in plan.actions if a.kind is ActionKind.REPLICATE])
+    patch = update_body(version_change(v.ref, [a for a in plan.actions if a.kind is ActionKind.REPLICATE]))
     assert patch["properties"]["storageProfile"] == {}
     east, west = patch["properties"]["publishingProfile"]["targetRegions"]
     assert east == {"name": "East US", "regionalReplicaCount": 2, "encryption": EAST_ENCRYPTION}
@@ -271,7 +272,7 @@ def test_fields_the_app_does_not_own_survive_an_update() -> None:
 def test_a_tag_only_update_sends_no_properties() -> None:
     v = version("1.0.0")
     plan = plan_image(policy({"metadata": {"tags": {"owner": "me"}}}), image(v), T0)
-    assert "properties" not in version_patch(v, plan.actions)
+    assert "properties" not in update_body(version_change(v.ref, plan.actions))
 
 
 def test_an_added_region_of_an_encrypted_version_gets_the_policy_disk_encryption_set() -> None:

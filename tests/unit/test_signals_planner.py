@@ -496,14 +496,16 @@ def test_promotion_clears_the_regions_the_app_excluded_and_keeps_and_shows_the_o
 
 
 def test_the_patch_sends_the_cleared_regions_with_a_replicate_of_the_same_version() -> None:
-    from lifecycle.executor import version_patch
+    from lifecycle.executor import version_change
+    from lifecycle.gateways.gallery import update_body
 
     tags = {lt.STATE: lt.STATE_PENDING_APPROVAL, lt.APPROVED_BY: "alice", lt.EXCLUDED_REGIONS: "eastus"}
     v = _regions(version("1.0.0", regions={"eastus": 1}, excluded=True, tags=tags), eastus=True)
     p = policy({"approval": {"required": True}, "replication": {"regions": TWO}})
     plan = plan_image(p, image(v), T0 + days(1))
     assert {ActionKind.REPLICATE, ActionKind.PROMOTE} <= _kinds(plan)
-    regions = version_patch(v, plan.actions)["properties"]["publishingProfile"]["targetRegions"]
+    body = update_body(version_change(v.ref, plan.actions))
+    regions = body["properties"]["publishingProfile"]["targetRegions"]
     assert {r["name"]: r.get("excludeFromLatest") for r in regions} == {"East US": False, "West Europe": None}
 
 

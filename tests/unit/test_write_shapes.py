@@ -7,7 +7,8 @@ import pytest
 
 from lifecycle import tags as lt
 from lifecycle.actions import Action, ActionKind
-from lifecycle.executor import tag_changes, version_patch
+from lifecycle.executor import tag_changes, version_change
+from lifecycle.gateways.gallery import update_body
 from lifecycle.model import ObservedVersion, ProvisioningState
 from lifecycle.planning.retention import still_deletable
 from tests.unit.builders import version
@@ -22,11 +23,11 @@ def test_a_property_patch_never_carries_tags_and_tag_changes_are_only_ours() -> 
         Action(ActionKind.EXCLUDE_FROM_LATEST, v.ref.id, "x", after={"exclude_from_latest": True}),
         Action(ActionKind.TAG, v.ref.id, "t", after={"tags": {"team": "x"}}),
     ]
-    patch = version_patch(v, actions)
+    patch = update_body(version_change(v.ref, actions))
     assert "tags" not in patch
     assert patch["properties"]["publishingProfile"] == {"excludeFromLatest": True}
     assert tag_changes(actions) == {lt.STATE: lt.STATE_EXPIRED, "team": "x"}
-    assert version_patch(v, actions[:1]) == {}
+    assert update_body(version_change(v.ref, actions[:1])) == {}
 
 
 PLANNED = version("1.0.0", tags=EXPIRED, excluded=True)
@@ -71,7 +72,7 @@ class Gallery:
         self.calls: list[str] = []
         self.refuse = refuse
 
-    def update_version(self, version: object, patch: object) -> None:
+    def update_version(self, change: object) -> None:
         self.calls.append("update")
         if self.refuse:
             from lifecycle.gateways.errors import PermanentError
