@@ -39,8 +39,12 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# PYTEST_ARGS narrows a run by hand (`make test PYTEST_ARGS="-k fanout"`); CI passes none. pytest's exit 5
+# (no tests collected) fails the target like any other failure, and says so.
+PYTEST_ARGS ?=
 test: setup browser infra-tools lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; fi; exit $$rc; }
 
 unit: setup
 	$(PY) -m pytest tests/unit

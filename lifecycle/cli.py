@@ -10,30 +10,38 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lifecycle.model import InvalidResourceId, parse_resource_id, parse_time
+from lifecycle.cli_args import (
+    CONFIG_HELP,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    Parser,
+    Stop,
+    add_at,
+    add_config,
+    add_json,
+    add_prices,
+    add_version,
+    config_or_env,
+    error,
+    fail,
+)
+from lifecycle.model import InvalidResourceId, VersionRef, parse_resource_id, parse_time, parse_version_id
 from lifecycle.policy import MAX_POLICY_BYTES, Policy, PolicyError, json_schema, parse_policy
 from lifecycle.render import render_report, short_id
 from lifecycle.settings import Settings, SettingsError
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # usage errors exit 2 with the message, as documented
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_INVALID)
+from lifecycle.smoke.command import add_arguments as add_smoke_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m lifecycle", description="Azure Compute Gallery image lifecycle")
+    parser = Parser(prog="python -m lifecycle", description="Azure Compute Gallery image lifecycle")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     validate = commands.add_parser("validate", help="check a policy file")
     validate.add_argument("policy")
@@ -45,31 +53,31 @@ def build_parser() -> argparse.ArgumentParser:
         ("apply", "do it (honours mode: dry-run)"),
     ):
         cmd = commands.add_parser(name, help=text)
-        cmd.add_argument("--config", required=True, help="policy file path or blob URL")
-        cmd.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
+        add_config(cmd)
+        add_at(cmd)
         cmd.add_argument("--scope", help="a gallery, image or version resource id")
-        cmd.add_argument("--json", action="store_true", help="print one JSON object")
-        cmd.add_argument("--prices", help="price table JSON for costs (default: the shipped table)")
+        add_json(cmd)
+        add_prices(cmd)
 
     report = commands.add_parser("report", help="the fleet report: one self-contained HTML file")
-    report.add_argument("--config", required=True, help="policy file path or blob URL")
+    add_config(report)
     report.add_argument("--out", help="HTML file to write (default: report.html; with --json only if given)")
-    report.add_argument("--json", action="store_true", help="print the report's data as one JSON object")
-    report.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
-    report.add_argument("--prices", help="price table JSON for costs (default: the shipped table)")
+    add_json(report, "print the report's data as one JSON object")
+    add_at(report)
+    add_prices(report)
 
     consumers = commands.add_parser(
         "consumers", help="who runs which version, and who runs latest in production"
     )
-    consumers.add_argument("--config", required=True, help="policy file path or blob URL")
+    add_config(consumers)
     consumers.add_argument("--version", metavar="VERSION_ID", help="only this image version")
-    consumers.add_argument("--json", action="store_true", help="print one JSON object")
-    consumers.add_argument("--at", help="evaluate at this ISO 8601 time instead of now")
+    add_json(consumers)
+    add_at(consumers)
 
     prices = commands.add_parser("prices", help="the replica storage price table")
-    price_commands = prices.add_subparsers(dest="prices_command", required=True, parser_class=_Parser)
+    price_commands = prices.add_subparsers(dest="prices_command", required=True, parser_class=Parser)
     show = price_commands.add_parser("show", help="print the price table in use")
-    show.add_argument("--prices", help="price table JSON (default: the shipped table)")
+    add_prices(show, "price table JSON")
     refresh = price_commands.add_parser("refresh", help="rebuild the table from the Azure Retail Prices API")
     refresh.add_argument("--endpoint", help="Retail Prices API URL (default: Azure's)")
     refresh.add_argument("--out", help="where to write the table (default: the shipped table)")
@@ -77,46 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--ca-bundle", help="extra CA bundle to trust for the endpoint")
 
     audit = commands.add_parser("audit", help="print the audit log of a day")
-    audit.add_argument("--config", required=True, help="policy file path or blob URL (locates the state)")
+    add_config(audit, help=f"{CONFIG_HELP} (locates the state)")
     audit.add_argument("--day", help="YYYY-MM-DD (default: today, UTC)")
-    audit.add_argument("--json", action="store_true", help="print JSON lines")
+    add_json(audit, "print JSON lines")
 
     permissions = commands.add_parser(
         "permissions", help="the ARM permissions the app needs for a policy, at the narrowest scopes"
     )
-    permissions.add_argument("--config", required=True, help="policy file path")
-    permissions.add_argument("--json", action="store_true", help='print {"assignments": [...], ...}')
+    add_config(permissions, help="policy file path")
+    add_json(permissions, 'print {"assignments": [...], ...}')
 
     approve = commands.add_parser("approve", help="approve a version held by approval.required")
-    approve.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    add_version(approve)
     approve.add_argument("--by", required=True, help="who approves (recorded as lifecycle.approver)")
-    approve.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
-    approve.add_argument("--json", action="store_true", help="print one JSON object")
+    add_config(approve, required=False)
+    add_json(approve)
 
     revoke = commands.add_parser("revoke", help="revoke a version, and what was built on it")
-    revoke.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
+    add_version(revoke)
     revoke.add_argument("--reason", required=True, help="why (recorded as lifecycle.revoked-reason)")
-    revoke.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
-    revoke.add_argument("--json", action="store_true", help="print one JSON object")
+    add_config(revoke, required=False)
+    add_json(revoke)
 
-    smoke = commands.add_parser(
-        "smoke", help="the whole product against a scratch resource group of a real subscription"
-    )
-    smoke.add_argument("--subscription", required=True, help="subscription id")
-    smoke.add_argument("--resource-group", required=True, help="an existing resource group to work in")
-    smoke.add_argument("--location", required=True, help="home region of the scratch gallery")
-    smoke.add_argument("--second-region", help="the region the app replicates to (default: eastus2)")
-    smoke.add_argument("--record", metavar="DIR", help="write the run's ARM exchanges as a cassette here")
-    smoke.add_argument("--keep", action="store_true", help="leave what was created in place")
-    smoke.add_argument("--yes", action="store_true", help="go ahead (without it: print the plan and cost)")
-    smoke.add_argument("--poll-seconds", type=float, default=15.0, help="polling interval (default 15)")
-    smoke.add_argument(
-        "--timeout-minutes", type=float, default=60.0, help="longest wait for replication or a delete"
-    )
+    smoke_help = "the whole product against a scratch resource group of a real subscription"
+    add_smoke_arguments(commands.add_parser("smoke", help=smoke_help))
 
     restore = commands.add_parser("restore", help="bring back a soft-deleted version")
-    restore.add_argument("version", metavar="VERSION_ID", help="the image version's resource id")
-    restore.add_argument("--config", help="policy file path or blob URL (default: LIFECYCLE_CONFIG_URL)")
+    add_version(restore)
+    add_config(restore, required=False)
 
     demo = commands.add_parser("demo", help="offline demo against the ARM emulator")
     demo.add_argument("--keep", action="store_true", help="leave the demo's working directory in place")
@@ -128,70 +124,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "validate":
-        return _validate(args.policy)
-    if args.command == "schema":
-        print(json.dumps(json_schema(), indent=2))
-        return EXIT_OK
-    if args.command in ("plan", "apply"):
-        return _plan_or_apply(args, apply=args.command == "apply")
-    if args.command == "report":
-        return _report(args)
-    if args.command == "prices":
-        return _prices(args)
-    if args.command == "consumers":
-        return _consumers(args)
-    if args.command == "audit":
-        return _audit(args)
-    if args.command == "permissions":
-        return _permissions(args)
-    if args.command in ("approve", "revoke"):
-        return _gate(args)
-    if args.command == "restore":
-        return _restore(args)
-    if args.command == "demo":
-        return _demo(keep=args.keep)
-    if args.command == "smoke":
-        return _smoke(args)
-    return EXIT_INVALID
+    command = COMMANDS.get(args.command)
+    if command is None:
+        return EXIT_INVALID
+    try:
+        return command(args)
+    except Stop as stop:
+        return stop.code
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
 
 
 def _smoke(args: argparse.Namespace) -> int:
     from lifecycle.smoke import SmokeOptions, run
 
-    return run(
-        SmokeOptions(
-            subscription=args.subscription,
-            resource_group=args.resource_group,
-            location=args.location,
-            second_region=args.second_region,
-            record=args.record,
-            keep=args.keep,
-            yes=args.yes,
-            poll_seconds=args.poll_seconds,
-            timeout_minutes=args.timeout_minutes,
-        )
-    )
+    return run(SmokeOptions.from_args(args))
 
 
-def _demo(*, keep: bool) -> int:
+def _demo(args: argparse.Namespace) -> int:
     """The demo needs the ARM emulator, which is not part of the deployable package: it lives beside it
     in a source checkout and runs as its own process."""
     checkout = Path(__file__).resolve().parents[1]
     if not (checkout / "demo" / "__main__.py").is_file() or not (checkout / "emulator").is_dir():
-        print("error: the demo runs from a source checkout: run `make demo`", file=sys.stderr)
-        return EXIT_INVALID
-    command = [sys.executable, "-m", "demo", *(["--keep"] if keep else [])]
+        return error("the demo runs from a source checkout: run `make demo`")
+    command = [sys.executable, "-m", "demo", *(["--keep"] if args.keep else [])]
     return subprocess.call(command, cwd=checkout)
 
 
-def _validate(path: str) -> int:
+def _validate(args: argparse.Namespace) -> int:
+    path = args.policy
     try:
-        with open(path, "rb") as handle:
-            policy = parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
+        policy = _load_policy(path)
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
-        return EXIT_INVALID
+        return error(f"cannot read {path}: {exc.strerror}")
     except PolicyError as exc:
         print(f"{path} is invalid:", file=sys.stderr)
         for problem in exc.problems:
@@ -203,36 +171,29 @@ def _validate(path: str) -> int:
 
 
 def _price_table(path: str | None) -> Any:
-    """The price table to cost with; prints the problem and returns None when it cannot be read."""
+    """The price table to cost with (Stop, exit 2, when it cannot be read)."""
     from lifecycle.pricing import PriceTableError, load_prices
 
     try:
         return load_prices(path)
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        fail(f"cannot read {path}: {exc.strerror}")
     except (PriceTableError, ValueError) as exc:
-        print(f"error: {path}: {exc}", file=sys.stderr)
-    return None
+        fail(f"{path}: {exc}")
 
 
-def _plan_or_apply(args: argparse.Namespace, *, apply: bool) -> int:
+def _plan_or_apply(args: argparse.Namespace) -> int:
     from lifecycle.reconcile import Trigger, reconcile
 
+    apply = args.command == "apply"
     prices = _price_table(args.prices)
-    if prices is None:
-        return EXIT_INVALID
     at = _at(args.at)
-    if isinstance(at, int):
-        return at
     if args.scope:
         try:
             parse_resource_id(args.scope)
         except InvalidResourceId as exc:
-            print(f"error: --scope: {exc}", file=sys.stderr)
-            return EXIT_INVALID
+            return error(f"--scope: {exc}")
     settings = _settings_for(args.config)
-    if isinstance(settings, int):
-        return settings
     report = reconcile(Trigger("cli", scope=args.scope), settings=settings, plan_only=not apply, at=at)
     report.prices = prices
     if args.json:
@@ -251,18 +212,11 @@ def _report(args: argparse.Namespace) -> int:
     from lifecycle.report import render_html
 
     prices = _price_table(args.prices)
-    if prices is None:
-        return EXIT_INVALID
     at = _at(args.at)
-    if isinstance(at, int):
-        return at
     settings = _settings_for(args.config)
-    if isinstance(settings, int):
-        return settings
     run = reconcile(Trigger("cli"), settings=settings, plan_only=True, at=at)
     if run.no_policy:
-        print(f"error: {run.errors[0] if run.errors else 'no valid policy'}", file=sys.stderr)
-        return EXIT_INVALID
+        return error(run.errors[0] if run.errors else "no valid policy")
     run.prices = prices
     data = run.fleet_report()
     out = args.out or (None if args.json else "report.html")
@@ -270,8 +224,7 @@ def _report(args: argparse.Namespace) -> int:
         try:
             Path(out).write_text(render_html(data), encoding="utf-8")
         except OSError as exc:
-            print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAILED
+            return error(f"cannot write {out}: {exc.strerror}", EXIT_FAILED)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -286,7 +239,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _consumers(args: argparse.Namespace) -> int:
-    from lifecycle.model import VersionRef
     from lifecycle.reconcile import Runtime
     from lifecycle.reconcile.who_runs import who_runs
 
@@ -295,25 +247,18 @@ def _consumers(args: argparse.Namespace) -> int:
         try:
             parsed = parse_resource_id(args.version)
         except InvalidResourceId as exc:
-            print(f"error: --version: {exc}", file=sys.stderr)
-            return EXIT_INVALID
+            return error(f"--version: {exc}")
         if not isinstance(parsed, VersionRef):
-            print(f"error: --version: {args.version!r} is not an image version id", file=sys.stderr)
-            return EXIT_INVALID
+            return error(f"--version: {args.version!r} is not an image version id")
         only = parsed
     at = _at(args.at)
-    if isinstance(at, int):
-        return at
     settings = _settings_for(args.config)
-    if isinstance(settings, int):
-        return settings
     runtime = Runtime.from_settings(settings)
     found = who_runs(runtime, at or runtime.clock())
     if found.no_policy:
-        print(f"error: {found.problems[0]}", file=sys.stderr)
-        return EXIT_INVALID
+        return error(found.problems[0])
     for problem in found.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        error(problem)
     if found.consumers is None:
         return EXIT_FAILED
     data = found.consumers.to_json(only)
@@ -358,8 +303,6 @@ def _prices(args: argparse.Namespace) -> int:
 
     if args.prices_command == "show":
         table = _price_table(args.prices)
-        if table is None:
-            return EXIT_INVALID
         print(table.label())
         for kind, regions in table.to_json()["prices"].items():
             values = sorted(set(regions.values()))
@@ -381,18 +324,13 @@ def _prices(args: argparse.Namespace) -> int:
             source=f"Azure Retail Prices API ({endpoint}), {len(items)} items",
             currency=args.currency,
         )
-    except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except PriceTableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except (GatewayError, PriceTableError) as exc:
+        return error(str(exc), EXIT_FAILED)
     out = args.out or shipped_prices_path()
     try:
         Path(out).write_text(json.dumps(table.to_json(), indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
-        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+        return error(f"cannot write {out}: {exc.strerror}", EXIT_FAILED)
     regions = {r for kinds in table.prices.values() for r in kinds}
     print(f"{out}: {table.label()}; {len(table.prices)} storage types, {len(regions)} regions")
     return EXIT_OK
@@ -402,55 +340,46 @@ def _permissions(args: argparse.Namespace) -> int:
     from lifecycle.permissions import derive, render
 
     policy = _read_policy(args.config)
-    if isinstance(policy, int):
-        return policy
     permissions = derive(policy)
     print(json.dumps(permissions.to_json(), indent=2) if args.json else render(permissions))
     return EXIT_OK
 
 
+def _version_id(value: str) -> VersionRef:
+    """VERSION_ID as an image version (Stop, exit 2, naming what is wrong with it)."""
+    try:
+        return parse_version_id(value)
+    except InvalidResourceId as exc:
+        fail(f"VERSION_ID: {exc}")
+
+
 def _gate_request(args: argparse.Namespace) -> Any:
-    """The GateRequest the arguments describe, or a message naming the bad value."""
-    from lifecycle.model import parse_version_id
+    """The GateRequest the arguments describe (Stop, exit 2, naming the bad value)."""
     from lifecycle.reconcile.report import GateRequest
 
-    try:
-        version = parse_version_id(args.version)
-    except InvalidResourceId as exc:
-        return f"VERSION_ID: {exc}"
+    version = _version_id(args.version)
     if args.command == "approve":
         by = args.by.strip()
         if not by or len(by) > 256:
-            return f"--by {args.by!r}: give a name of 1 to 256 characters"
+            fail(f"--by {args.by!r}: give a name of 1 to 256 characters")
         return GateRequest("approve", version, by=by)
     reason = args.reason.strip()
     if not reason or len(reason) > 256:
-        return f"--reason {args.reason!r}: give a reason of 1 to 256 characters (Azure's tag value limit)"
+        fail(f"--reason {args.reason!r}: give a reason of 1 to 256 characters (Azure's tag value limit)")
     return GateRequest("revoke", version, reason=reason)
 
 
 def _gate(args: argparse.Namespace) -> int:
     """`approve` / `revoke`: check the request, then run the image's reconcile with it (and, for a
     revocation, the reconciles of what was built on the version). A refusal writes nothing, exit 2."""
-    import os
-
     from lifecycle.reconcile import Trigger, reconcile
 
     request = _gate_request(args)
-    if isinstance(request, str):
-        print(f"error: {request}", file=sys.stderr)
-        return EXIT_INVALID
-    config = args.config or os.environ.get("LIFECYCLE_CONFIG_URL")
-    if not config:
-        print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
-        return EXIT_INVALID
-    settings = _settings_for(config)
-    if isinstance(settings, int):
-        return settings
+    settings = _settings_for(config_or_env(args.config))
     report = reconcile(Trigger("cli", scope=request.version.id, gate=request), settings=settings)
     if report.refused or report.no_policy:
         for line in report.refused or report.errors:
-            print(f"error: {line}", file=sys.stderr)
+            error(line)
         return EXIT_INVALID
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))
@@ -463,65 +392,51 @@ def _gate(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     """`restore`: exit 0 once the version is back, 1 when the restore failed, 2 when refused."""
-    import os
-
-    from lifecycle.model import parse_version_id
     from lifecycle.reconcile.restore import RestoreOutcome, restore
     from lifecycle.reconcile.runtime import Runtime
 
-    try:
-        version = parse_version_id(args.version)
-    except InvalidResourceId as exc:
-        print(f"error: VERSION_ID: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    config = args.config or os.environ.get("LIFECYCLE_CONFIG_URL")
-    if not config:
-        print("error: give --config or set LIFECYCLE_CONFIG_URL", file=sys.stderr)
-        return EXIT_INVALID
-    settings = _settings_for(config)
-    if isinstance(settings, int):
-        return settings
+    version = _version_id(args.version)
+    settings = _settings_for(config_or_env(args.config))
     result = restore(Runtime.from_settings(settings), version)
     if result.outcome is RestoreOutcome.RESTORED:
         print(result.message)
         return EXIT_OK
-    print(f"error: {result.message}", file=sys.stderr)
-    return EXIT_INVALID if result.outcome is RestoreOutcome.REFUSED else EXIT_FAILED
+    return error(result.message, EXIT_INVALID if result.outcome is RestoreOutcome.REFUSED else EXIT_FAILED)
 
 
-def _read_policy(path: str) -> Policy | int:
-    """The policy in a local file, or EXIT_INVALID after printing what is wrong with it."""
+def _load_policy(path: str) -> Policy:
+    """The policy in a local file (OSError when it cannot be read, PolicyError when it is invalid)."""
+    with open(path, "rb") as handle:
+        return parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
+
+
+def _read_policy(path: str) -> Policy:
+    """The policy in a local file (Stop, exit 2, after printing what is wrong with it)."""
     try:
-        with open(path, "rb") as handle:
-            return parse_policy(handle.read(MAX_POLICY_BYTES + 1), source=path)
+        return _load_policy(path)
     except OSError as exc:
-        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        fail(f"cannot read {path}: {exc.strerror}")
     except PolicyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    return EXIT_INVALID
+        fail(str(exc))
 
 
-def _settings_for(config: str) -> Settings | int:
+def _settings_for(config: str) -> Settings:
     """Settings pointed at `config` (a local policy file is checked first, so a bad one is exit 2
-    with its key path before anything is read from ARM), or EXIT_INVALID after printing why."""
+    with its key path before anything is read from ARM); Stop, exit 2, after printing why not."""
     if not config.startswith(("http://", "https://")):
-        policy = _read_policy(config)
-        if isinstance(policy, int):
-            return policy
+        _read_policy(config)
     try:
         return Settings.from_env(LIFECYCLE_CONFIG_URL=config)
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        fail(str(exc))
 
 
-def _at(value: str | None) -> datetime | int | None:
-    """`--at` as a time, None when absent, or EXIT_INVALID after printing why."""
+def _at(value: str | None) -> datetime | None:
+    """`--at` as a time, None when absent (Stop, exit 2, when it is not a time)."""
     try:
         return parse_time(value) if value else None
     except ValueError:
-        print(f"error: --at {value!r} is not an ISO 8601 time", file=sys.stderr)
-        return EXIT_INVALID
+        fail(f"--at {value!r} is not an ISO 8601 time")
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -532,11 +447,9 @@ def _audit(args: argparse.Namespace) -> int:
         day = parse_time(args.day).date() if args.day else datetime.now(UTC).date()
         records = state_store(Settings.from_env(LIFECYCLE_CONFIG_URL=args.config)).read_audit(day)
     except (ValueError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return error(str(exc))
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return error(str(exc), EXIT_FAILED)
     for record in records:
         if args.json:
             print(json.dumps(record, sort_keys=True))
@@ -547,3 +460,21 @@ def _audit(args: argparse.Namespace) -> int:
                 f"{target}  {record.get('reason') or ''}"
             )
     return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _validate,
+    "schema": _schema,
+    "plan": _plan_or_apply,
+    "apply": _plan_or_apply,
+    "report": _report,
+    "prices": _prices,
+    "consumers": _consumers,
+    "audit": _audit,
+    "permissions": _permissions,
+    "approve": _gate,
+    "revoke": _gate,
+    "restore": _restore,
+    "demo": _demo,
+    "smoke": _smoke,
+}

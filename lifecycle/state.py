@@ -79,7 +79,7 @@ class GateRecord:
 class RequestedGate:
     """An approval (or revocation) an event delivered while the fan-out queue runs the work: recorded by
     the delivery after its trust check, judged (is the version approvable?) and applied by the image's next
-    run, exactly as an inline event's (`lifecycle.reconcile.image.take_requests`)."""
+    run, exactly as an inline event's (`lifecycle.reconcile.phases.gate_requests.take_requests`)."""
 
     kind: str  # "approve" | "revoke"
     version: str  # the version's name within the image

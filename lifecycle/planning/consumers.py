@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -195,15 +195,7 @@ class Consumer:
     production: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "subscription": self.subscription,
-            "region": self.region,
-            "via": self.via,
-            "owner": self.owner,
-            "production": self.production,
-        }
+        return asdict(self)  # the fields, in their order
 
 
 @dataclass(frozen=True)
@@ -217,15 +209,7 @@ class LatestInProduction:
     owner: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "subscription": self.subscription,
-            "region": self.region,
-            "image": self.image,
-            "via": self.via,
-            "owner": self.owner,
-        }
+        return asdict(self)  # the fields, in their order
 
 
 @dataclass(frozen=True)

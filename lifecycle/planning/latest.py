@@ -53,6 +53,17 @@ def eligible(version: ObservedVersion) -> bool:
     return version.provisioning_state not in (ProvisioningState.FAILED, ProvisioningState.CREATING)
 
 
+def latest_version(image: ObservedImage) -> ObservedVersion | None:
+    """What `latest` resolves to for the image as a whole (a gallery base, the newest kept by retention):
+    the highest version not excluded from latest that succeeded."""
+    eligible = [
+        v
+        for v in image.versions
+        if v.provisioning_state is ProvisioningState.SUCCEEDED and not v.exclude_from_latest
+    ]
+    return max(eligible, key=lambda v: version_key(v.name), default=None)
+
+
 def resolve(versions: Iterable[ObservedVersion]) -> dict[str, str | None]:
     """Region -> the version name `latest` resolves to there (None: no eligible version)."""
     best: dict[str, ObservedVersion | None] = {}

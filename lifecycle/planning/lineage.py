@@ -17,11 +17,11 @@ from lifecycle.model import (
     InvalidResourceId,
     ObservedImage,
     ObservedVersion,
-    ProvisioningState,
     VersionRef,
     parse_version_id,
     version_key,
 )
+from lifecycle.planning.latest import latest_version
 
 _NUMERIC = re.compile(r"^\d+(\.\d+)*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -81,16 +81,6 @@ def newest_marketplace(versions: Iterable[str]) -> str | None:
     return max(numeric, key=marketplace_order, default=None)
 
 
-def newest_gallery(image: ObservedImage) -> ObservedVersion | None:
-    """What `latest` resolves to in a gallery base: the highest succeeded version not excluded from it."""
-    eligible = [
-        v
-        for v in image.versions
-        if v.provisioning_state is ProvisioningState.SUCCEEDED and not v.exclude_from_latest
-    ]
-    return max(eligible, key=lambda v: version_key(v.name), default=None)
-
-
 @dataclass(frozen=True)
 class BaseObservation:
     """The base image of an image's newest version and the newest version of that base, as read this run.
@@ -114,7 +104,7 @@ def marketplace_update(current: MarketplaceImage, listed: Iterable[str]) -> Base
 
 
 def gallery_update(current: VersionRef, base_image: ObservedImage) -> BaseObservation:
-    newest = newest_gallery(base_image)
+    newest = latest_version(base_image)  # what `latest` resolves to in a gallery base
     if newest is not None and version_key(newest.name) > version_key(current.name):
         return BaseObservation(current.id, newer=newest.ref.id)
     return BaseObservation(current.id)

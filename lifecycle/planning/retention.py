@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from lifecycle import tags as lt
 from lifecycle.model import ImageUsage, ObservedImage, ObservedVersion, ProvisioningState, version_key
+from lifecycle.planning.latest import latest_version
 from lifecycle.policy import Retention
 
 # ARM stores endOfLifeDate with its own precision; closer than this counts as equal.
@@ -70,16 +71,6 @@ def _held(version: ObservedVersion) -> str | None:
     it); it still expires out of `latest` on schedule."""
     value = next((v for k, v in version.tags.items() if k.lower() == lt.HOLD), "")
     return f"tag {lt.HOLD}" if value.strip().lower() in {"true", "yes", "1"} else None
-
-
-def latest_version(image: ObservedImage) -> ObservedVersion | None:
-    """What `latest` resolves to: the highest version not excluded from latest that succeeded."""
-    eligible = [
-        v
-        for v in image.versions
-        if v.provisioning_state is ProvisioningState.SUCCEEDED and not v.exclude_from_latest
-    ]
-    return max(eligible, key=lambda v: version_key(v.name), default=None)
 
 
 def build_lifetime(version: ObservedVersion) -> int | None:

@@ -2,7 +2,7 @@
 
 - `run.py`: the run over targets, sequencing one module per step: `policy_step`, `door`, `scope`,
   `fan_out` or `in_process`, `gate_outcome` and `descendants`, `run_outbox`, sharing a RunFrame (`frame`).
-- `image.py`: one image's unit, as named steps (read, plan, claim, execute, remember, audit).
+- `image.py`: one image's unit: the order of its phases (`phases/`, each a function of one ImageUnit).
 - `report.py`: Trigger, ImageResult, RunReport.
 - `runtime.py`: the gateways (Runtime) and what one run's images share (RunContext).
 """

@@ -16,8 +16,8 @@ from lifecycle.gateways.errors import GatewayError, PreconditionFailed, Retryabl
 from lifecycle.gateways.ports import StateStore
 from lifecycle.model import ImageRef
 from lifecycle.reconcile.frame import RunFrame
-from lifecycle.reconcile.image import image_state_name
 from lifecycle.reconcile.notes import Note, failure
+from lifecycle.reconcile.phases.unit import image_state_name
 from lifecycle.reconcile.report import GateRequest
 from lifecycle.state import ImageState, PendingBuild, RequestedGate
 

@@ -7,20 +7,23 @@ or no --yes (nothing created); 130 interrupted (after cleaning up).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TextIO
 
+from lifecycle.cli_args import EXIT_FAILED, EXIT_OK, error
+from lifecycle.cli_args import EXIT_INVALID as EXIT_USAGE
 from lifecycle.settings import Settings, SettingsError
 from lifecycle.smoke.blueprint import Blueprint, default_second_region, run_id
 from lifecycle.smoke.runner import Runner, StepAborted
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_INTERRUPTED = 130
 
 # The app's ARM settings carry over; nothing else does (a topic endpoint in the environment must not
 # receive the smoke's events, and the state is the run's own).
@@ -45,6 +48,34 @@ class SmokeOptions:
     yes: bool = False
     poll_seconds: float = 15.0
     timeout_minutes: float = 60.0
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SmokeOptions:
+        """The options `add_arguments` parsed."""
+        return cls(**{field.name: getattr(args, field.name) for field in fields(cls)})
+
+
+def add_arguments(smoke: argparse.ArgumentParser) -> None:
+    """The `smoke` command's options, with the defaults SmokeOptions has."""
+    smoke.add_argument("--subscription", required=True, help="subscription id")
+    smoke.add_argument("--resource-group", required=True, help="an existing resource group to work in")
+    smoke.add_argument("--location", required=True, help="home region of the scratch gallery")
+    smoke.add_argument("--second-region", help="the region the app replicates to (default: eastus2)")
+    smoke.add_argument("--record", metavar="DIR", help="write the run's ARM exchanges as a cassette here")
+    smoke.add_argument("--keep", action="store_true", help="leave what was created in place")
+    smoke.add_argument("--yes", action="store_true", help="go ahead (without it: print the plan and cost)")
+    smoke.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=SmokeOptions.poll_seconds,
+        help=f"polling interval (default {SmokeOptions.poll_seconds:g})",
+    )
+    smoke.add_argument(
+        "--timeout-minutes",
+        type=float,
+        default=SmokeOptions.timeout_minutes,
+        help="longest wait for replication or a delete",
+    )
 
 
 def problems(options: SmokeOptions) -> list[str]:
@@ -90,7 +121,7 @@ def run(options: SmokeOptions, out: TextIO | None = None) -> int:
     bad = problems(options)
     if bad:
         for problem in bad:
-            print(f"error: {problem}", file=sys.stderr)
+            error(problem)
         return EXIT_USAGE
     location = normalize_region(options.location)
     blueprint = Blueprint(
@@ -126,8 +157,7 @@ def _run(options: SmokeOptions, blueprint: Blueprint, workdir: Path, out: TextIO
     try:
         settings = Settings.from_env(env)
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(str(exc), EXIT_USAGE)
     print(
         f"smoke {blueprint.run}: {blueprint.gallery_id} in {blueprint.location}, replicated to "
         f"{blueprint.second_region}, against {settings.arm_endpoint}",

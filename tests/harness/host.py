@@ -21,12 +21,14 @@ test; the harness never touches what the app decides.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +38,7 @@ from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
 from azure.functions.queue import QueueMessageInConverter
 from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 EVENT_GRID_MAX_ATTEMPTS = 30  # Event Grid's default retry policy: 30 deliveries, then dead-letter
 
@@ -82,15 +85,63 @@ def worker_event(payload: dict[str, Any]) -> Any:
 def worker_message(message: Any, dequeue_count: int | None = None) -> Any:
     """A received Storage queue message as the Python worker hands it to a queueTrigger function
     (`dequeue_count` stands for the host's count when a test plays a later try)."""
+    return _decoded(message.content, message.id, dequeue_count or message.dequeue_count, message.pop_receipt)
+
+
+def delivered_message(content: str, dequeue_count: int = 1) -> Any:
+    """A queue message with this content as the worker hands it over, for a test that plays a delivery
+    without the queue (a fresh id, no real pop receipt)."""
+    return _decoded(content, uuid.uuid4().hex, dequeue_count, "receipt")
+
+
+def _decoded(content: str, message_id: str, dequeue_count: int, pop_receipt: str) -> Any:
     metadata = {
-        "Id": Datum(type="string", value=message.id),
-        "DequeueCount": Datum(type="int", value=dequeue_count or message.dequeue_count),
-        "PopReceipt": Datum(type="string", value=message.pop_receipt),
+        "Id": Datum(type="string", value=message_id),
+        "DequeueCount": Datum(type="int", value=dequeue_count),
+        "PopReceipt": Datum(type="string", value=pop_receipt),
         "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
     }
-    return QueueMessageInConverter.decode(
-        Datum(type="string", value=message.content), trigger_metadata=metadata
+    return QueueMessageInConverter.decode(Datum(type="string", value=content), trigger_metadata=metadata)
+
+
+def queue_client(connection_string: str, name: str) -> QueueClient:
+    """A client of the Storage queue `name` that writes base64 text, as the app sends, and decodes it."""
+    return QueueClient.from_connection_string(
+        connection_string,
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
     )
+
+
+@contextlib.contextmanager
+def fanout_queue(connection_string: str, name: str, *, create: bool = False) -> Iterator[QueueClient]:
+    """The fan-out queue `name` (see `queue_client`), created first when asked (else the app's first
+    send creates it); at the end it and its `<name>-poison` are deleted, where they exist."""
+    client = queue_client(connection_string, name)
+    if create:
+        client.create_queue()
+    try:
+        yield client
+    finally:
+        for queue in (client, QueueClient.from_connection_string(connection_string, f"{name}-poison")):
+            with contextlib.suppress(Exception):  # a queue nothing ever created
+                queue.delete_queue()
+
+
+def drain_one_by_one(queue: QueueClient, function: Callable[[Any], Any]) -> list[tuple[Any, Any]]:
+    """Run the queue's messages through `function` (the queue trigger) one at a time, as the worker hands
+    them over, until a receive finds none; each is deleted once the function returns, as the host does.
+    Returns each message taken with what the function returned. (`FunctionsHost.drain_queue` is the
+    host's concurrent workers, with retries and the poison queue.)"""
+    ran: list[tuple[Any, Any]] = []
+    while True:
+        received = list(queue.receive_messages(messages_per_page=32, visibility_timeout=120))
+        if not received:
+            return ran
+        for message in received:
+            ran.append((message, function(worker_message(message))))
+            queue.delete_message(message)
 
 
 @dataclass

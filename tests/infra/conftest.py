@@ -24,6 +24,15 @@ CHECKOV = INFRA_VENV / "bin" / "checkov"
 CUSTOM_CHECKS = Path(__file__).resolve().parent / "checks"
 PARSE_SCRIPT = Path(__file__).resolve().parent / "bicep_parse.py"
 
+# An azd environment's values as the hooks and main.parameters.json read them.
+ENVIRONMENT = {
+    "AZURE_ENV_NAME": "lifecycle-test",
+    "AZURE_LOCATION": "westeurope",
+    "AZURE_PRINCIPAL_ID": "00000000-0000-0000-0000-0000000000a1",
+    "LIFECYCLE_GALLERY_RESOURCE_GROUP": "rg-images",
+    "LIFECYCLE_TEMPLATE_RESOURCE_GROUP": "rg-builds",
+}
+
 # checkov on one tree takes several seconds: more than enough for any one run.
 CHECKOV_TIMEOUT_SECONDS = 600
 

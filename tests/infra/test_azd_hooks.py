@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.conftest import INFRA, REPO
+from tests.infra.conftest import ENVIRONMENT, INFRA, REPO
 from tests.infra.grants import app_grants, parameters_file
 
 HOOKS = INFRA / "hooks"
@@ -106,13 +106,6 @@ def test_the_hooks_use_every_az_command_with_an_explicit_subscription() -> None:
     assert text.count('"az"') == 2  # the call above and the check that az is installed
 
 
-ENVIRONMENT = {
-    "AZURE_ENV_NAME": "lifecycle-test",
-    "AZURE_LOCATION": "westeurope",
-    "AZURE_PRINCIPAL_ID": "00000000-0000-0000-0000-0000000000a1",
-    "LIFECYCLE_GALLERY_RESOURCE_GROUP": "rg-images",
-    "LIFECYCLE_TEMPLATE_RESOURCE_GROUP": "rg-builds",
-}
 CONSUMER = "00000000-0000-0000-0000-0000000000c0"
 
 

@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +64,23 @@ class Azure:
             encoding="utf-8",
         )
 
-    def new_env(self, name: str, **values: str) -> None:
+    @contextmanager
+    def edit(self) -> Iterator[dict[str, Any]]:
+        """The model of Azure's state, to change in place: saved when the block ends."""
         world = World(self.state_file)
-        world.state["envs"][name] = {
-            "AZURE_SUBSCRIPTION_ID": SUB,
-            "AZURE_LOCATION": "westeurope",
-            "AZURE_PRINCIPAL_ID": "00000000-0000-0000-0000-0000000000a1",
-            "LIFECYCLE_GALLERY_RESOURCE_GROUP": "rg-images",
-            "LIFECYCLE_TEMPLATE_RESOURCE_GROUP": "rg-builds",
-            **values,
-        }
+        yield world.state
         world.save()
+
+    def new_env(self, name: str, **values: str) -> None:
+        with self.edit() as state:
+            state["envs"][name] = {
+                "AZURE_SUBSCRIPTION_ID": SUB,
+                "AZURE_LOCATION": "westeurope",
+                "AZURE_PRINCIPAL_ID": "00000000-0000-0000-0000-0000000000a1",
+                "LIFECYCLE_GALLERY_RESOURCE_GROUP": "rg-images",
+                "LIFECYCLE_TEMPLATE_RESOURCE_GROUP": "rg-builds",
+                **values,
+            }
 
     def set_parameter(self, name: str, value: Any) -> None:
         path = self.project / "infra" / "main.parameters.json"
@@ -80,33 +88,69 @@ class Azure:
         document["parameters"][name] = {"value": value}
         path.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
-    def azd(self, env: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], timeout: int, **values: str) -> subprocess.CompletedProcess[str]:
+        """argv in the project, the stand-ins first on PATH and pointed at the model, with `values` set."""
         environment = {
             **os.environ,
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             "LIFECYCLE_HOOK_PYTHON": sys.executable,
-            "AZURE_ENV_NAME": env,
             "FAKE_AZURE_STATE": str(self.state_file),
             "FAKE_AZURE_LOG": str(self.log_file),
-            "FAKE_MAIN_TEMPLATE": str(self.template_file),
-            "LIFECYCLE_POLL_SECONDS": "1",
-            "LIFECYCLE_FUNCTION_WAIT_SECONDS": "3",
-            "LIFECYCLE_ROLE_WAIT_SECONDS": "3",
+            **values,
         }
         return subprocess.run(
-            [str(self.bin / "azd"), *args],
+            argv,
             cwd=self.project,
             env=environment,
             capture_output=True,
             text=True,
             check=False,
-            timeout=300,
+            timeout=timeout,
         )
+
+    def azd(self, env: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._run(
+            [str(self.bin / "azd"), *args],
+            300,
+            AZURE_ENV_NAME=env,
+            FAKE_MAIN_TEMPLATE=str(self.template_file),
+            LIFECYCLE_POLL_SECONDS="1",
+            LIFECYCLE_FUNCTION_WAIT_SECONDS="3",
+            LIFECYCLE_ROLE_WAIT_SECONDS="3",
+        )
+
+    def hook(self, env: str, name: str, timeout: int, **values: str) -> subprocess.CompletedProcess[str]:
+        """One hook's sh wrapper run alone, with the environment's values as azd hands them to it."""
+        script = self.project / "infra" / "hooks" / f"{name}.sh"
+        return self._run(["sh", str(script)], timeout, **self.env(env), AZURE_ENV_NAME=env, **values)
 
     def ok(self, env: str, *args: str) -> subprocess.CompletedProcess[str]:
         result = self.azd(env, *args)
         assert result.returncode == 0, f"azd {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
+
+    def up(self, env: str = "prod", **parameters: Any) -> None:
+        """`azd up` (which must succeed) after setting main.parameters.json's `parameters`."""
+        for name, value in parameters.items():
+            self.set_parameter(name, value)
+        self.ok(env, "up")
+
+    def token(self, env: str) -> str:
+        return self.env(env)["LIFECYCLE_RESOURCE_TOKEN"]
+
+    def add_foreign_topic(self, identity: dict[str, str] | None, subscriptions: dict[str, Any]) -> str:
+        """Another product's system topic on the galleries' group (Azure allows one per source); its id."""
+        topic_id = f"{group('rg-images')}/providers/microsoft.eventgrid/systemtopics/audit-events"
+        with self.edit() as state:
+            state["system_topics"][topic_id] = {
+                "id": topic_id,
+                "name": "audit-events",
+                "source": group("rg-images"),
+                "topicType": "Microsoft.Resources.ResourceGroups",
+                "identity": identity,
+                "subscriptions": subscriptions,
+            }
+        return topic_id
 
     @property
     def state(self) -> dict[str, Any]:
@@ -154,6 +198,13 @@ def azure(tmp_path: Path, template_file: Path) -> Azure:
     return world
 
 
+@pytest.fixture
+def provisioned(azure: Azure) -> Azure:
+    """The prod environment after a fresh `azd up`."""
+    azure.up()
+    return azure
+
+
 def every_az_call_names_its_subscription(azure: Azure) -> None:
     calls = azure.calls("az")
     assert calls
@@ -169,7 +220,7 @@ def test_a_fresh_up_assigns_the_roles_after_they_exist_and_subscribes_once_the_f
     azure.ok("prod", "up")
 
     env = azure.env("prod")
-    token = env["LIFECYCLE_RESOURCE_TOKEN"]
+    token = azure.token("prod")
     assert azure.assignments("prod") == {
         group("rg-images"): f"Gallery lifecycle operator (prod, {token})",
         f"/subscriptions/{SUB}": f"Gallery lifecycle in-use reader (prod, {token})",
@@ -202,8 +253,8 @@ def test_a_fresh_up_assigns_the_roles_after_they_exist_and_subscribes_once_the_f
     every_az_call_names_its_subscription(azure)
 
 
-def test_a_second_up_changes_nothing_and_provisions_once(azure: Azure) -> None:
-    azure.ok("prod", "up")
+def test_a_second_up_changes_nothing_and_provisions_once(provisioned: Azure) -> None:
+    azure = provisioned
     before = azure.state
     provisions = azure.calls("azd").count(["provision", "--no-prompt"])
 
@@ -216,9 +267,7 @@ def test_a_second_up_changes_nothing_and_provisions_once(azure: Azure) -> None:
 
 
 def test_up_after_a_scope_is_removed_and_a_feature_turned_off(azure: Azure) -> None:
-    azure.set_parameter("consumerSubscriptionIds", [CONSUMER])
-    azure.set_parameter("diskEncryptionSetResourceGroupNames", ["rg-keys"])
-    azure.ok("prod", "up")
+    azure.up(consumerSubscriptionIds=[CONSUMER], diskEncryptionSetResourceGroupNames=["rg-keys"])
     assert set(azure.assignments("prod")) == {
         group("rg-images"),
         group("rg-builds"),
@@ -228,10 +277,8 @@ def test_up_after_a_scope_is_removed_and_a_feature_turned_off(azure: Azure) -> N
     }
 
     # The consumer subscription leaves the policy, rebakes stop running templates, encryption sets go.
-    azure.set_parameter("consumerSubscriptionIds", [])
-    azure.set_parameter("diskEncryptionSetResourceGroupNames", [])
     azure.ok("prod", "env", "set", "LIFECYCLE_TEMPLATE_RESOURCE_GROUP", "")
-    azure.ok("prod", "up")
+    azure.up(consumerSubscriptionIds=[], diskEncryptionSetResourceGroupNames=[])
 
     assert set(azure.assignments("prod")) == {group("rg-images"), f"/subscriptions/{SUB}"}
     roles = azure.roles("prod")
@@ -240,27 +287,24 @@ def test_up_after_a_scope_is_removed_and_a_feature_turned_off(azure: Azure) -> N
     every_az_call_names_its_subscription(azure)
 
 
-def test_without_the_hook_the_narrowed_role_fails_the_provision(azure: Azure) -> None:
+def test_without_the_hook_the_narrowed_role_fails_the_provision(
+    azure: Azure, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The control: the same removal deployed without preprovision's clean-up is what Azure refuses.
-    azure.set_parameter("consumerSubscriptionIds", [CONSUMER])
-    azure.ok("prod", "up")
+    azure.up(consumerSubscriptionIds=[CONSUMER])
     azure.set_parameter("consumerSubscriptionIds", [])
 
     world = World(azure.state_file)
     values = {**world.state["envs"]["prod"], "AZURE_ENV_NAME": "prod", "LIFECYCLE_ROLES_READY": "true"}
-    os.environ["FAKE_MAIN_TEMPLATE"] = str(azure.template_file)
-    try:
-        with pytest.raises(Refused, match="RoleScopeBeingRemovedContainsAssignments"):
-            deploy(world, azure.project, values)
-    finally:
-        del os.environ["FAKE_MAIN_TEMPLATE"]
+    monkeypatch.setenv("FAKE_MAIN_TEMPLATE", str(azure.template_file))
+    with pytest.raises(Refused, match="RoleScopeBeingRemovedContainsAssignments"):
+        deploy(world, azure.project, values)
 
 
 def test_down_with_consumer_subscriptions_removes_every_assignment_and_role_and_no_group(
     azure: Azure,
 ) -> None:
-    azure.set_parameter("consumerSubscriptionIds", [CONSUMER])
-    azure.ok("prod", "up")
+    azure.up(consumerSubscriptionIds=[CONSUMER])
     assert f"/subscriptions/{CONSUMER}" in azure.assignments("prod")
 
     azure.ok("prod", "down")
@@ -281,11 +325,11 @@ def test_down_with_consumer_subscriptions_removes_every_assignment_and_role_and_
     every_az_call_names_its_subscription(azure)
 
 
-def test_up_after_down(azure: Azure) -> None:
-    azure.ok("prod", "up")
+def test_up_after_down(provisioned: Azure) -> None:
+    azure = provisioned
     azure.ok("prod", "down")
 
-    azure.ok("prod", "up")
+    azure.up()
 
     env = azure.env("prod")
     assert env["LIFECYCLE_EVENTS_SUBSCRIBED"] == "true"
@@ -301,19 +345,16 @@ def test_the_subscribe_decision_follows_the_app_not_a_flag(azure: Azure) -> None
         LIFECYCLE_SUBSCRIBE_EVENTS="true",
         LIFECYCLE_FUNCTION_APP_ID=f"/subscriptions/{SUB}/resourceGroups/rg-ci/providers/Microsoft.Web/sites/gone",
     )
-    azure.ok("ci", "up")
+    azure.up("ci")
     assert azure.env("ci")["LIFECYCLE_EVENTS_SUBSCRIBED"] == "true"
 
 
 def test_two_environments_on_one_galleries_group(azure: Azure) -> None:
     azure.new_env("staging")
-    azure.ok("prod", "up")
-    azure.ok("staging", "up")
+    azure.up("prod")
+    azure.up("staging")
 
-    prod, staging = (
-        azure.env("prod")["LIFECYCLE_RESOURCE_TOKEN"],
-        azure.env("staging")["LIFECYCLE_RESOURCE_TOKEN"],
-    )
+    prod, staging = azure.token("prod"), azure.token("staging")
     topic = azure.galleries_topic()
     assert topic is not None and topic["name"] == f"evgst-galleries-{prod}"
     key = short_hash("rg-images")
@@ -330,27 +371,20 @@ def test_two_environments_on_one_galleries_group(azure: Azure) -> None:
     assert azure.assignments("prod") == {}
     assert group("rg-images") in azure.assignments("staging")
 
-    azure.ok("staging", "up")  # prod's topic is still reused
+    azure.up("staging")  # prod's topic is still reused
     azure.ok("staging", "down")
     assert azure.galleries_topic() is None
     every_az_call_names_its_subscription(azure)
 
 
 def test_an_existing_topic_of_another_product_is_reused_and_left_in_place(azure: Azure) -> None:
-    world = World(azure.state_file)
-    topic_id = f"{group('rg-images')}/providers/microsoft.eventgrid/systemtopics/audit-events"
-    world.state["system_topics"][topic_id] = {
-        "id": topic_id,
-        "name": "audit-events",
-        "source": group("rg-images"),
-        "topicType": "Microsoft.Resources.ResourceGroups",
-        "identity": {"type": "SystemAssigned", "principalId": OTHER_PRODUCT},
-        "subscriptions": {"to-the-audit-log": {"destination": "elsewhere"}},
-    }
-    world.save()
+    topic_id = azure.add_foreign_topic(
+        {"type": "SystemAssigned", "principalId": OTHER_PRODUCT},
+        {"to-the-audit-log": {"destination": "elsewhere"}},
+    )
 
-    azure.ok("prod", "up")
-    token = azure.env("prod")["LIFECYCLE_RESOURCE_TOKEN"]
+    azure.up()
+    token = azure.token("prod")
     assert azure.state["system_topics"][topic_id]["subscriptions"].keys() == {
         "to-the-audit-log",
         f"gallery-versions-{short_hash('rg-images')}-{token}",
@@ -361,17 +395,7 @@ def test_an_existing_topic_of_another_product_is_reused_and_left_in_place(azure:
 
 
 def test_a_reused_topic_without_identity_stops_preprovision_saying_how_to_fix_it(azure: Azure) -> None:
-    world = World(azure.state_file)
-    topic_id = f"{group('rg-images')}/providers/microsoft.eventgrid/systemtopics/audit-events"
-    world.state["system_topics"][topic_id] = {
-        "id": topic_id,
-        "name": "audit-events",
-        "source": group("rg-images"),
-        "topicType": "Microsoft.Resources.ResourceGroups",
-        "identity": None,
-        "subscriptions": {},
-    }
-    world.save()
+    azure.add_foreign_topic(None, {})
 
     result = azure.azd("prod", "up")
 
@@ -394,18 +418,16 @@ def test_a_principal_on_two_sender_topics_stops_preprovision(azure: Azure) -> No
 
 def test_each_sender_may_send_on_its_own_topic_only(azure: Azure) -> None:
     packer, pipelines, approver = (f"00000000-0000-0000-0000-0000000000b{i}" for i in range(1, 4))
-    azure.set_parameter(
-        "buildSystems",
-        [
+    azure.up(
+        buildSystems=[
             {"name": "packer", "senderPrincipalIds": [packer]},
             {"name": "pipelines", "senderPrincipalIds": [pipelines]},
         ],
+        approverPrincipalIds=[approver],
     )
-    azure.set_parameter("approverPrincipalIds", [approver])
-    azure.ok("prod", "up")
 
     env = azure.env("prod")
-    token = env["LIFECYCLE_RESOURCE_TOKEN"]
+    token = azure.token("prod")
     granted = {
         a["principalId"]: a["scope"].rsplit("/", 1)[-1]
         for a in azure.state["role_assignments"].values()
@@ -424,49 +446,12 @@ def test_each_sender_may_send_on_its_own_topic_only(azure: Azure) -> None:
 
 def test_postdeploy_gives_up_when_the_function_never_appears(azure: Azure) -> None:
     azure.ok("prod", "provision")
-    environment = {
-        **os.environ,
-        **azure.env("prod"),
-        "AZURE_ENV_NAME": "prod",
-        "PATH": f"{azure.bin}{os.pathsep}{os.environ['PATH']}",
-        "LIFECYCLE_HOOK_PYTHON": sys.executable,
-        "FAKE_AZURE_STATE": str(azure.state_file),
-        "LIFECYCLE_POLL_SECONDS": "1",
-        "LIFECYCLE_FUNCTION_WAIT_SECONDS": "2",
-    }
-    result = subprocess.run(
-        ["sh", str(azure.project / "infra" / "hooks" / "subscribe-events.sh")],
-        cwd=azure.project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+    result = azure.hook(
+        "prod", "subscribe-events", 60, LIFECYCLE_POLL_SECONDS="1", LIFECYCLE_FUNCTION_WAIT_SECONDS="2"
     )
     assert result.returncode == 1
     assert "did not list the function on_event within 2s" in result.stderr
     assert azure.env("prod")["LIFECYCLE_EVENTS_SUBSCRIBED"] == "false"
-
-
-def _preprovision(azure: Azure, env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        **azure.env(env),
-        "AZURE_ENV_NAME": env,
-        "PATH": f"{azure.bin}{os.pathsep}{os.environ['PATH']}",
-        "LIFECYCLE_HOOK_PYTHON": sys.executable,
-        "FAKE_AZURE_STATE": str(azure.state_file),
-        "FAKE_AZURE_LOG": str(azure.log_file),
-    }
-    return subprocess.run(
-        ["sh", str(azure.project / "infra" / "hooks" / "preprovision.sh")],
-        cwd=azure.project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(
@@ -477,33 +462,31 @@ def _preprovision(azure: Azure, env: str) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_a_moved_environment_does_not_subscribe_before_its_new_app_exists(
-    azure: Azure, change: dict[str, str]
+    provisioned: Azure, change: dict[str, str]
 ) -> None:
-    azure.ok("prod", "up")
-    world = World(azure.state_file)
-    world.state["envs"]["prod"].update(change)
-    # The galleries moved with it.
-    world.state["groups"] += [group(g, CONSUMER) for g in ("rg-images", "rg-builds")]
-    world.save()
+    azure = provisioned
+    with azure.edit() as state:
+        state["envs"]["prod"].update(change)
+        # The galleries moved with it.
+        state["groups"] += [group(g, CONSUMER) for g in ("rg-images", "rg-builds")]
 
-    result = _preprovision(azure, "prod")
+    result = azure.hook("prod", "preprovision", 120)
 
     assert result.returncode == 0, result.stderr
     assert azure.env("prod")["LIFECYCLE_SUBSCRIBE_EVENTS"] == "false"
 
 
-def test_an_upgrade_removes_the_former_builds_topic_and_unsuffixed_subscriptions(azure: Azure) -> None:
-    azure.ok("prod", "up")
-    token = azure.env("prod")["LIFECYCLE_RESOURCE_TOKEN"]
-    world = World(azure.state_file)
+def test_an_upgrade_removes_the_former_builds_topic_and_unsuffixed_subscriptions(provisioned: Azure) -> None:
+    azure = provisioned
+    token = azure.token("prod")
     builds = f"{group('rg-prod')}/providers/microsoft.eventgrid/topics/evgt-builds-{token}"
-    world.state["topics"][builds] = {"id": builds, "name": f"evgt-builds-{token}", "subscriptions": {}}
     legacy = f"gallery-versions-{short_hash('rg-images')}"
-    topic = next(iter(world.state["system_topics"].values()))
-    topic["subscriptions"][legacy] = {"destination": "on_event"}
-    world.save()
+    with azure.edit() as state:
+        state["topics"][builds] = {"id": builds, "name": f"evgt-builds-{token}", "subscriptions": {}}
+        topic = next(iter(state["system_topics"].values()))
+        topic["subscriptions"][legacy] = {"destination": "on_event"}
 
-    azure.ok("prod", "up")
+    azure.up()
 
     assert builds not in azure.state["topics"]
     topic = azure.galleries_topic()

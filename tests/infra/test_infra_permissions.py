@@ -13,7 +13,7 @@ import pytest
 
 from lifecycle.permissions import derive
 from lifecycle.policy import parse_policy
-from tests.infra.conftest import INFRA, mutate, parse_bicep_tree
+from tests.infra.conftest import ENVIRONMENT, INFRA, mutate, parse_bicep_tree
 from tests.infra.grants import app_grants, parameters_file
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -21,13 +21,6 @@ BUILDER = "Microsoft.VirtualMachineImages/imageTemplates"
 GALLERIES = "Microsoft.Compute/galleries"
 ENCRYPTION_SETS = "Microsoft.Compute/diskEncryptionSets"
 OTHER_SUB = "00000000-0000-0000-0000-0000000000c0"
-ENVIRONMENT = {
-    "AZURE_ENV_NAME": "lifecycle-test",
-    "AZURE_LOCATION": "westeurope",
-    "AZURE_PRINCIPAL_ID": "00000000-0000-0000-0000-0000000000a1",
-    "LIFECYCLE_GALLERY_RESOURCE_GROUP": "rg-images",
-    "LIFECYCLE_TEMPLATE_RESOURCE_GROUP": "rg-builds",
-}
 
 
 def described_policy(parameters: dict[str, Any]) -> str:

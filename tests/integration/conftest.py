@@ -8,13 +8,16 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.config import clear_cache
+from lifecycle.gateways.storage import state_store
 from lifecycle.policy import PolicyError, parse_policy
+from lifecycle.settings import Settings
 from tests.conftest import grant_permissions
 from tests.harness.builders import gallery_image_body
 from tests.harness.services import Azurite, Emulator
@@ -52,6 +55,10 @@ class Env:
             client.create_container()
         client.upload_blob(blob, text.encode(), overwrite=True)
 
+    def state_container(self) -> Any:
+        """The Blob container client of the app's state (LIFECYCLE_STATE_URL)."""
+        return self.blob_service.get_container_client(self.state_url.rsplit("/", 1)[-1])
+
     def now(self) -> datetime:
         return self.emulator.now()
 
@@ -72,8 +79,17 @@ class Env:
         )
 
     def create_version(
-        self, image: str, name: str, regions: dict[str, int] | None = None, **props: Any
+        self,
+        image: str,
+        name: str,
+        regions: dict[str, int] | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        **props: Any,
     ) -> None:
+        """Start the creation of a version in East US: `regions` {name: replicas} (East US alone when
+        None), `publishing` merged into its publishingProfile (a `targetRegions` there replaces the
+        regions), any other keyword a property of its own."""
         body: dict[str, Any] = {
             "location": "eastus",
             "properties": {
@@ -88,6 +104,8 @@ class Env:
                 **props,
             },
         }
+        if tags is not None:
+            body["tags"] = tags
         self.compute.gallery_image_versions.begin_create_or_update(
             RG, GALLERY, image, name, body, polling=False
         )
@@ -99,6 +117,23 @@ class Env:
     def version(self, image: str, name: str) -> dict[str, Any]:
         result = self.compute.gallery_image_versions.get(RG, GALLERY, image, name, expand="ReplicationStatus")
         return dict(result.as_dict()) if hasattr(result, "as_dict") else dict(result)
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The app's audit records of the emulator's day and of today (UTC), oldest day first."""
+        store = state_store(Settings.from_env())
+        days = {self.now().date(), datetime.now(UTC).date()}
+        return [r for day in sorted(days) for r in store.read_audit(day)]
+
+    def lifecycle_events(self, kind: str) -> list[dict[str, Any]]:
+        """The events of type `ImageLifecycle.<kind>` the emulator's topic received."""
+        return [e for e in self.emulator.events() if e["type"] == f"ImageLifecycle.{kind}"]
+
+    def find_version(self, image: str, name: str) -> dict[str, Any] | None:
+        """The version as `version` reads it, or None when ARM answers that it does not exist."""
+        try:
+            return self.version(image, name)
+        except ResourceNotFoundError:
+            return None
 
 
 @contextlib.contextmanager

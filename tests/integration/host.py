@@ -13,11 +13,10 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequest
 
 from lifecycle.config import clear_cache
+from tests.harness.host import worker_event
 from tests.integration.conftest import Env
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -43,9 +42,7 @@ def version_written(version_id: str, event_id: str) -> func.EventGridEvent:
     payload["id"] = event_id
     payload["data"]["resourceUri"] = version_id
     payload["data"]["authorization"]["scope"] = version_id
-    return EventGridEventInConverter.decode(
-        Datum(type="json", value=json.dumps(payload)), trigger_metadata={}
-    )
+    return worker_event(payload)
 
 
 def publish_in_the_past(

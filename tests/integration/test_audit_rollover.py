@@ -10,13 +10,12 @@ import uuid
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import APPEND_BLOB_MAX_BLOCKS, BlobStateStore
 from lifecycle.settings import Settings
 from lifecycle.triggers import handle_event
+from tests.harness.host import worker_event
 from tests.integration.conftest import GALLERY_ID, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -70,8 +69,7 @@ def _event(topic: str, n: int) -> Any:
         "dataVersion": "1",
         "data": {"imageVersionId": VERSION_ID, "buildId": f"b-{n}"},
     }
-    datum = Datum(type="json", value=json.dumps(payload))
-    return EventGridEventInConverter.decode(datum, trigger_metadata={})
+    return worker_event(payload)
 
 
 def test_the_handlers_audit_across_segments(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,16 +5,14 @@ Who is trusted at all is `test_event_trust.py`."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lifecycle import tags as lt
-from lifecycle.gateways.storage import state_store
 from lifecycle.reconcile import Trigger, reconcile
-from lifecycle.settings import Settings
 from lifecycle.triggers import handle_event
 from tests.integration.conftest import GALLERY_ID, SUB, Env
 
@@ -44,12 +42,6 @@ def eventgrid_build(topic: str, **data: Any) -> dict[str, Any]:
     event["subject"] = VERSION_ID
     event["data"] = {"imageVersionId": VERSION_ID, **data}
     return event
-
-
-def audit(env: Env) -> list[dict[str, Any]]:
-    store = state_store(Settings.from_env())
-    days = {env.now().date(), datetime.now(UTC).date()}
-    return [r for day in sorted(days) for r in store.read_audit(day)]
 
 
 def settled(env: Env, build_sources: list[str]) -> dict[str, Any]:
@@ -97,8 +89,8 @@ def test_sas_tokens_never_reach_tags_state_or_the_audit_log(env: Env) -> None:
     tags = env.version("ubuntu-24.04", "1.0.0")["tags"]
     assert tags[lt.SBOM] == sbom and tags[lt.PIPELINE_RUN] == run
     # Nothing the app stored anywhere carries the signature.
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     for blob in container.list_blobs():
         text = container.download_blob(blob.name).readall().decode(errors="replace")
         assert "sig=" not in text and "c2VjcmV0" not in text, blob.name
-    assert any(r["action"] == "tag" and sbom in json.dumps(r) for r in audit(env))
+    assert any(r["action"] == "tag" and sbom in json.dumps(r) for r in env.audit())

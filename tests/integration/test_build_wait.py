@@ -8,7 +8,6 @@ published (their publish date is the emulator's)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
@@ -19,14 +18,14 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient
 
 from lifecycle import tags as lt
 from lifecycle.model import iso
 from lifecycle.planning import STATE_AWAITING_BUILD
 from lifecycle.triggers import handle_event, handle_queue_message
+from tests.harness.host import fanout_queue, worker_message
 from tests.integration.conftest import GALLERY_ID, Env
-from tests.integration.test_fanout import worker_message
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -130,14 +129,8 @@ def test_without_the_wait_the_build_tags_take_a_second_write(env: Env) -> None:
 def queue(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueueClient]:
     name = f"wake-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("LIFECYCLE_FANOUT_QUEUE", name)
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    client = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    yield client
-    with contextlib.suppress(Exception):
-        client.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as client:
+        yield client
 
 
 def test_with_no_build_event_a_delayed_message_has_the_version_written_when_the_wait_ends(

@@ -14,7 +14,7 @@ import pytest
 
 from lifecycle.cli import main
 from lifecycle.reconcile import Trigger, reconcile
-from tests.harness.builders import gallery_image_body
+from tests.harness.builders import community_sharing, gallery_image_body, scale_set_body, vm_body
 from tests.integration.conftest import GALLERY_ID, RG, SOURCE, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -55,11 +55,7 @@ def version(env: Env, gallery: str, image: str, name: str) -> None:
 
 
 def vm(client: Any, group: str, name: str, location: str, reference: dict[str, str], **tags: str) -> None:
-    body = {
-        "location": location,
-        "tags": tags,
-        "properties": {"storageProfile": {"imageReference": reference}},
-    }
+    body = vm_body(reference, location=location, tags=tags)
     client.virtual_machines.begin_create_or_update(group, name, body).result()
 
 
@@ -70,22 +66,7 @@ def fleet(env: Env) -> Env:
     on ubuntu's latest; in a consumer subscription a VM on ubuntu 1.0.0 by community id (team-b) and a
     production scale set on win's latest by shared id (team-web)."""
     env.compute.galleries.begin_create_or_update(
-        RG,
-        "golden",
-        {
-            "location": "eastus",
-            "properties": {
-                "sharingProfile": {
-                    "permissions": "Community",
-                    "communityGalleryInfo": {
-                        "publisherUri": "https://contoso.example",
-                        "publisherContact": "images@contoso.example",
-                        "eula": "https://contoso.example/eula",
-                        "publicNamePrefix": "contoso",
-                    },
-                }
-            },
-        },
+        RG, "golden", {"location": "eastus", "properties": {"sharingProfile": community_sharing()}}
     ).result()
     env.compute.galleries.begin_create_or_update(
         RG, TEAM, {"location": "eastus", "properties": {"sharingProfile": {"permissions": "Groups"}}}
@@ -118,24 +99,9 @@ def fleet(env: Env) -> Env:
         {"communityGalleryImageId": f"/CommunityGalleries/{public}/Images/ubuntu/Versions/1.0.0"},
         owner="team-b",
     )
-    consumer.virtual_machine_scale_sets.begin_create_or_update(
-        "rg-app",
-        "web",
-        {
-            "location": "westeurope",
-            "tags": {"Owner": "team-web", "env": "Prod"},
-            "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-            "properties": {
-                "virtualMachineProfile": {
-                    "storageProfile": {
-                        "imageReference": {
-                            "sharedGalleryImageId": f"/SharedGalleries/{SUB}-TEAM/Images/win/Versions/latest"
-                        }
-                    }
-                }
-            },
-        },
-    ).result()
+    shared = {"sharedGalleryImageId": f"/SharedGalleries/{SUB}-TEAM/Images/win/Versions/latest"}
+    web = scale_set_body(shared, location="westeurope", tags={"Owner": "team-web", "env": "Prod"})
+    consumer.virtual_machine_scale_sets.begin_create_or_update("rg-app", "web", web).result()
     return env
 
 

@@ -6,65 +6,31 @@ Through the queue function's handler, against the emulator's topic and Azurite's
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.functions.meta import Datum
-from azure.functions.queue import QueueMessageInConverter
 
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import handle_queue_message
+from tests.harness.host import delivered_message
 from tests.integration.conftest import GALLERY_ID, Env
+from tests.integration.test_event_delivery import DOWN, outbox, policy
 
 pytestmark = pytest.mark.integration
 IMAGE = "ubuntu-24.04"
 IMAGE_ID = f"{GALLERY_ID}/images/{IMAGE}"
-DOWN = "https://127.0.0.1:9/api/events"  # nothing listens there: the topic is down
-
-
-def policy() -> str:
-    return json.dumps(
-        {
-            "schema": 1,
-            "defaults": {
-                "replication": {"regions": {"eastus": 1, "westeurope": 1}},
-                "retention": {"lifetime_days": 30, "keep_latest": 1, "delete_after_days": 5},
-            },
-            "galleries": [{"id": GALLERY_ID}],
-        }
-    )
-
-
-def message(body: dict[str, Any], dequeue_count: int = 1) -> Any:
-    """A fan-out message as the Python worker hands it to the queue function."""
-    metadata = {
-        "Id": Datum(type="string", value=uuid.uuid4().hex),
-        "DequeueCount": Datum(type="int", value=dequeue_count),
-        "PopReceipt": Datum(type="string", value="receipt"),
-        "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
-    }
-    return QueueMessageInConverter.decode(
-        Datum(type="string", value=json.dumps(body)), trigger_metadata=metadata
-    )
 
 
 def run_queue(env: Env) -> Any:
-    return handle_queue_message(message({"image": IMAGE_ID, "sweep": env.now().isoformat()}))
-
-
-def outbox(env: Env) -> list[dict[str, Any]]:
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
-    entries: list[dict[str, Any]] = []
-    for blob in container.list_blobs(name_starts_with="images/"):
-        entries += json.loads(container.download_blob(blob.name).readall()).get("outbox", [])
-    return entries
+    return handle_queue_message(
+        delivered_message(json.dumps({"image": IMAGE_ID, "sweep": env.now().isoformat()}))
+    )
 
 
 def state_blob(env: Env, name: str) -> Any:
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     try:
         return json.loads(container.download_blob(name).readall())
     except Exception:
@@ -138,7 +104,7 @@ def test_a_permanent_refusal_dead_letters_the_events_and_blocks_none_after_them(
     fleet = state_blob(env, "reports/latest.json")
     assert fleet["dead_letters"]["total"] == 2
     assert sorted(d["type"] for d in fleet["dead_letters"]["recent"]) == SENT
-    html = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    html = env.state_container()
     assert b"dead-lettered events" in html.download_blob("reports/latest.html").readall()
 
 

@@ -5,7 +5,6 @@ directory."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import threading
@@ -18,12 +17,13 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient
 
 from lifecycle.gateways.storage import BlobStateStore, LocalStateStore, StateStore
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.reconcile.allowance import DOCUMENT, DeleteAllowance
 from lifecycle.settings import Settings
+from tests.harness.host import drain_one_by_one, fanout_queue
 from tests.harness.host import worker_message as queue_message
 from tests.integration.conftest import GALLERY_ID, Env
 from tests.integration.host import handlers, publish_in_the_past, timer, version_written
@@ -52,12 +52,7 @@ def test_concurrent_claims_on_blob_storage_never_exceed_the_cap(env: Env) -> Non
     settings = Settings.from_env()
     granted = claim_concurrently(lambda: BlobStateStore(settings, env.state_url), workers=8, each=3, cap=7)
     assert granted == 7
-    saved = json.loads(
-        env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
-        .get_blob_client(DOCUMENT)
-        .download_blob()
-        .readall()
-    )
+    saved = json.loads(env.state_container().get_blob_client(DOCUMENT).download_blob().readall())
     assert saved["used"] == 7
 
 
@@ -77,18 +72,8 @@ def fleet(env: Env, policy_text: Any, monkeypatch: pytest.MonkeyPatch) -> Iterat
     for image in IMAGES:
         env.create_image(image)
         publish_in_the_past(env, image, ("1.0.0", "1.1.0", "2.0.0"))
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    client = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    yield env, client
-    for queue in (
-        client,
-        QueueClient.from_connection_string(env.azurite.connection_string, f"{name}-poison"),
-    ):
-        with contextlib.suppress(Exception):
-            queue.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as client:
+        yield env, client
 
 
 def remaining(env: Env) -> int:
@@ -122,9 +107,7 @@ def test_one_sweep_its_messages_events_and_an_apply_delete_at_most_the_cap(
     with ThreadPoolExecutor(max_workers=4) as pool:  # handled 4 at a time, as a host instance would
         list(pool.map(work, enumerate(messages)))
     # With the fan-out queue an event only enqueues its image: those runs share the sweep's allowance too.
-    for message in queue.receive_messages(messages_per_page=32, visibility_timeout=120):
-        functions["reconcile_image"](queue_message(message))
-        queue.delete_message(message)
+    drain_one_by_one(queue, functions["reconcile_image"])
     assert remaining(env) == 12 - CAP, "the sweep's allowance is shared by all its messages"
 
     # An apply before the next sweep shares the same interval: nothing left to delete.

@@ -199,7 +199,7 @@ def test_plan_writes_nothing_anywhere(env: Env, policy_text: Callable[..., str])
         "tag",
     ]
     assert env.writes() == before
-    state_container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[1])
+    state_container = env.state_container()
     assert not state_container.exists(), "plan must not create state, leases or audit records"
 
 

@@ -42,7 +42,7 @@ def sweep(env: Env) -> Any:
 
 
 def outbox(env: Env) -> list[dict[str, Any]]:
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     entries: list[dict[str, Any]] = []
     for blob in container.list_blobs(name_starts_with="images/"):
         entries += json.loads(container.download_blob(blob.name).readall()).get("outbox", [])

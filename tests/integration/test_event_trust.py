@@ -15,18 +15,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 from lifecycle import tags as lt
-from lifecycle.gateways.storage import state_store
 from lifecycle.reconcile import Trigger, reconcile
-from lifecycle.settings import Settings
+from tests.harness.host import worker_event
 from tests.integration.conftest import GALLERY_ID, SUB, Env
 from tests.integration.test_function_app import functions, load_app
 
@@ -50,8 +46,7 @@ def deliver(on_event: OnEvent, *events: dict[str, Any]) -> None:
     """POST body -> one invocation per element, each decoded exactly as the Python worker decodes it."""
     body = json.dumps(list(events))  # what Event Grid sends to the host's webhook
     for element in json.loads(body):
-        datum = Datum(type="json", value=json.dumps(element))
-        on_event(EventGridEventInConverter.decode(datum, trigger_metadata={}))
+        on_event(worker_event(element))
 
 
 def eventgrid(event_type: str, topic: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +114,8 @@ def settled(env: Env, text: str, *, held: bool = False) -> None:
     env.advance(hours=1)
 
 
-def audit(env: Env) -> list[dict[str, Any]]:
-    store = state_store(Settings.from_env())
-    days = {env.now().date(), datetime.now(UTC).date()}
-    return [r for day in sorted(days) for r in store.read_audit(day)]
-
-
 def state_blobs(env: Env) -> dict[str, bytes]:
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     return {
         b.name: container.download_blob(b.name).readall()
         for b in container.list_blobs()
@@ -156,7 +145,7 @@ class Untouched:
 
 
 def rejected(env: Env, event: dict[str, Any], action: str) -> dict[str, Any]:
-    [record] = [r for r in audit(env) if r.get("event_id") == event["id"]]
+    [record] = [r for r in env.audit() if r.get("event_id") == event["id"]]
     assert record["action"] == action and record["outcome"] == "rejected", record
     assert record["target"] == VERSION_ID
     return record
@@ -170,7 +159,7 @@ def test_an_eventgrid_build_from_a_listed_topic_is_applied(env: Env, on_event: O
     deliver(on_event, build_eg(PACKER.upper(), buildId="20261206.1", commit="c0ffee"))
     tags = env.version(IMAGE, "1.0.0")["tags"]
     assert tags[lt.BUILD_ID] == "20261206.1" and tags[lt.COMMIT] == "c0ffee"
-    assert not [r for r in audit(env) if r["outcome"] == "rejected"]
+    assert not [r for r in env.audit() if r["outcome"] == "rejected"]
 
 
 def test_an_eventgrid_build_from_an_unlisted_topic_changes_nothing(env: Env, on_event: OnEvent) -> None:
@@ -229,7 +218,7 @@ def test_open_mode_takes_builds_from_any_sender_in_either_schema(env: Env, on_ev
     env.advance(minutes=5)
     deliver(on_event, cloudevent("ImageLifecycle.BuildCompleted", "/anyone", {"commit": "abc123"}))
     assert env.version(IMAGE, "1.0.0")["tags"][lt.COMMIT] == "abc123"
-    assert not [r for r in audit(env) if r["outcome"] == "rejected"]
+    assert not [r for r in env.audit() if r["outcome"] == "rejected"]
 
 
 # --- approvals ----------------------------------------------------------------------------------------------
@@ -249,7 +238,7 @@ def test_an_approval_from_an_approval_source_promotes_the_version(env: Env, on_e
     env.advance(seconds=61)
     assert held(env) == (lt.STATE_ACTIVE, False)
     assert env.version(IMAGE, "1.0.0")["tags"][lt.APPROVER] == "carol"
-    promote = next(r for r in audit(env) if r["action"] == "promote")
+    promote = next(r for r in env.audit() if r["action"] == "promote")
     assert "approved by carol" in promote["reason"]
 
 
@@ -341,7 +330,7 @@ def test_a_topic_in_both_lists_is_rejected_and_the_last_accepted_policy_stays(
     blob = json.loads((EVENTS / "policy_blob_created.eventgrid.json").read_text())
     blob["data"]["url"] = env.config_url
     deliver(on_event, blob)  # the policy blob changed: validated through the handler
-    [record] = [r for r in audit(env) if r["action"] == "policy_rejected"]
+    [record] = [r for r in env.audit() if r["action"] == "policy_rejected"]
     assert "in both build_sources and approval_sources" in json.dumps(record)
     [announced] = [e for e in env.emulator.events() if e["type"] == "ImageLifecycle.ConfigRejected"]
     assert "a builder never approves its own build" in json.dumps(announced["data"])

@@ -5,7 +5,6 @@ decodes a queueTrigger payload."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -13,14 +12,12 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.functions.meta import Datum
-from azure.functions.queue import QueueMessageInConverter
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient
 
 from lifecycle import tags as lt
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import MessageNotProcessed, handle_queue_message
-from tests.harness.host import worker_message
+from tests.harness.host import delivered_message, drain_one_by_one, fanout_queue, queue_client, worker_message
 from tests.integration.conftest import GALLERY_ID, Env
 
 pytestmark = pytest.mark.integration
@@ -37,18 +34,8 @@ def fanout(env: Env, policy_text: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
         env.create_image(image)
         env.create_version(image, "1.0.0")
     env.advance(hours=1)
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    client = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    yield env, client
-    for queue in (
-        client,
-        QueueClient.from_connection_string(env.azurite.connection_string, f"{name}-poison"),
-    ):
-        with contextlib.suppress(Exception):  # a queue the test never created
-            queue.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as client:
+        yield env, client
 
 
 def test_the_sweep_enqueues_one_message_per_image_and_the_queue_function_reconciles_each(
@@ -62,15 +49,12 @@ def test_the_sweep_enqueues_one_message_per_image_and_the_queue_function_reconci
     assert report.to_json()["summary"]["enqueued"] == 3
     assert env.writes() == writes, "a fanned-out sweep writes nothing itself"
 
-    received = list(queue.receive_messages(messages_per_page=10, visibility_timeout=60))
-    assert len(received) == 3
-    for message in received:
-        body = json.loads(message.content)
-        assert set(body) == {"image", "sweep"}
-        result = handle_queue_message(worker_message(message))
+    ran = drain_one_by_one(queue, handle_queue_message)
+    assert len(ran) == 3
+    for message, result in ran:
+        assert set(json.loads(message.content)) == {"image", "sweep"}
         assert result is not None and result.trigger.source == "queue"
         assert result.summary()["failed"] == 0 and result.summary()["succeeded"] >= 1
-        queue.delete_message(message)  # what the host does when the function returns
     for image in IMAGES:
         version = env.version(image, "1.0.0")
         assert version["tags"][lt.STATE] == lt.STATE_ACTIVE
@@ -93,11 +77,7 @@ def test_a_poison_message_is_reported_and_its_image_enqueued_again(fanout: tuple
             handle_queue_message(worker_message(message, dequeue_count=tries))
     env.emulator.control("POST", "faults", "")
     # The host's move to the poison queue: the same body, in `<queue>-poison`.
-    poison = QueueClient.from_connection_string(
-        env.azurite.connection_string,
-        f"{queue.queue_name}-poison",
-        message_encode_policy=TextBase64EncodePolicy(),
-    )
+    poison = queue_client(env.azurite.connection_string, f"{queue.queue_name}-poison")
     poison.create_queue()
     poison.send_message(message.content)
     queue.delete_message(message)
@@ -119,14 +99,7 @@ def test_a_malformed_message_is_dropped_without_a_retry(fanout: tuple[Env, Queue
     env, _ = fanout
     writes = env.writes()
     for body in ("not json", json.dumps({"image": f"{GALLERY_ID}/images/alpha/versions/1.0.0"}), "{}"):
-        message = QueueMessageInConverter.decode(
-            Datum(type="string", value=body),
-            trigger_metadata={
-                "Id": Datum(type="string", value="m1"),
-                "DequeueCount": Datum(type="int", value=1),
-            },
-        )
-        assert handle_queue_message(message) is None
+        assert handle_queue_message(delivered_message(body)) is None
     assert env.writes() == writes
 
 

@@ -10,13 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequest
 
 from lifecycle import tags as lt
+from tests.harness.host import worker_event
 from tests.integration.conftest import GALLERY_ID, Env
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -66,13 +64,6 @@ def test_indexing_imports_no_azure_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def worker_event(payload: dict[str, Any]) -> func.EventGridEvent:
-    """Decode a payload exactly as the Python worker does for an eventGridTrigger."""
-    return EventGridEventInConverter.decode(
-        Datum(type="json", value=json.dumps(payload)), trigger_metadata={}
-    )
 
 
 @pytest.mark.integration

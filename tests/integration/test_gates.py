@@ -37,18 +37,7 @@ def publish(
     env: Env, image: str, name: str, *, tags: dict[str, str] | None = None, excluded: bool = False
 ) -> None:
     """Publish a version through the SDK and let it finish replicating (60 virtual seconds)."""
-    body: dict[str, Any] = {
-        "location": "eastus",
-        "tags": tags or {},
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": "eastus", "regionalReplicaCount": 1}],
-                "excludeFromLatest": excluded,
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, image, name, body, polling=False)
+    env.create_version(image, name, tags=tags or {}, publishing={"excludeFromLatest": excluded})
     env.advance(seconds=61)
 
 
@@ -102,10 +91,6 @@ def state_of(env: Env, image: str, name: str) -> tuple[str | None, bool, dict[st
     return tags.get(lt.STATE), bool(body["properties"]["publishingProfile"].get("excludeFromLatest")), tags
 
 
-def events(env: Env, kind: str) -> list[dict[str, Any]]:
-    return [e for e in env.emulator.events() if e["type"] == f"ImageLifecycle.{kind}"]
-
-
 def audit(env: Env) -> list[dict[str, Any]]:
     """The audit of the emulator's day and the day before (a test may run across midnight UTC)."""
     store = state_store(Settings.from_env())
@@ -131,13 +116,13 @@ def test_approval_by_tag_holds_then_promotes_once_naming_the_approver(env: Env) 
     settle(env)
     state, excluded, tags = state_of(env, APP, "1.0.0")
     assert (state, excluded, tags[lt.APPROVER]) == (lt.STATE_ACTIVE, False, "alice")
-    promoted = events(env, "VersionPromoted")
+    promoted = env.lifecycle_events("VersionPromoted")
     assert [(e["subject"], e["data"]) for e in promoted] == [(vid(APP, "1.0.0"), {"approver": "alice"})]
-    assert [e["data"] for e in events(env, "VersionApproved")] == [{"approver": "alice"}]
+    assert [e["data"] for e in env.lifecycle_events("VersionApproved")] == [{"approver": "alice"}]
     record = next(r for r in audit(env) if r["action"] == "promote")
     assert "approved by alice" in record["reason"] and record["after"]["approver"] == "alice"
     settle(env)
-    assert len(events(env, "VersionPromoted")) == 1  # promoted once
+    assert len(env.lifecycle_events("VersionPromoted")) == 1  # promoted once
 
 
 def test_approval_by_cli_and_refusals(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
@@ -176,7 +161,7 @@ def test_approval_by_cli_and_refusals(env: Env, capsys: pytest.CaptureFixture[st
         "bob",
         "bob",
     )
-    assert [e["data"] for e in events(env, "VersionPromoted")] == [{"approver": "bob"}]
+    assert [e["data"] for e in env.lifecycle_events("VersionPromoted")] == [{"approver": "bob"}]
 
 
 def test_approval_by_trusted_event_and_untrusted_refused(env: Env) -> None:
@@ -200,7 +185,7 @@ def test_approval_by_trusted_event_and_untrusted_refused(env: Env) -> None:
     state, excluded, tags = state_of(env, APP, "1.0.0")
     assert (state, excluded, tags[lt.APPROVER]) == (lt.STATE_ACTIVE, False, "carol")
     assert state_of(env, APP, "1.0.1")[:2] == (lt.STATE_PENDING_APPROVAL, True)
-    assert [e["data"] for e in events(env, "VersionPromoted")] == [{"approver": "carol"}]
+    assert [e["data"] for e in env.lifecycle_events("VersionPromoted")] == [{"approver": "carol"}]
 
     # An approval of an unknown version from a trusted sender is refused and audited, not retried.
     report = handle_event(approval_event(vid(APP, "7.0.0"), APPROVERS))
@@ -251,7 +236,7 @@ def test_revoking_the_root_revokes_the_whole_family_with_inheritance(env: Env) -
         assert tags.get(lt.PARENT_REVOKED) == parent
     assert state_of(env, "base", "1.0.0")[2][lt.REVOKED_REASON] == "CVE-2026-0001 in openssl"
     assert state_of(env, APP, "1.0.1")[0] == lt.STATE_ACTIVE  # its sibling, on another base, untouched
-    revoked = sorted(e["subject"] for e in events(env, "VersionRevoked"))
+    revoked = sorted(e["subject"] for e in env.lifecycle_events("VersionRevoked"))
     assert revoked == sorted([vid("base", "1.0.0"), vid(APP, "1.0.0"), vid("svc", "1.0.0")])
     excluded = [
         r for r in audit(env) if r["action"] == "exclude_from_latest" and r["reason"].startswith("revoked")
@@ -262,7 +247,7 @@ def test_revoking_the_root_revokes_the_whole_family_with_inheritance(env: Env) -
     settle(env)
     assert state_of(env, "svc", "1.0.0")[:2] == (lt.STATE_REVOKED, True)
     assert cli_main(["approve", vid("svc", "1.0.0"), "--by", "alice"]) == 2
-    assert len(events(env, "VersionRevoked")) == 3
+    assert len(env.lifecycle_events("VersionRevoked")) == 3
 
 
 def test_without_inheritance_descendants_are_only_tagged(env: Env) -> None:
@@ -273,7 +258,7 @@ def test_without_inheritance_descendants_are_only_tagged(env: Env) -> None:
     state, excluded, tags = state_of(env, APP, "1.0.0")
     assert (state, excluded, tags[lt.PARENT_REVOKED]) == (lt.STATE_ACTIVE, False, vid("base", "1.0.0"))
     assert lt.PARENT_REVOKED not in state_of(env, "svc", "1.0.0")[2]  # its parent is not revoked
-    assert [e["subject"] for e in events(env, "VersionRevoked")] == [vid("base", "1.0.0")]
+    assert [e["subject"] for e in env.lifecycle_events("VersionRevoked")] == [vid("base", "1.0.0")]
 
 
 def test_plan_shows_parent_and_children(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
@@ -307,13 +292,13 @@ def test_marketplace_base_moving_to_2024_10_10_triggers_exactly_one_rebake(env: 
         env.create_image(image)
         publish(env, image, "1.0.0", tags={lt.BASE_IMAGE: f"{URN}:2024.10.9"})
     settle(env)
-    assert events(env, "RebakeRequested") == []  # 2024.10.9 is the newest
+    assert env.lifecycle_events("RebakeRequested") == []  # 2024.10.9 is the newest
 
     env.emulator.control("POST", "marketplace", {**MARKET, "version": "2024.10.10"})
     before = env.emulator.stats()["by_operation"].get(LIST_OPERATION, 0)
     settle(env)
     assert env.emulator.stats()["by_operation"][LIST_OPERATION] - before == 1
-    requested = events(env, "RebakeRequested")
+    requested = env.lifecycle_events("RebakeRequested")
     assert sorted(e["subject"] for e in requested) == sorted([APP_ID, f"{GALLERY_ID}/images/svc"])
     assert {e["data"]["reason"] for e in requested} == {
         f"base image updated: {URN}:2024.10.9 -> {URN}:2024.10.10"
@@ -321,7 +306,7 @@ def test_marketplace_base_moving_to_2024_10_10_triggers_exactly_one_rebake(env: 
     for _ in range(3):  # exactly once: later sweeps ask for nothing more
         settle(env)
         env.advance(hours=6)
-    assert len(events(env, "RebakeRequested")) == 2
+    assert len(env.lifecycle_events("RebakeRequested")) == 2
     # The rebuild lands on the new base: plan says so.
     publish(env, APP, "1.0.1", tags={lt.BASE_IMAGE: f"{URN}:2024.10.10"})
     rebake = next(p.rebake for p in sweep(env).plans if p.image.id == APP_ID)
@@ -341,7 +326,7 @@ def test_unreadable_base_image_is_named_and_disturbs_nothing(env: Env) -> None:
     assert f"{vid('no-such-image', '1.0.0').rsplit('/versions/', 1)[0]} not found" in reasons["web"]
     assert "Canonical:no-such-offer:server" in reasons[APP] and "not checked" in reasons[APP]
     assert "'not-a-base'" in reasons["svc"]
-    assert events(env, "RebakeRequested") == []
+    assert env.lifecycle_events("RebakeRequested") == []
     assert all(state_of(env, image, "1.0.0")[0] == lt.STATE_ACTIVE for image in (APP, "svc", "web"))
 
 
@@ -355,7 +340,7 @@ def test_gallery_base_update_rebakes_once(env: Env) -> None:
     publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: vid("base", "1.0.0")})
     publish(env, "base", "1.1.0", excluded=True)  # not in latest: not a newer base yet
     settle(env)
-    assert events(env, "RebakeRequested") == []
+    assert env.lifecycle_events("RebakeRequested") == []
     env.compute.gallery_image_versions.begin_update(
         RG,
         GALLERY,
@@ -372,7 +357,7 @@ def test_gallery_base_update_rebakes_once(env: Env) -> None:
     env.advance(seconds=61)
     settle(env)
     settle(env)
-    requested = events(env, "RebakeRequested")
+    requested = env.lifecycle_events("RebakeRequested")
     assert [e["data"]["reason"] for e in requested] == [
         f"base image updated: {vid('base', '1.0.0')} -> {vid('base', '1.1.0')}"
     ]
@@ -398,20 +383,17 @@ def test_denied_marketplace_read_is_an_error_naming_action_and_scope(env: Env) -
     env.emulator.set_rbac(without, principal=env.grants["principal"])
     report = reconcile(Trigger("sweep"), at=env.now())
     assert any(action in e and "AuthorizationFailed" in e for e in report.errors), report.errors
-    assert events(env, "RebakeRequested") == []
+    assert env.lifecycle_events("RebakeRequested") == []
     assert any(r["action"] == "error" and action in (r.get("error") or "") for r in audit(env))
 
 
 def test_fanned_out_sweep_lists_a_shared_marketplace_base_once(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import contextlib
     import uuid
 
-    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
-
     from lifecycle.triggers import handle_queue_message
-    from tests.integration.test_fanout import worker_message
+    from tests.harness.host import drain_one_by_one, fanout_queue
 
     name = f"gates-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("LIFECYCLE_FANOUT_QUEUE", name)
@@ -424,17 +406,7 @@ def test_fanned_out_sweep_lists_a_shared_marketplace_base_once(
     before = env.emulator.stats()["by_operation"].get(LIST_OPERATION, 0)
     report = sweep(env)
     assert len(report.enqueued) == 3
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    queue = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    try:
-        for message in queue.receive_messages(messages_per_page=10, visibility_timeout=60):
-            handle_queue_message(worker_message(message))
-            queue.delete_message(message)
-    finally:
-        with contextlib.suppress(Exception):
-            queue.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as queue:
+        drain_one_by_one(queue, handle_queue_message)
     assert env.emulator.stats()["by_operation"][LIST_OPERATION] - before == 1
-    assert len(events(env, "RebakeRequested")) == 3
+    assert len(env.lifecycle_events("RebakeRequested")) == 3

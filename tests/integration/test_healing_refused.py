@@ -6,11 +6,10 @@ end-of-life all the same, each refused healing write counts as an attempt, and a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
+from tests.integration.conftest import GALLERY_ID, Env
 from tests.integration.host import handlers, timer
 
 pytestmark = pytest.mark.integration
@@ -20,10 +19,6 @@ DES = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-keys"
     "/providers/Microsoft.Compute/diskEncryptionSets/east"
 )
-
-
-def events(env: Env, kind: str) -> list[dict[str, Any]]:
-    return [e for e in env.emulator.events() if e["type"] == f"ImageLifecycle.{kind}"]
 
 
 def version_patches(env: Env) -> int:
@@ -52,18 +47,8 @@ def test_refused_heals_count_give_up_once_and_hold_nothing_back(
         {"version_id": VERSION_ID, "region": "westeurope", "outcome": "Failed", "heals_by": "readd"},
     )
     encrypted = {"osDiskImage": {"diskEncryptionSetId": DES}}
-    body = {
-        "location": "eastus",
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": "eastus", "encryption": encrypted}, {"name": "westeurope"}]
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(
-        RG, GALLERY, IMAGE, "1.0.0", body, polling=False
-    )
+    targets = [{"name": "eastus", "encryption": encrypted}, {"name": "westeurope"}]
+    env.create_version(IMAGE, "1.0.0", publishing={"targetRegions": targets})
     env.advance(minutes=5)
     assert env.version(IMAGE, "1.0.0")["properties"]["provisioningState"] == "Failed"
     sweep = handlers(monkeypatch)["sweep"]
@@ -71,16 +56,16 @@ def test_refused_heals_count_give_up_once_and_hold_nothing_back(
     sweep(timer())  # failure seen; the retry is refused; the end-of-life goes out on its own
     profile = env.version(IMAGE, "1.0.0")["properties"]["publishingProfile"]
     assert profile.get("endOfLifeDate"), "the end-of-life did not wait for the refused heal"
-    assert events(env, "ReplicationFailed") == []
+    assert env.lifecycle_events("ReplicationFailed") == []
     for _ in range(3):  # removal refused, then the attempts are spent
         env.advance(minutes=3)
         sweep(timer())
-    failed = events(env, "ReplicationFailed")
+    failed = env.lifecycle_events("ReplicationFailed")
     assert [(e["subject"], e["data"]["region"]) for e in failed] == [(VERSION_ID, "westeurope")]
     assert "LinkedAuthorizationFailed" in failed[0]["data"]["details"]
 
     patches = version_patches(env)
     env.advance(minutes=3)
     sweep(timer())
-    assert len(events(env, "ReplicationFailed")) == 1, "published once"
+    assert len(env.lifecycle_events("ReplicationFailed")) == 1, "published once"
     assert version_patches(env) == patches, "healing stopped: no more writes"

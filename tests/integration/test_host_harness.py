@@ -6,7 +6,6 @@ Azurite, through the app's indexed functions."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import uuid
@@ -14,9 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from tests.harness.host import EVENT_GRID_MAX_ATTEMPTS, FunctionsHost
+from tests.harness.host import EVENT_GRID_MAX_ATTEMPTS, FunctionsHost, fanout_queue, queue_client
 from tests.integration.conftest import GALLERY_ID, Env
 from tests.integration.test_function_app import load_app
 
@@ -33,18 +31,11 @@ def host(env: Env, policy_text: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     env.create_image(IMAGE)
     env.create_version(IMAGE, "1.0.0")
     env.advance(hours=1)
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    queue = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    poison = QueueClient.from_connection_string(env.azurite.connection_string, f"{name}-poison", **codec)
-    queue.create_queue()
-    poison.create_queue()
-    yield FunctionsHost.for_app(load_app(monkeypatch, None), queue, poison, queue_workers=2, max_dequeue=3)
-    for client in (queue, poison):
-        with contextlib.suppress(Exception):
-            client.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name, create=True) as queue:
+        poison = queue_client(env.azurite.connection_string, f"{name}-poison")
+        poison.create_queue()
+        app = load_app(monkeypatch, None)
+        yield FunctionsHost.for_app(app, queue, poison, queue_workers=2, max_dequeue=3)
 
 
 def test_a_failing_message_is_retried_then_poisoned_and_the_next_sweep_enqueues_it_again(

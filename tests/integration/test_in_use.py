@@ -10,9 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.reconcile import RunReport, Trigger, reconcile
+from tests.harness.builders import community_sharing, scale_set_body, vm_body
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,7 @@ def vid(name: str) -> str:
 
 
 def exists(env: Env, name: str) -> bool:
-    try:
-        env.version(IMAGE, name)
-    except ResourceNotFoundError:
-        return False
-    return True
+    return env.find_version(IMAGE, name) is not None
 
 
 def sweep(env: Env) -> RunReport:
@@ -76,8 +72,7 @@ def three_versions_due(env: Env, **gallery: Any) -> None:
 
 
 def vm(env: Env, name: str, reference: dict[str, str]) -> None:
-    body = {"location": "eastus", "properties": {"storageProfile": {"imageReference": reference}}}
-    env.compute.virtual_machines.begin_create_or_update(RG, name, body).result()
+    env.compute.virtual_machines.begin_create_or_update(RG, name, vm_body(reference)).result()
 
 
 def test_a_vm_using_a_version_by_shared_gallery_image_id_keeps_it(env: Env) -> None:
@@ -97,18 +92,7 @@ def test_a_vm_using_a_version_by_shared_gallery_image_id_keeps_it(env: Env) -> N
 
 
 def test_a_vm_using_a_version_by_community_gallery_image_id_keeps_it(env: Env) -> None:
-    share(
-        env,
-        {
-            "permissions": "Community",
-            "communityGalleryInfo": {
-                "publisherUri": "https://contoso.example",
-                "publisherContact": "images@contoso.example",
-                "eula": "https://contoso.example/eula",
-                "publicNamePrefix": "contoso",
-            },
-        },
-    )
+    share(env, community_sharing())
     public_name = env.compute.galleries.get(RG, GALLERY).sharing_profile.community_gallery_info.public_names[
         0
     ]
@@ -223,16 +207,7 @@ def test_scale_set_instances_on_latest_keep_the_version_they_run(env: Env) -> No
     for name in ("1.0.0", "1.0.1"):
         env.create_version(IMAGE, name)
     env.advance(hours=1)
-    body: dict[str, Any] = {
-        "location": "eastus",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-        "properties": {
-            "upgradePolicy": {"mode": "Automatic"},
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"id": f"{GALLERY_ID}/images/{IMAGE}"}}
-            },
-        },
-    }
+    body = scale_set_body(f"{GALLERY_ID}/images/{IMAGE}", upgrade_mode="Automatic")
     env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, "web", body).result()
     env.create_version(IMAGE, "1.0.2")
     env.advance(hours=1)

@@ -6,7 +6,6 @@ messages through the queue function's handler."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient
 
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.triggers import handle_queue_message
+from tests.harness.builders import scale_set_body, vm_body
+from tests.harness.host import drain_one_by_one, fanout_queue
 from tests.integration.conftest import GALLERY_ID, RG, SUB, Env
-from tests.integration.test_fanout import worker_message
 
 pytestmark = pytest.mark.integration
 SUB2 = "00000000-0000-0000-0000-0000000000c2"
@@ -49,11 +48,7 @@ def vid(image: str, name: str) -> str:
 
 
 def exists(env: Env, image: str, name: str) -> bool:
-    try:
-        env.version(image, name)
-    except ResourceNotFoundError:
-        return False
-    return True
+    return env.find_version(image, name) is not None
 
 
 def lists(env: Env) -> dict[str, int]:
@@ -81,44 +76,17 @@ def fleet(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Env, Queu
             env.create_version(image, version)
     env.advance(hours=1)
     reconcile(Trigger("cli"), at=env.now())  # end-of-life written explicitly
-    vm = {
-        "location": "eastus",
-        "properties": {"storageProfile": {"imageReference": {"id": vid("img0", "1.0.0")}}},
-    }
-    env.compute.virtual_machines.begin_create_or_update(RG, "pinned", vm).result()
+    env.compute.virtual_machines.begin_create_or_update(RG, "pinned", vm_body(vid("img0", "1.0.0"))).result()
     consumer = env.emulator.compute(SUB2)
-    consumer.virtual_machine_scale_sets.begin_create_or_update(
-        "rg-app",
-        "web",
-        {
-            "location": "westeurope",
-            "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-            "properties": {
-                "virtualMachineProfile": {"storageProfile": {"imageReference": {"id": vid("img1", "1.0.0")}}}
-            },
-        },
-    ).result()
+    web = scale_set_body(vid("img1", "1.0.0"), location="westeurope")
+    consumer.virtual_machine_scale_sets.begin_create_or_update("rg-app", "web", web).result()
     env.emulator.set_time(datetime.now(UTC).isoformat())
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    client = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    yield env, client
-    for queue in (
-        client,
-        QueueClient.from_connection_string(env.azurite.connection_string, f"{name}-poison"),
-    ):
-        with contextlib.suppress(Exception):
-            queue.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name) as client:
+        yield env, client
 
 
 def handle_all(queue: QueueClient) -> list[Any]:
-    reports = []
-    for message in list(queue.receive_messages(messages_per_page=32, visibility_timeout=120)):
-        reports.append(handle_queue_message(worker_message(message)))
-        queue.delete_message(message)
-    return reports
+    return [report for _, report in drain_one_by_one(queue, handle_queue_message)]
 
 
 def test_a_fanned_out_sweep_lists_each_subscription_once_and_its_messages_use_the_kept_inventory(
@@ -138,7 +106,7 @@ def test_a_fanned_out_sweep_lists_each_subscription_once_and_its_messages_use_th
     # sweep and its six messages together.
     assert {k: after_sweep[k] - before[k] for k in before} == {"vms": 2, "scale_sets": 2}
     assert lists(env) == after_sweep
-    kept = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    kept = env.state_container()
     names = {b.name for b in kept.list_blobs(name_starts_with="inventory/")}
     assert names == {f"inventory/{SUB}.json", f"inventory/{SUB2}.json"}
     # What the kept inventory says protected the versions in use, in both subscriptions.

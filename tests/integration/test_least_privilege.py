@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle.cli import main
 from lifecycle.gateways.storage import state_store
@@ -19,7 +18,7 @@ from lifecycle.policy import parse_policy
 from lifecycle.reconcile import Trigger, reconcile
 from lifecycle.settings import Settings
 from tests.conftest import APP_TOKEN
-from tests.harness.builders import image_template_body
+from tests.harness.builders import image_template_body, scale_set_body
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SUB, Env
 
 pytestmark = pytest.mark.integration
@@ -75,23 +74,13 @@ def setup_fleet(env: Env) -> None:
     # A Uniform scale set on 3.0.0: the in-use check lists its instances too.
     newest = f"{GALLERY_ID}/images/{IMAGE}/versions/3.0.0"
     env.compute.virtual_machine_scale_sets.begin_create_or_update(
-        RG,
-        "web",
-        {
-            "location": "eastus",
-            "sku": {"name": "Standard_D2s_v5", "capacity": 1},
-            "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"id": newest}}}},
-        },
+        RG, "web", scale_set_body(newest, capacity=1)
     ).result()
     env.emulator.set_time(start + timedelta(days=55))
 
 
 def exists(env: Env, name: str) -> bool:
-    try:
-        env.version(IMAGE, name)
-    except ResourceNotFoundError:
-        return False
-    return True
+    return env.find_version(IMAGE, name) is not None
 
 
 def apply(env: Env, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.timer import TimerRequest
 
 from lifecycle import tags as lt
@@ -50,10 +49,7 @@ def publish_in_the_past(env: Env, names: tuple[str, ...], days: int = 60) -> Non
 
 
 def read(env: Env, name: str) -> dict[str, Any] | None:
-    try:
-        return env.version(IMAGE, name)
-    except ResourceNotFoundError:
-        return None
+    return env.find_version(IMAGE, name)
 
 
 def operator_tags(env: Env, name: str, **changes: str) -> None:

@@ -5,7 +5,6 @@ function handlers, decoded as the Python worker decodes them, against the emulat
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
-from azure.functions.queue import QueueMessageInConverter
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient
 
 from lifecycle import tags as lt
 from lifecycle.triggers import EventNotProcessed, handle_event, handle_queue_message
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, SUB, Env
+from tests.harness.host import drain_one_by_one, fanout_queue, worker_event
+from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SUB, Env
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -48,14 +45,8 @@ def policy(
     return json.dumps({"schema": 1, "defaults": sections, "galleries": [gallery]})
 
 
-def delivered(payload: dict[str, Any]) -> Any:
-    return EventGridEventInConverter.decode(
-        Datum(type="json", value=json.dumps(payload)), trigger_metadata={}
-    )
-
-
 def eventgrid(event_type: str, version: str, topic: str, event_id: str, **data: Any) -> Any:
-    return delivered(
+    return worker_event(
         {
             "id": event_id,
             "topic": topic,
@@ -69,7 +60,7 @@ def eventgrid(event_type: str, version: str, topic: str, event_id: str, **data: 
 
 
 def version_written(version: str, event_id: str) -> Any:
-    return delivered(
+    return worker_event(
         {
             "id": event_id,
             "topic": f"/subscriptions/{SUB}/resourceGroups/{RG}",
@@ -96,59 +87,24 @@ def arm_calls(env: Env) -> int:
 def queue(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueueClient]:
     name = f"events-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("LIFECYCLE_FANOUT_QUEUE", name)
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    client = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    client.create_queue()
-    yield client
-    with contextlib.suppress(Exception):
-        client.delete_queue()
+    with fanout_queue(env.azurite.connection_string, name, create=True) as client:
+        yield client
 
 
 def drain(queue: QueueClient) -> list[Any]:
     """Run every queued message through the queue function, as the host would; returns the bodies."""
-    bodies = []
-    while True:
-        received = list(queue.receive_messages(messages_per_page=16, visibility_timeout=60))
-        if not received:
-            return bodies
-        for message in received:
-            bodies.append(json.loads(message.content))
-            metadata = {
-                "Id": Datum(type="string", value=message.id),
-                "DequeueCount": Datum(type="int", value=message.dequeue_count),
-                "PopReceipt": Datum(type="string", value=message.pop_receipt),
-                "InsertionTime": Datum(type="string", value=datetime.now(UTC).isoformat()),
-            }
-            handle_queue_message(
-                QueueMessageInConverter.decode(
-                    Datum(type="string", value=message.content), trigger_metadata=metadata
-                )
-            )
-            queue.delete_message(message)
+    return [json.loads(message.content) for message, _ in drain_one_by_one(queue, handle_queue_message)]
 
 
 def publish(env: Env, name: str, *, excluded: bool = False) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": "eastus", "regionalReplicaCount": 1}],
-                "excludeFromLatest": excluded,
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(RG, GALLERY, IMAGE, name, body, polling=False)
+    env.create_version(IMAGE, name, publishing={"excludeFromLatest": excluded})
     env.advance(seconds=61)
 
 
 def image_state(env: Env) -> dict[str, Any]:
     from lifecycle.gateways.storage import state_store
     from lifecycle.model import ImageRef
-    from lifecycle.reconcile.image import image_state_name
+    from lifecycle.reconcile.phases.unit import image_state_name
     from lifecycle.settings import Settings
 
     saved, _ = state_store(Settings.from_env()).read_json(image_state_name(ImageRef(SUB, RG, GALLERY, IMAGE)))
@@ -256,7 +212,7 @@ def test_a_policy_change_fans_out_through_the_queue(env: Env, queue: QueueClient
         "/blobServices/default/containers/" + env.config_url.split("/")[-2] + "/blobs/policy.yaml"
     )
     calls = arm_calls(env)
-    report = handle_event(delivered(blob))
+    report = handle_event(worker_event(blob))
     assert report is not None and not report.errors, report.to_json()
     assert arm_calls(env) == calls
     bodies = drain(queue)
@@ -275,7 +231,7 @@ def test_without_a_queue_an_event_is_reconciled_inline(env: Env) -> None:
     assert env.version(IMAGE, "1.0.0")["tags"][lt.BUILD_ID] == "b-7"
 
 
-def test_a_build_that_cannot_be_recorded_is_redelivered(
+def test_a_build_that_cannot_be_recorded_is_reworker_event(
     env: Env, queue: QueueClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env.put_policy(policy([BUILDS]))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lifecycle.reconcile import RunReport, Trigger, reconcile
-from tests.integration.conftest import GALLERY, GALLERY_ID, RG, SOURCE, Env
+from tests.integration.conftest import GALLERY_ID, Env
 
 pytestmark = pytest.mark.integration
 IMAGE = "ubuntu-24.04"
@@ -37,10 +37,6 @@ def notes(report: RunReport) -> list[str]:
     return [n for p in report.plans for v in p.versions for n in v.notes]
 
 
-def events(env: Env, kind: str) -> list[dict[str, Any]]:
-    return [e for e in env.emulator.events() if e["type"] == f"ImageLifecycle.{kind}"]
-
-
 def regions(env: Env) -> dict[str, dict[str, Any]]:
     body = env.version(IMAGE, "1.0.0")
     return {r["name"]: r for r in body["properties"]["publishingProfile"]["targetRegions"]}
@@ -61,19 +57,7 @@ def force(env: Env, region: str, outcome: str = "Failed", **extra: Any) -> None:
 def published(env: Env, regions: list[dict[str, Any]] | None = None) -> None:
     """Image 1.0.0 published in East US only (or with the given target regions), creation finished."""
     env.create_image(IMAGE)
-    if regions is None:
-        env.create_version(IMAGE, "1.0.0")
-    else:
-        body = {
-            "location": "eastus",
-            "properties": {
-                "publishingProfile": {"targetRegions": regions},
-                "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-            },
-        }
-        env.compute.gallery_image_versions.begin_create_or_update(
-            RG, GALLERY, IMAGE, "1.0.0", body, polling=False
-        )
+    env.create_version(IMAGE, "1.0.0", publishing={} if regions is None else {"targetRegions": regions})
     env.advance(minutes=5)
 
 
@@ -115,8 +99,8 @@ def test_a_region_failing_twice_heals_by_remove_and_re_add(env: Env, policy_text
 
     healed = sweep(env)
     assert any("region westeurope healed after 2 failure(s)" in n for n in notes(healed))
-    assert [e["subject"] for e in events(env, "VersionReplicated")] == [VERSION_ID]
-    assert events(env, "ReplicationFailed") == []
+    assert [e["subject"] for e in env.lifecycle_events("VersionReplicated")] == [VERSION_ID]
+    assert env.lifecycle_events("ReplicationFailed") == []
     assert kinds(sweep(env)) == []  # converged: nothing more to write
 
 
@@ -136,13 +120,13 @@ def test_still_failing_after_re_add_publishes_replication_failed_once(
     gave_up = sweep(env)
     assert kinds(gave_up) == []
     assert any("ImageLifecycle.ReplicationFailed" in n for n in notes(gave_up))
-    failed = events(env, "ReplicationFailed")
+    failed = env.lifecycle_events("ReplicationFailed")
     assert [(e["subject"], e["data"]["region"], e["data"]["failures"]) for e in failed] == [
         (VERSION_ID, "westeurope", 2)
     ]
     env.advance(hours=5)
     again = sweep(env)
-    assert kinds(again) == [] and len(events(env, "ReplicationFailed")) == 1
+    assert kinds(again) == [] and len(env.lifecycle_events("ReplicationFailed")) == 1
     assert any("healing stopped" in n for n in notes(again))
 
 
@@ -250,12 +234,12 @@ def test_promotion_waits_for_a_region_still_replicating_after_succeeded(
     assert replication(env) == ("Succeeded", {"East US": "Completed", "West Europe": "Replicating"})
     waiting = sweep(env)
     assert kinds(waiting) == []
-    assert events(env, "VersionReplicated") == [] and events(env, "VersionPromoted") == []
+    assert env.lifecycle_events("VersionReplicated") == [] and env.lifecycle_events("VersionPromoted") == []
     env.advance(minutes=10)
     promoted = sweep(env)
     assert kinds(promoted) == ["promote", "tag"]
-    assert [e["subject"] for e in events(env, "VersionReplicated")] == [VERSION_ID]
-    assert [e["subject"] for e in events(env, "VersionPromoted")] == [VERSION_ID]
+    assert [e["subject"] for e in env.lifecycle_events("VersionReplicated")] == [VERSION_ID]
+    assert [e["subject"] for e in env.lifecycle_events("VersionPromoted")] == [VERSION_ID]
 
 
 def _policy(

@@ -100,7 +100,7 @@ def test_each_sweep_writes_the_report_to_the_state_container(
     sized_fleet(env, policy_text, {"eastus": 1, "westeurope": 1})
     report = reconcile(Trigger("sweep"))
     assert not report.failed, report.to_json()
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
     blob = container.get_blob_client("reports/latest.json")
     data = json.loads(blob.download_blob().readall())
     assert [i["image"] for i in data["images"]] == [IMAGE]
@@ -118,10 +118,8 @@ def test_a_fanned_out_sweep_assembles_the_report_from_each_queue_run(
 ) -> None:
     import uuid
 
-    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
-
     from lifecycle.triggers import handle_queue_message
-    from tests.integration.test_fanout import worker_message
+    from tests.harness.host import drain_one_by_one, fanout_queue
 
     name = f"report-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("LIFECYCLE_FANOUT_QUEUE", name)
@@ -129,7 +127,7 @@ def test_a_fanned_out_sweep_assembles_the_report_from_each_queue_run(
     env.create_image("windows")
     env.create_version("windows", "1.0.0", {"eastus": 1})
     env.advance(hours=1)
-    container = env.blob_service.get_container_client(env.state_url.rsplit("/", 1)[-1])
+    container = env.state_container()
 
     def latest() -> dict[str, Any]:
         return json.loads(container.get_blob_client("reports/latest.json").download_blob().readall())
@@ -138,16 +136,9 @@ def test_a_fanned_out_sweep_assembles_the_report_from_each_queue_run(
     assert not reconcile(Trigger("sweep"), at=env.now()).failed
     first = latest()
     assert first["images"] == [] and len(first["deferred"]) == 2
-    queue = QueueClient.from_connection_string(
-        env.azurite.connection_string,
-        name,
-        message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=TextBase64DecodePolicy(),
-    )
-    try:
-        for message in queue.receive_messages(messages_per_page=10, visibility_timeout=60):
-            assert handle_queue_message(worker_message(message)) is not None
-            queue.delete_message(message)
+    with fanout_queue(env.azurite.connection_string, name) as queue:
+        for _, result in drain_one_by_one(queue, handle_queue_message):
+            assert result is not None
         # The next sweep assembles the parts the queue runs wrote.
         env.advance(minutes=15)
         assert not reconcile(Trigger("sweep"), at=env.now()).failed
@@ -158,5 +149,3 @@ def test_a_fanned_out_sweep_assembles_the_report_from_each_queue_run(
         assert data["cost"]["total"] == pytest.approx(sum(data["cost"]["per_region"].values()), abs=0.011)
         html = container.get_blob_client("reports/latest.html").download_blob().readall()
         assert b'data-image="windows" data-region="eastus"' in html
-    finally:
-        queue.delete_queue()

@@ -13,13 +13,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from lifecycle import tags as lt
 from lifecycle.gateways.storage import state_store
 from lifecycle.model import parse_time
 from lifecycle.reconcile import RunReport, Trigger, reconcile
 from lifecycle.settings import Settings
+from tests.harness.builders import scale_set_body
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, Env
 
 pytestmark = pytest.mark.integration
@@ -47,10 +47,7 @@ def vid(name: str, image: str = IMAGE) -> str:
 
 
 def read(env: Env, name: str, image: str = IMAGE) -> dict[str, Any] | None:
-    try:
-        return env.version(image, name)
-    except ResourceNotFoundError:
-        return None
+    return env.find_version(image, name)
 
 
 def sweep(env: Env) -> RunReport:
@@ -213,14 +210,9 @@ def test_versions_over_months_follow_the_rules_at_every_checkpoint(
 
 
 def _scale_set(env: Env, name: str, image_reference: str) -> None:
-    body = {
-        "location": "eastus",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-        "properties": {
-            "virtualMachineProfile": {"storageProfile": {"imageReference": {"id": image_reference}}},
-        },
-    }
-    env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, name, body).result()
+    env.compute.virtual_machine_scale_sets.begin_create_or_update(
+        RG, name, scale_set_body(image_reference)
+    ).result()
 
 
 def test_a_scale_set_keeps_its_version_past_the_deletion_date_until_it_is_gone(

@@ -14,7 +14,7 @@ from lifecycle import tags as lt
 from lifecycle.cli import main as cli_main
 from lifecycle.model import parse_time
 from tests.integration.conftest import GALLERY, RG, Env
-from tests.integration.test_gates import APP, APP_ID, audit, events, policy, publish, settle, state_of, vid
+from tests.integration.test_gates import APP, APP_ID, audit, policy, publish, settle, state_of, vid
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +33,12 @@ def test_a_version_is_held_for_the_platforms_validation_then_promoted(env: Env) 
     signal(env, vid(APP, "1.0.0"), executedValidations=[{"type": "TrustedLaunch", "status": "Unknown"}])
     settle(env)
     assert state_of(env, APP, "1.0.0")[:2] == (lt.STATE_PENDING_VALIDATION, True)
-    assert not events(env, "VersionPromoted")
+    assert not env.lifecycle_events("VersionPromoted")
 
     signal(env, vid(APP, "1.0.0"), executedValidations=[{"type": "TrustedLaunch", "status": "Succeeded"}])
     settle(env)
     assert state_of(env, APP, "1.0.0")[:2] == (lt.STATE_ACTIVE, False)
-    promoted = events(env, "VersionPromoted")
+    promoted = env.lifecycle_events("VersionPromoted")
     assert [e["subject"] for e in promoted] == [vid(APP, "1.0.0")]
     assert any("every platform validation succeeded" in r["reason"] for r in audit(env))
 
@@ -62,7 +62,7 @@ def test_a_flagged_version_is_quarantined_once_and_returns_when_azure_clears_it(
     state, excluded, tags = state_of(env, APP, "1.1.0")
     assert (state, excluded) == (lt.STATE_QUARANTINED, True)
     assert "ImageFlaggedUnsafe (malware found)" in tags[lt.QUARANTINE_REASON]
-    quarantined = events(env, "VersionQuarantined")
+    quarantined = env.lifecycle_events("VersionQuarantined")
     assert len(quarantined) == 1 and quarantined[0]["subject"] == vid(APP, "1.1.0")
     assert "ImageFlaggedUnsafe" in quarantined[0]["data"]["reason"]
 
@@ -86,7 +86,7 @@ def test_a_failed_validation_quarantines_a_version_held_for_it(env: Env) -> None
     state, excluded, tags = state_of(env, APP, "1.0.0")
     assert (state, excluded) == (lt.STATE_QUARANTINED, True)
     assert tags[lt.QUARANTINE_REASON] == "platform validation failed: TrustedLaunch 2: Failed"
-    assert len(events(env, "VersionQuarantined")) == 1
+    assert len(env.lifecycle_events("VersionQuarantined")) == 1
 
 
 MARKET = {"location": "eastus", "publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
@@ -111,25 +111,25 @@ def test_a_base_scheduled_for_deprecation_triggers_one_rebake_and_one_event_per_
     env.create_image(APP)
     publish(env, APP, "1.0.0", tags={lt.BASE_IMAGE: BASE})
     settle(env)
-    assert not events(env, "RebakeRequested") and not events(env, "BaseImageDeprecated")
+    assert not env.lifecycle_events("RebakeRequested") and not env.lifecycle_events("BaseImageDeprecated")
 
     when = (env.now() + timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z")
     deprecate(env, "ScheduledForDeprecation", when)
     for _ in range(3):
         settle(env)
-    requested = events(env, "RebakeRequested")
+    requested = env.lifecycle_events("RebakeRequested")
     assert len(requested) == 1
     reason = requested[0]["data"]["reason"]
     assert f"base image {BASE} is ScheduledForDeprecation" in reason
     assert when in reason and "alternative: Offer ubuntu-26_04-lts" in reason
-    announced = events(env, "BaseImageDeprecated")
+    announced = env.lifecycle_events("BaseImageDeprecated")
     assert len(announced) == 1 and announced[0]["data"]["scheduledDeprecationTime"] == when
 
     deprecate(env, "Deprecated", when)
     settle(env)
     settle(env)
-    assert len(events(env, "RebakeRequested")) == 2
-    assert [e["data"]["imageState"] for e in events(env, "BaseImageDeprecated")] == [
+    assert len(env.lifecycle_events("RebakeRequested")) == 2
+    assert [e["data"]["imageState"] for e in env.lifecycle_events("BaseImageDeprecated")] == [
         "ScheduledForDeprecation",
         "Deprecated",
     ]
@@ -210,7 +210,7 @@ def test_a_quarantine_moves_latest_back_in_every_region(env: Env) -> None:
     signal(env, vid(APP, "1.1.0"), reportedForPolicyViolation=True)
     report = settle(env)
     assert report.plans[0].latest == {"eastus": "1.0.0", "westeurope": "1.0.0"}
-    [event] = events(env, "VersionQuarantined")
+    [event] = env.lifecycle_events("VersionQuarantined")
     assert event["data"]["latest"] == {"eastus": "1.0.0", "westeurope": "1.0.0"}
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from lifecycle.cli import main
 from lifecycle.reconcile import Trigger, reconcile
-from tests.integration.conftest import GALLERY_ID, RG, SOURCE, Env
+from tests.harness.builders import scale_set_body, vm_body
+from tests.integration.conftest import GALLERY_ID, RG, Env
 
 pytestmark = pytest.mark.integration
 SUB2 = "00000000-0000-0000-0000-0000000000c2"
@@ -32,17 +33,9 @@ def policy(replication: dict[str, Any]) -> str:
 
 
 def version(env: Env, name: str, regions: dict[str, int], *, allow_removal: bool = True) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {
-            "publishingProfile": {
-                "targetRegions": [{"name": r, "regionalReplicaCount": c} for r, c in regions.items()]
-            },
-            "storageProfile": {"osDiskImage": {"source": {"id": SOURCE}}},
-            "safetyProfile": {"allowDeletionOfReplicatedLocations": allow_removal},
-        },
-    }
-    env.compute.gallery_image_versions.begin_create_or_update(RG, "golden", IMAGE, name, body, polling=False)
+    env.create_version(
+        IMAGE, name, regions, safetyProfile={"allowDeletionOfReplicatedLocations": allow_removal}
+    )
 
 
 def regions_of(env: Env, name: str) -> dict[str, int]:
@@ -69,16 +62,8 @@ def test_older_versions_shrink_except_where_machines_run_them_and_where_azure_fo
     version(env, "1.0.2", FULL)
     env.advance(hours=2)
     # 1.0.1 runs on a VM in westeurope, in a consumer subscription.
-    env.emulator.compute(SUB2).virtual_machines.begin_create_or_update(
-        "rg-app",
-        "pinned",
-        {
-            "location": "westeurope",
-            "properties": {
-                "storageProfile": {"imageReference": {"id": f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.1"}}
-            },
-        },
-    ).result()
+    pinned = vm_body(f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.1", location="westeurope")
+    env.emulator.compute(SUB2).virtual_machines.begin_create_or_update("rg-app", "pinned", pinned).result()
 
     planned = plan_json(env, capsys)
     shrinks = {a["target"].rsplit("/", 1)[-1]: a for a in planned["actions"] if a["kind"] == "replicate"}
@@ -112,38 +97,12 @@ def test_auto_regions_get_replicas_from_demand_up_to_the_maximum(
     # eastus: a scale set on latest (45 instances, counted toward the newest version) and 2 VMs on 1.0.0:
     # 47 -> ceil(47 / 20) = 3 = replicas_max; westeurope: a scale set of 30 on 1.0.0 in the consumer
     # subscription -> 2.
-    scale_set = {
-        "location": "eastus",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 45},
-        "properties": {
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"id": f"{GALLERY_ID}/images/{IMAGE}"}}
-            }
-        },
-    }
+    scale_set = scale_set_body(f"{GALLERY_ID}/images/{IMAGE}", capacity=45)
     env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, "web", scale_set).result()
     for name in ("a", "b"):
-        env.compute.virtual_machines.begin_create_or_update(
-            RG,
-            name,
-            {
-                "location": "eastus",
-                "properties": {
-                    "storageProfile": {
-                        "imageReference": {"id": f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.0"}
-                    }
-                },
-            },
-        ).result()
-    batch = {
-        "location": "westeurope",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 30},
-        "properties": {
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"id": f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.0"}}
-            }
-        },
-    }
+        body = vm_body(f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.0")
+        env.compute.virtual_machines.begin_create_or_update(RG, name, body).result()
+    batch = scale_set_body(f"{GALLERY_ID}/images/{IMAGE}/versions/1.0.0", location="westeurope", capacity=30)
     env.emulator.compute(SUB2).virtual_machine_scale_sets.begin_create_or_update(
         "rg-app", "batch", batch
     ).result()

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from azure.functions.timer import TimerRequest
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from opentelemetry import metrics
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
@@ -32,7 +31,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from lifecycle.notifications import NotificationType
 from lifecycle.triggers import MessageNotProcessed, handle_event, handle_queue_message
 from tests.conftest import EVENTS_DIR
-from tests.harness.host import worker_message
+from tests.harness.host import queue_client, worker_message
 from tests.harness.services import Azurite, start_emulator
 from tests.integration.conftest import Env, build_env, make_policy_text
 
@@ -149,12 +148,8 @@ def run_everything(
     name = f"telemetry-{uuid.uuid4().hex[:10]}"
     mp.setenv("LIFECYCLE_FANOUT_QUEUE", name)
     mp.setenv("LIFECYCLE_QUEUE_MAX_DEQUEUE", "2")
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    queue = QueueClient.from_connection_string(env.azurite.connection_string, name, **codec)
-    poison = QueueClient.from_connection_string(env.azurite.connection_string, f"{name}-poison", **codec)
+    queue = queue_client(env.azurite.connection_string, name)
+    poison = queue_client(env.azurite.connection_string, f"{name}-poison")
     try:
         env.put_policy(make_policy_text(regions={"eastus": 1, "westeurope": 1}))
         for image in IMAGES:

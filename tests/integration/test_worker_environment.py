@@ -10,21 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 
 from lifecycle.triggers import EventNotProcessed, handle_event
+from tests.harness.host import worker_event
 from tests.integration.conftest import Env
 from tests.integration.test_function_app import functions, load_app
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-
-
-def worker_event(payload: dict[str, Any]) -> Any:
-    return EventGridEventInConverter.decode(
-        Datum(type="json", value=json.dumps(payload)), trigger_metadata={}
-    )
 
 
 def test_indexing_the_app_with_the_pinned_library_logs_no_worker_error(

@@ -32,12 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from lifecycle import tags as lt
 from lifecycle.config import clear_cache
 from lifecycle.model import version_key
-from tests.harness.host import FunctionsHost, Operator, VirtualTime
+from tests.harness.builders import scale_set_body, vm_body
+from tests.harness.host import FunctionsHost, Operator, VirtualTime, queue_client
 from tests.integration.conftest import RG, SOURCE, Env
 from tests.integration.test_function_app import load_app
 from tests.reliability import figures
@@ -194,11 +194,9 @@ def refused_heal(env: Env) -> None:
 
 
 def pin_vm(env: Env, world: World, image: str, name: str) -> None:
-    body = {
-        "location": "eastus",
-        "properties": {"storageProfile": {"imageReference": {"id": vid(image, name)}}},
-    }
-    env.compute.virtual_machines.begin_create_or_update(RG, f"pinned-{image}", body).result()
+    env.compute.virtual_machines.begin_create_or_update(
+        RG, f"pinned-{image}", vm_body(vid(image, name))
+    ).result()
     world.in_use[(image, name)] = f"VM pinned-{image}"
 
 
@@ -213,15 +211,7 @@ def scale_set_on_latest(
     if not candidates:
         return
     latest = max(candidates, key=version_key)
-    body = {
-        "location": "eastus",
-        "sku": {"name": "Standard_D2s_v5", "capacity": 2},
-        "properties": {
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"id": f"{gallery_id(GALLERY)}/images/{image}"}}
-            }
-        },
-    }
+    body = scale_set_body(f"{gallery_id(GALLERY)}/images/{image}")
     env.compute.virtual_machine_scale_sets.begin_create_or_update(RG, f"ss-{image}", body).result()
     world.in_use[(image, latest)] = f"scale set ss-{image} on latest"
 
@@ -279,15 +269,9 @@ def run_seed(env: Env, clock: VirtualTime, seed: int, rounds: int, monkeypatch: 
         "LIFECYCLE_STATE_URL", f"{env.azurite.blob_endpoint}/fleet-{seed}-{uuid.uuid4().hex[:8]}"
     )
     clear_cache()
-    codec = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
-    queue = QueueClient.from_connection_string(env.azurite.connection_string, queue_name, **codec)
+    queue = queue_client(env.azurite.connection_string, queue_name)
     queue.create_queue()
-    poison = QueueClient.from_connection_string(
-        env.azurite.connection_string, f"{queue_name}-poison", **codec
-    )
+    poison = queue_client(env.azurite.connection_string, f"{queue_name}-poison")
     poison.create_queue()
     host = FunctionsHost.for_app(load_app(monkeypatch, None), queue, poison, queue_workers=4, max_dequeue=5)
     operator = Operator(env.compute, RG, clock)

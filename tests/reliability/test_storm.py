@@ -34,13 +34,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.functions.eventgrid import EventGridEventInConverter
-from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequest
 
 from lifecycle.cli import main as cli_main
 from lifecycle.gateways.storage import BlobStateStore
 from lifecycle.settings import Settings
+from tests.harness.host import EVENT_GRID_MAX_ATTEMPTS, worker_event
 from tests.integration.conftest import Env
 from tests.integration.test_function_app import functions, load_app
 from tests.reliability import figures
@@ -61,7 +60,6 @@ TIMELINE = (
     ("1.0.4", timedelta(minutes=2)),
 )
 AWAIT_BUILD_MINUTES = 30
-MAX_ATTEMPTS = 30  # Event Grid's default retry policy: 30 deliveries, then dead-letter
 WORKERS = min(32, (os.cpu_count() or 1) + 4)  # the Python worker's default thread pool (3.9+)
 
 
@@ -152,12 +150,6 @@ def deliveries(total: int, rng: random.Random) -> tuple[list[dict[str, Any]], Co
     return everything, kinds
 
 
-def worker_event(payload: dict[str, Any]) -> Any:
-    return EventGridEventInConverter.decode(
-        Datum(type="json", value=json.dumps(payload)), trigger_metadata={}
-    )
-
-
 def storm(
     on_event: Callable[[Any], None], payloads: list[dict[str, Any]], not_processed: type[Exception]
 ) -> Counter[str]:
@@ -175,7 +167,7 @@ def storm(
             with lock:
                 counts["failed invocations (redelivered)"] += 1
                 untyped = "eventType" not in payload and "type" not in payload
-                if untyped or attempt >= MAX_ATTEMPTS:
+                if untyped or attempt >= EVENT_GRID_MAX_ATTEMPTS:
                     counts["dead-lettered untyped" if untyped else "dead-lettered"] += 1
                     return None
             return payload, attempt + 1

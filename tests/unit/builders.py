@@ -87,5 +87,10 @@ def image(*versions: ObservedVersion) -> ObservedImage:
     return ObservedImage(ref=IMAGE, location="eastus", versions=versions)
 
 
+def kinds(plan: Any) -> list[str]:
+    """The kinds of a plan's actions, sorted."""
+    return sorted(a.kind.value for a in plan.actions)
+
+
 def days(n: float) -> timedelta:
     return timedelta(days=n)

@@ -221,6 +221,10 @@ def test_lifecycle_modules_import_each_other_without_cycles() -> None:
 
 
 def test_one_images_unit_does_not_know_its_trigger_or_the_run() -> None:
-    """The image steps are run the same way by a sweep, an event, a queue message and the CLI."""
-    imports = imported_modules(LIFECYCLE / "reconcile" / "image.py")
-    assert not {m for m in imports if m in {"lifecycle.triggers", "lifecycle.cli", "lifecycle.reconcile.run"}}
+    """The image's phases are run the same way by a sweep, an event, a queue message and the CLI."""
+    for path in [LIFECYCLE / "reconcile" / "image.py", *files("reconcile/phases")]:
+        imports = imported_modules(path)
+        known = {
+            m for m in imports if m in {"lifecycle.triggers", "lifecycle.cli", "lifecycle.reconcile.run"}
+        }
+        assert not known, f"{path.relative_to(LIFECYCLE.parent)} imports {sorted(known)}"

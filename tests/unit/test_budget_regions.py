@@ -5,17 +5,7 @@ from __future__ import annotations
 
 from lifecycle import budget as budget_module
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, Lane, WriteBudget, budget_region, observe_answer
-
-SUB = "00000000-0000-0000-0000-0000000000aa"
-URL = f"https://management.azure.com/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/x"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_budget import SUB, URL, Clock
 
 
 def header(left: int, policy: str = UPDATE_VERSION) -> dict[str, str]:

@@ -26,14 +26,10 @@ from lifecycle.planning.lineage import (
 from lifecycle.planning.rebake import plan_rebake
 from lifecycle.policy import PolicyError, Rebake, parse_policy
 from lifecycle.state import GateRecord, ImageState, RebakeState
-from tests.unit.builders import GALLERY_ID, IMAGE, SUB, T0, days, image, policy, version
+from tests.unit.builders import GALLERY_ID, IMAGE, SUB, T0, days, image, kinds, policy, version
 
 APPROVAL = {"approval": {"required": True}}
 PARENT = f"{GALLERY_ID}/images/base/versions/1.0.0"
-
-
-def kinds(plan: Any) -> list[str]:
-    return sorted(a.kind.value for a in plan.actions)
 
 
 def tags_written(plan: Any) -> dict[str, str]:

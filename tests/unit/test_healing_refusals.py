@@ -14,7 +14,7 @@ from lifecycle.planning import ImagePlan, plan_image
 from lifecycle.planning.after_writes import state_after
 from lifecycle.planning.healing import REFUSED, refused
 from lifecycle.state import ImageState, RegionHeal
-from tests.unit.builders import T0, image, policy, version
+from tests.unit.builders import T0, image, kinds, policy, version
 
 REGIONS = {"eastus": 1, "westeurope": 1}
 HEAL = policy(
@@ -51,10 +51,6 @@ def run(state: ImageState, at: timedelta, refuse: bool = True) -> tuple[ImagePla
         for a in plan.actions
     ]
     return plan, state_after(plan, outcomes, before=state)
-
-
-def kinds(plan: ImagePlan) -> list[str]:
-    return sorted(a.kind.value for a in plan.actions)
 
 
 def test_refused_heals_count_back_off_from_the_refusal_and_give_up_once() -> None:

@@ -12,14 +12,10 @@ from lifecycle.model import ImageUsage, ProvisioningState
 from lifecycle.notifications import NotificationType
 from lifecycle.planning import plan_image
 from lifecycle.state import ImageState, PendingBuild
-from tests.unit.builders import IMAGE, T0, completed, days, image, policy, version
+from tests.unit.builders import IMAGE, T0, completed, days, image, kinds, policy, version
 
 ACTIVE = {lt.STATE: lt.STATE_ACTIVE}
 REGIONS = {"eastus": 2, "westeurope": 1, "japaneast": 1}
-
-
-def kinds(plan: Any) -> list[str]:
-    return sorted(a.kind.value for a in plan.actions)
 
 
 def after(plan: Any, kind: ActionKind) -> dict[str, Any]:
