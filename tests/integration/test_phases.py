@@ -11,13 +11,15 @@ import pytest
 from lifecycle.config import load_policy
 from lifecycle.gateways.storage import policy_source
 from lifecycle.model import VersionRef
-from lifecycle.reconcile import ImageResult, Reconciler, RunContext, Runtime, Trigger
+from lifecycle.reconcile import ImageResult, RunContext, Runtime, Trigger
+from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Kind
 from lifecycle.reconcile.phases.gate_requests import take_gate
 from lifecycle.reconcile.phases.plan import plan
 from lifecycle.reconcile.phases.read import read
 from lifecycle.reconcile.phases.unit import ImageUnit
 from lifecycle.reconcile.report import GateRequest, RunReport
+from lifecycle.reconcile.scope import targets
 from lifecycle.settings import Settings
 from tests.integration.conftest import Env
 
@@ -31,7 +33,7 @@ def unit_for(env: Env, trigger: Trigger) -> ImageUnit:
     now = env.now()
     policy = load_policy(policy_source(runtime.settings), runtime.store, now, remember=False).policy
     assert policy is not None
-    (target,) = Reconciler(runtime).targets(policy, trigger, RunReport(at=now, trigger=trigger))
+    (target,) = targets(RunFrame(runtime, RunReport(at=now, trigger=trigger)), policy, trigger.scope)
     ctx = RunContext(runtime, policy, now, plan_only=False, deletes_blocked=None)
     return ImageUnit(ctx, target, trigger, ImageResult(image_id=target.image.id), index=0)
 
