@@ -355,7 +355,7 @@ def _version_id(value: str) -> VersionRef:
 
 def _gate_request(args: argparse.Namespace) -> Any:
     """The GateRequest the arguments describe (Stop, exit 2, naming the bad value)."""
-    from lifecycle.reconcile.report import GateRequest
+    from lifecycle.reconcile.trigger import GateRequest
 
     version = _version_id(args.version)
     if args.command == "approve":

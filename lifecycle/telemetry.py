@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lifecycle.reconcile.report import RunReport
+    from lifecycle.reconcile.results import RunReport
 
 log = logging.getLogger("lifecycle.telemetry")
 

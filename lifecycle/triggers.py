@@ -127,7 +127,7 @@ def handle_event(event: object) -> RunReport | None:
         from_trigger,
     )
     from lifecycle.reconcile import Trigger
-    from lifecycle.reconcile.report import GateRequest
+    from lifecycle.reconcile.trigger import GateRequest
     from lifecycle.settings import Settings
 
     try:

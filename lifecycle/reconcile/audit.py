@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lifecycle.gateways.storage import StateStore
     from lifecycle.notifications import Notification
     from lifecycle.reconcile.notes import Note
-    from lifecycle.reconcile.report import GateRequest, Trigger
+    from lifecycle.reconcile.trigger import GateRequest, Trigger
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from lifecycle.planning.gates import parent_key
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.image import reconcile_image
 from lifecycle.reconcile.notes import Kind, Note, from_text
-from lifecycle.reconcile.report import Trigger
 from lifecycle.reconcile.revocation import revoked_by
 from lifecycle.reconcile.runtime import RunContext, Target
 from lifecycle.reconcile.scope import targets
+from lifecycle.reconcile.trigger import Trigger
 
 # Bounds the walk down a family tree (a base-image cycle written by hand must not loop).
 MAX_GENERATIONS = 20
@@ -46,7 +46,7 @@ def _children(frame: RunFrame, ctx: RunContext) -> dict[str, dict[str, Target]]:
     """Every image of the policy holding a version built on another, by that parent (lower-cased id)."""
     children: dict[str, dict[str, Target]] = {}
     for target in targets(frame, ctx.policy, None):
-        observed = ctx.lineage.image(target.image)
+        observed = ctx.bases.image(target.image)
         if isinstance(observed, str):
             frame.report.errors.append(from_text(Kind.PERMANENT, observed))
             continue

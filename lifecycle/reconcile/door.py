@@ -15,7 +15,7 @@ from lifecycle.policy import Policy
 from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Kind, Note
-from lifecycle.reconcile.report import GateRequest
+from lifecycle.reconcile.trigger import GateRequest
 from lifecycle.trust import APPROVAL, BUILD, trust_decision
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lifecycle.reconcile.audit import AuditRecord, append_audit
-from lifecycle.reconcile.report import RunReport, Trigger
+from lifecycle.reconcile.results import RunReport
 from lifecycle.reconcile.runtime import Runtime
+from lifecycle.reconcile.trigger import Trigger
 
 log = logging.getLogger(__name__)
 

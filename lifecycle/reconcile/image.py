@@ -26,8 +26,9 @@ from lifecycle.reconcile.phases.read import read
 from lifecycle.reconcile.phases.remember import remember
 from lifecycle.reconcile.phases.unit import ImageUnit
 from lifecycle.reconcile.phases.wakeups import wake
-from lifecycle.reconcile.report import ImageResult, Trigger
+from lifecycle.reconcile.results import ImageResult
 from lifecycle.reconcile.runtime import RunContext, Target
+from lifecycle.reconcile.trigger import Trigger
 
 log = logging.getLogger(__name__)
 

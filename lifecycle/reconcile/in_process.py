@@ -16,8 +16,9 @@ from lifecycle import budget
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.gate_outcome import gate_outcome
 from lifecycle.reconcile.image import reconcile_image
-from lifecycle.reconcile.report import ImageResult, Trigger, budget_summary
+from lifecycle.reconcile.results import ImageResult, budget_summary
 from lifecycle.reconcile.runtime import RunContext, Target
+from lifecycle.reconcile.trigger import Trigger
 from lifecycle.reconcile.who_runs import report_who_runs
 
 

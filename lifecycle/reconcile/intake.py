@@ -18,7 +18,7 @@ from lifecycle.model import ImageRef
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Note, failure
 from lifecycle.reconcile.phases.unit import image_state_name
-from lifecycle.reconcile.report import GateRequest
+from lifecycle.reconcile.trigger import GateRequest
 from lifecycle.state import ImageState, PendingBuild, RequestedGate
 
 log = logging.getLogger(__name__)

@@ -8,14 +8,14 @@ answering an event, and need the sweep's delete allowance (opened by each timer 
 
 from __future__ import annotations
 
-from lifecycle.config import PolicyStatus, load_policy
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.storage import policy_source
+from lifecycle.policy_store import PolicyStatus, load_policy
 from lifecycle.reconcile.allowance import DeleteAllowance
 from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Kind, Note, failure
-from lifecycle.reconcile.report import Trigger
+from lifecycle.reconcile.trigger import Trigger
 
 
 def policy_in_force(frame: RunFrame) -> PolicyStatus:

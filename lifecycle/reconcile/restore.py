@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lifecycle.config import load_policy
 from lifecycle.gateways.errors import GatewayError, NotFoundError
 from lifecycle.gateways.storage import policy_source
 from lifecycle.model import ObservedVersion, VersionRef
+from lifecycle.policy_store import load_policy
 from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.runtime import Runtime
 

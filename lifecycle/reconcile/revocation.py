@@ -11,7 +11,7 @@ from lifecycle.actions import PLANNED, SUCCEEDED, Action
 from lifecycle.executor import Outcome
 from lifecycle.model import VersionRef
 from lifecycle.notifications import NotificationType
-from lifecycle.reconcile.report import RunReport
+from lifecycle.reconcile.results import RunReport
 
 
 def revoked_by(actions: Iterable[Action], outcomes: Iterable[Outcome] | None = None) -> set[str]:

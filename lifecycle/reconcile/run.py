@@ -3,7 +3,7 @@
 policy step (`policy_step`) -> trust at the door (`door`) -> scope (`scope`) -> the sweep's fan-out
 (`fan_out`) or the in-process run (`in_process`), then the gate outcome and the revocation walk
 (`gate_outcome`, `descendants`) -> the run's events (`run_outbox`) and errors (`frame`) -> the fleet report
-(`fleet_report`). The steps share one RunFrame (`frame`); the images of a run share a RunContext.
+(`report_writer`). The steps share one RunFrame (`frame`); the images of a run share a RunContext.
 
 An event only narrows the scope to one image; it is never trusted as state. Each image is handled under
 a blob lease (see `image.py`), so a sweep and an event on the same image never overwrite each other's
@@ -17,17 +17,18 @@ from datetime import datetime
 from lifecycle.gateways.errors import GatewayError
 from lifecycle.reconcile.door import turned_away
 from lifecycle.reconcile.fan_out import enqueue_event, fan_out, fans_out
-from lifecycle.reconcile.fleet_report import write_fleet_report, write_from_parts, write_parts
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.in_process import run_in_process
 from lifecycle.reconcile.intake import record_event
 from lifecycle.reconcile.inventory import freshness_for
 from lifecycle.reconcile.notes import failure_of_text
 from lifecycle.reconcile.policy_step import deletes_blocked, policy_in_force
-from lifecycle.reconcile.report import RunReport, Trigger
+from lifecycle.reconcile.report_writer import write_fleet_report, write_from_parts, write_parts
+from lifecycle.reconcile.results import RunReport
 from lifecycle.reconcile.run_outbox import publish
 from lifecycle.reconcile.runtime import RunContext, Runtime
 from lifecycle.reconcile.scope import event_image, targets
+from lifecycle.reconcile.trigger import Trigger
 from lifecycle.settings import Settings
 
 
@@ -58,7 +59,7 @@ class Reconciler:
         )
         if trigger.sweep and not self.plan_only:
             # The images of one fanned-out sweep run apart: they share base-image reads through the store.
-            ctx.lineage.share(self.rt.store, trigger.sweep)
+            ctx.bases.share(self.rt.store, trigger.sweep)
         try:
             in_scope = list(targets(frame, policy, trigger.scope))
         except GatewayError as exc:

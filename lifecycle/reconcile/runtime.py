@@ -26,8 +26,8 @@ from lifecycle.planning import consumers as planned_consumers
 from lifecycle.planning.retention import SoftDelete
 from lifecycle.policy import ImagePolicy, Policy
 from lifecycle.reconcile.allowance import DeleteAllowance
+from lifecycle.reconcile.base_reads import BaseReads
 from lifecycle.reconcile.inventory import Freshness, gather
-from lifecycle.reconcile.lineage import LineageReads
 from lifecycle.reconcile.notes import Kind, Note, failure
 from lifecycle.settings import Settings
 
@@ -129,7 +129,7 @@ class RunContext:
         self._deletes_used = 0
         self.deletes_claimed = 0
         self.allowance = DeleteAllowance(runtime.store)
-        self.lineage = LineageReads(runtime.gallery, policy, self.problem)
+        self.bases = BaseReads(runtime.gallery, policy, self.problem)
         # Run-wide reads that failed (a 403 names the action and scope): errors of the run, audited once.
         self.problems: dict[str, Note] = {}
         settings = runtime.settings

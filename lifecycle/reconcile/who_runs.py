@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from lifecycle.config import load_policy
 from lifecycle.gateways.storage import policy_source
 from lifecycle.planning.consumers import Consumers
+from lifecycle.policy_store import load_policy
 from lifecycle.reconcile.inventory import Freshness
-from lifecycle.reconcile.report import RunReport
+from lifecycle.reconcile.results import RunReport
 from lifecycle.reconcile.runtime import RunContext, Runtime
 
 

@@ -23,7 +23,8 @@ from lifecycle.gateways.errors import RetryableError
 from lifecycle.gateways.scratch import ScratchGateway, ScratchVersion
 from lifecycle.model import GalleryRef, iso, parse_resource_id, parse_time, parse_version_id
 from lifecycle.reconcile import Runtime, Trigger, reconcile
-from lifecycle.reconcile.report import GateRequest, RunReport
+from lifecycle.reconcile.results import RunReport
+from lifecycle.reconcile.trigger import GateRequest
 from lifecycle.regions import display_name, normalize_region
 from lifecycle.smoke.blueprint import DELETE_AFTER, EXPIRY_AFTER, NEW_VERSION, OLD_VERSION, Blueprint
 from lifecycle.smoke.runner import Runner, StepFailed

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from lifecycle.config import clear_cache
 from lifecycle.gateways.storage import state_store
 from lifecycle.policy import PolicyError, parse_policy
+from lifecycle.policy_store import clear_cache
 from lifecycle.settings import Settings
 from tests.conftest import grant_permissions
 from tests.harness.builders import gallery_image_body

@@ -15,7 +15,7 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from lifecycle.config import clear_cache
+from lifecycle.policy_store import clear_cache
 from tests.harness.host import worker_event
 from tests.integration.conftest import Env
 

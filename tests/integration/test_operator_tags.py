@@ -14,9 +14,9 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from lifecycle import tags as lt
-from lifecycle.config import clear_cache
 from lifecycle.gateways.gallery import GalleryGateway
 from lifecycle.gateways.storage import state_store
+from lifecycle.policy_store import clear_cache
 from lifecycle.settings import Settings
 from tests.integration.conftest import GALLERY, GALLERY_ID, RG, Env
 

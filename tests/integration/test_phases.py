@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from lifecycle.config import load_policy
 from lifecycle.gateways.storage import policy_source
 from lifecycle.model import VersionRef
+from lifecycle.policy_store import load_policy
 from lifecycle.reconcile import ImageResult, RunContext, Runtime, Trigger
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.notes import Kind
@@ -18,8 +18,9 @@ from lifecycle.reconcile.phases.gate_requests import take_gate
 from lifecycle.reconcile.phases.plan import plan
 from lifecycle.reconcile.phases.read import read
 from lifecycle.reconcile.phases.unit import ImageUnit
-from lifecycle.reconcile.report import GateRequest, RunReport
+from lifecycle.reconcile.results import RunReport
 from lifecycle.reconcile.scope import targets
+from lifecycle.reconcile.trigger import GateRequest
 from lifecycle.settings import Settings
 from tests.integration.conftest import Env
 

@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 
 from lifecycle.cli import main as cli_main
-from lifecycle.config import clear_cache
 from lifecycle.model import version_key
+from lifecycle.policy_store import clear_cache
 from tests.integration.conftest import RG, Env
 from tests.reliability import figures
 from tests.reliability.gallery import create_gallery, create_image, create_version, gallery_id

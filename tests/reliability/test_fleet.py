@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 
 from lifecycle import tags as lt
-from lifecycle.config import clear_cache
 from lifecycle.model import version_key
+from lifecycle.policy_store import clear_cache
 from tests.harness.builders import scale_set_body, vm_body
 from tests.harness.host import FunctionsHost, Operator, VirtualTime, queue_client
 from tests.integration.conftest import RG, SOURCE, Env

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 
 from lifecycle.cli import main as cli_main
-from lifecycle.config import clear_cache
 from lifecycle.events import Ignored, MalformedEvent, VersionWritten, parse_event
+from lifecycle.policy_store import clear_cache
 from lifecycle.triggers import EventNotProcessed, handle_event
 from tests.integration.conftest import Env
 from tests.reliability import figures

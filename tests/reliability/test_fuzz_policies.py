@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle.cli import main as cli_main
-from lifecycle.config import ACCEPTED, clear_cache, load_policy
 from lifecycle.gateways.storage import LocalPolicySource, LocalStateStore
 from lifecycle.policy import Policy, PolicyError, parse_policy
+from lifecycle.policy_store import ACCEPTED, clear_cache, load_policy
 from tests.reliability import figures
 from tests.reliability.policies import FORMATS, Broken, broken_policies, render, valid_policies
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from lifecycle.cli import main as cli_main
-from lifecycle.config import ACCEPTED, load_policy
 from lifecycle.gateways.storage import BlobStateStore, policy_source
 from lifecycle.policy import parse_policy
+from lifecycle.policy_store import ACCEPTED, load_policy
 from lifecycle.settings import Settings
 from lifecycle.triggers import handle_event
 from tests.integration.conftest import GALLERY_ID, Env

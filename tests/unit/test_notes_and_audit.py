@@ -14,7 +14,8 @@ from lifecycle.model import parse_version_id
 from lifecycle.notifications import Notification, NotificationType
 from lifecycle.reconcile.audit import AuditRecord
 from lifecycle.reconcile.notes import Kind, Note, failure, from_text
-from lifecycle.reconcile.report import GateRequest, RunReport, Trigger
+from lifecycle.reconcile.results import RunReport
+from lifecycle.reconcile.trigger import GateRequest, Trigger
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000"

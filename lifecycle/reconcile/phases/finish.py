@@ -20,7 +20,7 @@ def fill_result(unit: ImageUnit) -> None:
     result.plan = replace(plan, actions=tuple(claim.actions), soft_deleted=soft_deleted(unit))
     result.outcomes.extend(outcomes)
     # Children reconciled later in this run see a revocation made (or, in a plan, planned) just now.
-    ctx.lineage.note_revoked(revoked_by(claim.actions, outcomes))
+    ctx.bases.note_revoked(revoked_by(claim.actions, outcomes))
     if not unit.dry_run:
         result.notifications.extend(notifications_of(outcomes))
         result.notifications.extend(plan.notifications)

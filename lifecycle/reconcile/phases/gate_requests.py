@@ -12,7 +12,7 @@ from lifecycle.planning import approvals
 from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.notes import Kind, Note
 from lifecycle.reconcile.phases.unit import ImageUnit
-from lifecycle.reconcile.report import GateRequest, Trigger
+from lifecycle.reconcile.trigger import GateRequest, Trigger
 from lifecycle.state import GateRecord, ImageState
 
 

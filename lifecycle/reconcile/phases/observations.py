@@ -1,5 +1,5 @@
 """What the plan may need beyond the image itself, read only when the image's policy asks for it and
-shared across the run where one read serves many images (`RunContext`, `LineageReads`): the image
+shared across the run where one read serves many images (`RunContext`, `BaseReads`): the image
 template's last run, the newest version's base and its deprecation, and who runs the versions (for sizing
 and for expiry warnings)."""
 
@@ -50,7 +50,7 @@ def base_update(unit: ImageUnit) -> BaseObservation | None:
     value = base_of(newest) if newest is not None else None
     if newest is None or value is None:
         return None
-    return unit.ctx.lineage.base_update(unit.image.subscription, newest, value)
+    return unit.ctx.bases.base_update(unit.image.subscription, newest, value)
 
 
 def base_deprecation(unit: ImageUnit) -> tuple[ImageDeprecation | None, dict[str, tuple[datetime, str]]]:
@@ -69,7 +69,7 @@ def base_deprecation(unit: ImageUnit) -> tuple[ImageDeprecation | None, dict[str
         base = deprecation.marketplace_base(base_of(version))
         if base is None or base.urn.lower() in statuses:
             continue
-        status = unit.ctx.lineage.deprecation(unit.image.subscription, version.location, base)
+        status = unit.ctx.bases.deprecation(unit.image.subscription, version.location, base)
         if not isinstance(status, str):
             statuses[base.urn.lower()] = status
     newest_base = deprecation.marketplace_base(base_of(newest)) if newest is not None else None

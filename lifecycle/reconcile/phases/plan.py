@@ -20,7 +20,7 @@ def plan(unit: ImageUnit) -> None:
     lifetimes = {k: b.lifetime_days for k, b in found.state.pending_builds.items() if b.lifetime_days}
     usage = None
     soft_delete = None
-    revoked_bases = ctx.lineage.revoked_bases(found.observed.versions)
+    revoked_bases = ctx.bases.revoked_bases(found.observed.versions)
     revoked = gates.revoked_names(image_policy, found.observed.versions, found.state, revoked_bases)
     deletes_blocked = ctx.deletes_blocked
     newest_deprecation, eol_caps = observations.base_deprecation(unit)

@@ -17,8 +17,9 @@ from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef, ObservedImage
 from lifecycle.outbox import OutboxEntry
 from lifecycle.planning import ImagePlan
-from lifecycle.reconcile.report import ImageResult, Trigger
+from lifecycle.reconcile.results import ImageResult
 from lifecycle.reconcile.runtime import RunContext, Target
+from lifecycle.reconcile.trigger import Trigger
 from lifecycle.state import ImageState, RebakeState
 
 

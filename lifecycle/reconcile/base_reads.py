@@ -38,7 +38,7 @@ from lifecycle.policy import Policy
 log = logging.getLogger(__name__)
 
 
-class LineageReads:
+class BaseReads:
     """Run-wide, thread-safe cache of the base reads; failures are cached too (one try per run)."""
 
     def __init__(

@@ -16,7 +16,7 @@ from lifecycle.gateways.ports import StateStore
 from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef
 from lifecycle.reconcile.notes import Note, failure
-from lifecycle.reconcile.report import RunReport
+from lifecycle.reconcile.results import RunReport
 from lifecycle.report import build_report, merge_reports
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""What a reconcile was asked to do (Trigger) and what it did (ImageResult per image, RunReport per run).
+"""What a reconcile did: an ImageResult per image, a RunReport per run (what it was asked: `trigger`).
 
 A RunReport is assembled from ImageResults in target order, whichever way the images were run, so a
 sweep, an event, a queue message and the CLI report the same thing for the same work.
@@ -11,44 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.budget import DELETE_VERSION, UPDATE_VERSION, WriteBudget
-from lifecycle.events import BuildCompleted
 from lifecycle.executor import DEFERRED, FAILED, PLANNED, Outcome
-from lifecycle.model import ObservedImage, VersionRef, iso, utc
+from lifecycle.model import ObservedImage, iso, utc
 from lifecycle.notifications import Notification
 from lifecycle.planning import ImagePlan
 from lifecycle.policy import ImagePolicy
 from lifecycle.pricing import CostDelta, PriceTable, load_prices, plan_cost
 from lifecycle.reconcile.notes import Note
+from lifecycle.reconcile.trigger import Trigger
 from lifecycle.report.consumers_section import consumer_sections
 from lifecycle.report.data import ImageInput, build_report
-
-
-@dataclass(frozen=True)
-class GateRequest:
-    """An operator's approval (`by`) or revocation (`reason`) of one version; `source` is `cli` or the
-    event's source."""
-
-    kind: str  # "approve" | "revoke"
-    version: VersionRef
-    by: str | None = None
-    reason: str | None = None
-    source: str | None = "cli"  # "cli", or the event's sender (checked by lifecycle.trust)
-    schema: str | None = None  # an event's schema (`eventgrid` or `cloudevents`); None from the CLI
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """Why a reconcile runs: `source` is sweep, event, policy, queue or cli; `scope` narrows it to a
-    resource."""
-
-    source: str
-    scope: str | None = None
-    build: BuildCompleted | None = None
-    event_id: str | None = None
-    gate: GateRequest | None = None
-    sweep: str | None = None  # the sweep a fan-out message belongs to (its time): shares reads across images
-    # The deadline a delayed wake-up message was sent for (`metadata.await_build_minutes`, reconcile `wake`).
-    wake: datetime | None = None
 
 
 @dataclass
