@@ -71,55 +71,6 @@ class Delivery:
         return undelivered, dead
 
 
-def deliver(
-    publisher: EventPublisher,
-    store: StateStore,
-    entries: Sequence[ob.OutboxEntry],
-    *,
-    now: datetime,
-    settings: Settings,
-    what: str,
-) -> Delivery:
-    """Bound the outbox, send what it holds unsent, and store the dead letters; `what` names the owner
-    (an image id, or the run) in logs."""
-    kept, dead = ob.bound(
-        entries,
-        max_events=settings.outbox_max_events,
-        max_age=timedelta(hours=settings.outbox_max_age_hours),
-        now=now,
-    )
-    result = Delivery(dead=dead)
-    pending = ob.unsent(kept)
-    if pending:
-        _send(publisher, pending, result, iso(now))
-    if result.dead:
-        for letter in result.dead:
-            log.error(
-                "lifecycle event dead-lettered: %s",
-                letter.reason,
-                extra={
-                    "owner": what,
-                    "event_id": letter.entry.id,
-                    "event_type": letter.entry.type,
-                    "subject": letter.entry.subject,
-                    "status": letter.status,
-                },
-            )
-        try:
-            store_dead_letters(store, result.dead)
-        except GatewayError as exc:
-            result.stored = False
-            log.warning(
-                "dead letters not stored, kept in the outbox", extra={"owner": what, "error": str(exc)}
-            )
-    if result.problem:
-        log.warning(
-            "lifecycle events not delivered, kept for a later run",
-            extra={"owner": what, "error": result.problem, "events": len(pending) - len(result.sent)},
-        )
-    return result
-
-
 class Noted(Protocol):
     """A report that lists what was kept for a later run and what was dead-lettered."""
 
@@ -138,14 +89,31 @@ def deliver_and_drop(
     into: Noted,
     rewrite: Callable[[list[ob.OutboxEntry]], object] | None,
 ) -> list[ob.OutboxEntry]:
-    """The one way an outbox is delivered: `deliver` it, note in `into` what stays or died, and (when
-    anything left) `rewrite` its owner's record with the entries that remain; None when the outbox has
-    no record to rewrite. A failed rewrite is only logged: sent but not marked, the events go out again
-    from a later run under the same ids. Returns the entries that remain."""
-    outcome = deliver(publisher, store, entries, now=now, settings=settings, what=what)
-    undelivered, dead = outcome.notes(what)
+    """The one way an outbox is delivered: bound it (`outbox.bound`), send what it holds unsent, store the
+    dead letters, note in `into` what stays or died, and (when anything left) `rewrite` its owner's record
+    with the entries that remain (`what` names the owner, an image id or the run; `rewrite` is None when
+    the outbox has no record to rewrite). A failed rewrite is only logged: sent but not marked, the events
+    go out again from a later run under the same ids. Returns the entries that remain."""
+    kept, dead = ob.bound(
+        entries,
+        max_events=settings.outbox_max_events,
+        max_age=timedelta(hours=settings.outbox_max_age_hours),
+        now=now,
+    )
+    outcome = Delivery(dead=dead)
+    pending = ob.unsent(kept)
+    if pending:
+        _send(publisher, pending, outcome, iso(now))
+    if outcome.dead:
+        _store_dead(store, outcome, what)
+    if outcome.problem:
+        log.warning(
+            "lifecycle events not delivered, kept for a later run",
+            extra={"owner": what, "error": outcome.problem, "events": len(pending) - len(outcome.sent)},
+        )
+    undelivered, dead_lines = outcome.notes(what)
     into.undelivered.extend(undelivered)
-    into.dead_letters.extend(dead)
+    into.dead_letters.extend(dead_lines)
     leaving = outcome.leaving
     if not leaving:
         return list(entries)
@@ -156,6 +124,27 @@ def deliver_and_drop(
         except (PreconditionFailed, GatewayError) as exc:
             log.warning("sent lifecycle events not marked sent", extra={"owner": what, "error": str(exc)})
     return rest
+
+
+def _store_dead(store: StateStore, result: Delivery, what: str) -> None:
+    """Log each dead letter and store them; unstored, they stay in the outbox for a later run."""
+    for letter in result.dead:
+        log.error(
+            "lifecycle event dead-lettered: %s",
+            letter.reason,
+            extra={
+                "owner": what,
+                "event_id": letter.entry.id,
+                "event_type": letter.entry.type,
+                "subject": letter.entry.subject,
+                "status": letter.status,
+            },
+        )
+    try:
+        store_dead_letters(store, result.dead)
+    except GatewayError as exc:
+        result.stored = False
+        log.warning("dead letters not stored, kept in the outbox", extra={"owner": what, "error": str(exc)})
 
 
 def _send(publisher: EventPublisher, pending: list[ob.OutboxEntry], result: Delivery, at: str) -> None:
