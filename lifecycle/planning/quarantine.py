@@ -31,6 +31,11 @@ class Verdict:
     validation_pending: str | None = None  # why the platform validation does not hold (None: all Succeeded)
 
 
+# The quarantine reason tag (`lifecycle.quarantine-reason`) is the only record a version keeps of why it was
+# quarantined; a validation failure's reason starts with this, which is how a later run tells it apart.
+VALIDATION_FAILED = "platform validation failed: "
+
+
 def flagged(version: ObservedVersion) -> str | None:
     """Why Azure's signals read this run quarantine the version, if they do."""
     if version.reported_for_policy_violation or version.policy_violations:
@@ -38,7 +43,7 @@ def flagged(version: ObservedVersion) -> str | None:
         return f"Azure reported a policy violation: {found}"
     failed = [v for v in version.validations or () if v.failed]
     if failed:
-        return "platform validation failed: " + ", ".join(v.describe() for v in failed)
+        return VALIDATION_FAILED + ", ".join(v.describe() for v in failed)
     return None
 
 
@@ -63,7 +68,7 @@ def assess(version: ObservedVersion) -> Verdict:
     if not tagged:
         return Verdict(validation_pending=pending)
     kept = lt.get(version.tags, lt.QUARANTINE_REASON) or "quarantined"
-    if version.validations is None and kept.startswith("platform validation failed"):
+    if version.validations is None and kept.startswith(VALIDATION_FAILED):
         # The failed validation can only be seen cleared on a validations profile read this run.
         return Verdict(quarantine=kept, validation_pending=pending)
     return Verdict(cleared=f"Azure no longer flags it (was: {kept})", validation_pending=pending)
