@@ -10,6 +10,10 @@ claims its planned deletes before making them, with a conditional (ETag) write o
 instances claiming at once one re-reads and claims from what is left. A claim that cannot be written (the
 store unreachable, too much contention) grants nothing: no delete on doubt. A claimed delete that does not
 happen (deferred, refused) is not given back before the next sweep: the cap errs on fewer deletes.
+
+An interval lapses one sweep interval after it was opened (`lapsed`): where no timer sweep runs (only
+`apply` by hand, or the timer stopped), the first claim after that opens the next interval itself, so the
+cap still means N deletes per sweep interval and retirement is never stalled for good.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle.gateways.errors import GatewayError, PreconditionFailed, RetryableError
@@ -63,6 +67,16 @@ def opens(current: Interval, sweep_at: datetime) -> bool:
     return current.opened is None or current.opened < sweep_at
 
 
+def lapsed(current: Interval, now: datetime, length: timedelta) -> bool:
+    """Whether the interval is over for a claim at `now`: never opened, or opened one sweep interval ago."""
+    return current.opened is None or current.opened + length <= now
+
+
+def in_force(current: Interval, now: datetime, length: timedelta) -> Interval:
+    """The interval a claim at `now` draws on: the current one, or a fresh one opened now."""
+    return Interval(opened=now, used=0) if lapsed(current, now, length) else current
+
+
 class DeleteAllowance:
     """The deployment's delete allowance in the state container."""
 
@@ -70,9 +84,10 @@ class DeleteAllowance:
         self._store = store
         self._sleep = sleep
 
-    def read(self) -> Interval:
+    def read(self, now: datetime, length: timedelta) -> Interval:
+        """The interval a claim at `now` would draw on (see `in_force`)."""
         saved, _ = self._store.read_json(DOCUMENT)
-        return Interval.from_json(saved)
+        return in_force(Interval.from_json(saved), now, length)
 
     def open(self, sweep_at: datetime) -> Interval:
         """A timer sweep opens a new interval: nothing claimed yet. Raises GatewayError when the store
@@ -90,8 +105,9 @@ class DeleteAllowance:
                 self._pause(attempt)
         raise RetryableError("the delete allowance could not be opened: too many concurrent writers")
 
-    def claim(self, wanted: int, cap: int) -> int:
-        """Claim up to `wanted` deletes under `cap`; returns how many were granted (0 on any doubt)."""
+    def claim(self, wanted: int, cap: int, *, now: datetime, length: timedelta) -> int:
+        """Claim up to `wanted` deletes under `cap` at `now` (`length`: the sweep interval); returns how
+        many were granted (0 on any doubt)."""
         if wanted <= 0 or cap <= 0:
             return 0
         for attempt in range(MAX_TRIES):
@@ -100,7 +116,7 @@ class DeleteAllowance:
             except GatewayError as exc:
                 log.error("delete allowance unreadable: no deletes", extra={"error": str(exc)})
                 return 0
-            current = Interval.from_json(saved)
+            current = in_force(Interval.from_json(saved), now, length)
             granted = grant(current.used, cap, wanted)
             if granted == 0:
                 return 0

@@ -322,7 +322,7 @@ class RunContext:
         with self._lock:
             left = max(0, cap - self._deletes_used)
         try:
-            shared = self.allowance.read().used
+            shared = self.allowance.read(self.now, self.sweep_interval).used
         except GatewayError as exc:
             self.problem(
                 "delete allowance", "reading the delete allowance failed, no version is deleted", str(exc)
@@ -330,9 +330,15 @@ class RunContext:
             return 0
         return min(left, max(0, cap - shared))
 
+    @property
+    def sweep_interval(self) -> timedelta:
+        return timedelta(seconds=self.rt.settings.sweep_interval_seconds)
+
     def claim_deletes(self, count: int, image_policy: ImagePolicy) -> int:
         """Claim `count` deletes from the deployment's allowance; returns how many were granted."""
-        granted = self.allowance.claim(count, image_policy.retention.max_deletes_per_run)
+        granted = self.allowance.claim(
+            count, image_policy.retention.max_deletes_per_run, now=self.now, length=self.sweep_interval
+        )
         with self._lock:
             self.deletes_claimed += granted
         return granted

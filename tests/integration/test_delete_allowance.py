@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,14 @@ RETENTION = {"lifetime_days": 30, "keep_latest": 1, "delete_after_days": 10, "ma
 
 def claim_concurrently(store_factory: Callable[[], StateStore], workers: int, each: int, cap: int) -> int:
     """`workers` instances (each with its own store client) claim `each` deletes at once; total granted."""
-    DeleteAllowance(store_factory()).open(datetime.now(UTC))
+    opened = datetime.now(UTC)
+    DeleteAllowance(store_factory()).open(opened)
     barrier = threading.Barrier(workers)
 
     def one(_: int) -> int:
         allowance = DeleteAllowance(store_factory())
         barrier.wait()
-        return sum(allowance.claim(1, cap) for _ in range(each))
+        return sum(allowance.claim(1, cap, now=opened, length=timedelta(hours=1)) for _ in range(each))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return sum(pool.map(one, range(workers)))

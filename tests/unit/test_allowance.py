@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.reconcile.allowance import Interval, grant, opens
+from lifecycle.reconcile.allowance import Interval, grant, in_force, lapsed, opens
 
 T = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 
@@ -39,3 +39,24 @@ def test_a_missing_or_odd_document_reads_as_nothing_claimed(saved: dict[str, obj
 def test_the_document_round_trips() -> None:
     interval = Interval(opened=T, used=3)
     assert Interval.from_json(interval.to_json()) == interval
+
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("opened", "at", "over"),
+    [
+        (None, datetime(2027, 1, 1, tzinfo=UTC), True),
+        (datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, 0, 59, tzinfo=UTC), False),
+        (datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, 1, 0, tzinfo=UTC), True),
+        (datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 9, tzinfo=UTC), True),
+    ],
+    ids=["never-opened", "within-the-interval", "one-interval-later", "no-sweep-for-days"],
+)
+def test_an_interval_lapses_one_sweep_interval_after_it_opened(
+    opened: datetime | None, at: datetime, over: bool
+) -> None:
+    current = Interval(opened=opened, used=3)
+    assert lapsed(current, at, HOUR) is over
+    assert in_force(current, at, HOUR) == (Interval(opened=at, used=0) if over else current)
