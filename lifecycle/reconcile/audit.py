@@ -19,7 +19,7 @@ from lifecycle.model import iso
 
 if TYPE_CHECKING:
     from lifecycle.executor import Outcome
-    from lifecycle.gateways.storage import StateStore
+    from lifecycle.gateways.ports import StateStore
     from lifecycle.notifications import Notification
     from lifecycle.reconcile.notes import Note
     from lifecycle.reconcile.trigger import GateRequest, Trigger

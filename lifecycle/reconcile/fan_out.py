@@ -16,7 +16,7 @@ from lifecycle.gateways.errors import GatewayError
 from lifecycle.model import ImageRef, iso
 from lifecycle.reconcile.frame import RunFrame
 from lifecycle.reconcile.inventory import needed
-from lifecycle.reconcile.notes import Note, failure, failure_of_text
+from lifecycle.reconcile.notes import Note, failure_of_text, kind_of
 from lifecycle.reconcile.runtime import RunContext, Target
 from lifecycle.reconcile.who_runs import report_who_runs
 
@@ -48,7 +48,7 @@ def enqueue_event(frame: RunFrame, image: ImageRef | None) -> bool:
     try:
         frame.rt.fanout().send([message])
     except GatewayError as exc:
-        frame.report.errors.append(Note(failure("", exc).kind, "", f"event not enqueued: {exc}"))
+        frame.report.errors.append(Note(kind_of(exc), "", f"event not enqueued: {exc}"))
         return False
     frame.report.enqueued.append(str(message.get("image") or "*"))
     return True
@@ -75,4 +75,4 @@ def _report_poison(frame: RunFrame) -> None:
             report.poison.append(line)
             log.error("poison message: %s", line, extra={"image": image})
     except GatewayError as exc:
-        report.errors.append(Note(failure("", exc).kind, "", f"reading the poison queue failed: {exc}"))
+        report.errors.append(Note(kind_of(exc), "", f"reading the poison queue failed: {exc}"))

@@ -16,7 +16,7 @@ from lifecycle.gateways.errors import GatewayError, PreconditionFailed, Retryabl
 from lifecycle.gateways.ports import StateStore
 from lifecycle.model import ImageRef
 from lifecycle.reconcile.frame import RunFrame
-from lifecycle.reconcile.notes import Note, failure
+from lifecycle.reconcile.notes import Note, kind_of
 from lifecycle.reconcile.phases.unit import image_state_name
 from lifecycle.reconcile.trigger import GateRequest
 from lifecycle.state import ImageState, PendingBuild, RequestedGate
@@ -40,7 +40,7 @@ def record_event(frame: RunFrame, image: ImageRef) -> bool:
             event_id=trigger.event_id,
         )
     except GatewayError as exc:
-        frame.report.errors.append(Note(failure("", exc).kind, image.id, f"event not recorded: {exc}"))
+        frame.report.errors.append(Note(kind_of(exc), image.id, f"event not recorded: {exc}"))
         return False
     return True
 

@@ -59,10 +59,14 @@ class Note(str):
         return Note(self.kind, target, self.detail)
 
 
+def kind_of(exc: Exception) -> Kind:
+    """A gateway error's kind: temporary when a retry may pass, else permanent."""
+    return Kind.TEMPORARY if isinstance(exc, RetryableError) else Kind.PERMANENT
+
+
 def failure(target: str, exc: Exception) -> Note:
-    """A gateway error as a note: temporary when a retry may pass, else permanent."""
-    kind = Kind.TEMPORARY if isinstance(exc, RetryableError) else Kind.PERMANENT
-    return Note(kind, target, str(exc))
+    """A gateway error as a note about `target`."""
+    return Note(kind_of(exc), target, str(exc))
 
 
 def from_text(kind: Kind, text: str) -> Note:
@@ -76,4 +80,4 @@ def from_text(kind: Kind, text: str) -> Note:
 
 def failure_of_text(exc: Exception) -> Note:
     """A gateway error whose text names its resource first (`"/subscriptions/...: why"`)."""
-    return from_text(failure("", exc).kind, str(exc))
+    return from_text(kind_of(exc), str(exc))

@@ -14,7 +14,7 @@ from lifecycle.policy_store import PolicyStatus, load_policy
 from lifecycle.reconcile.allowance import DeleteAllowance
 from lifecycle.reconcile.audit import AuditRecord, append_audit
 from lifecycle.reconcile.frame import RunFrame
-from lifecycle.reconcile.notes import Kind, Note, failure
+from lifecycle.reconcile.notes import Kind, Note, kind_of
 from lifecycle.reconcile.trigger import Trigger
 
 
@@ -47,7 +47,7 @@ def deletes_blocked(frame: RunFrame, status: PolicyStatus) -> str | None:
         except GatewayError as exc:
             frame.report.errors.append(
                 Note(
-                    failure("", exc).kind,
+                    kind_of(exc),
                     "",
                     f"delete allowance not opened, no version is deleted this sweep: {exc}",
                 )

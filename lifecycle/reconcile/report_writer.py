@@ -15,7 +15,7 @@ from lifecycle.gateways.errors import GatewayError
 from lifecycle.gateways.ports import StateStore
 from lifecycle.gateways.storage import safe_blob_name
 from lifecycle.model import ImageRef
-from lifecycle.reconcile.notes import Note, failure
+from lifecycle.reconcile.notes import Note, kind_of
 from lifecycle.reconcile.results import RunReport
 from lifecycle.report import build_report, merge_reports
 
@@ -44,7 +44,7 @@ def write_fleet_report(store: StateStore, report: RunReport) -> None:
         _store_report(store, report.fleet_report())
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))
+        report.skipped.append(Note(kind_of(exc), "", f"fleet report not written: {exc}"))
 
 
 def write_parts(store: StateStore, report: RunReport) -> None:
@@ -88,4 +88,4 @@ def write_from_parts(store: StateStore, report: RunReport, images: list[ImageRef
         _store_report(store, data)
     except GatewayError as exc:
         log.warning("fleet report not written", extra={"error": str(exc)})
-        report.skipped.append(Note(failure("", exc).kind, "", f"fleet report not written: {exc}"))
+        report.skipped.append(Note(kind_of(exc), "", f"fleet report not written: {exc}"))

@@ -28,7 +28,7 @@ from lifecycle.policy import ImagePolicy, Policy
 from lifecycle.reconcile.allowance import DeleteAllowance
 from lifecycle.reconcile.base_reads import BaseReads
 from lifecycle.reconcile.inventory import Freshness, gather
-from lifecycle.reconcile.notes import Kind, Note, failure
+from lifecycle.reconcile.notes import Kind, Note, kind_of
 from lifecycle.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class RunContext:
 
     def problem(self, target: str, what: str, error: str | Exception) -> None:
         """Record a failed run-wide read once: the run reports it as an error and audits it."""
-        kind = failure(target, error).kind if isinstance(error, Exception) else Kind.PERMANENT
+        kind = kind_of(error) if isinstance(error, Exception) else Kind.PERMANENT
         with self._lock:
             self.problems.setdefault(f"{what} {target}".lower(), Note(kind, target, f"{what}: {error}"))
 
@@ -203,7 +203,7 @@ class RunContext:
             with self._lock:
                 self.problems.setdefault(
                     f"gallery {key}",
-                    Note(failure("", exc).kind, gallery.id, f"reading the gallery failed: {exc}"),
+                    Note(kind_of(exc), gallery.id, f"reading the gallery failed: {exc}"),
                 )
         with self._lock:
             return self._galleries.setdefault(key, info)
